@@ -1,0 +1,196 @@
+use std::fmt;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Checksum, ChecksumKind, Error, Key};
+
+/// What a store knows about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The object's key.
+    pub key: Key,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the object was last written, if the store says.
+    pub last_modified: Option<SystemTime>,
+    /// The entity tag, unquoted, if the store has one.
+    pub etag: Option<String>,
+    /// Checksums the store reports for the whole object.
+    pub checksums: Vec<Checksum>,
+    /// The version id, where the store versions objects.
+    pub version: Option<String>,
+}
+
+impl ObjectMeta {
+    /// Metadata with only a key and a size.
+    #[must_use]
+    pub fn new(key: Key, size: u64) -> Self {
+        Self {
+            key,
+            size,
+            last_modified: None,
+            etag: None,
+            checksums: Vec::new(),
+            version: None,
+        }
+    }
+
+    /// The reported checksum of `kind`, if any.
+    #[must_use]
+    pub fn checksum(&self, kind: ChecksumKind) -> Option<&Checksum> {
+        self.checksums.iter().find(|c| c.kind() == kind)
+    }
+}
+
+/// A multipart part number, 1 to 10,000 inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct PartNumber(u32);
+
+impl PartNumber {
+    /// The largest part number any supported protocol allows.
+    pub const MAX: u32 = 10_000;
+
+    /// Validates `n` (1..=10000).
+    pub fn new(n: u32) -> Result<Self, Error> {
+        if (1..=Self::MAX).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(Error::invalid(
+                "",
+                format!("part number {n} is outside 1..=10000"),
+            ))
+        }
+    }
+
+    /// The number.
+    #[must_use]
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The zero-based index (number − 1).
+    #[must_use]
+    pub fn index(self) -> usize {
+        (self.0 - 1) as usize
+    }
+}
+
+impl TryFrom<u32> for PartNumber {
+    type Error = Error;
+    fn try_from(n: u32) -> Result<Self, Error> {
+        Self::new(n)
+    }
+}
+
+impl From<PartNumber> for u32 {
+    fn from(n: PartNumber) -> Self {
+        n.0
+    }
+}
+
+impl fmt::Display for PartNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The id a store gave a multipart upload. Opaque; journaled as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UploadId(pub String);
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A part the store acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedPart {
+    /// Its number.
+    pub number: PartNumber,
+    /// The entity tag the store returned, unquoted.
+    pub etag: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The checksum the store returned or was sent for it, if any.
+    pub checksum: Option<Checksum>,
+}
+
+/// What a store can do, as data: the engine asks, it never matches on names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // capability flags are independent yes/no facts
+pub struct Capabilities {
+    /// Whether multipart uploads exist at all.
+    pub multipart: bool,
+    /// Smallest part (except the last) a multipart upload accepts.
+    pub min_part_size_bytes: u64,
+    /// Largest part.
+    pub max_part_size_bytes: u64,
+    /// Most parts in one upload.
+    pub max_parts: u32,
+    /// Largest single `put`.
+    pub max_single_put_bytes: u64,
+    /// Largest object.
+    pub max_object_size_bytes: u64,
+    /// Whether `copy` works inside the store.
+    pub server_side_copy: bool,
+    /// Largest object a single `copy` can copy.
+    pub max_copy_bytes: u64,
+    /// Whether `upload_part_copy` works.
+    pub part_copy: bool,
+    /// Whether `list_parts` works.
+    pub list_parts: bool,
+    /// Whether `list` works.
+    pub list: bool,
+    /// Whether `get` honours ranges.
+    pub ranged_get: bool,
+    /// Checksums the store computes and reports itself.
+    pub native_checksums: Vec<ChecksumKind>,
+    /// Whether the store wants a Content-MD5 on writes.
+    pub wants_content_md5: bool,
+    /// Whether a single-put ETag is the MD5 of the body.
+    pub etag_is_md5: bool,
+    /// Most keys in one `delete_many` call (1 when there is no batch).
+    pub batch_delete_max: usize,
+}
+
+impl Default for Capabilities {
+    /// S3's limits with every feature on.
+    fn default() -> Self {
+        const MIB: u64 = 1 << 20;
+        const GIB: u64 = 1 << 30;
+        Self {
+            multipart: true,
+            min_part_size_bytes: 5 * MIB,
+            max_part_size_bytes: 5 * GIB,
+            max_parts: 10_000,
+            max_single_put_bytes: 5 * GIB,
+            max_object_size_bytes: 5 * 1024 * GIB,
+            server_side_copy: true,
+            max_copy_bytes: 5 * GIB,
+            part_copy: true,
+            list_parts: true,
+            list: true,
+            ranged_get: true,
+            native_checksums: Vec::new(),
+            wants_content_md5: false,
+            etag_is_md5: false,
+            batch_delete_max: 1000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_numbers() {
+        assert!(PartNumber::new(0).is_err());
+        assert!(PartNumber::new(10_001).is_err());
+        assert_eq!(PartNumber::new(10_000).unwrap().index(), 9_999);
+    }
+}

@@ -1,0 +1,290 @@
+use std::collections::BTreeMap;
+use std::fmt::{Debug, Display};
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::{
+    ByteRange, Capabilities, Checksum, CompletedPart, Key, ObjectMeta, PartNumber, Payload, Result,
+    UploadId,
+};
+
+/// Options for [`ObjectStore::get`].
+#[derive(Debug, Clone, Default)]
+pub struct GetOptions {
+    /// Only these bytes; `None` for the whole object.
+    pub range: Option<ByteRange>,
+    /// Fail with [`crate::Error::Precondition`] unless the ETag matches.
+    pub if_match: Option<String>,
+}
+
+/// The answer to [`ObjectStore::get`]: metadata of the whole object and a body stream.
+pub struct GetResponse {
+    /// Metadata of the whole object (its full size, not the range's).
+    pub meta: ObjectMeta,
+    /// The bytes of the object the body holds.
+    pub range: Range<u64>,
+    /// The body. A body shorter than `range` is an error the reader detects.
+    pub body: BoxStream<'static, Result<Bytes>>,
+}
+
+impl Debug for GetResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetResponse")
+            .field("meta", &self.meta)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GetResponse {
+    /// Reads the whole body into memory; a short body is a transient error.
+    pub async fn bytes(self) -> Result<Bytes> {
+        let want = self.range.end - self.range.start;
+        let mut buf = BytesMut::with_capacity(want as usize);
+        let mut body = self.body;
+        while let Some(chunk) = body.try_next().await? {
+            buf.extend_from_slice(&chunk);
+        }
+        if buf.len() as u64 == want {
+            Ok(buf.freeze())
+        } else {
+            Err(crate::Error::transient(
+                self.meta.key.as_str(),
+                format!("body ended after {} of {want} bytes", buf.len()),
+            ))
+        }
+    }
+}
+
+/// Options for [`ObjectStore::put`] and [`ObjectStore::create_multipart`].
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// The Content-Type to store.
+    pub content_type: Option<String>,
+    /// User metadata (without any provider prefix).
+    pub metadata: BTreeMap<String, String>,
+    /// Checksums of the body the store should verify on arrival.
+    pub checksums: Vec<Checksum>,
+}
+
+/// What a store answers to a successful write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// The new object's ETag, unquoted.
+    pub etag: Option<String>,
+    /// Checksums the store reported for the object.
+    pub checksums: Vec<Checksum>,
+    /// The new version id, where the store versions objects.
+    pub version: Option<String>,
+}
+
+/// Options for [`ObjectStore::copy`].
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// Fail with [`crate::Error::Precondition`] unless the source ETag matches.
+    pub if_match: Option<String>,
+}
+
+/// Options for [`ObjectStore::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Group keys that contain this after the prefix into one [`ListEntry::Prefix`].
+    pub delimiter: Option<String>,
+    /// List only keys strictly after this one.
+    pub start_after: Option<String>,
+    /// Keys per request, for stores that page (a hint).
+    pub page_size: Option<usize>,
+}
+
+/// One item of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListEntry {
+    /// An object.
+    Object(ObjectMeta),
+    /// A common prefix (with a delimiter), ending in the delimiter.
+    Prefix(String),
+}
+
+/// A stream of listing entries.
+pub type ListStream = BoxStream<'static, Result<ListEntry>>;
+
+/// An object store: the primitives every provider implements.
+///
+/// Stateless by upload id: every multipart step names its upload, so the
+/// journal can record it and another process can carry on. Stores lacking a
+/// primitive say so in [`Capabilities`] and return
+/// [`crate::Error::NotSupported`]; the engine picks another route.
+#[async_trait]
+pub trait ObjectStore: Debug + Display + Send + Sync + 'static {
+    /// What the store can do.
+    ///
+    /// # Behavior
+    /// Returns the same value for the life of the store; never performs I/O.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Metadata of one object.
+    ///
+    /// # Behavior
+    /// A missing key is [`crate::Error::NotFound`]. The size is the whole
+    /// object's; the ETag is unquoted.
+    async fn head(&self, key: &Key) -> Result<ObjectMeta>;
+
+    /// Reads an object or a range of it.
+    ///
+    /// # Behavior
+    /// A missing key is `NotFound`. A range is clamped to the object; a range
+    /// that starts at or past the end of a non-empty object is `InvalidInput`
+    /// (HTTP 416). A zero-byte object with no range yields an empty body. A
+    /// failed `if_match` is `Precondition`. `meta.size` is the whole object's.
+    async fn get(&self, key: &Key, opts: GetOptions) -> Result<GetResponse>;
+
+    /// Writes an object in one request, replacing any object at `key`.
+    ///
+    /// # Behavior
+    /// The object becomes visible whole or not at all. A body larger than
+    /// `max_single_put_bytes` is `InvalidInput`. Checksums in `opts` are
+    /// verified by the store where it can; a mismatch is `Integrity`.
+    async fn put(&self, key: &Key, body: Payload, opts: PutOptions) -> Result<PutOutcome>;
+
+    /// Copies `src` to `dst` inside the store, without moving bytes through us.
+    ///
+    /// # Behavior
+    /// A missing source is `NotFound`; a source larger than `max_copy_bytes`
+    /// is `InvalidInput`; without `server_side_copy` it is `NotSupported`.
+    /// Metadata is copied with the object.
+    async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome>;
+
+    /// Deletes an object.
+    ///
+    /// # Behavior
+    /// Deleting a missing key succeeds.
+    async fn delete(&self, key: &Key) -> Result<()>;
+
+    /// Deletes many objects, in batches where the store has them.
+    ///
+    /// # Behavior
+    /// Returns one result per key, in order; missing keys succeed. Callers pass
+    /// at most `batch_delete_max` keys; a store may split larger slices.
+    async fn delete_many(&self, keys: &[Key]) -> Result<Vec<Result<()>>>;
+
+    /// Lists objects whose key starts with `prefix` (`""` for all).
+    ///
+    /// # Behavior
+    /// Entries come in ascending byte order of key, across pages, with
+    /// `Prefix` entries for common prefixes when a delimiter is set. A missing
+    /// bucket is `NotFound` on the first item. Objects with a pending
+    /// multipart upload are not listed until completed.
+    fn list(&self, prefix: &str, opts: ListOptions) -> ListStream;
+
+    /// Starts a multipart upload.
+    ///
+    /// # Behavior
+    /// Returns a fresh id; nothing is visible at `key` until
+    /// [`complete_multipart`](Self::complete_multipart). Without `multipart`
+    /// it is `NotSupported`.
+    async fn create_multipart(&self, key: &Key, opts: PutOptions) -> Result<UploadId>;
+
+    /// Uploads one part.
+    ///
+    /// # Behavior
+    /// Uploading a part number again replaces the earlier part. An unknown
+    /// upload id is `NoSuchUpload`. Parts may arrive in any order and
+    /// concurrently. The returned part carries the ETag to complete with and
+    /// the part's checksum (the store's, or the one computed on arrival).
+    async fn upload_part(
+        &self,
+        key: &Key,
+        id: &UploadId,
+        n: PartNumber,
+        body: Payload,
+    ) -> Result<CompletedPart>;
+
+    /// Uploads one part by copying a range of an object inside the store.
+    ///
+    /// # Behavior
+    /// As [`upload_part`](Self::upload_part), with the bytes taken from `src`.
+    /// A range past the end of the source is `InvalidInput`; without
+    /// `part_copy` it is `NotSupported`.
+    async fn upload_part_copy(
+        &self,
+        src: &Key,
+        range: ByteRange,
+        dst: &Key,
+        id: &UploadId,
+        n: PartNumber,
+    ) -> Result<CompletedPart>;
+
+    /// The parts the store holds for an upload, in ascending part order.
+    ///
+    /// # Behavior
+    /// An unknown upload id is `NoSuchUpload`. The store is the truth: the
+    /// engine trusts this over its journal on resume.
+    async fn list_parts(&self, key: &Key, id: &UploadId) -> Result<Vec<CompletedPart>>;
+
+    /// Assembles the listed parts, in order, into the object.
+    ///
+    /// # Behavior
+    /// Parts must be strictly ascending, each must exist with the given ETag
+    /// (else `InvalidInput`), and every part except the last must be at least
+    /// `min_part_size_bytes`. An unknown upload id is `NoSuchUpload`. On
+    /// success the upload id stops existing.
+    async fn complete_multipart(
+        &self,
+        key: &Key,
+        id: &UploadId,
+        parts: &[CompletedPart],
+    ) -> Result<PutOutcome>;
+
+    /// Aborts an upload and frees its parts.
+    ///
+    /// # Behavior
+    /// Afterwards the id is `NoSuchUpload` to every call. Aborting an
+    /// unknown id succeeds or is `NoSuchUpload`, as the store does it.
+    async fn abort_multipart(&self, key: &Key, id: &UploadId) -> Result<()>;
+}
+
+/// Conveniences over [`ObjectStore`], for every store.
+#[async_trait]
+pub trait ObjectStoreExt: ObjectStore {
+    /// Reads a whole object into memory.
+    async fn get_bytes(&self, key: &Key) -> Result<Bytes> {
+        self.get(key, GetOptions::default()).await?.bytes().await
+    }
+
+    /// Reads a range into memory.
+    async fn get_range(&self, key: &Key, range: ByteRange) -> Result<Bytes> {
+        let opts = GetOptions {
+            range: Some(range),
+            ..GetOptions::default()
+        };
+        self.get(key, opts).await?.bytes().await
+    }
+
+    /// Writes bytes in one put with default options.
+    async fn put_bytes(&self, key: &Key, bytes: Bytes) -> Result<PutOutcome> {
+        self.put(key, bytes.into(), PutOptions::default()).await
+    }
+
+    /// Every object under `prefix`, recursively.
+    async fn list_all(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        self.list_objects(prefix).try_collect().await
+    }
+
+    /// Objects under `prefix` (no delimiter), as a stream of metadata.
+    fn list_objects(&self, prefix: &str) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.list(prefix, ListOptions::default())
+            .try_filter_map(|e| async move {
+                Ok(match e {
+                    ListEntry::Object(m) => Some(m),
+                    ListEntry::Prefix(_) => None,
+                })
+            })
+            .boxed()
+    }
+}
+
+impl<T: ObjectStore + ?Sized> ObjectStoreExt for T {}

@@ -1,0 +1,10 @@
+//! haul: a parallel bulk-transfer engine that resumes any transfer part by
+//! part after a crash and verifies that what arrived is what left.
+//!
+//! This facade re-exports the workspace's crates.
+
+pub use haul_core as core;
+pub use haul_engine as engine;
+pub use haul_journal as journal;
+pub use haul_local as local;
+pub use haul_testkit as testkit;
