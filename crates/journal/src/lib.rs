@@ -1,1 +1,267 @@
-//! haul-journal.
+//! haul-journal is the checkpoint journal that lets a transfer resume part by
+//! part after a crash.
+//!
+//! It keeps jobs, their files and the parts each file has finished in one
+//! SQLite database in WAL mode. Writes go through one writer thread fed by a
+//! channel: many events share one transaction, so recording 10,000 parts costs
+//! a few commits, not 10,000. Durability barriers ([`Journal::flush`] and the
+//! calls documented as barriers) return only once everything sent before them
+//! is committed, which is how the engine keeps the four ordering rules:
+//!
+//! 1. the upload id is committed before the first part is sent
+//!    ([`Journal::start_upload`] is a barrier);
+//! 2. a part is recorded only after the store acknowledged it
+//!    ([`Journal::part_done`] is called after the ack);
+//! 3. complete is called only after every part is durable (the engine calls
+//!    [`Journal::flush`] first);
+//! 4. a downloaded file is renamed only after it is fsynced and verified (the
+//!    destination store does that before the engine marks the file done).
+//!
+//! Readers use their own connection and run beside the writer. Two processes
+//! cannot run the same job: [`Journal::lock_job`] takes an advisory lock that
+//! the kernel releases when the holder dies, even by SIGKILL.
+//!
+//! Commits use `synchronous = NORMAL`: a process crash loses nothing that was
+//! committed; a power loss may roll back the last commits, never corrupt the
+//! database. A lost part record only means that part is sent again.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), haul_journal::JournalError> {
+//! use haul_journal::{Journal, NewFile};
+//! let journal = Journal::open(Journal::default_path()?)?;
+//! let job = journal.create_job("{\"op\":\"copy\"}").await?;
+//! let _lock = journal.lock_job(job)?;
+//! journal.add_files(job, vec![NewFile::copy("a.txt", "a.txt", 3)]);
+//! journal.flush().await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod lock;
+mod query;
+mod records;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::JournalError;
+pub use lock::JobLock;
+pub use records::{
+    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, NewFile, PartRow,
+};
+use writer::Cmd;
+
+/// The journal: a handle to the writer thread plus a reader connection.
+///
+/// Cloning is not offered; share it behind an `Arc`. Dropping the last
+/// handle stops the writer after it commits what it was sent.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    tx: mpsc::UnboundedSender<Cmd>,
+    reader: Mutex<Connection>,
+    _ephemeral: Option<EphemeralDir>,
+}
+
+#[derive(Debug)]
+struct EphemeralDir(PathBuf);
+
+impl Drop for EphemeralDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Journal {
+    /// Where the journal lives unless told otherwise: `$HAUL_JOURNAL`, else
+    /// `$XDG_DATA_HOME/haul/journal.db`, else `~/.local/share/haul/journal.db`.
+    pub fn default_path() -> Result<PathBuf, JournalError> {
+        if let Some(p) = std::env::var_os("HAUL_JOURNAL").filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(p));
+        }
+        if let Some(p) = std::env::var_os("XDG_DATA_HOME").filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(p).join("haul").join("journal.db"));
+        }
+        match std::env::var_os("HOME").filter(|p| !p.is_empty()) {
+            Some(home) => Ok(PathBuf::from(home).join(".local/share/haul/journal.db")),
+            None => Err(JournalError::NoLocation),
+        }
+    }
+
+    /// Opens (creating if needed) the journal at `path` and migrates its schema.
+    ///
+    /// A file that is not a journal, or one written by a newer haul, is a
+    /// clear [`JournalError`], never a panic.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        Self::open_with(path.as_ref(), false, None)
+    }
+
+    /// A journal in a fresh temporary directory with `synchronous = OFF`,
+    /// removed when dropped: for measuring the journal's cost and for
+    /// transfers that need no resume.
+    pub fn open_ephemeral() -> Result<Self, JournalError> {
+        let dir = std::env::temp_dir().join(format!(
+            "haul-journal-{}-{}",
+            std::process::id(),
+            writer::unique_suffix()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| JournalError::io(&dir, e))?;
+        let guard = EphemeralDir(dir.clone());
+        Self::open_with(&dir.join("journal.db"), true, Some(guard))
+    }
+
+    fn open_with(
+        path: &Path,
+        ephemeral: bool,
+        guard: Option<EphemeralDir>,
+    ) -> Result<Self, JournalError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
+        }
+        let writer_conn = schema::open_and_migrate(path, ephemeral)?;
+        let reader = schema::open_reader(path)?;
+        let tx = writer::spawn(writer_conn, path.to_path_buf());
+        Ok(Self {
+            path: path.to_path_buf(),
+            tx,
+            reader: Mutex::new(reader),
+            _ephemeral: guard,
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn send(&self, cmd: Cmd) {
+        // The writer only stops when every sender is gone; a failed send means
+        // it died, which the next barrier reports.
+        let _ = self.tx.send(cmd);
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, JournalError>>) -> Cmd,
+    ) -> Result<T, JournalError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .map_err(|_| JournalError::WriterGone)?;
+        rx.await.map_err(|_| JournalError::WriterGone)?
+    }
+
+    /// Creates a job with an opaque `spec` (the engine's JSON). Barrier.
+    pub async fn create_job(&self, spec: &str) -> Result<JobId, JournalError> {
+        let spec = spec.to_owned();
+        self.call(|reply| Cmd::CreateJob { spec, reply }).await
+    }
+
+    /// Takes the job's run lock; fails with [`JournalError::JobRunning`]
+    /// while another live process holds it.
+    pub fn lock_job(&self, job: JobId) -> Result<JobLock, JournalError> {
+        JobLock::acquire(&self.path, job)
+    }
+
+    /// Records the job's state.
+    pub fn set_job_state(&self, job: JobId, state: JobState) {
+        self.send(Cmd::JobState { job, state });
+    }
+
+    /// Adds planned files to a job (in one transaction with whatever else is queued).
+    pub fn add_files(&self, job: JobId, files: Vec<NewFile>) {
+        if !files.is_empty() {
+            self.send(Cmd::AddFiles { job, files });
+        }
+    }
+
+    /// Records a file's new state, with its final checksum or last error.
+    pub fn set_file_state(
+        &self,
+        file: FileId,
+        state: FileState,
+        checksum: Option<String>,
+        error: Option<String>,
+    ) {
+        self.send(Cmd::FileState {
+            file,
+            state,
+            checksum,
+            error,
+        });
+    }
+
+    /// Records the multipart upload a file uses and its part size. Barrier:
+    /// returns once durable, so parts are sent only for a recorded upload.
+    pub async fn start_upload(
+        &self,
+        file: FileId,
+        upload_id: &str,
+        part_size: u64,
+    ) -> Result<(), JournalError> {
+        let upload_id = upload_id.to_owned();
+        self.call(|reply| Cmd::StartUpload {
+            file,
+            upload_id,
+            part_size,
+            reply,
+        })
+        .await
+    }
+
+    /// Records the part size of a transfer that needs no upload id (downloads,
+    /// stream copies into a local file). Not a barrier.
+    pub fn set_part_size(&self, file: FileId, part_size: u64) {
+        self.send(Cmd::PartSize { file, part_size });
+    }
+
+    /// Forgets a file's upload and parts and records its current source
+    /// identity: the source changed, so the file starts over.
+    pub fn reset_file(&self, file: FileId, size: u64, mtime_ns: Option<i64>, version: Option<String>) {
+        self.send(Cmd::ResetFile {
+            file,
+            size,
+            mtime_ns,
+            version,
+        });
+    }
+
+    /// Records a part the store acknowledged.
+    pub fn part_done(&self, file: FileId, part: PartRow) {
+        self.send(Cmd::PartDone { file, part });
+    }
+
+    /// Forgets recorded parts that the store no longer has.
+    pub fn forget_parts(&self, file: FileId, numbers: Vec<u32>) {
+        if !numbers.is_empty() {
+            self.send(Cmd::ForgetParts { file, numbers });
+        }
+    }
+
+    /// Barrier: returns once everything sent before it is committed.
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        self.call(|reply| Cmd::Barrier { reply }).await
+    }
+
+    /// Deletes a job with its files and parts.
+    pub async fn forget_job(&self, job: JobId) -> Result<(), JournalError> {
+        self.call(|reply| Cmd::ForgetJob { job, reply }).await
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| JournalError::WriterGone)?;
+        f(&conn).map_err(|e| JournalError::sql(&self.path, e))
+    }
+}

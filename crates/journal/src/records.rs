@@ -1,0 +1,202 @@
+use std::fmt;
+
+/// A job's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub i64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for JobId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self)
+    }
+}
+
+/// A file's id (unique across jobs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub i64);
+
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $v),* }
+        impl $name {
+            /// The name stored in the journal.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+            /// Parses a stored name; unknown names are `None`.
+            #[must_use]
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$v),)* _ => None }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Where a job stands.
+    JobState {
+        /// Listing the source and writing the plan.
+        Planning = "planning",
+        /// Transferring.
+        Running = "running",
+        /// Stopped before the end (cancelled or crashed); resumable.
+        Interrupted = "interrupted",
+        /// Finished with every file done or skipped.
+        Done = "done",
+        /// Finished with some files failed.
+        Failed = "failed",
+    }
+);
+
+text_enum!(
+    /// Where a file stands.
+    FileState {
+        /// Planned, not started.
+        Pending = "pending",
+        /// Started; parts may be done.
+        Active = "active",
+        /// Transferred and verified.
+        Done = "done",
+        /// Failed; see its error.
+        Failed = "failed",
+        /// Nothing to do (already identical at the destination).
+        Skipped = "skipped",
+    }
+);
+
+text_enum!(
+    /// What the job does with a file.
+    FileAction {
+        /// Copy source to destination.
+        Copy = "copy",
+        /// Delete the destination (sync --delete, rm).
+        Delete = "delete",
+    }
+);
+
+/// A file to add to a job's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile {
+    /// Source key or path (relative to the job's source root).
+    pub src: String,
+    /// Destination key or path.
+    pub dst: String,
+    /// Source size in bytes.
+    pub size: u64,
+    /// Source modification time, nanoseconds since the epoch.
+    pub mtime_ns: Option<i64>,
+    /// Source ETag or version, for stores.
+    pub src_version: Option<String>,
+    /// What to do.
+    pub action: FileAction,
+    /// Initial state (`Pending`, or `Skipped` for files already in place).
+    pub state: FileState,
+}
+
+impl NewFile {
+    /// A pending copy with only a size.
+    pub fn copy(src: impl Into<String>, dst: impl Into<String>, size: u64) -> Self {
+        Self {
+            src: src.into(),
+            dst: dst.into(),
+            size,
+            mtime_ns: None,
+            src_version: None,
+            action: FileAction::Copy,
+            state: FileState::Pending,
+        }
+    }
+}
+
+/// A job as the journal holds it, with counts of its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    /// Its id.
+    pub id: JobId,
+    /// The engine's opaque spec.
+    pub spec: String,
+    /// Its state.
+    pub state: JobState,
+    /// Creation time, seconds since the epoch.
+    pub created_at: i64,
+    /// Last state change, seconds since the epoch.
+    pub updated_at: i64,
+    /// Files planned.
+    pub files_total: u64,
+    /// Files done.
+    pub files_done: u64,
+    /// Files skipped.
+    pub files_skipped: u64,
+    /// Files failed.
+    pub files_failed: u64,
+    /// Bytes planned (copies only).
+    pub bytes_total: u64,
+}
+
+/// A file as the journal holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    /// Its id.
+    pub id: FileId,
+    /// Its job.
+    pub job: JobId,
+    /// Source key or path.
+    pub src: String,
+    /// Destination key or path.
+    pub dst: String,
+    /// Source size when planned (or reset).
+    pub size: u64,
+    /// Source mtime when planned, ns.
+    pub mtime_ns: Option<i64>,
+    /// Source ETag/version when planned.
+    pub src_version: Option<String>,
+    /// What to do.
+    pub action: FileAction,
+    /// Where it stands.
+    pub state: FileState,
+    /// The multipart upload in progress, if any.
+    pub upload_id: Option<String>,
+    /// The part size chosen when the transfer started.
+    pub part_size: Option<u64>,
+    /// The verified checksum once done.
+    pub checksum: Option<String>,
+    /// The last error, if it failed.
+    pub error: Option<String>,
+}
+
+/// A part the store acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRow {
+    /// Part number, from 1.
+    pub number: u32,
+    /// Offset in the object.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// The ETag to complete with.
+    pub etag: String,
+    /// CRC32C of the part, as `crc32c:hex`.
+    pub crc32c: Option<String>,
+    /// MD5 of the part, hex.
+    pub md5: Option<String>,
+}

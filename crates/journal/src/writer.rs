@@ -1,0 +1,262 @@
+//! The one writer: a thread that drains the channel and commits each batch in
+//! one transaction, then answers the barriers that were in it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, Transaction, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{FileId, FileState, JobId, JobState, JournalError, NewFile, PartRow};
+
+type Reply<T> = oneshot::Sender<Result<T, JournalError>>;
+
+/// Most commands folded into one transaction.
+const MAX_BATCH: usize = 8192;
+
+pub(crate) enum Cmd {
+    CreateJob {
+        spec: String,
+        reply: Reply<JobId>,
+    },
+    JobState {
+        job: JobId,
+        state: JobState,
+    },
+    AddFiles {
+        job: JobId,
+        files: Vec<NewFile>,
+    },
+    FileState {
+        file: FileId,
+        state: FileState,
+        checksum: Option<String>,
+        error: Option<String>,
+    },
+    StartUpload {
+        file: FileId,
+        upload_id: String,
+        part_size: u64,
+        reply: Reply<()>,
+    },
+    PartSize {
+        file: FileId,
+        part_size: u64,
+    },
+    ResetFile {
+        file: FileId,
+        size: u64,
+        mtime_ns: Option<i64>,
+        version: Option<String>,
+    },
+    PartDone {
+        file: FileId,
+        part: PartRow,
+    },
+    ForgetParts {
+        file: FileId,
+        numbers: Vec<u32>,
+    },
+    ForgetJob {
+        job: JobId,
+        reply: Reply<()>,
+    },
+    Barrier {
+        reply: Reply<()>,
+    },
+}
+
+pub(crate) fn unique_suffix() -> u64 {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+pub(crate) fn spawn(conn: Connection, path: PathBuf) -> mpsc::UnboundedSender<Cmd> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("haul-journal".into())
+        .spawn(move || run(conn, &path, rx))
+        .expect("spawning the journal writer thread");
+    tx
+}
+
+/// Answers to send once the batch's fate is known.
+enum Pending {
+    Unit(Reply<()>),
+    Job(Reply<JobId>, JobId),
+}
+
+fn run(mut conn: Connection, path: &std::path::Path, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+    let mut batch = Vec::with_capacity(64);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let mut pending = Vec::new();
+        let result = commit(&mut conn, batch.drain(..), &mut pending);
+        for p in pending {
+            let err = || match &result {
+                Ok(()) => None,
+                Err(e) => Some(JournalError::sql(path, clone_err(e))),
+            };
+            match p {
+                Pending::Unit(r) => {
+                    let _ = r.send(err().map_or(Ok(()), Err));
+                }
+                Pending::Job(r, id) => {
+                    let _ = r.send(err().map_or(Ok(id), Err));
+                }
+            }
+        }
+        if let Err(e) = result {
+            tracing::error!(journal = %path.display(), error = %e, "journal write failed");
+        }
+    }
+}
+
+fn clone_err(e: &rusqlite::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(e.to_string().into())
+}
+
+fn commit(
+    conn: &mut Connection,
+    cmds: impl Iterator<Item = Cmd>,
+    pending: &mut Vec<Pending>,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for cmd in cmds {
+        apply(&tx, cmd, pending)?;
+    }
+    tx.commit()
+}
+
+fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite::Result<()> {
+    match cmd {
+        Cmd::CreateJob { spec, reply } => {
+            let now = now_secs();
+            tx.execute(
+                "INSERT INTO jobs(spec, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+                params![spec, JobState::Planning.as_str(), now],
+            )?;
+            pending.push(Pending::Job(reply, JobId(tx.last_insert_rowid())));
+        }
+        Cmd::JobState { job, state } => {
+            tx.execute(
+                "UPDATE jobs SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                params![job.0, state.as_str(), now_secs()],
+            )?;
+        }
+        Cmd::AddFiles { job, files } => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO files(job, src, dst, size, mtime_ns, src_version, action, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for f in files {
+                stmt.execute(params![
+                    job.0,
+                    f.src,
+                    f.dst,
+                    f.size as i64,
+                    f.mtime_ns,
+                    f.src_version,
+                    f.action.as_str(),
+                    f.state.as_str()
+                ])?;
+            }
+        }
+        Cmd::FileState {
+            file,
+            state,
+            checksum,
+            error,
+        } => {
+            tx.prepare_cached(
+                "UPDATE files SET state = ?2, checksum = coalesce(?3, checksum), error = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![file.0, state.as_str(), checksum, error])?;
+            if matches!(state, FileState::Done | FileState::Skipped) {
+                // A finished file needs no part records: keep the journal small.
+                tx.prepare_cached("DELETE FROM parts WHERE file = ?1")?
+                    .execute([file.0])?;
+            }
+        }
+        Cmd::StartUpload {
+            file,
+            upload_id,
+            part_size,
+            reply,
+        } => {
+            tx.execute(
+                "UPDATE files SET upload_id = ?2, part_size = ?3, state = 'active' WHERE id = ?1",
+                params![file.0, upload_id, part_size as i64],
+            )?;
+            pending.push(Pending::Unit(reply));
+        }
+        Cmd::PartSize { file, part_size } => {
+            tx.execute(
+                "UPDATE files SET part_size = ?2, state = 'active' WHERE id = ?1",
+                params![file.0, part_size as i64],
+            )?;
+        }
+        Cmd::ResetFile {
+            file,
+            size,
+            mtime_ns,
+            version,
+        } => {
+            tx.execute("DELETE FROM parts WHERE file = ?1", [file.0])?;
+            tx.execute(
+                "UPDATE files SET size = ?2, mtime_ns = ?3, src_version = ?4, upload_id = NULL,
+                 part_size = NULL, checksum = NULL, error = NULL, state = 'pending' WHERE id = ?1",
+                params![file.0, size as i64, mtime_ns, version],
+            )?;
+        }
+        Cmd::PartDone { file, part } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO parts(file, number, offset, len, etag, crc32c, md5)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                file.0,
+                part.number,
+                part.offset as i64,
+                part.len as i64,
+                part.etag,
+                part.crc32c,
+                part.md5
+            ])?;
+        }
+        Cmd::ForgetParts { file, numbers } => {
+            let mut stmt = tx.prepare_cached("DELETE FROM parts WHERE file = ?1 AND number = ?2")?;
+            for n in numbers {
+                stmt.execute(params![file.0, n])?;
+            }
+        }
+        Cmd::ForgetJob { job, reply } => {
+            tx.execute(
+                "DELETE FROM parts WHERE file IN (SELECT id FROM files WHERE job = ?1)",
+                [job.0],
+            )?;
+            tx.execute("DELETE FROM files WHERE job = ?1", [job.0])?;
+            tx.execute("DELETE FROM jobs WHERE id = ?1", [job.0])?;
+            pending.push(Pending::Unit(reply));
+        }
+        Cmd::Barrier { reply } => pending.push(Pending::Unit(reply)),
+    }
+    Ok(())
+}

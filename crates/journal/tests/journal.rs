@@ -1,0 +1,143 @@
+//! The journal's behaviour: batching, barriers, queries, locks, corruption.
+
+use haul_journal::{FileId, FileState, JobState, Journal, JournalError, NewFile, PartRow};
+
+fn part(n: u32) -> PartRow {
+    PartRow {
+        number: n,
+        offset: u64::from(n - 1) * 10,
+        len: 10,
+        etag: format!("etag{n}"),
+        crc32c: Some("crc32c:00000000".into()),
+        md5: None,
+    }
+}
+
+#[tokio::test]
+async fn plan_parts_and_states_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let job;
+    {
+        let j = Journal::open(&path).unwrap();
+        job = j.create_job("{\"spec\":1}").await.unwrap();
+        j.add_files(
+            job,
+            (0..2500)
+                .map(|i| NewFile::copy(format!("s{i}"), format!("d{i}"), i))
+                .collect(),
+        );
+        j.set_job_state(job, JobState::Running);
+        j.flush().await.unwrap();
+        let first = j.files_to_do(job, FileId(0), 10, false).unwrap();
+        assert_eq!(first.len(), 10);
+        assert_eq!(first[0].src, "s0");
+        let f = first[3].id;
+        j.start_upload(f, "up-1", 10).await.unwrap();
+        for n in [2, 1, 3] {
+            j.part_done(f, part(n));
+        }
+        j.set_file_state(first[0].id, FileState::Done, Some("crc32c:ab".into()), None);
+        j.set_file_state(first[1].id, FileState::Failed, None, Some("boom".into()));
+        j.flush().await.unwrap();
+    }
+    let j = Journal::open(&path).unwrap();
+    let row = j.job(job).unwrap();
+    assert_eq!(row.spec, "{\"spec\":1}");
+    assert_eq!(row.state, JobState::Running);
+    assert_eq!(row.files_total, 2500);
+    assert_eq!(row.files_done, 1);
+    assert_eq!(row.files_failed, 1);
+    assert_eq!(row.bytes_total, (0..2500u64).sum::<u64>());
+    let files = j.files(job).unwrap();
+    let f = &files[3];
+    assert_eq!(f.upload_id.as_deref(), Some("up-1"));
+    assert_eq!(f.part_size, Some(10));
+    assert_eq!(f.state, FileState::Active);
+    let parts = j.parts(f.id).unwrap();
+    assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(parts[1], part(2));
+    let failed = j.failed_files(job).unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].error.as_deref(), Some("boom"));
+    // Paging skips done and failed files unless asked.
+    let todo = j.files_to_do(job, FileId(0), 5000, false).unwrap();
+    assert_eq!(todo.len(), 2498);
+    assert_eq!(j.files_to_do(job, FileId(0), 5000, true).unwrap().len(), 2499);
+    assert_eq!(j.latest_unfinished_job().unwrap(), Some(job));
+    assert_eq!(j.open_uploads().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn reset_and_forget() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path().join("j.db")).unwrap();
+    let job = j.create_job("{}").await.unwrap();
+    j.add_files(job, vec![NewFile::copy("a", "a", 30)]);
+    j.flush().await.unwrap();
+    let f = j.files(job).unwrap()[0].id;
+    j.start_upload(f, "u", 10).await.unwrap();
+    j.part_done(f, part(1));
+    j.part_done(f, part(2));
+    j.forget_parts(f, vec![2]);
+    j.flush().await.unwrap();
+    assert_eq!(j.parts(f).unwrap().len(), 1);
+    j.reset_file(f, 40, Some(7), None);
+    j.flush().await.unwrap();
+    let row = j.file(f).unwrap().unwrap();
+    assert_eq!((row.size, row.mtime_ns, row.upload_id), (40, Some(7), None));
+    assert_eq!(row.state, FileState::Pending);
+    assert!(j.parts(f).unwrap().is_empty());
+    j.set_file_state(f, FileState::Done, None, None);
+    j.set_job_state(job, JobState::Done);
+    j.flush().await.unwrap();
+    assert_eq!(j.latest_unfinished_job().unwrap(), None);
+    j.forget_job(job).await.unwrap();
+    assert!(matches!(j.job(job), Err(JournalError::NoSuchJob(_))));
+    assert!(j.list_jobs().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn second_holder_of_a_job_gets_running_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let a = Journal::open(&path).unwrap();
+    let b = Journal::open(&path).unwrap();
+    let job = a.create_job("{}").await.unwrap();
+    let lock = a.lock_job(job).unwrap();
+    let err = b.lock_job(job).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("job {job} is running (pid {})", std::process::id())
+    );
+    drop(lock);
+    b.lock_job(job).unwrap();
+}
+
+#[test]
+fn corrupt_journal_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+    let err = Journal::open(&path).unwrap_err();
+    assert!(matches!(err, JournalError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+}
+
+#[test]
+fn unwritable_location_is_a_clear_error() {
+    let err = Journal::open("/proc/haul/journal.db").unwrap_err();
+    assert!(err.to_string().contains("/proc/haul"), "{err}");
+}
+
+#[tokio::test]
+async fn ephemeral_journal_works_and_cleans_up() {
+    let j = Journal::open_ephemeral().unwrap();
+    let dir = j.path().parent().unwrap().to_path_buf();
+    let job = j.create_job("{}").await.unwrap();
+    j.add_files(job, vec![NewFile::copy("a", "b", 1)]);
+    j.flush().await.unwrap();
+    assert_eq!(j.files(job).unwrap().len(), 1);
+    drop(j);
+    assert!(!dir.exists());
+}
