@@ -1,13 +1,20 @@
 use bytes::{Bytes, BytesMut};
 
+use crate::Checksum;
+
 /// A request body: a list of cheap-to-clone [`Bytes`] pieces.
 ///
 /// Cloning a payload clones reference counts, not bytes, so a retry re-sends
 /// the same buffers without reading the source again.
+///
+/// A payload may carry the checksums the engine computed while reading it
+/// ([`Payload::with_checksums`]), so a store sends `Content-MD5` or
+/// `x-amz-checksum-crc32c` without a second pass over the bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Payload {
     pieces: Vec<Bytes>,
     len: u64,
+    checksums: Vec<Checksum>,
 }
 
 impl Payload {
@@ -35,6 +42,25 @@ impl Payload {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Attaches checksums of these bytes, computed while reading them.
+    #[must_use]
+    pub fn with_checksums(mut self, checksums: Vec<Checksum>) -> Self {
+        self.checksums = checksums;
+        self
+    }
+
+    /// Checksums of these bytes that the producer computed (may be empty).
+    #[must_use]
+    pub fn checksums(&self) -> &[Checksum] {
+        &self.checksums
+    }
+
+    /// The attached checksum of `kind`, if any.
+    #[must_use]
+    pub fn checksum(&self, kind: crate::ChecksumKind) -> Option<&Checksum> {
+        self.checksums.iter().find(|c| c.kind() == kind)
     }
 
     /// The pieces, in order.

@@ -67,6 +67,7 @@ impl JournalError {
         }
     }
 
+    #[allow(clippy::needless_pass_by_value)] // called as map_err(|e| sql(path, e))
     pub(crate) fn sql(path: &Path, e: rusqlite::Error) -> Self {
         let corrupt = matches!(
             e.sqlite_error_code(),

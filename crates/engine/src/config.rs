@@ -1,0 +1,145 @@
+//! The knobs, named as the COS SDK names them (the users' vocabulary).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+const MIB: u64 = 1 << 20;
+
+/// How the engine decides that a destination object is already up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompareMode {
+    /// Copy everything, whatever is at the destination (`cp`).
+    #[default]
+    Always,
+    /// Skip when sizes match and the destination is not older than the source (`sync`).
+    SizeMtime,
+    /// Skip when sizes match.
+    SizeOnly,
+    /// Skip when sizes and a content checksum match (computed where not reported).
+    Checksum,
+    /// Skip whenever the destination exists.
+    IgnoreExisting,
+}
+
+/// What a failed file does to the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Record the failure and carry on with the other files.
+    #[default]
+    Continue,
+    /// Stop scheduling at the first failed file.
+    Abort,
+}
+
+/// Transfer settings. Defaults are chosen for throughput on a fast link; each
+/// field says why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransferConfig {
+    /// Files in flight at once. Default 16: enough to hide per-request latency
+    /// for small files without thrashing a disk.
+    pub file_parallel_limit: usize,
+    /// Parts in flight per file for uploads and downloads. Default 16: one
+    /// 16 MiB part per connection fills a 10 Gbit/s link at 20 ms RTT.
+    pub chunk_parallel_limit: usize,
+    /// Attempts per part after the request-level retries gave up. Default 3.
+    pub chunk_retry_times: u32,
+    /// Part size for multipart uploads and downloads. Default 16 MiB: larger
+    /// parts cut request overhead, smaller ones cut what a crash re-sends.
+    pub chunk_size: u64,
+    /// Objects above this size go multipart. Default 16 MiB (one part).
+    pub slice_size: u64,
+    /// Parts in flight per file for server-side part copies. Default 32:
+    /// copies move no bytes through us, only requests.
+    pub copy_chunk_parallel_limit: usize,
+    /// Part size for server-side part copies. Default 128 MiB.
+    pub copy_chunk_size: u64,
+    /// Server-side copies above this size use part copy; below, one copy call.
+    /// Default 5 GiB (S3's single-copy limit), as the COS SDK does.
+    pub copy_slice_size: u64,
+    /// How often a progress snapshot is emitted. Default 500 ms.
+    #[serde(with = "duration_ms")]
+    pub progress_interval: Duration,
+    /// Compute and send Content-MD5 on every write. Default off: CRC32C is
+    /// sent and checked always; MD5 costs a second hash.
+    pub upload_check_content_md5: bool,
+    /// Planned files buffered between the journal and the workers. Default 1000.
+    pub upload_queue_size: usize,
+    /// Bytes of part buffers in flight across the job. Default 512 MiB.
+    pub max_inflight_bytes: u64,
+    /// What a failed file does to the job.
+    pub on_error: OnError,
+    /// Bytes per second across the job; 0 means unlimited.
+    pub bwlimit_bytes_per_sec: u64,
+    /// Requests per second across the job; 0 means unlimited.
+    pub tpslimit_per_sec: u64,
+    /// Request-level retries of a transient failure. Default 5.
+    pub request_retry_times: usize,
+    /// First backoff delay (doubles, full jitter, capped at 15 s). Default 100 ms.
+    #[serde(with = "duration_ms")]
+    pub retry_base_delay: Duration,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self {
+            file_parallel_limit: 16,
+            chunk_parallel_limit: 16,
+            chunk_retry_times: 3,
+            chunk_size: 16 * MIB,
+            slice_size: 16 * MIB,
+            copy_chunk_parallel_limit: 32,
+            copy_chunk_size: 128 * MIB,
+            copy_slice_size: 5 * 1024 * MIB,
+            progress_interval: Duration::from_millis(500),
+            upload_check_content_md5: false,
+            upload_queue_size: 1000,
+            max_inflight_bytes: 512 * MIB,
+            on_error: OnError::Continue,
+            bwlimit_bytes_per_sec: 0,
+            tpslimit_per_sec: 0,
+            request_retry_times: 5,
+            retry_base_delay: Duration::from_millis(100),
+        }
+    }
+}
+
+impl TransferConfig {
+    /// Checks the settings; returns a one-line reason when they cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("file_parallel_limit", self.file_parallel_limit as u64),
+            ("chunk_parallel_limit", self.chunk_parallel_limit as u64),
+            ("copy_chunk_parallel_limit", self.copy_chunk_parallel_limit as u64),
+            ("chunk_size", self.chunk_size),
+            ("copy_chunk_size", self.copy_chunk_size),
+            ("upload_queue_size", self.upload_queue_size as u64),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.max_inflight_bytes < self.chunk_size.max(self.slice_size).min(self.chunk_size) {
+            return Err("max_inflight_bytes must hold at least one chunk".into());
+        }
+        Ok(())
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}

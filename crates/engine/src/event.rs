@@ -1,0 +1,174 @@
+//! What a job tells its observers: typed events, progress snapshots and the
+//! end-of-job summary.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The plan is complete.
+    Planned {
+        /// Files planned (including skipped ones).
+        files: u64,
+        /// Bytes to transfer.
+        bytes: u64,
+    },
+    /// A file started transferring.
+    FileStarted {
+        /// Source key.
+        src: String,
+        /// Destination key.
+        dst: String,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// A file finished and was verified.
+    FileDone {
+        /// Source key.
+        src: String,
+        /// Destination key.
+        dst: String,
+        /// Size in bytes.
+        size: u64,
+        /// How it got there: `put`, `multipart`, `copy`, `part-copy`, `delete`.
+        method: &'static str,
+        /// The verified checksum, `kind:hex`.
+        checksum: Option<String>,
+    },
+    /// A file failed.
+    FileFailed {
+        /// Source key.
+        src: String,
+        /// Destination key.
+        dst: String,
+        /// One line naming the object and the cause.
+        error: String,
+    },
+    /// A file needed nothing.
+    FileSkipped {
+        /// Source key.
+        src: String,
+        /// Destination key.
+        dst: String,
+    },
+    /// A part finished.
+    PartDone {
+        /// Destination key.
+        dst: String,
+        /// Part number.
+        number: u32,
+        /// Bytes in the part.
+        len: u64,
+    },
+    /// A request or part is being retried.
+    Retry {
+        /// Destination key.
+        dst: String,
+        /// Why.
+        error: String,
+    },
+    /// With `dry_run`: what the job would do.
+    DryRun {
+        /// `copy` or `delete`.
+        action: &'static str,
+        /// Source key.
+        src: String,
+        /// Destination key.
+        dst: String,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// Periodic progress.
+    Progress(Snapshot),
+}
+
+/// Counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// Files planned.
+    pub files_total: u64,
+    /// Files done.
+    pub files_done: u64,
+    /// Files skipped.
+    pub files_skipped: u64,
+    /// Files failed.
+    pub files_failed: u64,
+    /// Bytes to move.
+    pub bytes_total: u64,
+    /// Bytes moved (acknowledged by the destination), including re-sends.
+    pub bytes_transferred: u64,
+    /// Bytes sent again: retried parts in this run.
+    pub bytes_resent: u64,
+    /// Bytes found already done at the destination on resume.
+    pub bytes_resumed: u64,
+    /// Retries (requests and parts).
+    pub retries: u64,
+    /// Seconds since the job (or its resume) started.
+    pub elapsed_s: f64,
+}
+
+/// The end-of-job report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// The job's id in the journal.
+    pub job_id: i64,
+    /// The counters at the end.
+    #[serde(flatten)]
+    pub counts: Snapshot,
+    /// Whether the job was cancelled before the end.
+    pub cancelled: bool,
+    /// Failed files: destination key and error line.
+    pub failures: Vec<(String, String)>,
+}
+
+impl Summary {
+    /// Whether every file was done or skipped and nothing was cancelled.
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        !self.cancelled && self.counts.files_failed == 0
+    }
+
+    /// Whether some failure was an integrity (verification) failure.
+    #[must_use]
+    pub fn has_integrity_failure(&self) -> bool {
+        self.failures
+            .iter()
+            .any(|(_, e)| e.contains("integrity check failed"))
+    }
+}
+
+/// Live counters, shared by every task of a job.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) files_total: AtomicU64,
+    pub(crate) files_done: AtomicU64,
+    pub(crate) files_skipped: AtomicU64,
+    pub(crate) files_failed: AtomicU64,
+    pub(crate) bytes_total: AtomicU64,
+    pub(crate) bytes_transferred: AtomicU64,
+    pub(crate) bytes_resent: AtomicU64,
+    pub(crate) bytes_resumed: AtomicU64,
+    pub(crate) retries: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self, elapsed: Duration) -> Snapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Snapshot {
+            files_total: g(&self.files_total),
+            files_done: g(&self.files_done),
+            files_skipped: g(&self.files_skipped),
+            files_failed: g(&self.files_failed),
+            bytes_total: g(&self.bytes_total),
+            bytes_transferred: g(&self.bytes_transferred),
+            bytes_resent: g(&self.bytes_resent),
+            bytes_resumed: g(&self.bytes_resumed),
+            retries: g(&self.retries),
+            elapsed_s: elapsed.as_secs_f64(),
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! Jobs: what to do ([`JobRequest`]), the journaled spec, the engine that
+//! starts and resumes them, and the handle that waits for or cancels one.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use haul_core::ObjectStore;
+use haul_journal::{FileAction, FileId, FileRow, JobId, JobState, Journal, JournalError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::event::{Counters, Event, Summary};
+use crate::limit::{ByteBudget, TokenBucket};
+use crate::{CompareMode, EngineError, TransferConfig};
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Copy every source object to the destination.
+    Copy,
+    /// Copy what differs; optionally delete what the source lacks.
+    Sync,
+    /// Copy, verify, then delete the source.
+    Move,
+    /// Delete every object under the source (the destination is ignored).
+    Delete,
+}
+
+/// One side of a job: a store, a key prefix in it, and how to name it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The store.
+    pub store: Arc<dyn ObjectStore>,
+    /// The key prefix (a whole key for single-object jobs); `""` for all.
+    pub prefix: String,
+    /// How the caller names this endpoint (a URL or path), journaled so
+    /// `resume` can open the same store again. Never holds a secret.
+    pub location: String,
+}
+
+impl Endpoint {
+    /// An endpoint over `store` at `prefix`, named `location`.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        prefix: impl Into<String>,
+        location: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            prefix: prefix.into(),
+            location: location.into(),
+        }
+    }
+}
+
+/// A job to start.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    /// What to do.
+    pub op: Operation,
+    /// Where the objects come from (for `Delete`: what to delete).
+    pub src: Endpoint,
+    /// Where they go (for `Delete`: pass the source again).
+    pub dst: Endpoint,
+    /// The source prefix is one object's key and the destination prefix is
+    /// the destination key.
+    pub single: bool,
+    /// How to decide that a destination object is up to date.
+    pub compare: CompareMode,
+    /// With `Sync`: delete destination objects the source lacks.
+    pub delete_extraneous: bool,
+    /// Refuse the job when it would delete more than this many objects.
+    pub max_delete: Option<u64>,
+    /// Only source keys (relative to the prefix) matching one of these globs.
+    pub include: Vec<String>,
+    /// Never source keys matching one of these globs.
+    pub exclude: Vec<String>,
+    /// Plan and report, transfer nothing.
+    pub dry_run: bool,
+}
+
+impl JobRequest {
+    /// A plain copy from `src` to `dst` of everything under the prefixes.
+    #[must_use]
+    pub fn copy(src: Endpoint, dst: Endpoint) -> Self {
+        Self {
+            op: Operation::Copy,
+            src,
+            dst,
+            single: false,
+            compare: CompareMode::Always,
+            delete_extraneous: false,
+            max_delete: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            dry_run: false,
+        }
+    }
+}
+
+/// What the journal keeps of a job so another process can resume it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// What the job does.
+    pub op: Operation,
+    /// The source's location text.
+    pub src: String,
+    /// The source prefix.
+    pub src_prefix: String,
+    /// The destination's location text.
+    pub dst: String,
+    /// The destination prefix.
+    pub dst_prefix: String,
+    /// Single-object job.
+    pub single: bool,
+    /// The settings the job runs with (resume keeps them).
+    pub config: TransferConfig,
+}
+
+/// State every task of a job shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) job: JobId,
+    pub(crate) journal: Arc<Journal>,
+    pub(crate) config: TransferConfig,
+    pub(crate) src: Endpoint,
+    pub(crate) dst: Endpoint,
+    pub(crate) op: Operation,
+    pub(crate) counters: Counters,
+    pub(crate) budget: ByteBudget,
+    pub(crate) bw: Option<TokenBucket>,
+    pub(crate) tps: Option<TokenBucket>,
+    pub(crate) events: Option<mpsc::UnboundedSender<Event>>,
+    pub(crate) cancel: watch::Receiver<bool>,
+    pub(crate) started: Instant,
+    pub(crate) failures: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl Shared {
+    pub(crate) fn emit(&self, event: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Whether source and destination are the same store object, so
+    /// server-side copies apply.
+    pub(crate) fn same_store(&self) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.src.store), Arc::as_ptr(&self.dst.store))
+    }
+}
+
+/// Starts and resumes jobs.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    journal: Arc<Journal>,
+    config: TransferConfig,
+    events: Option<mpsc::UnboundedSender<Event>>,
+}
+
+impl Engine {
+    /// An engine recording into `journal` with `config` for new jobs.
+    #[must_use]
+    pub fn new(journal: Arc<Journal>, config: TransferConfig) -> Self {
+        Self {
+            journal,
+            config,
+            events: None,
+        }
+    }
+
+    /// Sends every job's events to `tx`.
+    #[must_use]
+    pub fn with_events(mut self, tx: mpsc::UnboundedSender<Event>) -> Self {
+        self.events = Some(tx);
+        self
+    }
+
+    /// The journal.
+    #[must_use]
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    /// Reads a job's spec (to reopen its stores before [`Engine::resume`]).
+    pub fn spec(&self, job: JobId) -> Result<JobSpec, EngineError> {
+        let row = self.journal.job(job)?;
+        serde_json::from_str(&row.spec).map_err(|e| EngineError::BadSpec {
+            job,
+            cause: e.to_string(),
+        })
+    }
+
+    /// Plans and starts a job; returns at once with its handle.
+    pub async fn start(&self, req: JobRequest) -> Result<JobHandle, EngineError> {
+        self.config.validate().map_err(EngineError::Config)?;
+        let spec = JobSpec {
+            op: req.op,
+            src: req.src.location.clone(),
+            src_prefix: req.src.prefix.clone(),
+            dst: req.dst.location.clone(),
+            dst_prefix: req.dst.prefix.clone(),
+            single: req.single,
+            config: self.config.clone(),
+        };
+        let spec_json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
+            job: JobId(0),
+            cause: e.to_string(),
+        })?;
+        let filter = crate::plan::Filter::new(&req.include, &req.exclude)?;
+        let job = self.journal.create_job(&spec_json).await?;
+        let lock = self.journal.lock_job(job)?;
+        let (shared, cancel) = self.shared(job, &spec, req.src.clone(), req.dst.clone());
+        let task = tokio::spawn(async move {
+            let _lock = lock;
+            crate::plan::plan(&shared, &req, &filter).await?;
+            if req.dry_run {
+                crate::plan::report_dry_run(&shared)?;
+                shared.journal.set_job_state(shared.job, JobState::Done);
+                shared.journal.flush().await?;
+                return Ok(finish(&shared));
+            }
+            execute(shared, false).await
+        });
+        Ok(JobHandle { job, cancel, task })
+    }
+
+    /// Resumes an unfinished job: files done stay done, active files send
+    /// only their missing parts, failed files are tried again. `src` and
+    /// `dst` must be the stores the job was started with.
+    pub fn resume(
+        &self,
+        job: JobId,
+        src: Endpoint,
+        dst: Endpoint,
+    ) -> Result<JobHandle, EngineError> {
+        let spec = self.spec(job)?;
+        let row = self.journal.job(job)?;
+        let lock = self.journal.lock_job(job)?;
+        if row.state == JobState::Planning {
+            // The plan was cut short: it cannot be trusted to be complete.
+            return Err(EngineError::PlanIncomplete(job));
+        }
+        let src = Endpoint {
+            prefix: spec.src_prefix.clone(),
+            ..src
+        };
+        let dst = Endpoint {
+            prefix: spec.dst_prefix.clone(),
+            ..dst
+        };
+        let (shared, cancel) = self.shared(job, &spec, src, dst);
+        let c = &shared.counters;
+        c.files_total.store(row.files_total, Ordering::Relaxed);
+        c.files_done.store(row.files_done, Ordering::Relaxed);
+        c.files_skipped.store(row.files_skipped, Ordering::Relaxed);
+        c.bytes_total.store(row.bytes_total, Ordering::Relaxed);
+        let task = tokio::spawn(async move {
+            let _lock = lock;
+            execute(shared, true).await
+        });
+        Ok(JobHandle { job, cancel, task })
+    }
+
+    fn shared(
+        &self,
+        job: JobId,
+        spec: &JobSpec,
+        src: Endpoint,
+        dst: Endpoint,
+    ) -> (Arc<Shared>, watch::Sender<bool>) {
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let config = spec.config.clone();
+        let shared = Arc::new(Shared {
+            job,
+            journal: Arc::clone(&self.journal),
+            budget: ByteBudget::new(config.max_inflight_bytes),
+            bw: TokenBucket::new(config.bwlimit_bytes_per_sec),
+            tps: TokenBucket::new(config.tpslimit_per_sec),
+            config,
+            src,
+            dst,
+            op: spec.op,
+            counters: Counters::default(),
+            events: self.events.clone(),
+            cancel: cancel_rx,
+            started: Instant::now(),
+            failures: std::sync::Mutex::new(Vec::new()),
+        });
+        (shared, cancel_tx)
+    }
+}
+
+/// A running job.
+///
+/// Dropping the handle does not stop the job: it runs on in the background
+/// until it ends or the runtime shuts down. Call [`JobHandle::cancel`] to
+/// stop it cleanly.
+#[derive(Debug)]
+pub struct JobHandle {
+    job: JobId,
+    cancel: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<Summary, EngineError>>,
+}
+
+impl JobHandle {
+    /// The job's id in the journal (what `haul resume` takes).
+    #[must_use]
+    pub fn job_id(&self) -> JobId {
+        self.job
+    }
+
+    /// Stops scheduling new files and parts. Parts in flight finish, the
+    /// journal is flushed, the job is left `interrupted`, and multipart
+    /// uploads are kept (never aborted) so a resume continues them.
+    pub fn cancel(&self) {
+        let _ = self.cancel.send(true);
+    }
+
+    /// Waits for the job to end and returns its summary.
+    pub async fn join(self) -> Result<Summary, EngineError> {
+        self.task.await.map_err(|e| EngineError::Task(e.to_string()))?
+    }
+}
+
+fn finish(shared: &Shared) -> Summary {
+    let failures = shared
+        .failures
+        .lock()
+        .map(|f| f.clone())
+        .unwrap_or_default();
+    Summary {
+        job_id: shared.job.0,
+        counts: shared.counters.snapshot(shared.started.elapsed()),
+        cancelled: shared.cancelled(),
+        failures,
+    }
+}
+
+/// Runs every file still to do, `file_parallel_limit` at a time, paging
+/// through the journal so the plan never sits in memory.
+async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineError> {
+    shared.journal.set_job_state(shared.job, JobState::Running);
+    shared.journal.flush().await?;
+    let ticker = spawn_progress(Arc::clone(&shared));
+    let files = Arc::new(Semaphore::new(shared.config.file_parallel_limit));
+    let mut tasks = JoinSet::new();
+    let mut after = FileId(0);
+    let mut deletes: Vec<FileRow> = Vec::new();
+    let delete_batch = shared.dst.store.capabilities().batch_delete_max.max(1);
+    'pages: loop {
+        let page = shared.journal.files_to_do(
+            shared.job,
+            after,
+            shared.config.upload_queue_size,
+            resuming,
+        )?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for row in page {
+            if shared.cancelled() || aborted(&shared) {
+                break 'pages;
+            }
+            if row.action == FileAction::Delete {
+                deletes.push(row);
+                if deletes.len() >= delete_batch {
+                    let batch = std::mem::take(&mut deletes);
+                    let permit = Arc::clone(&files).acquire_owned().await;
+                    let s = Arc::clone(&shared);
+                    tasks.spawn(async move {
+                        let _p = permit;
+                        crate::transfer::delete_batch(&s, batch).await;
+                    });
+                }
+                continue;
+            }
+            let permit = Arc::clone(&files).acquire_owned().await;
+            let s = Arc::clone(&shared);
+            tasks.spawn(async move {
+                let _p = permit;
+                crate::transfer::run_file(&s, row).await;
+            });
+            while let Some(done) = tasks.try_join_next() {
+                done.map_err(|e| EngineError::Task(e.to_string()))?;
+            }
+        }
+    }
+    if !deletes.is_empty() && !shared.cancelled() {
+        let s = Arc::clone(&shared);
+        tasks.spawn(async move { crate::transfer::delete_batch(&s, deletes).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| EngineError::Task(e.to_string()))?;
+    }
+    ticker.abort();
+    let summary = finish(&shared);
+    let state = if summary.cancelled || (aborted(&shared) && summary.counts.files_failed == 0) {
+        JobState::Interrupted
+    } else if summary.counts.files_failed > 0 {
+        JobState::Failed
+    } else {
+        JobState::Done
+    };
+    shared.journal.set_job_state(shared.job, state);
+    shared.journal.flush().await?;
+    shared.emit(Event::Progress(summary.counts));
+    Ok(summary)
+}
+
+fn aborted(shared: &Shared) -> bool {
+    shared.config.on_error == crate::OnError::Abort
+        && shared.counters.files_failed.load(Ordering::Relaxed) > 0
+}
+
+fn spawn_progress(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(shared.config.progress_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            shared.emit(Event::Progress(
+                shared.counters.snapshot(shared.started.elapsed()),
+            ));
+        }
+    })
+}
+
+impl From<JournalError> for EngineError {
+    fn from(e: JournalError) -> Self {
+        Self::Journal(e)
+    }
+}

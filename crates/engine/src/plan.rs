@@ -1,0 +1,337 @@
+//! Planning: stream the source listing (merged with the destination's when
+//! comparing) into the journal, deciding copy, skip or delete per key.
+
+use std::sync::atomic::Ordering;
+use std::time::UNIX_EPOCH;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use haul_core::{
+    ChecksumKind, Error, Key, MultiHasher, ObjectMeta, ObjectStore, ObjectStoreExt, Result,
+};
+use haul_journal::{FileAction, FileId, FileState, JobState, NewFile};
+
+use crate::event::Event;
+use crate::job::{JobRequest, Operation, Shared};
+use crate::{CompareMode, EngineError};
+
+/// Rows per journal batch while planning.
+const PLAN_BATCH: usize = 1000;
+
+/// Include/exclude globs over keys relative to the prefix.
+#[derive(Debug)]
+pub(crate) struct Filter {
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+fn globset(patterns: &[String]) -> Result<Option<GlobSet>, EngineError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(Glob::new(p).map_err(|e| EngineError::Pattern {
+            pattern: p.clone(),
+            cause: e.kind().to_string(),
+        })?);
+    }
+    b.build().map(Some).map_err(|e| EngineError::Pattern {
+        pattern: patterns.join(" "),
+        cause: e.to_string(),
+    })
+}
+
+impl Filter {
+    pub(crate) fn new(include: &[String], exclude: &[String]) -> Result<Self, EngineError> {
+        Ok(Self {
+            include: globset(include)?,
+            exclude: globset(exclude)?,
+        })
+    }
+
+    fn admits(&self, rel: &str) -> bool {
+        if self.exclude.as_ref().is_some_and(|g| g.is_match(rel)) {
+            return false;
+        }
+        self.include.as_ref().is_none_or(|g| g.is_match(rel))
+    }
+}
+
+fn mtime_ns(meta: &ObjectMeta) -> Option<i64> {
+    meta.last_modified
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
+}
+
+/// A planned row for `meta` going to `dst`.
+fn row(meta: &ObjectMeta, dst: String, action: FileAction, state: FileState) -> NewFile {
+    NewFile {
+        src: meta.key.as_str().to_owned(),
+        dst,
+        size: meta.size,
+        mtime_ns: mtime_ns(meta),
+        src_version: meta.etag.clone(),
+        action,
+        state,
+    }
+}
+
+/// CRC32C of an object: the one it reports, else computed by reading it once.
+async fn content_crc32c(store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<Vec<u8>> {
+    if let Some(c) = meta.checksum(ChecksumKind::Crc32c) {
+        return Ok(c.as_bytes().to_vec());
+    }
+    let mut body = store.get(&meta.key, haul_core::GetOptions::default()).await?.body;
+    let mut h = MultiHasher::new(&[ChecksumKind::Crc32c]);
+    while let Some(chunk) = body.next().await {
+        h.update(&chunk?);
+    }
+    Ok(h.finish().remove(0).as_bytes().to_vec())
+}
+
+async fn up_to_date(
+    mode: CompareMode,
+    src_store: &dyn ObjectStore,
+    src: &ObjectMeta,
+    dst_store: &dyn ObjectStore,
+    dst: &ObjectMeta,
+) -> Result<bool> {
+    Ok(match mode {
+        CompareMode::Always => false,
+        CompareMode::IgnoreExisting => true,
+        CompareMode::SizeOnly => src.size == dst.size,
+        CompareMode::SizeMtime => {
+            src.size == dst.size
+                && matches!((src.last_modified, dst.last_modified), (Some(s), Some(d)) if d >= s)
+        }
+        CompareMode::Checksum => {
+            if src.size != dst.size {
+                return Ok(false);
+            }
+            let common = src
+                .checksums
+                .iter()
+                .find_map(|c| dst.checksum(c.kind()).map(|d| (c, d)));
+            match common {
+                Some((a, b)) => a == b,
+                None => {
+                    content_crc32c(src_store, src).await? == content_crc32c(dst_store, dst).await?
+                }
+            }
+        }
+    })
+}
+
+struct Planner<'a> {
+    shared: &'a Shared,
+    batch: Vec<NewFile>,
+    files: u64,
+    bytes: u64,
+    skipped: u64,
+    deletes: u64,
+    max_delete: Option<u64>,
+}
+
+impl Planner<'_> {
+    fn push(&mut self, f: NewFile) -> Result<(), EngineError> {
+        self.files += 1;
+        match (f.action, f.state) {
+            (_, FileState::Skipped) => {
+                self.skipped += 1;
+                self.shared.emit(Event::FileSkipped {
+                    src: f.src.clone(),
+                    dst: f.dst.clone(),
+                });
+            }
+            (FileAction::Delete, _) => {
+                self.deletes += 1;
+                if let Some(max) = self.max_delete.filter(|m| self.deletes > *m) {
+                    return Err(EngineError::TooManyDeletes {
+                        would: self.deletes,
+                        max,
+                    });
+                }
+            }
+            (FileAction::Copy, _) => self.bytes += f.size,
+        }
+        self.batch.push(f);
+        if self.batch.len() >= PLAN_BATCH {
+            self.shared
+                .journal
+                .add_files(self.shared.job, std::mem::take(&mut self.batch));
+        }
+        Ok(())
+    }
+}
+
+async fn next(
+    s: &mut Option<BoxStream<'static, Result<ObjectMeta>>>,
+    prefix: &str,
+    filter: &Filter,
+) -> Result<Option<(String, ObjectMeta)>, EngineError> {
+    let Some(stream) = s.as_mut() else {
+        return Ok(None);
+    };
+    while let Some(item) = stream.next().await {
+        let meta = item.map_err(EngineError::Plan)?;
+        let rel = meta
+            .key
+            .as_str()
+            .strip_prefix(prefix)
+            .unwrap_or(meta.key.as_str())
+            .to_owned();
+        if filter.admits(&rel) {
+            return Ok(Some((rel, meta)));
+        }
+    }
+    Ok(None)
+}
+
+fn key(text: &str) -> Result<Key, EngineError> {
+    Key::new(text).map_err(EngineError::Plan)
+}
+
+async fn head_opt(store: &dyn ObjectStore, k: &Key) -> Result<Option<ObjectMeta>, EngineError> {
+    match store.head(k).await {
+        Ok(m) => Ok(Some(m)),
+        Err(Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(EngineError::Plan(e)),
+    }
+}
+
+/// Plans the job into the journal and sets the totals.
+pub(crate) async fn plan(
+    shared: &Shared,
+    req: &JobRequest,
+    filter: &Filter,
+) -> Result<(), EngineError> {
+    let result = plan_inner(shared, req, filter).await;
+    if result.is_err() {
+        shared.journal.set_job_state(shared.job, JobState::Failed);
+        shared.journal.flush().await?;
+    }
+    result
+}
+
+async fn plan_inner(
+    shared: &Shared,
+    req: &JobRequest,
+    filter: &Filter,
+) -> Result<(), EngineError> {
+    let mut p = Planner {
+        shared,
+        batch: Vec::with_capacity(PLAN_BATCH),
+        files: 0,
+        bytes: 0,
+        skipped: 0,
+        deletes: 0,
+        max_delete: req.max_delete,
+    };
+    let (src, dst) = (&*req.src.store, &*req.dst.store);
+    if req.op == Operation::Delete {
+        if req.single {
+            let k = key(&req.src.prefix)?;
+            p.push(NewFile {
+                action: FileAction::Delete,
+                ..NewFile::copy(k.as_str(), k.as_str(), 0)
+            })?;
+        } else {
+            let mut s = Some(src.list_objects(&req.src.prefix));
+            while let Some((_, m)) = next(&mut s, &req.src.prefix, filter).await? {
+                p.push(row(&m, m.key.to_string(), FileAction::Delete, FileState::Pending))?;
+            }
+        }
+    } else if req.single {
+        let k = key(&req.src.prefix)?;
+        let meta = src.head(&k).await.map_err(EngineError::Plan)?;
+        let dk = key(&req.dst.prefix)?;
+        let skip = match req.compare {
+            CompareMode::Always => false,
+            mode => match head_opt(dst, &dk).await? {
+                Some(d) => up_to_date(mode, src, &meta, dst, &d)
+                    .await
+                    .map_err(EngineError::Plan)?,
+                None => false,
+            },
+        };
+        let state = if skip { FileState::Skipped } else { FileState::Pending };
+        p.push(row(&meta, dk.to_string(), FileAction::Copy, state))?;
+    } else {
+        let mut src_list = Some(src.list_objects(&req.src.prefix));
+        let mut dst_list = (req.compare != CompareMode::Always || req.delete_extraneous)
+            .then(|| dst.list_objects(&req.dst.prefix));
+        let mut cur_s = next(&mut src_list, &req.src.prefix, filter).await?;
+        let mut cur_d = next(&mut dst_list, &req.dst.prefix, filter).await?;
+        loop {
+            let order = match (&cur_s, &cur_d) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((sr, _)), Some((dr, _))) => sr.as_bytes().cmp(dr.as_bytes()),
+            };
+            match order {
+                std::cmp::Ordering::Less | std::cmp::Ordering::Equal => {
+                    let Some((rel, sm)) = cur_s.take() else { break };
+                    let dst_key = format!("{}{rel}", req.dst.prefix);
+                    let mut state = FileState::Pending;
+                    if order == std::cmp::Ordering::Equal {
+                        let Some((_, dm)) = cur_d.take() else { break };
+                        if up_to_date(req.compare, src, &sm, dst, &dm)
+                            .await
+                            .map_err(EngineError::Plan)?
+                        {
+                            state = FileState::Skipped;
+                        }
+                        cur_d = next(&mut dst_list, &req.dst.prefix, filter).await?;
+                    }
+                    key(&dst_key)?;
+                    p.push(row(&sm, dst_key, FileAction::Copy, state))?;
+                    cur_s = next(&mut src_list, &req.src.prefix, filter).await?;
+                }
+                std::cmp::Ordering::Greater => {
+                    let Some((_, dm)) = cur_d.take() else { break };
+                    if req.delete_extraneous {
+                        let k = dm.key.to_string();
+                        p.push(NewFile {
+                            action: FileAction::Delete,
+                            ..NewFile::copy(k.clone(), k, 0)
+                        })?;
+                    }
+                    cur_d = next(&mut dst_list, &req.dst.prefix, filter).await?;
+                }
+            }
+        }
+    }
+    let batch = std::mem::take(&mut p.batch);
+    shared.journal.add_files(shared.job, batch);
+    shared.journal.flush().await?;
+    let c = &shared.counters;
+    c.files_total.store(p.files, Ordering::Relaxed);
+    c.files_skipped.store(p.skipped, Ordering::Relaxed);
+    c.bytes_total.store(p.bytes, Ordering::Relaxed);
+    shared.emit(Event::Planned {
+        files: p.files,
+        bytes: p.bytes,
+    });
+    Ok(())
+}
+
+/// Emits what a dry run would do, paging through the plan.
+pub(crate) fn report_dry_run(shared: &Shared) -> Result<(), EngineError> {
+    let mut after = FileId(0);
+    loop {
+        let page = shared.journal.files_to_do(shared.job, after, 1000, false)?;
+        let Some(last) = page.last() else { return Ok(()) };
+        after = last.id;
+        for f in page {
+            shared.emit(Event::DryRun {
+                action: f.action.as_str(),
+                src: f.src,
+                dst: f.dst,
+                size: f.size,
+            });
+        }
+    }
+}

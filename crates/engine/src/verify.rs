@@ -1,0 +1,125 @@
+//! Verification: compare what was computed while reading with what both
+//! stores report. Success is never reported on a mismatch.
+
+use haul_core::checksum::{ChecksumKind, combine_all};
+use haul_core::{Checksum, Error, Key, ObjectMeta, ObjectStore, PutOutcome, Result};
+use md5::Digest as _;
+
+/// What the engine knows about the bytes it sent (or had the store copy).
+#[derive(Debug, Default)]
+pub(crate) struct Expected {
+    /// Whole-object checksums computed locally or reported by the source.
+    pub(crate) checksums: Vec<Checksum>,
+    /// The ETag the destination should report, when it can be predicted.
+    pub(crate) etag: Option<String>,
+    /// The object's size.
+    pub(crate) size: u64,
+}
+
+fn mismatch(key: &Key, expected: &dyn std::fmt::Display, actual: &dyn std::fmt::Display) -> Error {
+    Error::Integrity {
+        key: key.to_string(),
+        expected: expected.to_string(),
+        actual: actual.to_string(),
+    }
+}
+
+fn compare_all(key: &Key, expected: &[Checksum], reported: &[Checksum]) -> Result<bool> {
+    let mut compared = false;
+    for e in expected {
+        if let Some(r) = reported.iter().find(|r| r.kind() == e.kind()) {
+            if r != e {
+                return Err(mismatch(key, e, r));
+            }
+            compared = true;
+        }
+    }
+    Ok(compared)
+}
+
+/// Checks a finished write. `src` is the source's metadata (its reported
+/// checksums catch bytes corrupted on the way in); `outcome` is the
+/// destination's answer. When the answer has nothing comparable, the
+/// destination is asked with `head`.
+pub(crate) async fn verify(
+    dst: &dyn ObjectStore,
+    key: &Key,
+    src: &ObjectMeta,
+    expected: &Expected,
+    outcome: &PutOutcome,
+) -> Result<Option<Checksum>> {
+    compare_all(key, &expected.checksums, &src.checksums)?;
+    let mut compared = compare_all(key, &expected.checksums, &outcome.checksums)?;
+    if let (Some(want), Some(got)) = (&expected.etag, &outcome.etag) {
+        if !got.eq_ignore_ascii_case(want) {
+            return Err(mismatch(key, &format!("etag {want}"), &format!("etag {got}")));
+        }
+        compared = true;
+    }
+    if !compared {
+        let head = dst.head(key).await?;
+        if head.size != expected.size {
+            return Err(mismatch(
+                key,
+                &format!("{} bytes", expected.size),
+                &format!("{} bytes", head.size),
+            ));
+        }
+        compare_all(key, &expected.checksums, &head.checksums)?;
+    }
+    Ok(expected
+        .checksums
+        .iter()
+        .find(|c| c.kind() == ChecksumKind::Crc32c)
+        .or_else(|| expected.checksums.first())
+        .cloned())
+}
+
+/// The whole-object CRCs of parts given in order with their lengths.
+pub(crate) fn combine_parts(
+    kind: ChecksumKind,
+    parts: &[(Option<Checksum>, u64)],
+) -> Option<Checksum> {
+    let mut v = Vec::with_capacity(parts.len());
+    for (c, len) in parts {
+        v.push((c.as_ref()?, *len));
+    }
+    combine_all(kind, v)
+}
+
+/// The S3-style multipart ETag `hex(md5(md5_1 ‖ … ‖ md5_n))-n`.
+pub(crate) fn multipart_etag(md5s: &[Option<Checksum>]) -> Option<String> {
+    let mut h = md5::Md5::new();
+    for m in md5s {
+        h.update(m.as_ref()?.as_bytes());
+    }
+    Some(format!("{}-{}", hex_lower(&h.finalize()), md5s.len()))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haul_core::checksum::compute;
+
+    #[test]
+    fn multipart_etag_matches_protocols_example() {
+        let p1 = vec![b'a'; 5 << 20];
+        let md5s = [
+            Some(compute(ChecksumKind::Md5, &p1)),
+            Some(compute(ChecksumKind::Md5, b"b")),
+        ];
+        assert_eq!(
+            multipart_etag(&md5s).unwrap(),
+            "e5a8c5272b26fc10581a21089559b006-2"
+        );
+        assert!(multipart_etag(&[None]).is_none());
+    }
+}
