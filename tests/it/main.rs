@@ -1,1 +1,3 @@
-fn main() {}
+//! haul's integration tests: one binary (faster to link, one place to look).
+
+mod crash;

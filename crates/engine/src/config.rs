@@ -113,7 +113,10 @@ impl TransferConfig {
         let positive = [
             ("file_parallel_limit", self.file_parallel_limit as u64),
             ("chunk_parallel_limit", self.chunk_parallel_limit as u64),
-            ("copy_chunk_parallel_limit", self.copy_chunk_parallel_limit as u64),
+            (
+                "copy_chunk_parallel_limit",
+                self.copy_chunk_parallel_limit as u64,
+            ),
             ("chunk_size", self.chunk_size),
             ("copy_chunk_size", self.copy_chunk_size),
             ("upload_queue_size", self.upload_queue_size as u64),

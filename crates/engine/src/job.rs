@@ -234,7 +234,9 @@ impl Engine {
 
     /// Resumes an unfinished job: files done stay done, active files send
     /// only their missing parts, failed files are tried again. `src` and
-    /// `dst` must be the stores the job was started with.
+    /// `dst` must be the stores the job was started with (see
+    /// [`Engine::spec`]); this engine's settings apply, except that each
+    /// started file keeps its journaled part size.
     pub fn resume(
         &self,
         job: JobId,
@@ -255,6 +257,12 @@ impl Engine {
         let dst = Endpoint {
             prefix: spec.dst_prefix.clone(),
             ..dst
+        };
+        // Limits and parallelism come from this engine (a resume may run
+        // with other knobs); each file's part size comes from the journal.
+        let spec = JobSpec {
+            config: self.config.clone(),
+            ..spec
         };
         let (shared, cancel) = self.shared(job, &spec, src, dst);
         let c = &shared.counters;
@@ -326,7 +334,9 @@ impl JobHandle {
 
     /// Waits for the job to end and returns its summary.
     pub async fn join(self) -> Result<Summary, EngineError> {
-        self.task.await.map_err(|e| EngineError::Task(e.to_string()))?
+        self.task
+            .await
+            .map_err(|e| EngineError::Task(e.to_string()))?
     }
 }
 

@@ -50,8 +50,8 @@ mod verify;
 
 pub use config::{CompareMode, OnError, TransferConfig};
 pub use event::{Event, Snapshot, Summary};
-pub use job::{Endpoint, Engine, JobHandle, JobRequest, JobSpec, Operation};
 pub use haul_journal::JobId;
+pub use job::{Endpoint, Engine, JobHandle, JobRequest, JobSpec, Operation};
 
 /// Why a job could not start or run (per-file failures are in the [`Summary`]).
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,9 @@ pub enum EngineError {
     #[error("{0}")]
     Plan(#[source] haul_core::Error),
     /// The job would delete more than allowed.
-    #[error("refusing to delete {would} objects (more than --max-delete {max}); nothing was deleted")]
+    #[error(
+        "refusing to delete {would} objects (more than --max-delete {max}); nothing was deleted"
+    )]
     TooManyDeletes {
         /// How many deletions the plan holds (at least).
         would: u64,

@@ -83,7 +83,10 @@ async fn content_crc32c(store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<Ve
     if let Some(c) = meta.checksum(ChecksumKind::Crc32c) {
         return Ok(c.as_bytes().to_vec());
     }
-    let mut body = store.get(&meta.key, haul_core::GetOptions::default()).await?.body;
+    let mut body = store
+        .get(&meta.key, haul_core::GetOptions::default())
+        .await?
+        .body;
     let mut h = MultiHasher::new(&[ChecksumKind::Crc32c]);
     while let Some(chunk) = body.next().await {
         h.update(&chunk?);
@@ -215,11 +218,7 @@ pub(crate) async fn plan(
     result
 }
 
-async fn plan_inner(
-    shared: &Shared,
-    req: &JobRequest,
-    filter: &Filter,
-) -> Result<(), EngineError> {
+async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Result<(), EngineError> {
     let mut p = Planner {
         shared,
         batch: Vec::with_capacity(PLAN_BATCH),
@@ -240,7 +239,12 @@ async fn plan_inner(
         } else {
             let mut s = Some(src.list_objects(&req.src.prefix));
             while let Some((_, m)) = next(&mut s, &req.src.prefix, filter).await? {
-                p.push(row(&m, m.key.to_string(), FileAction::Delete, FileState::Pending))?;
+                p.push(row(
+                    &m,
+                    m.key.to_string(),
+                    FileAction::Delete,
+                    FileState::Pending,
+                ))?;
             }
         }
     } else if req.single {
@@ -256,7 +260,11 @@ async fn plan_inner(
                 None => false,
             },
         };
-        let state = if skip { FileState::Skipped } else { FileState::Pending };
+        let state = if skip {
+            FileState::Skipped
+        } else {
+            FileState::Pending
+        };
         p.push(row(&meta, dk.to_string(), FileAction::Copy, state))?;
     } else {
         let mut src_list = Some(src.list_objects(&req.src.prefix));
@@ -323,7 +331,9 @@ pub(crate) fn report_dry_run(shared: &Shared) -> Result<(), EngineError> {
     let mut after = FileId(0);
     loop {
         let page = shared.journal.files_to_do(shared.job, after, 1000, false)?;
-        let Some(last) = page.last() else { return Ok(()) };
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
         after = last.id;
         for f in page {
             shared.emit(Event::DryRun {

@@ -141,11 +141,7 @@ async fn delete_source(shared: &Shared, row: &FileRow) -> Result<(), Failure> {
 /// Drops a file's multipart upload (best effort) and its journaled parts.
 async fn forget_upload(shared: &Shared, row: &mut FileRow) {
     if let (Some(id), Ok(k)) = (row.upload_id.take(), Key::new(row.dst.as_str())) {
-        let _ = shared
-            .dst
-            .store
-            .abort_multipart(&k, &UploadId(id))
-            .await;
+        let _ = shared.dst.store.abort_multipart(&k, &UploadId(id)).await;
     }
     row.part_size = None;
     shared
@@ -169,8 +165,10 @@ fn kinds(shared: &Shared, cap: &Capabilities) -> Vec<ChecksumKind> {
 /// destination's limits.
 pub(crate) fn part_size_for(size: u64, base: u64, cap: &Capabilities) -> u64 {
     let max_parts = u64::from(cap.max_parts.max(1));
-    base.max(size.div_ceil(max_parts))
-        .clamp(cap.min_part_size_bytes.max(1), cap.max_part_size_bytes.max(1))
+    base.max(size.div_ceil(max_parts)).clamp(
+        cap.min_part_size_bytes.max(1),
+        cap.max_part_size_bytes.max(1),
+    )
 }
 
 async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Failure> {
@@ -195,7 +193,13 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
     let cap = dst.capabilities();
     let cfg = &shared.config;
     let same = shared.same_store();
-    if same && cap.server_side_copy && size <= cfg.copy_slice_size.min(cap.max_copy_bytes) {
+    // A started multipart upload is continued whatever this run's knobs say.
+    let started = row.upload_id.is_some();
+    if !started
+        && same
+        && cap.server_side_copy
+        && size <= cfg.copy_slice_size.min(cap.max_copy_bytes)
+    {
         let opts = CopyOptions {
             if_match: meta.etag.clone(),
         };
@@ -218,7 +222,7 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
     if same && cap.part_copy && cap.multipart && size > 0 {
         return multipart(shared, row, &meta, &sk, &dk, true).await;
     }
-    if size <= cfg.slice_size || !cap.multipart {
+    if !started && (size <= cfg.slice_size || !cap.multipart) {
         if size > cap.max_single_put_bytes {
             return Err(Error::invalid(
                 dk.as_str(),
@@ -271,7 +275,12 @@ async fn read(
 
 /// Runs `attempt` up to `1 + chunk_retry_times` times while its error is
 /// retryable or an integrity mismatch, counting re-sent bytes.
-async fn with_part_retries<T, F, Fut>(shared: &Shared, dst: &str, len: u64, mut attempt: F) -> Result<T, Error>
+async fn with_part_retries<T, F, Fut>(
+    shared: &Shared,
+    dst: &str,
+    len: u64,
+    mut attempt: F,
+) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Error>>,
@@ -286,7 +295,10 @@ where
             {
                 tries += 1;
                 shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-                shared.counters.bytes_resent.fetch_add(len, Ordering::Relaxed);
+                shared
+                    .counters
+                    .bytes_resent
+                    .fetch_add(len, Ordering::Relaxed);
                 shared.emit(Event::Retry {
                     dst: dst.to_owned(),
                     error: e.to_string(),
@@ -403,7 +415,11 @@ async fn multipart(
     let cap = dst.capabilities();
     let cfg = &shared.config;
     let size = meta.size;
-    let base = if copy { cfg.copy_chunk_size } else { cfg.chunk_size };
+    let base = if copy {
+        cfg.copy_chunk_size
+    } else {
+        cfg.chunk_size
+    };
     let part_size = row
         .part_size
         .filter(|_| row.upload_id.is_some())
@@ -412,7 +428,10 @@ async fn multipart(
     if count > u64::from(cap.max_parts) {
         return Err(Error::invalid(
             dk.as_str(),
-            format!("{size} bytes needs {count} parts of {part_size}; {dst} allows {}", cap.max_parts),
+            format!(
+                "{size} bytes needs {count} parts of {part_size}; {dst} allows {}",
+                cap.max_parts
+            ),
         )
         .into());
     }
@@ -434,7 +453,10 @@ async fn multipart(
     } else {
         let id = request(shared, || dst.create_multipart(dk, PutOptions::default())).await?;
         // Rule 1: the upload id is durable before the first part is sent.
-        shared.journal.start_upload(row.id, &id.0, part_size).await?;
+        shared
+            .journal
+            .start_upload(row.id, &id.0, part_size)
+            .await?;
         row.upload_id = Some(id.0.clone());
         row.part_size = Some(part_size);
         id
@@ -510,7 +532,9 @@ async fn multipart(
                     .or(part.checksum.as_ref().filter(|c| c.kind() == kind))
                     .map(ToString::to_string)
             };
-            s.counters.bytes_transferred.fetch_add(len, Ordering::Relaxed);
+            s.counters
+                .bytes_transferred
+                .fetch_add(len, Ordering::Relaxed);
             s.emit(Event::PartDone {
                 dst: dk.to_string(),
                 number: n,

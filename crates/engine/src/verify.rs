@@ -52,7 +52,11 @@ pub(crate) async fn verify(
     let mut compared = compare_all(key, &expected.checksums, &outcome.checksums)?;
     if let (Some(want), Some(got)) = (&expected.etag, &outcome.etag) {
         if !got.eq_ignore_ascii_case(want) {
-            return Err(mismatch(key, &format!("etag {want}"), &format!("etag {got}")));
+            return Err(mismatch(
+                key,
+                &format!("etag {want}"),
+                &format!("etag {got}"),
+            ));
         }
         compared = true;
     }

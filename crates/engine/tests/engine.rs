@@ -95,10 +95,17 @@ async fn corrupted_part_is_caught_and_resent() {
     src.put_bytes(&key("c.bin"), body.clone()).await.unwrap();
     let inner = mem();
     let dst = Arc::new(
-        FaultStore::new(inner.clone(), 1)
-            .with_rules(vec![FaultRule::first(Op::UploadPart, 2, Fault::CorruptBody)]),
+        FaultStore::new(inner.clone(), 1).with_rules(vec![FaultRule::first(
+            Op::UploadPart,
+            2,
+            Fault::CorruptBody,
+        )]),
     );
-    let s = run(&engine(small_parts()), JobRequest::copy(ep(src, ""), ep(dst, ""))).await;
+    let s = run(
+        &engine(small_parts()),
+        JobRequest::copy(ep(src, ""), ep(dst, "")),
+    )
+    .await;
     assert!(s.is_success(), "{s:?}");
     assert!(s.counts.bytes_resent >= 2 * 256 * KIB, "{s:?}");
     assert_eq!(inner.get_bytes(&key("c.bin")).await.unwrap(), body);
@@ -107,14 +114,20 @@ async fn corrupted_part_is_caught_and_resent() {
 #[tokio::test]
 async fn always_corrupt_fails_with_integrity_never_success() {
     let src = mem();
-    src.put_bytes(&key("small.txt"), data(1000, 3)).await.unwrap();
+    src.put_bytes(&key("small.txt"), data(1000, 3))
+        .await
+        .unwrap();
     src.put_bytes(&key("big.bin"), data(MIB, 3)).await.unwrap();
     let inner = mem();
     let dst = Arc::new(FaultStore::new(inner.clone(), 1).with_rules(vec![
         FaultRule::always(Op::Put, Fault::CorruptBody),
         FaultRule::always(Op::UploadPart, Fault::CorruptBody),
     ]));
-    let s = run(&engine(small_parts()), JobRequest::copy(ep(src, ""), ep(dst, ""))).await;
+    let s = run(
+        &engine(small_parts()),
+        JobRequest::copy(ep(src, ""), ep(dst, "")),
+    )
+    .await;
     assert!(!s.is_success());
     assert_eq!(s.counts.files_failed, 2, "{s:?}");
     assert_eq!(s.counts.files_done, 0);
@@ -127,9 +140,11 @@ async fn corrupted_source_read_is_caught_by_the_source_checksum() {
     let src = mem();
     let body = data(200 * KIB, 4);
     src.put_bytes(&key("x"), body.clone()).await.unwrap();
-    let faulty = Arc::new(
-        FaultStore::new(src, 3).with_rules(vec![FaultRule::first(Op::Get, 1, Fault::CorruptBody)]),
-    );
+    let faulty = Arc::new(FaultStore::new(src, 3).with_rules(vec![FaultRule::first(
+        Op::Get,
+        1,
+        Fault::CorruptBody,
+    )]));
     let dst = mem();
     let s = run(
         &engine(small_parts()),
@@ -159,7 +174,11 @@ async fn limits_on_files_parts_and_bytes_hold() {
         max_inflight_bytes: 768 * KIB,
         ..small_parts()
     };
-    let s = run(&engine(cfg), JobRequest::copy(ep(src, ""), ep(dst.clone(), ""))).await;
+    let s = run(
+        &engine(cfg),
+        JobRequest::copy(ep(src, ""), ep(dst.clone(), "")),
+    )
+    .await;
     assert!(s.is_success(), "{s:?}");
     let st = dst.stats();
     assert!(st.max_keys_writing <= 3, "{st:?}");
@@ -201,10 +220,12 @@ async fn cancel_then_resume_sends_only_missing_parts_and_restarts_a_changed_file
     src.put_bytes(&key("a.bin"), a.clone()).await.unwrap();
     src.put_bytes(&key("b.bin"), b.clone()).await.unwrap();
     let inner = mem();
-    let dst = Arc::new(FaultStore::new(inner.clone(), 5).with_rules(vec![FaultRule::always(
-        Op::UploadPart,
-        Fault::Delay(Duration::from_millis(2)),
-    )]));
+    let dst = Arc::new(
+        FaultStore::new(inner.clone(), 5).with_rules(vec![FaultRule::always(
+            Op::UploadPart,
+            Fault::Delay(Duration::from_millis(2)),
+        )]),
+    );
     let journal = Arc::new(Journal::open_ephemeral().unwrap());
     let cfg = TransferConfig {
         chunk_parallel_limit: 2,
@@ -214,9 +235,15 @@ async fn cancel_then_resume_sends_only_missing_parts_and_restarts_a_changed_file
     let (job, first) = start_and_cancel_after(cfg.clone(), journal.clone(), req, 12).await;
     assert!(first.cancelled);
     assert!(!first.is_success());
-    assert_eq!(journal.job(job).unwrap().state, haul_journal::JobState::Interrupted);
+    assert_eq!(
+        journal.job(job).unwrap().state,
+        haul_journal::JobState::Interrupted
+    );
     assert!(inner.keys().is_empty(), "nothing completed yet");
-    assert!(!inner.pending_uploads().is_empty(), "uploads kept, not aborted");
+    assert!(
+        !inner.pending_uploads().is_empty(),
+        "uploads kept, not aborted"
+    );
     let sent_before = dst.stats().bytes_uploaded;
 
     // b.bin changes at the source between the crash and the resume.
@@ -240,8 +267,14 @@ async fn cancel_then_resume_sends_only_missing_parts_and_restarts_a_changed_file
         resent <= sent_before.min(4 * MIB) + 2 * 256 * KIB,
         "resent {resent}, before {sent_before}"
     );
-    assert!(inner.pending_uploads().is_empty(), "the changed file's old upload was aborted");
-    assert_eq!(journal.job(job).unwrap().state, haul_journal::JobState::Done);
+    assert!(
+        inner.pending_uploads().is_empty(),
+        "the changed file's old upload was aborted"
+    );
+    assert_eq!(
+        journal.job(job).unwrap().state,
+        haul_journal::JobState::Done
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,7 +306,9 @@ async fn sync_twice_moves_nothing_the_second_time_and_guards_deletes() {
     let src = mem();
     let dst = mem();
     for i in 0..5 {
-        src.put_bytes(&key(&format!("p/{i}")), data(1000 + i, 1)).await.unwrap();
+        src.put_bytes(&key(&format!("p/{i}")), data(1000 + i, 1))
+            .await
+            .unwrap();
     }
     dst.put_bytes(&key("q/old1"), data(5, 1)).await.unwrap();
     dst.put_bytes(&key("q/old2"), data(5, 1)).await.unwrap();
@@ -285,7 +320,13 @@ async fn sync_twice_moves_nothing_the_second_time_and_guards_deletes() {
         ..JobRequest::copy(ep(src.clone(), "p/"), ep(dst.clone(), "q/"))
     };
     let e = engine(small_parts());
-    let err = e.start(req(Some(1))).await.unwrap().join().await.unwrap_err();
+    let err = e
+        .start(req(Some(1)))
+        .await
+        .unwrap()
+        .join()
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("refusing to delete 2"), "{err}");
     assert!(dst.object(&key("q/old1")).is_some(), "nothing deleted");
     let s = run(&e, req(Some(2))).await;
@@ -313,7 +354,10 @@ async fn same_store_copies_server_side_and_move_deletes_the_source() {
     let store = mem();
     let small = data(100 * KIB, 1);
     let big = data(MIB + 1, 2);
-    store.put_bytes(&key("a/small"), small.clone()).await.unwrap();
+    store
+        .put_bytes(&key("a/small"), small.clone())
+        .await
+        .unwrap();
     store.put_bytes(&key("a/big"), big.clone()).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let e = engine(small_parts()).with_events(tx);
@@ -330,7 +374,10 @@ async fn same_store_copies_server_side_and_move_deletes_the_source() {
         }
     }
     methods.sort();
-    assert_eq!(methods, [("b/big".into(), "part-copy"), ("b/small".into(), "copy")]);
+    assert_eq!(
+        methods,
+        [("b/big".into(), "part-copy"), ("b/small".into(), "copy")]
+    );
     assert_eq!(store.get_bytes(&key("b/big")).await.unwrap(), big);
     let s = run(
         &e,
@@ -369,13 +416,26 @@ async fn local_to_memory_to_local_round_trip() {
     let local_down: Arc<dyn ObjectStore> = Arc::new(haul_local::LocalStore::new(&down).unwrap());
     let bucket = mem();
     let e = engine(small_parts());
-    let s = run(&e, JobRequest::copy(ep(local_up, ""), ep(bucket.clone(), "pre/"))).await;
+    let s = run(
+        &e,
+        JobRequest::copy(ep(local_up, ""), ep(bucket.clone(), "pre/")),
+    )
+    .await;
     assert!(s.is_success(), "{s:?}");
     assert_eq!(s.counts.files_done, 3);
-    assert_eq!(bucket.get_bytes(&key("pre/sub dir/big +%#.bin")).await.unwrap(), big);
+    assert_eq!(
+        bucket
+            .get_bytes(&key("pre/sub dir/big +%#.bin"))
+            .await
+            .unwrap(),
+        big
+    );
     let s = run(&e, JobRequest::copy(ep(bucket, "pre/"), ep(local_down, ""))).await;
     assert!(s.is_success(), "{s:?}");
-    assert_eq!(std::fs::read(down.join("sub dir/big +%#.bin")).unwrap(), big);
+    assert_eq!(
+        std::fs::read(down.join("sub dir/big +%#.bin")).unwrap(),
+        big
+    );
     assert_eq!(std::fs::read(down.join("empty")).unwrap(), b"");
     let journal_files = e.journal().files(haul_journal::JobId(s.job_id)).unwrap();
     assert!(journal_files.iter().all(|f| f.state == FileState::Done));
