@@ -1,1 +1,42 @@
-//! haul-testkit.
+//! haul-testkit: what every haul crate tests against.
+//!
+//! * [`MemoryStore`] — an in-memory [`ObjectStore`](haul_core::ObjectStore)
+//!   with every capability, as strict as S3 (minimum part sizes, ETags,
+//!   `NoSuchUpload`, ascending parts, checksum verification).
+//! * [`FaultStore`] — wraps any store and injects failures by rule,
+//!   deterministically from a seed, while counting requests, bytes and
+//!   concurrency.
+//! * [`conformance`] — the suite every `ObjectStore` implementation must
+//!   pass, one async fn per case, and the [`conformance_tests!`] macro that
+//!   turns it into `#[tokio::test]`s.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use haul_core::{Key, ObjectStore, ObjectStoreExt};
+//! use haul_testkit::{Fault, FaultRule, FaultStore, MemoryStore, Op};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = FaultStore::new(Arc::new(MemoryStore::new()), 7);
+//! store.set_rules(vec![FaultRule::nth(Op::Get, 1, Fault::TransientBefore)]);
+//! let key = Key::new("a b+c").unwrap();
+//! store.put_bytes(&key, "hello".into()).await.unwrap();
+//! assert!(store.get_bytes(&key).await.unwrap_err().is_retryable());
+//! assert_eq!(&store.get_bytes(&key).await.unwrap()[..], b"hello");
+//! assert_eq!(store.stats().requests(Op::Get), 2);
+//! # });
+//! ```
+
+pub mod conformance;
+mod fault;
+mod guard;
+mod memory;
+
+pub use fault::{Fault, FaultRule, FaultStats, FaultStore, Op, Trigger};
+pub use guard::Guarded;
+pub use memory::{MemoryStore, StoredObject};
+
+/// Re-exports the conformance macro relies on; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use tokio;
+}
