@@ -1,0 +1,431 @@
+//! Multipart uploads, staged on disk so any process can carry them on.
+//!
+//! `<root>/.haul-uploads/<id>/` holds `upload.json` (the key and when the
+//! upload began) and one file per part, `NNNNN.part`: the part's bytes and
+//! a trailer with its size, MD5 and CRC-32C (see [`part`]). Completing
+//! concatenates the parts with `io::copy` — `copy_file_range` on Linux, so
+//! the bytes never pass through user space and file systems with shared
+//! extents (XFS, Btrfs) may clone instead of copy — into a temp file beside
+//! the target, fsyncs it and renames it into place.
+
+mod part;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use haul_core::checksum::combine_all;
+use haul_core::{
+    ByteRange, Checksum, ChecksumKind, CompletedPart, Error, Key, MultiHasher, PartNumber, Payload,
+    PutOptions, PutOutcome, Result, UploadId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::path::{Root, io_err};
+use crate::read::{CHUNK, etag_of, read_full_at};
+use crate::temp::{TempFile, sync_dir};
+use crate::write::{temp_for, verify};
+use part::{Finished, PartInfo, PartWriter};
+
+/// The file in a staging directory that makes the upload exist.
+const RECORD: &str = "upload.json";
+
+/// What `upload.json` records.
+#[derive(Debug, Serialize, Deserialize)]
+struct UploadRecord {
+    key: String,
+    created_unix_ms: u64,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    /// Checksums of the whole object to verify on completion.
+    #[serde(default)]
+    checksums: Vec<Checksum>,
+}
+
+fn no_such(key: &Key, id: &UploadId) -> Error {
+    Error::NoSuchUpload {
+        key: key.to_string(),
+        upload_id: id.0.clone(),
+    }
+}
+
+/// Upload ids are 32 lowercase hex digits; anything else cannot name a
+/// staging directory (and so can never reach outside the upload area).
+fn valid_id(id: &UploadId) -> bool {
+    id.0.len() == 32 && id.0.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn is_missing(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+/// The staging directory of a live upload for `key`.
+#[derive(Debug)]
+struct Staging {
+    dir: PathBuf,
+    record: UploadRecord,
+}
+
+impl Staging {
+    /// Finds the upload, failing with `NoSuchUpload` when the id is unknown,
+    /// finished, or belongs to another key.
+    fn open(root: &Root, key: &Key, id: &UploadId) -> Result<Self> {
+        root.object_path(key)?;
+        if !valid_id(id) {
+            return Err(no_such(key, id));
+        }
+        let dir = root.uploads_dir().join(&id.0);
+        let Some(record) = read_record(&dir, key)? else {
+            return Err(no_such(key, id));
+        };
+        if record.key == key.as_str() {
+            Ok(Self { dir, record })
+        } else {
+            Err(no_such(key, id))
+        }
+    }
+
+    fn part_path(&self, n: PartNumber) -> PathBuf {
+        self.dir.join(part::file_name(n))
+    }
+
+    /// Maps an error writing into the staging area: a vanished directory
+    /// means the upload was aborted or completed meanwhile.
+    fn write_err(key: &Key, id: &UploadId, e: io::Error) -> Error {
+        if is_missing(&e) {
+            no_such(key, id)
+        } else {
+            io_err(key.as_str(), e)
+        }
+    }
+
+    /// Every part, ascending.
+    fn parts(&self, key: &Key, id: &UploadId) -> Result<Vec<PartInfo>> {
+        let mut parts = Vec::new();
+        let entries = fs::read_dir(&self.dir).map_err(|e| Self::write_err(key, id, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(key.as_str(), e))?;
+            let Some(n) = entry.file_name().to_str().and_then(part::parse_file_name) else {
+                continue;
+            };
+            match part::read_info(&entry.path(), n) {
+                Ok(info) => parts.push(info),
+                Err(e) if is_missing(&e) => {} // replaced or removed meanwhile
+                Err(e) => return Err(io_err(key.as_str(), e)),
+            }
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+}
+
+/// Reads `upload.json` in `dir`; `None` when the upload does not exist.
+fn read_record(dir: &std::path::Path, key: &Key) -> Result<Option<UploadRecord>> {
+    let path = dir.join(RECORD);
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) => return Err(io_err(key.as_str(), e)),
+    };
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|e| Error::Io {
+            key: key.to_string(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("upload record {} is corrupt: {e}", path.display()),
+            ),
+        })
+}
+
+/// `create_multipart`, on a blocking thread.
+pub(crate) fn create(root: &Root, key: &Key, opts: &PutOptions) -> Result<UploadId> {
+    let k = key.as_str();
+    root.object_path(key)?;
+    let uploads = root.uploads_dir();
+    fs::create_dir_all(&uploads).map_err(|e| io_err(k, e))?;
+    let id = UploadId(format!("{:032x}", rand::random::<u128>()));
+    let dir = uploads.join(&id.0);
+    fs::create_dir(&dir).map_err(|e| io_err(k, e))?;
+    let record = UploadRecord {
+        key: k.to_owned(),
+        created_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        content_type: opts.content_type.clone(),
+        metadata: opts.metadata.clone(),
+        checksums: opts.checksums.clone(),
+    };
+    let text = serde_json::to_vec_pretty(&record).map_err(|e| Error::Io {
+        key: k.to_owned(),
+        source: io::Error::other(e),
+    })?;
+    let write = || -> io::Result<()> {
+        let mut tmp = TempFile::create_in(&dir)?;
+        io::Write::write_all(&mut tmp.file, &text)?;
+        tmp.commit(&dir.join(RECORD))?;
+        sync_dir(&uploads)
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_dir_all(&dir);
+        return Err(io_err(k, e));
+    }
+    Ok(id)
+}
+
+/// `upload_part`, on a blocking thread.
+pub(crate) fn upload_part(
+    root: &Root,
+    key: &Key,
+    id: &UploadId,
+    n: PartNumber,
+    body: &Payload,
+) -> Result<CompletedPart> {
+    let staging = Staging::open(root, key, id)?;
+    let err = |e| Staging::write_err(key, id, e);
+    let mut w = PartWriter::new(&staging.dir, body.checksums()).map_err(err)?;
+    for piece in body.pieces() {
+        w.write(piece).map_err(err)?;
+    }
+    stored(key, w.finish(&staging.dir, n).map_err(err)?)
+}
+
+/// The acknowledged part, or `Integrity` when its checksum did not match.
+fn stored(key: &Key, finished: Finished) -> Result<CompletedPart> {
+    match finished {
+        Finished::Stored(info) => Ok(info.completed()),
+        Finished::Mismatch { expected, actual } => Err(Error::Integrity {
+            key: key.to_string(),
+            expected: expected.to_string(),
+            actual: actual.map_or_else(|| "nothing".to_owned(), |c| c.to_string()),
+        }),
+    }
+}
+
+/// `upload_part_copy`, on a blocking thread: the range is read from `src`
+/// in chunks, hashed and written as the part.
+pub(crate) fn upload_part_copy(
+    root: &Root,
+    src: &Key,
+    range: ByteRange,
+    dst: &Key,
+    id: &UploadId,
+    n: PartNumber,
+) -> Result<CompletedPart> {
+    let staging = Staging::open(root, dst, id)?;
+    let (file, meta) = root.open_object(src)?;
+    let size = meta.len();
+    // Unlike `get`, a copy range is not clamped: an end past the source is
+    // refused, as S3 refuses it.
+    let past_end = matches!(range, ByteRange::Bounded { end, .. } if end > size);
+    let Some(range) = range.resolve(size).filter(|_| !past_end) else {
+        return Err(Error::invalid(
+            src.as_str(),
+            format!("range {range:?} is not satisfiable for a {size}-byte source"),
+        ));
+    };
+    let err = |e| Staging::write_err(dst, id, e);
+    let mut w = PartWriter::new(&staging.dir, &[]).map_err(err)?;
+    let mut pos = range.start;
+    while pos < range.end {
+        let want = (range.end - pos).min(CHUNK as u64) as usize;
+        let chunk = read_full_at(&file, pos, want).map_err(|e| io_err(src.as_str(), e))?;
+        if chunk.is_empty() {
+            return Err(Error::transient(
+                src.as_str(),
+                format!("source shrank while being copied: ended at byte {pos}"),
+            ));
+        }
+        w.write(&chunk).map_err(err)?;
+        pos += chunk.len() as u64;
+    }
+    stored(dst, w.finish(&staging.dir, n).map_err(err)?)
+}
+
+/// `list_parts`, on a blocking thread.
+pub(crate) fn list_parts(root: &Root, key: &Key, id: &UploadId) -> Result<Vec<CompletedPart>> {
+    let staging = Staging::open(root, key, id)?;
+    Ok(staging
+        .parts(key, id)?
+        .iter()
+        .map(PartInfo::completed)
+        .collect())
+}
+
+/// Checks the caller's part list against the parts on disk.
+fn check_parts(
+    staging: &Staging,
+    key: &Key,
+    parts: &[CompletedPart],
+    min_part: u64,
+) -> Result<Vec<PartInfo>> {
+    let k = key.as_str();
+    if parts.is_empty() {
+        return Err(Error::invalid(
+            k,
+            "completing a multipart upload needs at least one part",
+        ));
+    }
+    if let Some(w) = parts.windows(2).find(|w| w[0].number >= w[1].number) {
+        return Err(Error::invalid(
+            k,
+            format!(
+                "parts must be strictly ascending, but part {} follows part {}",
+                w[1].number, w[0].number
+            ),
+        ));
+    }
+    let mut infos = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        let info = match part::read_info(&staging.part_path(p.number), p.number) {
+            Ok(info) => info,
+            Err(e) if is_missing(&e) => {
+                return Err(Error::invalid(
+                    k,
+                    format!("part {} was never uploaded", p.number),
+                ));
+            }
+            Err(e) => return Err(io_err(k, e)),
+        };
+        let want = p.etag.trim_matches('"');
+        if info.etag() != want {
+            return Err(Error::invalid(
+                k,
+                format!(
+                    "part {} has ETag {}, not {want:?} (it was re-uploaded or never acknowledged)",
+                    p.number,
+                    info.etag()
+                ),
+            ));
+        }
+        if let Some(c) = p
+            .checksum
+            .as_ref()
+            .filter(|c| c.kind() == ChecksumKind::Crc32c)
+            && *c != info.checksum()
+        {
+            return Err(Error::invalid(
+                k,
+                format!("part {} has {}, not {c}", p.number, info.checksum()),
+            ));
+        }
+        if i + 1 < parts.len() && info.size < min_part {
+            return Err(Error::invalid(
+                k,
+                format!(
+                    "part {} is {} bytes, below the minimum part size of {min_part} bytes",
+                    p.number, info.size
+                ),
+            ));
+        }
+        infos.push(info);
+    }
+    Ok(infos)
+}
+
+/// `complete_multipart`, on a blocking thread.
+pub(crate) fn complete(
+    root: &Root,
+    key: &Key,
+    id: &UploadId,
+    parts: &[CompletedPart],
+    min_part: u64,
+) -> Result<PutOutcome> {
+    let k = key.as_str();
+    let staging = Staging::open(root, key, id)?;
+    let infos = check_parts(&staging, key, parts, min_part)?;
+    // CRC-32C comes free from the parts; any other checksum to verify needs
+    // the bytes, so then they pass through user space on the way.
+    let sums: Vec<_> = infos.iter().map(|i| (i.checksum(), i.size)).collect();
+    let crc = combine_all(ChecksumKind::Crc32c, sums.iter().map(|(c, n)| (c, *n)));
+    let kinds: Vec<ChecksumKind> = staging
+        .record
+        .checksums
+        .iter()
+        .map(Checksum::kind)
+        .filter(|k| *k != ChecksumKind::Crc32c)
+        .collect();
+    let mut hasher = (!kinds.is_empty()).then(|| MultiHasher::new(&kinds));
+    let (mut tmp, target) = temp_for(root, key)?;
+    for info in &infos {
+        let path = staging.part_path(info.number);
+        let file = File::open(&path).map_err(|e| Staging::write_err(key, id, e))?;
+        let copied = match hasher.as_mut() {
+            None => io::copy(&mut (&file).take(info.size), &mut tmp.file),
+            Some(h) => copy_hashing(&file, info.size, &mut tmp.file, h),
+        }
+        .map_err(|e| io_err(k, e))?;
+        if copied != info.size {
+            return Err(io_err(
+                k,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("part file {} shrank while being assembled", path.display()),
+                ),
+            ));
+        }
+    }
+    let mut got: Vec<Checksum> = hasher.map(MultiHasher::finish).unwrap_or_default();
+    got.extend(crc.clone());
+    verify(key, &staging.record.checksums, &got)?;
+    let meta = tmp.commit(&target).map_err(|e| io_err(k, e))?;
+    // Removing the record ends the upload; the rest is best-effort cleanup.
+    match fs::remove_file(staging.dir.join(RECORD)) {
+        Ok(()) => {}
+        Err(e) if is_missing(&e) => {}
+        Err(e) => return Err(io_err(k, e)),
+    }
+    let _ = fs::remove_dir_all(&staging.dir);
+    Ok(PutOutcome {
+        etag: Some(etag_of(&meta)),
+        checksums: crc.into_iter().collect(),
+        version: None,
+    })
+}
+
+/// Copies the first `len` bytes of `from` into `to` through `hasher`.
+fn copy_hashing(from: &File, len: u64, to: &mut File, hasher: &mut MultiHasher) -> io::Result<u64> {
+    let mut pos = 0;
+    while pos < len {
+        let want = (len - pos).min(CHUNK as u64) as usize;
+        let chunk = read_full_at(from, pos, want)?;
+        if chunk.is_empty() {
+            break;
+        }
+        hasher.update(&chunk);
+        io::Write::write_all(to, &chunk)?;
+        pos += chunk.len() as u64;
+    }
+    Ok(pos)
+}
+
+/// `abort_multipart`, on a blocking thread. An unknown (or already ended)
+/// id succeeds; an id belonging to another key is `NoSuchUpload`.
+pub(crate) fn abort(root: &Root, key: &Key, id: &UploadId) -> Result<()> {
+    root.object_path(key)?;
+    if !valid_id(id) {
+        return Ok(());
+    }
+    let dir = root.uploads_dir().join(&id.0);
+    match read_record(&dir, key)? {
+        Some(record) if record.key != key.as_str() => return Err(no_such(key, id)),
+        Some(_) => match fs::remove_file(dir.join(RECORD)) {
+            Ok(()) => {}
+            Err(e) if is_missing(&e) => {}
+            Err(e) => return Err(io_err(key.as_str(), e)),
+        },
+        None => {}
+    }
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if is_missing(&e) => Ok(()),
+        Err(e) => Err(io_err(key.as_str(), e)),
+    }
+}

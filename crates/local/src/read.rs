@@ -1,0 +1,119 @@
+//! `head` and `get`: metadata from `stat`, bodies by positional reads.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use haul_core::{Error, GetOptions, GetResponse, Key, ObjectMeta, Result};
+
+use crate::blocking;
+use crate::path::{Root, io_err};
+
+/// Bytes per body chunk; a body is never read whole into memory.
+pub(crate) const CHUNK: usize = 1 << 20;
+
+/// The `ETag` of a file: `{size:x}-{mtime_nanos:x}`, cheap and changing
+/// whenever the file is rewritten. Contents are never hashed for it.
+pub(crate) fn etag_of(meta: &Metadata) -> String {
+    let nanos = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}-{nanos:x}", meta.len())
+}
+
+/// An object's metadata from its file's metadata.
+pub(crate) fn object_meta(key: Key, meta: &Metadata) -> ObjectMeta {
+    ObjectMeta {
+        size: meta.len(),
+        last_modified: meta.modified().ok(),
+        etag: Some(etag_of(meta)),
+        checksums: Vec::new(),
+        version: None,
+        key,
+    }
+}
+
+/// Fails with `Precondition` unless the file's `ETag` is `want`.
+pub(crate) fn check_if_match(key: &Key, meta: &Metadata, want: Option<&str>) -> Result<()> {
+    match want {
+        Some(want) if want.trim_matches('"') != etag_of(meta) => Err(Error::Precondition {
+            key: key.to_string(),
+            source: format!("if-match {want:?} failed: the ETag is {:?}", etag_of(meta)).into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `head`, on a blocking thread.
+pub(crate) fn head(root: &Root, key: &Key) -> Result<ObjectMeta> {
+    Ok(object_meta(key.clone(), &root.stat_object(key)?))
+}
+
+/// Reads up to `len` bytes at `pos`, fewer only at end of file.
+pub(crate) fn read_full_at(file: &File, pos: u64, len: usize) -> io::Result<Bytes> {
+    let mut buf = BytesMut::zeroed(len);
+    let mut filled = 0;
+    while filled < len {
+        match file.read_at(&mut buf[filled..], pos + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf.freeze())
+}
+
+/// `get`: opens and checks on a blocking thread, then streams the range in
+/// [`CHUNK`]-sized positional reads, each on a blocking thread.
+pub(crate) async fn get(root: Arc<Root>, key: &Key, opts: GetOptions) -> Result<GetResponse> {
+    let k = key.clone();
+    let (file, meta) = blocking(key.as_str(), move || root.open_object(&k)).await?;
+    check_if_match(key, &meta, opts.if_match.as_deref())?;
+    let size = meta.len();
+    let range = match opts.range {
+        None => 0..size,
+        Some(r) => r.resolve(size).ok_or_else(|| {
+            Error::invalid(
+                key.as_str(),
+                format!("range {r:?} is not satisfiable for a {size}-byte object"),
+            )
+        })?,
+    };
+    let file = Arc::new(file);
+    let name: Arc<str> = key.as_str().into();
+    let state = (file, range.start, range.end, name);
+    let body = futures::stream::try_unfold(state, |(file, pos, end, name)| async move {
+        if pos >= end {
+            return Ok(None);
+        }
+        let want = (end - pos).min(CHUNK as u64) as usize;
+        let f = Arc::clone(&file);
+        let n = Arc::clone(&name);
+        let chunk = blocking(&name, move || {
+            read_full_at(&f, pos, want).map_err(|e| io_err(&n, e))
+        })
+        .await?;
+        if chunk.is_empty() {
+            return Err(Error::transient(
+                &*name,
+                format!("file shrank while being read: ended at byte {pos} of {end}"),
+            ));
+        }
+        let next = pos + chunk.len() as u64;
+        Ok(Some((chunk, (file, next, end, name))))
+    })
+    .boxed();
+    Ok(GetResponse {
+        meta: object_meta(key.clone(), &meta),
+        range,
+        body,
+    })
+}
