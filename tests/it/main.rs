@@ -1,3 +1,4 @@
 //! haul's integration tests: one binary (faster to link, one place to look).
 
+mod cli;
 mod crash;

@@ -229,7 +229,11 @@ impl Engine {
             }
             execute(shared, false).await
         });
-        Ok(JobHandle { job, cancel, task })
+        Ok(JobHandle {
+            job,
+            cancel: Canceller(Arc::new(cancel)),
+            task,
+        })
     }
 
     /// Resumes an unfinished job: files done stay done, active files send
@@ -274,7 +278,11 @@ impl Engine {
             let _lock = lock;
             execute(shared, true).await
         });
-        Ok(JobHandle { job, cancel, task })
+        Ok(JobHandle {
+            job,
+            cancel: Canceller(Arc::new(cancel)),
+            task,
+        })
     }
 
     fn shared(
@@ -314,8 +322,20 @@ impl Engine {
 #[derive(Debug)]
 pub struct JobHandle {
     job: JobId,
-    cancel: watch::Sender<bool>,
+    cancel: Canceller,
     task: tokio::task::JoinHandle<Result<Summary, EngineError>>,
+}
+
+/// Cancels a job from elsewhere (a signal handler) while its handle is
+/// being joined. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct Canceller(Arc<watch::Sender<bool>>);
+
+impl Canceller {
+    /// Same as [`JobHandle::cancel`].
+    pub fn cancel(&self) {
+        let _ = self.0.send(true);
+    }
 }
 
 impl JobHandle {
@@ -329,7 +349,13 @@ impl JobHandle {
     /// journal is flushed, the job is left `interrupted`, and multipart
     /// uploads are kept (never aborted) so a resume continues them.
     pub fn cancel(&self) {
-        let _ = self.cancel.send(true);
+        self.cancel.cancel();
+    }
+
+    /// A cancel switch that outlives [`JobHandle::join`]'s move of the handle.
+    #[must_use]
+    pub fn canceller(&self) -> Canceller {
+        self.cancel.clone()
     }
 
     /// Waits for the job to end and returns its summary.

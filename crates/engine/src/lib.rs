@@ -51,7 +51,7 @@ mod verify;
 pub use config::{CompareMode, OnError, TransferConfig};
 pub use event::{Event, Snapshot, Summary};
 pub use haul_journal::JobId;
-pub use job::{Endpoint, Engine, JobHandle, JobRequest, JobSpec, Operation};
+pub use job::{Canceller, Endpoint, Engine, JobHandle, JobRequest, JobSpec, Operation};
 
 /// Why a job could not start or run (per-file failures are in the [`Summary`]).
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,275 @@
+//! The command line, as clap types only; `settings` turns them into engine
+//! settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every file done (or skipped)
+  1    some files failed (each is listed)
+  2    usage or configuration error
+  3    verification failed: what arrived is not what left
+  130  interrupted (the resume command is printed)";
+
+/// haul: parallel, resumable, verified copies between disks and object stores.
+#[derive(Debug, Parser)]
+#[command(name = "haul", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    #[command(flatten)]
+    pub(crate) global: Global,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+    /// Print JSON lines: one per file finished, failed or skipped, then a summary.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    /// The journal database (default: $HAUL_JOURNAL, else $XDG_DATA_HOME/haul/journal.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Copy files or objects: file→object, object→file, object→object.
+    Cp(CpArgs),
+    /// Copy only what differs; optionally delete what the source lacks.
+    Sync(SyncArgs),
+    /// Copy, verify, then delete the source.
+    Mv(CpArgs),
+    /// Delete objects (batched).
+    Rm(RmArgs),
+    /// List objects (or files).
+    Ls(LsArgs),
+    /// Show one object's metadata.
+    Stat(StatArgs),
+    /// Resume an interrupted job (the latest unfinished one by default).
+    Resume(ResumeArgs),
+    /// Inspect the journal's jobs.
+    Jobs(JobsArgs),
+    /// Abort multipart uploads the journal knows were abandoned.
+    Cleanup(CleanupArgs),
+    /// Serve a local directory as an S3-compatible endpoint.
+    Serve(ServeArgs),
+    /// Run haul's main job end to end on an embedded endpoint.
+    Demo(DemoArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Knobs, named as the COS SDK names them.
+#[derive(Debug, Clone, Args, Default)]
+pub(crate) struct Knobs {
+    /// Files in flight at once [default: 16].
+    #[arg(long, value_name = "N")]
+    pub(crate) file_parallel_limit: Option<usize>,
+    /// Parts in flight per file [default: 16].
+    #[arg(long, value_name = "N")]
+    pub(crate) chunk_parallel_limit: Option<usize>,
+    /// Attempts per part after request retries [default: 3].
+    #[arg(long, value_name = "N")]
+    pub(crate) chunk_retry_times: Option<u32>,
+    /// Part size for multipart transfers [default: 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
+    pub(crate) chunk_size: Option<u64>,
+    /// Objects above this go multipart [default: 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
+    pub(crate) slice_size: Option<u64>,
+    /// Parts in flight per server-side copy [default: 32].
+    #[arg(long, value_name = "N")]
+    pub(crate) copy_chunk_parallel_limit: Option<usize>,
+    /// Part size for server-side part copies [default: 128MiB].
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
+    pub(crate) copy_chunk_size: Option<u64>,
+    /// Server-side copies above this use part copy [default: 5GiB].
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
+    pub(crate) copy_slice_size: Option<u64>,
+    /// How often progress updates (500ms, 2s) [default: 500ms].
+    #[arg(long, value_name = "DURATION", value_parser = crate::size::parse_duration)]
+    pub(crate) progress_interval: Option<std::time::Duration>,
+    /// Compute and send Content-MD5 on every write.
+    #[arg(long)]
+    pub(crate) upload_check_content_md5: bool,
+    /// Bandwidth limit in bytes per second (e.g. 50M); 0 = none.
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
+    pub(crate) bwlimit: Option<u64>,
+    /// Requests per second; 0 = none.
+    #[arg(long, value_name = "N")]
+    pub(crate) tpslimit: Option<u64>,
+    /// Memory for part buffers in flight [default: 512MiB].
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
+    pub(crate) max_inflight_bytes: Option<u64>,
+    /// What a failed file does to the job.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub(crate) on_error: Option<OnErrorArg>,
+}
+
+/// `--on-error`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum OnErrorArg {
+    /// Record it and carry on.
+    Continue,
+    /// Stop at the first failure.
+    Abort,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CpArgs {
+    /// Source: a path, s3://bucket/key, or REMOTE:bucket/key.
+    pub(crate) src: String,
+    /// Destination.
+    pub(crate) dst: String,
+    /// Copy a directory or prefix (its contents go under the destination).
+    #[arg(short, long)]
+    pub(crate) recursive: bool,
+    /// Only keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) include: Vec<String>,
+    /// Never keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) exclude: Vec<String>,
+    /// Show what would be done; do nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // independent flags
+pub(crate) struct SyncArgs {
+    /// Source directory or prefix.
+    pub(crate) src: String,
+    /// Destination directory or prefix.
+    pub(crate) dst: String,
+    /// Compare content checksums instead of size and time.
+    #[arg(long, conflicts_with = "size_only")]
+    pub(crate) checksum: bool,
+    /// Compare sizes only.
+    #[arg(long)]
+    pub(crate) size_only: bool,
+    /// Delete destination objects the source lacks.
+    #[arg(long)]
+    pub(crate) delete: bool,
+    /// Refuse to delete more than N objects.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_delete: Option<u64>,
+    /// Only keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) include: Vec<String>,
+    /// Never keys matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) exclude: Vec<String>,
+    /// Show what would be done; do nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// What to delete: an object, or a prefix with -r.
+    pub(crate) target: String,
+    /// Delete everything under the prefix.
+    #[arg(short, long)]
+    pub(crate) recursive: bool,
+    /// Refuse to delete more than N objects.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_delete: Option<u64>,
+    /// Show what would be deleted; delete nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    /// A directory, bucket or prefix.
+    pub(crate) target: String,
+    /// List everything below, not one level.
+    #[arg(short, long)]
+    pub(crate) recursive: bool,
+    /// Long format: size, time, key.
+    #[arg(short, long)]
+    pub(crate) long: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatArgs {
+    /// One object or file.
+    pub(crate) target: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    /// The job id (default: the latest unfinished job).
+    pub(crate) job: Option<i64>,
+    #[command(flatten)]
+    pub(crate) knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobsArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<JobsAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsAction {
+    /// Every job, newest first.
+    List,
+    /// One job's files and their state.
+    Show {
+        /// The job id.
+        job: i64,
+    },
+    /// Delete a job from the journal (its uploads are not aborted: see cleanup).
+    Forget {
+        /// The job id.
+        job: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CleanupArgs {
+    /// Only uploads of jobs not updated for this long (e.g. 7d).
+    #[arg(long, value_name = "DURATION", value_parser = crate::size::parse_duration)]
+    pub(crate) older_than: Option<std::time::Duration>,
+    /// Also list incomplete uploads the server holds under this prefix (s3://bucket/prefix).
+    #[arg(long, value_name = "LOCATION")]
+    pub(crate) list: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The directory to serve (each subdirectory is a bucket).
+    #[arg(long, default_value = ".")]
+    pub(crate) root: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub(crate) addr: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Size of the sample data set.
+    #[arg(long, default_value = "256MiB", value_parser = crate::size::parse_size)]
+    pub(crate) size: u64,
+    /// Where to put the sample data and the served buckets (default: a temp dir).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+}

@@ -1,0 +1,280 @@
+//! ls, stat, jobs and cleanup: reading stores and the journal.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use haul_core::{Key, ListEntry, ListOptions, ObjectMeta, UploadId};
+use haul_engine::{Engine, TransferConfig};
+use haul_journal::{FileState, JobId};
+use serde_json::json;
+
+use crate::CliError;
+use crate::args::{CleanupArgs, Global, JobsAction, JobsArgs, LsArgs, StatArgs};
+use crate::location::{Location, open_bucket, open_local, reopen};
+use crate::settings::ConfigFile;
+use crate::size::human;
+use crate::transfer::open_journal;
+
+fn secs(t: Option<SystemTime>) -> u64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+/// RFC 3339 UTC time from seconds since the epoch (no time-zone database needed).
+fn rfc3339(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn meta_json(m: &ObjectMeta) -> serde_json::Value {
+    json!({
+        "key": m.key.as_str(),
+        "size": m.size,
+        "last_modified": m.last_modified.map(|t| rfc3339(secs(Some(t)))),
+        "etag": m.etag,
+        "checksums": m.checksums.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "version": m.version,
+    })
+}
+
+/// `haul ls`.
+pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
+    let config = ConfigFile::load()?;
+    let (store, prefix) = match Location::parse(&a.target, &config)? {
+        Location::Local(p) => {
+            if !p.is_dir() {
+                return Err(CliError::usage(format!("{}: not a directory", p.display())));
+            }
+            (open_local(&p)?, String::new())
+        }
+        Location::Bucket { store, bucket, key } => {
+            let prefix = if key.is_empty() || key.ends_with('/') {
+                key
+            } else {
+                format!("{key}/")
+            };
+            (open_bucket(&store, &bucket, &config)?, prefix)
+        }
+    };
+    let opts = ListOptions {
+        delimiter: (!a.recursive).then(|| "/".to_owned()),
+        ..ListOptions::default()
+    };
+    let mut list = store.list(&prefix, opts);
+    let mut count = 0u64;
+    while let Some(entry) = list.next().await {
+        let entry = entry?;
+        count += 1;
+        match entry {
+            ListEntry::Prefix(p) if g.json => println!("{}", json!({"prefix": p})),
+            ListEntry::Prefix(p) => println!("{:>30} {p}", "PRE"),
+            ListEntry::Object(m) if g.json => println!("{}", meta_json(&m)),
+            ListEntry::Object(m) if a.long => println!(
+                "{:>12} {} {}",
+                m.size,
+                rfc3339(secs(m.last_modified)),
+                m.key
+            ),
+            ListEntry::Object(m) => println!("{}", m.key),
+        }
+    }
+    if count == 0 && !g.quiet && !g.json {
+        eprintln!("(nothing under {})", a.target);
+    }
+    Ok(0)
+}
+
+/// `haul stat`.
+pub(crate) async fn stat(g: &Global, a: StatArgs) -> Result<u8, CliError> {
+    let config = ConfigFile::load()?;
+    let (store, key) = match Location::parse(&a.target, &config)? {
+        Location::Local(p) => {
+            let abs = std::path::absolute(&p).unwrap_or(p);
+            let parent = abs
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default();
+            let name = abs
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (open_local(&parent)?, name)
+        }
+        Location::Bucket { store, bucket, key } => (open_bucket(&store, &bucket, &config)?, key),
+    };
+    let key = Key::new(key).map_err(|e| CliError::usage(format!("{}: {e}", a.target)))?;
+    let m = store.head(&key).await?;
+    if g.json {
+        println!("{}", meta_json(&m));
+    } else {
+        println!("key:           {}", m.key);
+        println!("size:          {} ({})", m.size, human(m.size));
+        if let Some(t) = m.last_modified {
+            println!("last modified: {}", rfc3339(secs(Some(t))));
+        }
+        if let Some(e) = &m.etag {
+            println!("etag:          {e}");
+        }
+        for c in &m.checksums {
+            println!("checksum:      {c}");
+        }
+        if let Some(v) = &m.version {
+            println!("version:       {v}");
+        }
+    }
+    Ok(0)
+}
+
+/// `haul jobs [list | show JOB | forget JOB]`.
+pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
+    let journal = open_journal(g)?;
+    match a.action.unwrap_or(JobsAction::List) {
+        JobsAction::List => {
+            for j in journal.list_jobs()? {
+                let spec: serde_json::Value = serde_json::from_str(&j.spec).unwrap_or_default();
+                if g.json {
+                    println!(
+                        "{}",
+                        json!({"job_id": j.id.0, "state": j.state.as_str(), "op": spec["op"],
+                               "src": spec["src"], "dst": spec["dst"], "files_total": j.files_total,
+                               "files_done": j.files_done, "files_skipped": j.files_skipped,
+                               "files_failed": j.files_failed, "bytes_total": j.bytes_total,
+                               "updated_at": rfc3339(j.updated_at as u64)})
+                    );
+                } else {
+                    println!(
+                        "{:>5}  {:<11} {:<5} {}/{} files ({} failed) {:>10}  {} {} -> {} {}",
+                        j.id,
+                        j.state.as_str(),
+                        spec["op"].as_str().unwrap_or("?"),
+                        j.files_done + j.files_skipped,
+                        j.files_total,
+                        j.files_failed,
+                        human(j.bytes_total),
+                        rfc3339(j.updated_at as u64),
+                        spec["src"].as_str().unwrap_or(""),
+                        spec["src_prefix"].as_str().unwrap_or(""),
+                        spec["dst"].as_str().unwrap_or(""),
+                    );
+                }
+            }
+        }
+        JobsAction::Show { job } => {
+            let row = journal.job(JobId(job))?;
+            println!(
+                "job {} {} ({} files)",
+                row.id,
+                row.state.as_str(),
+                row.files_total
+            );
+            for f in journal.files(JobId(job))? {
+                let parts = if f.state == FileState::Active {
+                    format!(" {} parts done", journal.parts(f.id)?.len())
+                } else {
+                    String::new()
+                };
+                let err = f.error.map(|e| format!(" — {e}")).unwrap_or_default();
+                println!(
+                    "{:<8} {:<6} {} -> {} ({}){parts}{err}",
+                    f.state.as_str(),
+                    f.action.as_str(),
+                    f.src,
+                    f.dst,
+                    human(f.size)
+                );
+            }
+        }
+        JobsAction::Forget { job } => {
+            journal.job(JobId(job))?;
+            journal.forget_job(JobId(job)).await?;
+            if !g.quiet {
+                eprintln!("forgot job {job}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `haul cleanup`: aborts uploads the journal knows were abandoned.
+pub(crate) async fn cleanup(g: &Global, a: CleanupArgs) -> Result<u8, CliError> {
+    let config = ConfigFile::load()?;
+    let journal = open_journal(g)?;
+    let engine = Engine::new(journal.clone(), TransferConfig::default());
+    let now = secs(Some(SystemTime::now())) as i64;
+    let mut aborted = 0;
+    let mut failed = 0;
+    for (job, file) in journal.open_uploads()? {
+        if let Some(age) = a.older_than
+            && now - job.updated_at < age.as_secs() as i64
+        {
+            continue;
+        }
+        if journal.lock_job(job.id).is_err() {
+            continue; // running right now
+        }
+        let spec = engine.spec(job.id)?;
+        let Some(upload) = file.upload_id.clone() else {
+            continue;
+        };
+        let store = reopen(&spec.dst, &config)?;
+        let key = Key::new(file.dst.clone())?;
+        match store.abort_multipart(&key, &UploadId(upload.clone())).await {
+            Ok(()) | Err(haul_core::Error::NoSuchUpload { .. }) => {
+                journal.reset_file(file.id, file.size, file.mtime_ns, file.src_version.clone());
+                aborted += 1;
+                if !g.quiet {
+                    println!("aborted upload {upload} of {} (job {})", file.dst, job.id);
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    journal.flush().await?;
+    if let Some(loc) = a.list {
+        match Location::parse(&loc, &config)? {
+            Location::Bucket { store, bucket, key } => {
+                let s = open_bucket(&store, &bucket, &config)?;
+                let _ = (s, key);
+                return Err(CliError::usage(format!(
+                    "{loc}: listing server-side uploads is not supported for this store yet"
+                )));
+            }
+            Location::Local(_) => {
+                return Err(CliError::usage("--list takes a bucket location"));
+            }
+        }
+    }
+    if !g.quiet {
+        eprintln!("{aborted} abandoned uploads aborted, {failed} failed");
+    }
+    Ok(u8::from(failed > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_241_973), "2026-11-21T05:39:33Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

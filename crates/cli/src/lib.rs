@@ -1,0 +1,141 @@
+//! haul-cli is the `haul` command: it parses arguments, opens the stores the
+//! locations name, runs the engine, and renders progress, JSON lines and the
+//! summary. The binary itself (`src/main.rs` of the `haul` package) only
+//! calls [`main`].
+//!
+//! Exit codes: 0 all done; 1 some files failed; 2 usage or configuration
+//! error; 3 verification failed; 130 interrupted.
+
+mod args;
+mod inspect;
+mod location;
+mod output;
+mod providers;
+mod settings;
+mod size;
+mod transfer;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::args::{Cli, Command};
+
+/// A failure that ends the command, with its exit code.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    code: u8,
+    message: String,
+}
+
+impl CliError {
+    /// Exit code 2: usage, configuration or bad input before any transfer.
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// Exit code 1: the operation failed.
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<haul_journal::JournalError> for CliError {
+    fn from(e: haul_journal::JournalError) -> Self {
+        Self::usage(e.to_string())
+    }
+}
+
+impl From<haul_engine::EngineError> for CliError {
+    fn from(e: haul_engine::EngineError) -> Self {
+        match e {
+            haul_engine::EngineError::Journal(j) => j.into(),
+            other => Self::usage(other.to_string()),
+        }
+    }
+}
+
+impl From<haul_core::Error> for CliError {
+    fn from(e: haul_core::Error) -> Self {
+        Self::failed(e.to_string())
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the `haul` command line and returns the process exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, CliError> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Cp(a) => transfer::cp(g, a, haul_engine::Operation::Copy).await,
+        Command::Mv(a) => transfer::cp(g, a, haul_engine::Operation::Move).await,
+        Command::Sync(a) => transfer::sync(g, a).await,
+        Command::Rm(a) => transfer::rm(g, a).await,
+        Command::Resume(a) => transfer::resume(g, a).await,
+        Command::Ls(a) => inspect::ls(g, a).await,
+        Command::Stat(a) => inspect::stat(g, a).await,
+        Command::Jobs(a) => inspect::jobs(g, a).await,
+        Command::Cleanup(a) => inspect::cleanup(g, a).await,
+        Command::Serve(_) | Command::Demo(_) => Err(CliError::usage(
+            "serve and demo need the S3 provider, which this build lacks",
+        )),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "haul", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Locations on the command line: local paths, `s3://bucket/key` and
+//! `REMOTE:bucket/key`, and the stores behind them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use haul_core::ObjectStore;
+use haul_local::LocalStore;
+
+use crate::CliError;
+use crate::settings::ConfigFile;
+
+/// Where a command reads or writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// A local file or directory.
+    Local(PathBuf),
+    /// A bucket and key (or prefix) of a store named by `store`, which is
+    /// `s3` for `s3://` or a remote's name.
+    Bucket {
+        /// `s3` or the remote's name.
+        store: String,
+        /// The bucket.
+        bucket: String,
+        /// The key or prefix; may be empty.
+        key: String,
+    },
+}
+
+fn is_remote_name(name: &str) -> bool {
+    name.len() > 1
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Location {
+    /// Parses a location; a path that exists is always local.
+    pub(crate) fn parse(text: &str, config: &ConfigFile) -> Result<Self, CliError> {
+        if let Some((scheme, rest)) = text.split_once("://") {
+            if scheme != "s3" {
+                return Err(CliError::usage(format!(
+                    "{text}: unknown scheme {scheme}:// (haul knows s3://, REMOTE: and local paths)"
+                )));
+            }
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() || bucket.contains(char::is_whitespace) {
+                return Err(CliError::usage(format!(
+                    "{text}: malformed URL: expected s3://BUCKET/KEY"
+                )));
+            }
+            return Ok(Self::Bucket {
+                store: "s3".into(),
+                bucket: bucket.into(),
+                key: key.into(),
+            });
+        }
+        if let Some((name, rest)) = text.split_once(':')
+            && is_remote_name(name)
+            && !Path::new(text).exists()
+        {
+            if !config.remotes.contains_key(name) {
+                return Err(CliError::usage(format!(
+                    "{text}: unknown remote {name:?} (define [remotes.{name}] in the config file)"
+                )));
+            }
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(CliError::usage(format!(
+                    "{text}: malformed location: expected {name}:BUCKET/KEY"
+                )));
+            }
+            return Ok(Self::Bucket {
+                store: name.into(),
+                bucket: bucket.into(),
+                key: key.into(),
+            });
+        }
+        Ok(Self::Local(PathBuf::from(text)))
+    }
+
+    /// The last path segment (for naming a copied file).
+    pub(crate) fn basename(&self) -> Option<String> {
+        match self {
+            Self::Local(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()),
+            Self::Bucket { key, .. } => key
+                .rsplit('/')
+                .next()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// How a store is named in the journal (so `resume` can open it again):
+/// an absolute directory, `s3://bucket` or `REMOTE:bucket`. Never a secret.
+pub(crate) fn store_id(loc: &Location, local_root: Option<&Path>) -> String {
+    match loc {
+        Location::Local(_) => local_root
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        Location::Bucket { store, bucket, .. } if store == "s3" => format!("s3://{bucket}"),
+        Location::Bucket { store, bucket, .. } => format!("{store}:{bucket}"),
+    }
+}
+
+/// Opens a local directory as a store, creating it if needed.
+pub(crate) fn open_local(root: &Path) -> Result<Arc<dyn ObjectStore>, CliError> {
+    let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    LocalStore::new(&abs)
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| CliError::usage(format!("{}: cannot use as a directory: {e}", abs.display())))
+}
+
+/// Opens the store behind a bucket location.
+pub(crate) fn open_bucket(
+    store: &str,
+    bucket: &str,
+    config: &ConfigFile,
+) -> Result<Arc<dyn ObjectStore>, CliError> {
+    crate::providers::open(store, bucket, config)
+}
+
+/// Reopens a store from its journaled id ([`store_id`]).
+pub(crate) fn reopen(id: &str, config: &ConfigFile) -> Result<Arc<dyn ObjectStore>, CliError> {
+    match Location::parse(id, config)? {
+        Location::Local(p) => open_local(&p),
+        Location::Bucket { store, bucket, .. } => open_bucket(&store, &bucket, config),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> ConfigFile {
+        let mut c = ConfigFile::default();
+        c.remotes
+            .insert("backup".into(), crate::settings::Remote::default());
+        c
+    }
+
+    #[test]
+    fn parses() {
+        let c = cfg();
+        assert_eq!(
+            Location::parse("s3://b/k/x y", &c).unwrap(),
+            Location::Bucket {
+                store: "s3".into(),
+                bucket: "b".into(),
+                key: "k/x y".into()
+            }
+        );
+        assert!(matches!(
+            Location::parse("backup:b/p/", &c).unwrap(),
+            Location::Bucket { ref store, .. } if store == "backup"
+        ));
+        assert_eq!(
+            Location::parse("./data", &c).unwrap(),
+            Location::Local("./data".into())
+        );
+        let e = Location::parse("gs://b/k", &c).unwrap_err();
+        assert!(e.to_string().contains("unknown scheme"), "{e}");
+        let e = Location::parse("s3:///k", &c).unwrap_err();
+        assert!(e.to_string().contains("malformed URL"), "{e}");
+        let e = Location::parse("nosuch:b/k", &c).unwrap_err();
+        assert!(e.to_string().contains("unknown remote"), "{e}");
+        assert_eq!(
+            Location::parse("s3://b/dir/f.txt", &c)
+                .unwrap()
+                .basename()
+                .as_deref(),
+            Some("f.txt")
+        );
+    }
+}

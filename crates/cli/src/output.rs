@@ -1,0 +1,151 @@
+//! Rendering: a progress bar on a terminal, JSON lines with `--json`,
+//! nothing but errors with `-q`, and the end-of-job summary.
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use haul_engine::{Event, Summary};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::args::Global;
+use crate::size::human;
+
+/// How events are shown.
+#[derive(Debug)]
+pub(crate) struct Output {
+    json: bool,
+    quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Output {
+    pub(crate) fn new(g: &Global) -> Self {
+        let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self {
+            json: g.json,
+            quiet: g.quiet,
+            bar,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    /// Shows one event.
+    pub(crate) fn event(&self, ev: &Event) {
+        if self.json {
+            if matches!(
+                ev,
+                Event::FileDone { .. }
+                    | Event::FileFailed { .. }
+                    | Event::FileSkipped { .. }
+                    | Event::DryRun { .. }
+            ) && let Ok(text) = serde_json::to_string(ev)
+            {
+                println!("{text}");
+            }
+            return;
+        }
+        match ev {
+            Event::FileFailed { error, .. } => match &self.bar {
+                Some(bar) => bar.println(format!("error: {error}")),
+                None => eprintln!("error: {error}"),
+            },
+            Event::DryRun {
+                action,
+                src,
+                dst,
+                size,
+            } if !self.quiet => {
+                self.line(&format!(
+                    "(dry run) {action} {src} -> {dst} ({})",
+                    human(*size)
+                ));
+            }
+            Event::FileStarted { dst, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(dst.clone());
+                }
+            }
+            Event::Progress(s) => {
+                if let Some(bar) = &self.bar {
+                    bar.set_length(s.bytes_total);
+                    bar.set_position(s.bytes_transferred.min(s.bytes_total) + s.bytes_resumed);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Shows the summary; returns the exit code it implies.
+    pub(crate) fn summary(&self, s: &Summary) -> u8 {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let c = &s.counts;
+        if self.json {
+            let v = json!({
+                "type": "summary",
+                "job_id": s.job_id,
+                "files_total": c.files_total,
+                "files_done": c.files_done,
+                "files_skipped": c.files_skipped,
+                "files_failed": c.files_failed,
+                "bytes_total": c.bytes_total,
+                "bytes_transferred": c.bytes_transferred,
+                "bytes_resent": c.bytes_resent,
+                "bytes_resumed": c.bytes_resumed,
+                "retries": c.retries,
+                "elapsed_s": c.elapsed_s,
+                "cancelled": s.cancelled,
+            });
+            println!("{v}");
+        } else if !self.quiet {
+            let rate = c.bytes_transferred as f64 / c.elapsed_s.max(1e-3);
+            eprintln!(
+                "job {}: {} done, {} skipped, {} failed of {} files; {} moved in {:.1}s ({}/s); {} re-sent, {} resumed, {} retries",
+                s.job_id,
+                c.files_done,
+                c.files_skipped,
+                c.files_failed,
+                c.files_total,
+                human(c.bytes_transferred),
+                c.elapsed_s,
+                human(rate as u64),
+                human(c.bytes_resent),
+                human(c.bytes_resumed),
+                c.retries
+            );
+        }
+        if s.cancelled {
+            eprintln!("interrupted; resume with: haul resume {}", s.job_id);
+            130
+        } else if s.has_integrity_failure() {
+            3
+        } else if c.files_failed > 0 {
+            for (key, _) in &s.failures {
+                if !self.json {
+                    eprintln!("failed: {key}");
+                }
+            }
+            1
+        } else {
+            0
+        }
+    }
+}

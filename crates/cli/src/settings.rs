@@ -1,0 +1,205 @@
+//! The config file (`$HAUL_CONFIG`, else `$XDG_CONFIG_HOME/haul/config.toml`)
+//! merged with flags into engine settings.
+//!
+//! ```toml
+//! [remotes.backup]
+//! type = "s3"
+//! endpoint = "http://127.0.0.1:9000"
+//! region = "us-east-1"
+//! access_key_id_env = "BACKUP_KEY"       # or access_key_id = "..."
+//! secret_access_key_env = "BACKUP_SECRET"
+//! force_path_style = true
+//!
+//! [transfer]
+//! chunk_size = "32MiB"
+//! file_parallel_limit = 8
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use haul_engine::{OnError, TransferConfig};
+use serde::Deserialize;
+
+use crate::args::{Knobs, OnErrorArg};
+use crate::{CliError, size};
+
+/// A named remote.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Remote {
+    /// The provider (`s3`).
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) access_key_id: Option<String>,
+    pub(crate) access_key_id_env: Option<String>,
+    pub(crate) secret_access_key: Option<String>,
+    pub(crate) secret_access_key_env: Option<String>,
+    pub(crate) session_token: Option<String>,
+    pub(crate) session_token_env: Option<String>,
+    #[serde(default)]
+    pub(crate) force_path_style: bool,
+}
+
+impl Remote {
+    /// A secret given inline or through the named environment variable.
+    pub(crate) fn secret(
+        &self,
+        name: &str,
+        inline: Option<&String>,
+        env: Option<&String>,
+    ) -> Result<Option<String>, CliError> {
+        if let Some(v) = inline {
+            return Ok(Some(v.clone()));
+        }
+        match env {
+            Some(var) => std::env::var(var).map(Some).map_err(|_| {
+                CliError::usage(format!(
+                    "remote setting {name}_env names {var}, which is not set"
+                ))
+            }),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The whole config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    #[serde(default)]
+    pub(crate) remotes: BTreeMap<String, Remote>,
+    #[serde(default)]
+    pub(crate) transfer: BTreeMap<String, toml::Value>,
+}
+
+fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("HAUL_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("haul/config.toml"))
+}
+
+impl ConfigFile {
+    /// Loads the config file; a missing default file is an empty config, a
+    /// missing `$HAUL_CONFIG` or a malformed file is an error.
+    pub(crate) fn load() -> Result<Self, CliError> {
+        let Some(path) = config_path() else {
+            return Ok(Self::default());
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && std::env::var_os("HAUL_CONFIG").is_none() =>
+            {
+                return Ok(Self::default());
+            }
+            Err(e) => return Err(CliError::usage(format!("{}: {e}", path.display()))),
+        };
+        toml::from_str(&text).map_err(|e| {
+            CliError::usage(format!(
+                "{}: {}",
+                path.display(),
+                e.message().lines().next().unwrap_or("invalid TOML")
+            ))
+        })
+    }
+
+    /// Engine settings: defaults, then `[transfer]`, then flags.
+    pub(crate) fn transfer_config(&self, knobs: &Knobs) -> Result<TransferConfig, CliError> {
+        let mut c = TransferConfig::default();
+        for (name, value) in &self.transfer {
+            apply_file_knob(&mut c, name, value)
+                .map_err(|e| CliError::usage(format!("[transfer] {name}: {e}")))?;
+        }
+        apply_flags(&mut c, knobs);
+        c.validate().map_err(CliError::usage)?;
+        Ok(c)
+    }
+}
+
+fn as_size(v: &toml::Value) -> Result<u64, String> {
+    match v {
+        toml::Value::Integer(i) => u64::try_from(*i).map_err(|_| "must not be negative".into()),
+        toml::Value::String(s) => size::parse_size(s),
+        _ => Err("expected a size like \"16MiB\" or a number of bytes".into()),
+    }
+}
+
+fn as_count<T: TryFrom<i64>>(v: &toml::Value) -> Result<T, String> {
+    v.as_integer()
+        .and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| "expected a non-negative integer".into())
+}
+
+fn apply_file_knob(c: &mut TransferConfig, name: &str, v: &toml::Value) -> Result<(), String> {
+    match name {
+        "file_parallel_limit" => c.file_parallel_limit = as_count(v)?,
+        "chunk_parallel_limit" => c.chunk_parallel_limit = as_count(v)?,
+        "chunk_retry_times" => c.chunk_retry_times = as_count(v)?,
+        "chunk_size" => c.chunk_size = as_size(v)?,
+        "slice_size" => c.slice_size = as_size(v)?,
+        "copy_chunk_parallel_limit" => c.copy_chunk_parallel_limit = as_count(v)?,
+        "copy_chunk_size" => c.copy_chunk_size = as_size(v)?,
+        "copy_slice_size" => c.copy_slice_size = as_size(v)?,
+        "upload_queue_size" => c.upload_queue_size = as_count(v)?,
+        "max_inflight_bytes" => c.max_inflight_bytes = as_size(v)?,
+        "bwlimit" => c.bwlimit_bytes_per_sec = as_size(v)?,
+        "tpslimit" => c.tpslimit_per_sec = as_count(v)?,
+        "upload_check_content_md5" => {
+            c.upload_check_content_md5 = v.as_bool().ok_or("expected true or false")?;
+        }
+        "progress_interval" => {
+            c.progress_interval =
+                size::parse_duration(v.as_str().ok_or("expected a duration like \"500ms\"")?)?;
+        }
+        "on_error" => {
+            c.on_error = match v.as_str() {
+                Some("continue") => OnError::Continue,
+                Some("abort") => OnError::Abort,
+                _ => return Err("expected \"continue\" or \"abort\"".into()),
+            };
+        }
+        _ => return Err("unknown setting".into()),
+    }
+    Ok(())
+}
+
+fn apply_flags(c: &mut TransferConfig, k: &Knobs) {
+    fn set<T: Copy>(dst: &mut T, v: Option<T>) {
+        if let Some(v) = v {
+            *dst = v;
+        }
+    }
+    set(&mut c.file_parallel_limit, k.file_parallel_limit);
+    set(&mut c.chunk_parallel_limit, k.chunk_parallel_limit);
+    set(&mut c.chunk_retry_times, k.chunk_retry_times);
+    set(&mut c.chunk_size, k.chunk_size);
+    set(&mut c.slice_size, k.slice_size);
+    set(
+        &mut c.copy_chunk_parallel_limit,
+        k.copy_chunk_parallel_limit,
+    );
+    set(&mut c.copy_chunk_size, k.copy_chunk_size);
+    set(&mut c.copy_slice_size, k.copy_slice_size);
+    set(&mut c.progress_interval, k.progress_interval);
+    set(&mut c.bwlimit_bytes_per_sec, k.bwlimit);
+    set(&mut c.tpslimit_per_sec, k.tpslimit);
+    set(&mut c.max_inflight_bytes, k.max_inflight_bytes);
+    if k.upload_check_content_md5 {
+        c.upload_check_content_md5 = true;
+    }
+    if let Some(mode) = k.on_error {
+        c.on_error = match mode {
+            OnErrorArg::Continue => OnError::Continue,
+            OnErrorArg::Abort => OnError::Abort,
+        };
+    }
+}

@@ -1,0 +1,5 @@
+//! The `haul` binary: everything lives in haul-cli.
+
+fn main() -> std::process::ExitCode {
+    haul_cli::main()
+}
