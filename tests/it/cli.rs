@@ -238,3 +238,84 @@ fn completions_print_a_script() {
     let out = e.ok(&["completions", "bash"]);
     assert!(out.contains("haul"), "{out}");
 }
+
+/// Starts `haul cp` of a big file at a limited rate with debug logging and
+/// returns the child once `parts` parts are done.
+fn start_slow_upload(
+    e: &Env,
+    parts: usize,
+) -> (std::process::Child, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader};
+    write(&e.path("src/big.bin"), &big_body());
+    let mut child = e
+        .cmd()
+        .args([
+            "cp",
+            s(&e.path("src/big.bin")),
+            s(&e.path("dst/big.bin")),
+            "-vv",
+            "--chunk-size",
+            "256KiB",
+            "--slice-size",
+            "256KiB",
+            "--chunk-parallel-limit",
+            "4",
+            "--bwlimit",
+            "2MiB",
+        ])
+        .env("RUST_LOG", "haul_engine=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = 0;
+    while seen < parts {
+        let line = lines.next().expect("haul ended early").unwrap();
+        if line.contains("part done") {
+            seen += 1;
+        }
+    }
+    // Keep draining so the child never blocks on a full pipe.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    (child, rest)
+}
+
+fn big_body() -> Vec<u8> {
+    (0..6_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect()
+}
+
+#[test]
+fn sigkill_mid_upload_then_haul_resume_is_byte_identical() {
+    let e = Env::new();
+    let (mut child, _) = start_slow_upload(&e, 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!e.path("dst/big.bin").exists());
+    let v = summary(&e.ok(&["resume", "--json"]));
+    assert_eq!(v["files_done"], 1, "{v}");
+    assert!(v["bytes_resumed"].as_u64().unwrap() >= 3 * 262_144, "{v}");
+    assert_eq!(std::fs::read(e.path("dst/big.bin")).unwrap(), big_body());
+}
+
+#[test]
+fn sigint_prints_the_resume_hint_and_exits_130() {
+    let e = Env::new();
+    let (child, stderr) = start_slow_upload(&e, 1);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = stderr.join().unwrap().join("\n");
+    assert!(stderr.contains("resume with: haul resume 1"), "{stderr}");
+    let jobs = e.ok(&["jobs", "--json"]);
+    assert!(jobs.contains("\"interrupted\""), "{jobs}");
+    e.ok(&["resume", "-q"]);
+    assert_eq!(std::fs::read(e.path("dst/big.bin")).unwrap(), big_body());
+}

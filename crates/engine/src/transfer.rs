@@ -572,6 +572,7 @@ fn absorb(
 ) {
     match r {
         Ok(Ok(part)) => {
+            tracing::debug!(key = %row.dst, part = part.number, len = part.len, "part done");
             // Rule 2: recorded only after the store acknowledged it.
             shared.journal.part_done(row.id, part.clone());
             done.insert(part.number, part);
