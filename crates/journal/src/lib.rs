@@ -223,7 +223,13 @@ impl Journal {
 
     /// Forgets a file's upload and parts and records its current source
     /// identity: the source changed, so the file starts over.
-    pub fn reset_file(&self, file: FileId, size: u64, mtime_ns: Option<i64>, version: Option<String>) {
+    pub fn reset_file(
+        &self,
+        file: FileId,
+        size: u64,
+        mtime_ns: Option<i64>,
+        version: Option<String>,
+    ) {
         self.send(Cmd::ResetFile {
             file,
             size,
@@ -258,10 +264,7 @@ impl Journal {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| JournalError::WriterGone)?;
+        let conn = self.reader.lock().map_err(|_| JournalError::WriterGone)?;
         f(&conn).map_err(|e| JournalError::sql(&self.path, e))
     }
 }

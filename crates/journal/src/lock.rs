@@ -33,7 +33,11 @@ impl JobLock {
                 let pid = pid.trim();
                 return Err(JournalError::JobRunning {
                     job,
-                    pid: if pid.is_empty() { "unknown".into() } else { pid.into() },
+                    pid: if pid.is_empty() {
+                        "unknown".into()
+                    } else {
+                        pid.into()
+                    },
                 });
             }
             Err(TryLockError::Error(e)) => return Err(JournalError::io(&path, e)),

@@ -3,8 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::{
-    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, Journal, JournalError,
-    PartRow,
+    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, Journal, JournalError, PartRow,
 };
 
 const JOB_COLS: &str = "j.id, j.spec, j.state, j.created_at, j.updated_at,
@@ -14,8 +13,7 @@ const JOB_COLS: &str = "j.id, j.spec, j.state, j.created_at, j.updated_at,
     (SELECT count(*) FROM files f WHERE f.job = j.id AND f.state = 'failed'),
     (SELECT coalesce(sum(size), 0) FROM files f WHERE f.job = j.id AND f.action = 'copy')";
 
-const FILE_COLS: &str =
-    "id, job, src, dst, size, mtime_ns, src_version, action, state, upload_id, part_size, checksum, error";
+const FILE_COLS: &str = "id, job, src, dst, size, mtime_ns, src_version, action, state, upload_id, part_size, checksum, error";
 
 fn bad(col: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(

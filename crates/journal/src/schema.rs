@@ -48,7 +48,11 @@ pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
 fn pragmas(conn: &Connection, ephemeral: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "synchronous", if ephemeral { "OFF" } else { "NORMAL" })?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if ephemeral { "OFF" } else { "NORMAL" },
+    )?;
     Ok(())
 }
 
@@ -77,7 +81,8 @@ pub(crate) fn open_and_migrate(path: &Path, ephemeral: bool) -> Result<Connectio
         for sql in &MIGRATIONS[found as usize..] {
             tx.execute_batch(sql).map_err(err)?;
         }
-        tx.pragma_update(None, "user_version", VERSION).map_err(err)?;
+        tx.pragma_update(None, "user_version", VERSION)
+            .map_err(err)?;
         tx.commit().map_err(err)?;
     }
     // A journal whose tables were damaged or replaced is caught here, not mid-job.

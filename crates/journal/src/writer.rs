@@ -242,7 +242,8 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
             ])?;
         }
         Cmd::ForgetParts { file, numbers } => {
-            let mut stmt = tx.prepare_cached("DELETE FROM parts WHERE file = ?1 AND number = ?2")?;
+            let mut stmt =
+                tx.prepare_cached("DELETE FROM parts WHERE file = ?1 AND number = ?2")?;
             for n in numbers {
                 stmt.execute(params![file.0, n])?;
             }

@@ -55,7 +55,10 @@ async fn plan_parts_and_states_survive_reopen() {
     assert_eq!(f.part_size, Some(10));
     assert_eq!(f.state, FileState::Active);
     let parts = j.parts(f.id).unwrap();
-    assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        parts.iter().map(|p| p.number).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert_eq!(parts[1], part(2));
     let failed = j.failed_files(job).unwrap();
     assert_eq!(failed.len(), 1);
@@ -63,7 +66,10 @@ async fn plan_parts_and_states_survive_reopen() {
     // Paging skips done and failed files unless asked.
     let todo = j.files_to_do(job, FileId(0), 5000, false).unwrap();
     assert_eq!(todo.len(), 2498);
-    assert_eq!(j.files_to_do(job, FileId(0), 5000, true).unwrap().len(), 2499);
+    assert_eq!(
+        j.files_to_do(job, FileId(0), 5000, true).unwrap().len(),
+        2499
+    );
     assert_eq!(j.latest_unfinished_job().unwrap(), Some(job));
     assert_eq!(j.open_uploads().unwrap().len(), 1);
 }
