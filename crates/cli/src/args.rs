@@ -127,15 +127,9 @@ pub(crate) enum OnErrorArg {
     Abort,
 }
 
+/// What a transfer selects, and whether it only pretends.
 #[derive(Debug, Args)]
-pub(crate) struct CpArgs {
-    /// Source: a path, s3://bucket/key, or REMOTE:bucket/key.
-    pub(crate) src: String,
-    /// Destination.
-    pub(crate) dst: String,
-    /// Copy a directory or prefix (its contents go under the destination).
-    #[arg(short, long)]
-    pub(crate) recursive: bool,
+pub(crate) struct Filters {
     /// Only keys matching this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub(crate) include: Vec<String>,
@@ -145,6 +139,19 @@ pub(crate) struct CpArgs {
     /// Show what would be done; do nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CpArgs {
+    /// Source: a path, s3://bucket/key, or REMOTE:bucket/key.
+    pub(crate) src: String,
+    /// Destination.
+    pub(crate) dst: String,
+    /// Copy a directory or prefix (its contents go under the destination).
+    #[arg(short, long)]
+    pub(crate) recursive: bool,
+    #[command(flatten)]
+    pub(crate) filters: Filters,
     #[command(flatten)]
     pub(crate) knobs: Knobs,
 }
@@ -168,15 +175,8 @@ pub(crate) struct SyncArgs {
     /// Refuse to delete more than N objects.
     #[arg(long, value_name = "N")]
     pub(crate) max_delete: Option<u64>,
-    /// Only keys matching this glob (repeatable).
-    #[arg(long, value_name = "GLOB")]
-    pub(crate) include: Vec<String>,
-    /// Never keys matching this glob (repeatable).
-    #[arg(long, value_name = "GLOB")]
-    pub(crate) exclude: Vec<String>,
-    /// Show what would be done; do nothing.
-    #[arg(long)]
-    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) filters: Filters,
     #[command(flatten)]
     pub(crate) knobs: Knobs,
 }
