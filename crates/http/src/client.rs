@@ -1,0 +1,63 @@
+//! The pooled HTTP client every HTTP store builds once.
+
+use std::time::Duration;
+
+use haul_core::{Error, Result};
+
+/// How to build a store's HTTP client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Requests the store runs at once; the idle pool keeps this many
+    /// connections per host so a steady transfer never reconnects.
+    pub concurrency: usize,
+    /// Longest wait for a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Longest a body (or the wait for response headers) may go without a
+    /// byte before the request fails as a retryable stall.
+    pub stall_timeout: Duration,
+    /// How long an idle pooled connection is kept.
+    pub idle_timeout: Duration,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            connect_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_mins(1),
+            idle_timeout: Duration::from_secs(50),
+            user_agent: concat!("haul/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// Builds a client: rustls, keep-alive, `TCP_NODELAY`, a pool sized to the
+/// concurrency, a connect timeout and a read timeout equal to the stall
+/// timeout (so a server that stops answering fails the request), no
+/// automatic decompression and no redirects (a signed request must not be
+/// replayed elsewhere).
+pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(opts.user_agent.clone())
+        .pool_max_idle_per_host(opts.concurrency.max(1))
+        .pool_idle_timeout(opts.idle_timeout)
+        .tcp_nodelay(true)
+        .tcp_keepalive(Duration::from_secs(30))
+        .connect_timeout(opts.connect_timeout)
+        .read_timeout(opts.stall_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::invalid("", format!("cannot build the HTTP client: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds() {
+        build_client(&ClientOptions::default()).expect("client");
+    }
+}

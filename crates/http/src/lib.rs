@@ -1,0 +1,30 @@
+//! haul-http: the HTTP plumbing every HTTP provider of haul shares.
+//!
+//! * [`client`] — one pooled [`reqwest::Client`] per store, sized to the
+//!   store's concurrency, with keep-alive, `TCP_NODELAY` and timeouts.
+//! * [`body`] — a response body as a stream of [`bytes::Bytes`] that fails
+//!   with a retryable error when it stalls or ends short, never buffering.
+//! * [`error`] — provider error bodies (S3-style XML `<Error>`, JSON) and the
+//!   mapping of HTTP answers onto [`haul_core::Error`], retryability included.
+//! * [`redact`] — request tracing that never prints a secret.
+//!
+//! ```
+//! use haul_http::error::{map_error, parse_xml_error, ErrorContext};
+//! use http::{HeaderMap, StatusCode};
+//!
+//! let body = parse_xml_error(b"<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>");
+//! let ctx = ErrorContext::new("photos/a b.jpg");
+//! let err = map_error(StatusCode::NOT_FOUND, &HeaderMap::new(), body.as_ref(), &ctx);
+//! assert!(matches!(err, haul_core::Error::NotFound { .. }));
+//! assert!(!err.is_retryable());
+//! assert_eq!(haul_http::redact::redact_url("https://h/k?X-Amz-Signature=abc"), "https://h/k?X-Amz-Signature=REDACTED");
+//! ```
+
+pub mod body;
+pub mod client;
+pub mod error;
+pub mod redact;
+
+pub use body::body_stream;
+pub use client::{ClientOptions, build_client};
+pub use error::{ErrorBody, ErrorContext, error_from_response, map_error, map_transport};

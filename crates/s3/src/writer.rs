@@ -1,0 +1,193 @@
+//! PutObject, CopyObject, DeleteObject and DeleteObjects.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use haul_core::{
+    Checksum, ChecksumKind, CopyOptions, Error, Key, Payload, PutOptions, PutOutcome, Result,
+};
+use haul_http::error::map_code;
+use http::{HeaderMap, Method};
+use md5::{Digest as _, Md5};
+
+use crate::core::{Body, Call, Core};
+use crate::reader::{CHECKSUM_HEADERS, checksums_from_headers, header};
+use crate::xml::{self, CopyResult, DeleteResult, unquote};
+
+/// Adds `Content-MD5` and one `x-amz-checksum-*` header from the checksums
+/// at hand: S3 accepts a single checksum header per request, so the first
+/// of CRC32C, CRC32, CRC64NVME, SHA-1 wins. `only` limits the choice (a
+/// multipart upload announced its algorithm at creation).
+pub(crate) fn add_checksum_headers<'a>(
+    mut call: Call<'a>,
+    sums: &[&Checksum],
+    only: Option<ChecksumKind>,
+) -> Call<'a> {
+    if let Some(md5) = sums.iter().find(|c| c.kind() == ChecksumKind::Md5) {
+        call = call.header("content-md5", md5.to_base64());
+    }
+    let chosen = CHECKSUM_HEADERS.iter().find_map(|(kind, name)| {
+        if only.is_some_and(|o| o != *kind) {
+            return None;
+        }
+        sums.iter().find(|c| c.kind() == *kind).map(|c| (*name, c))
+    });
+    if let Some((name, c)) = chosen {
+        call = call.header(name, c.to_base64());
+    }
+    call
+}
+
+/// Adds `Content-Type` and `x-amz-meta-*` headers.
+pub(crate) fn add_object_headers<'a>(
+    mut call: Call<'a>,
+    key: &Key,
+    opts: &PutOptions,
+) -> Result<Call<'a>> {
+    if let Some(ct) = &opts.content_type {
+        call = call.header("content-type", ct.clone());
+    }
+    for (name, value) in &opts.metadata {
+        let name = name.to_ascii_lowercase();
+        let ok_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok_value = value
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+        if !ok_name || !ok_value {
+            return Err(Error::invalid(
+                key.as_str(),
+                format!(
+                    "metadata {name:?} must be ASCII letters, digits, '-' or '_' with a printable ASCII value"
+                ),
+            ));
+        }
+        call = call.header(format!("x-amz-meta-{name}"), value.clone());
+    }
+    Ok(call)
+}
+
+/// What a write answer says: ETag, checksums, version.
+pub(crate) fn outcome_from_headers(h: &HeaderMap) -> PutOutcome {
+    PutOutcome {
+        etag: header(h, "etag").map(unquote),
+        checksums: checksums_from_headers(h),
+        version: header(h, "x-amz-version-id")
+            .filter(|v| *v != "null")
+            .map(str::to_owned),
+    }
+}
+
+impl Core {
+    pub(crate) async fn put(
+        &self,
+        key: &Key,
+        body: Payload,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        let max = self.caps.max_single_put_bytes;
+        if body.len() > max {
+            return Err(Error::invalid(
+                key.as_str(),
+                format!("{} bytes is more than one PUT takes ({max})", body.len()),
+            ));
+        }
+        let sums: Vec<&Checksum> = opts.checksums.iter().chain(body.checksums()).collect();
+        let call = Call::new(Method::PUT, Some(key.as_str()));
+        let call = add_object_headers(call, key, &opts)?;
+        let call = add_checksum_headers(call, &sums, None).body(Body::Payload(body));
+        let resp = self.send(call, &self.ctx(key.as_str())).await?;
+        Ok(outcome_from_headers(resp.headers()))
+    }
+
+    pub(crate) async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome> {
+        crate::addr::check_key(src.as_str())?;
+        let mut call = Call::new(Method::PUT, Some(dst.as_str()))
+            .header("x-amz-copy-source", self.endpoint.copy_source(src.as_str()));
+        if let Some(etag) = &opts.if_match {
+            call = call.header(
+                "x-amz-copy-source-if-match",
+                format!("\"{}\"", unquote(etag)),
+            );
+        }
+        // Errors mostly concern the source (missing, changed): name it.
+        let (h, body) = self.send_small(call, &self.ctx(src.as_str())).await?;
+        let res: CopyResult = xml::parse(&body, dst.as_str(), "CopyObject")?;
+        let mut out = outcome_from_headers(&h);
+        if let Some(e) = res.etag {
+            out.etag = Some(unquote(&e));
+        }
+        if out.checksums.is_empty()
+            && let Some(c) = res.checksum_crc32c.filter(|c| !c.contains('-'))
+            && let Ok(c) = Checksum::from_base64(ChecksumKind::Crc32c, &c)
+        {
+            out.checksums.push(c);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn delete(&self, key: &Key) -> Result<()> {
+        let call = Call::new(Method::DELETE, Some(key.as_str()));
+        match self.send(call, &self.ctx(key.as_str())).await {
+            Ok(_) => Ok(()),
+            // S3 answers 204 for a missing key; some compatibles say NoSuchKey.
+            Err(Error::NotFound { source, .. }) if source.to_string().starts_with("NoSuchKey") => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn delete_many(&self, keys: &[Key]) -> Result<Vec<Result<()>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(1000) {
+            out.extend(self.delete_batch(chunk).await?);
+        }
+        Ok(out)
+    }
+
+    /// One `DeleteObjects` call of at most 1000 keys. Keys XML cannot carry
+    /// are deleted one by one.
+    async fn delete_batch(&self, keys: &[Key]) -> Result<Vec<Result<()>>> {
+        let safe =
+            |k: &Key| xml::xml_safe(k.as_str()) && crate::addr::check_key(k.as_str()).is_ok();
+        let batchable: Vec<&Key> = keys.iter().filter(|k| safe(k)).collect();
+        let mut errors = std::collections::HashMap::new();
+        if !batchable.is_empty() {
+            let doc = xml::delete_body(batchable.iter().map(|k| k.as_str()));
+            let md5 = B64.encode(Md5::digest(doc.as_bytes()));
+            let call = Call::new(Method::POST, None)
+                .query("delete", "")
+                .header("content-md5", md5)
+                .header("content-type", "application/xml")
+                .body(Body::Bytes(Bytes::from(doc)));
+            let bucket = self.cfg.bucket.clone();
+            let (_, body) = self.send_small(call, &self.ctx(&bucket)).await?;
+            let res: DeleteResult = xml::parse(&body, &bucket, "DeleteObjects")?;
+            for e in res.errors {
+                errors.insert(e.key.clone(), e);
+            }
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            if !safe(k) {
+                out.push(self.delete(k).await);
+                continue;
+            }
+            out.push(match errors.get(k.as_str()) {
+                None => Ok(()),
+                Some(e) if e.code == "NoSuchKey" => Ok(()),
+                Some(e) => Err(map_code(
+                    None,
+                    &e.code,
+                    &e.message,
+                    None,
+                    &self.ctx(k.as_str()),
+                )),
+            });
+        }
+        Ok(out)
+    }
+}
