@@ -229,6 +229,9 @@ where
     F: FnOnce(Engine) -> Fut,
     Fut: std::future::Future<Output = Result<JobHandle, haul_engine::EngineError>>,
 {
+    // Registered before the job starts, so an early Ctrl-C is never fatal.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| CliError::failed(format!("cannot handle Ctrl-C: {e}")))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = Engine::new(journal, transfer).with_events(tx);
     let handle = begin(engine).await?;
@@ -242,7 +245,7 @@ where
                 Some(ev) => out.event(&ev),
                 None => break,
             },
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
+            _ = sigint.recv(), if !interrupted => {
                 interrupted = true;
                 canceller.cancel();
                 eprintln!("\ninterrupting: finishing the parts in flight…");
