@@ -210,7 +210,7 @@ pub fn map_code(
                 "{what}; the secret key does not match access key id {ak}: check AWS_SECRET_ACCESS_KEY"
             )),
         },
-        "InvalidAccessKeyId" => Error::Unauthenticated {
+        "InvalidAccessKeyId" | "NotSignedUp" => Error::Unauthenticated {
             key,
             source: src(format!(
                 "{what}; access key id {ak} is unknown to the store: check AWS_ACCESS_KEY_ID"

@@ -45,14 +45,6 @@ impl Body {
             }
         }
     }
-
-    fn len(&self) -> u64 {
-        match self {
-            Self::Empty => 0,
-            Self::Bytes(b) => b.len() as u64,
-            Self::Payload(p) => p.len(),
-        }
-    }
 }
 
 /// One S3 call, before signing.
@@ -167,22 +159,51 @@ impl Core {
     }
 
     /// Signs and sends `call`; any answer but 2xx is mapped to an error with `ctx`.
+    ///
+    /// An idempotent request (GET, HEAD, PUT, DELETE) that fails before any
+    /// answer because a pooled connection turned out closed — servers drop
+    /// idle keep-alive connections, and a connection whose last request was
+    /// refused before its body was read — is sent once more on a fresh
+    /// connection. Everything else is left to the engine's retry policy.
     pub(crate) async fn send(
         &self,
         call: Call<'_>,
         ctx: &ErrorContext<'_>,
     ) -> Result<reqwest::Response> {
-        let (url, mut headers) = self.prepare(&call, SystemTime::now())?;
+        let idempotent = matches!(
+            call.method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE
+        );
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send_once(&call).await? {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) => return Err(error_from_response(resp, ctx).await),
+                Err(e) if idempotent && attempt == 1 && stale_connection(&e) => {
+                    tracing::debug!(target: "haul_s3", error = %e, "resending on a fresh connection");
+                }
+                Err(e) => return Err(map_transport(&e, ctx.key)),
+            }
+        }
+    }
+
+    /// One attempt: the outer error is ours (the request cannot be made),
+    /// the inner one the transport's.
+    async fn send_once(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<Result<reqwest::Response, reqwest::Error>> {
+        let (url, mut headers) = self.prepare(call, SystemTime::now())?;
         trace_request(&call.method, &url, &headers);
-        let len = call.body.len();
-        let body = match call.body {
+        let body = match &call.body {
             Body::Empty if matches!(call.method, Method::PUT | Method::POST) => {
                 Some(reqwest::Body::from(Bytes::new()))
             }
             Body::Empty => None,
-            Body::Bytes(b) => Some(reqwest::Body::from(b)),
+            Body::Bytes(b) => Some(reqwest::Body::from(b.clone())),
             Body::Payload(p) => {
-                headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+                headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(p.len()));
                 let pieces: Vec<Result<Bytes, std::io::Error>> =
                     p.pieces().iter().cloned().map(Ok).collect();
                 Some(reqwest::Body::wrap_stream(futures::stream::iter(pieces)))
@@ -196,13 +217,11 @@ impl Core {
             req = req.body(b);
         }
         let started = Instant::now();
-        let resp = req.send().await.map_err(|e| map_transport(&e, ctx.key))?;
-        trace_response(&call.method, &url, resp.status(), started.elapsed());
-        if resp.status().is_success() {
-            Ok(resp)
-        } else {
-            Err(error_from_response(resp, ctx).await)
+        let resp = req.send().await;
+        if let Ok(r) = &resp {
+            trace_response(&call.method, &url, r.status(), started.elapsed());
         }
+        Ok(resp)
     }
 
     /// Sends `call` and reads its (small) answer body, failing when the body
@@ -239,6 +258,33 @@ impl Core {
     }
 }
 
+/// Whether a transport error looks like a pooled connection that the server
+/// had already closed (reset, broken pipe, closed before the answer), as
+/// opposed to a timeout or a refused connection.
+fn stale_connection(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() || e.is_builder() {
+        return false;
+    }
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        let text = err.to_string();
+        if text.contains("connection closed before message completed") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// Reads a small answer body whole (bounded, with the stall timeout).
 async fn read_small(resp: reqwest::Response, key: &str, stall: Duration) -> Result<Bytes> {
     use futures::TryStreamExt;
@@ -270,4 +316,35 @@ pub(crate) fn check_embedded_error(body: &[u8], ctx: &ErrorContext<'_>) -> Resul
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_inside_200_is_an_error() {
+        let ctx = ErrorContext::new("big.bin").upload_id("u-1");
+        let body =
+            b"\n  \n<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
+<Message>We encountered an internal error. Please try again.</Message></Error>";
+        let e = check_embedded_error(body, &ctx).expect_err("an error");
+        assert!(
+            matches!(e, Error::Transient { .. }) && e.is_retryable(),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("big.bin"), "{e}");
+        let body = b"<Error><Code>InvalidPart</Code><Message>One or more parts could not be found</Message></Error>";
+        let e = check_embedded_error(body, &ctx).expect_err("an error");
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+        let body = b"<Error><Code>NoSuchUpload</Code></Error>";
+        assert!(matches!(
+            check_embedded_error(body, &ctx),
+            Err(Error::NoSuchUpload { ref upload_id, .. }) if upload_id == "u-1"
+        ));
+        let ok = b"<?xml version=\"1.0\"?><CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>";
+        assert!(check_embedded_error(ok, &ctx).is_ok());
+        let ok = b"<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>";
+        assert!(check_embedded_error(ok, &ctx).is_ok());
+    }
 }

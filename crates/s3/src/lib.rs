@@ -109,6 +109,12 @@ impl S3Store {
             .presign(&http::Method::GET, key.as_str(), expires, SystemTime::now())
     }
 
+    /// Creates the bucket (for setup and tests); one that already exists and
+    /// is ours is fine.
+    pub async fn create_bucket(&self) -> Result<()> {
+        self.core.create_bucket().await
+    }
+
     /// Multipart uploads started under `prefix` and never completed or
     /// aborted, for cleanup with [`ObjectStore::abort_multipart`].
     ///

@@ -128,6 +128,22 @@ impl Core {
         Ok(out)
     }
 
+    pub(crate) async fn create_bucket(&self) -> Result<()> {
+        let mut call = Call::new(Method::PUT, None);
+        if self.cfg.region != "us-east-1" {
+            let doc = format!(
+                "<CreateBucketConfiguration><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+                xml::escape(&self.cfg.region)
+            );
+            call = call.body(Body::Bytes(Bytes::from(doc)));
+        }
+        let bucket = self.cfg.bucket.clone();
+        match self.send(call, &self.ctx(&bucket)).await {
+            Err(Error::Provider { code, .. }) if code == "BucketAlreadyOwnedByYou" => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
     pub(crate) async fn delete(&self, key: &Key) -> Result<()> {
         let call = Call::new(Method::DELETE, Some(key.as_str()));
         match self.send(call, &self.ctx(key.as_str())).await {

@@ -9,6 +9,9 @@
 //! * [`conformance`] — the suite every `ObjectStore` implementation must
 //!   pass, one async fn per case, and the [`conformance_tests!`] macro that
 //!   turns it into `#[tokio::test]`s.
+//! * `s3server` (feature `s3`) — `S3Server`, an in-process S3 (s3s-fs
+//!   behind a fidelity shim) on a loopback port, and `SeaweedServer`, a real
+//!   SeaweedFS when `weed` is installed.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -30,10 +33,14 @@ pub mod conformance;
 mod fault;
 mod guard;
 mod memory;
+#[cfg(feature = "s3")]
+pub mod s3server;
 
 pub use fault::{Fault, FaultRule, FaultStats, FaultStore, Op, Trigger};
 pub use guard::Guarded;
 pub use memory::{MemoryStore, StoredObject};
+#[cfg(feature = "s3")]
+pub use s3server::{S3Server, SeaweedServer};
 
 /// Re-exports the conformance macro relies on; not a public API.
 #[doc(hidden)]

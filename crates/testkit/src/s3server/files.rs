@@ -1,0 +1,300 @@
+//! The on-disk layout s3s-fs 0.14 uses, and the file work the shim does
+//! itself: hashing, atomic writes, part files, upload records.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use haul_core::{Checksum, ChecksumKind, MultiHasher};
+use std::fmt::Write as _;
+
+use s3s::S3Request;
+use s3s::dto::{ETag, ETagCondition};
+use s3s::{S3Error, S3Result, s3_error};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Longest file name the file system takes.
+const NAME_MAX: usize = 255;
+
+/// Maps an I/O error to `InternalError`.
+pub(super) fn io_err(e: std::io::Error) -> S3Error {
+    s3_error!(e, InternalError)
+}
+
+/// Paths under the server's root, in s3s-fs's layout.
+#[derive(Debug)]
+pub(super) struct Layout {
+    pub(super) root: PathBuf,
+    tmp: AtomicU64,
+}
+
+impl Layout {
+    pub(super) fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            tmp: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether s3s-fs's side files for this key (named after the base64 of
+    /// bucket and key) would overflow a file name: it cannot store such
+    /// keys itself, so the shim does.
+    pub(super) fn is_long(bucket: &str, key: &str) -> bool {
+        let b64 = |n: usize| n.div_ceil(3) * 4;
+        // ".bucket-" + B + ".object-" + K + ".upload-" + uuid + ".metadata.json"
+        8 + b64(bucket.len()) + 8 + b64(key.len()) + 8 + 36 + 14 > NAME_MAX
+    }
+
+    /// The object file, refusing keys that would leave the bucket.
+    pub(super) fn object(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
+        let bad = |s: &str| s.is_empty() || s == "." || s == "..";
+        if bad(bucket) || bucket.contains('/') || key.split('/').any(|s| s == "." || s == "..") {
+            return Err(s3_error!(InvalidArgument, "path escapes the bucket"));
+        }
+        Ok(self.root.join(bucket).join(key))
+    }
+
+    /// Whether `id` looks like the UUIDs s3s-fs hands out (so it is safe
+    /// in a file name).
+    fn valid_id(id: &str) -> bool {
+        id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    }
+
+    /// s3s-fs's record of a live upload.
+    pub(super) fn upload_record(&self, id: &str) -> Option<PathBuf> {
+        Self::valid_id(id).then(|| self.root.join(format!(".upload-{id}.json")))
+    }
+
+    /// Our own record of an upload's bucket and key.
+    pub(super) fn upload_key_record(&self, id: &str) -> Option<PathBuf> {
+        Self::valid_id(id).then(|| self.root.join(format!(".haul-upload-{id}.json")))
+    }
+
+    /// Fails with `NoSuchUpload` unless the upload is live.
+    pub(super) fn check_upload(&self, id: &str) -> S3Result<()> {
+        match self.upload_record(id) {
+            Some(p) if p.is_file() => Ok(()),
+            _ => Err(s3_error!(
+                NoSuchUpload,
+                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+            )),
+        }
+    }
+
+    /// The file holding part `n` of upload `id`.
+    pub(super) fn part(&self, id: &str, n: i32) -> PathBuf {
+        self.root.join(format!(".upload_id-{id}.part-{n}"))
+    }
+
+    /// Part numbers on disk for upload `id`, ascending.
+    pub(super) async fn part_numbers(&self, id: &str) -> S3Result<Vec<i32>> {
+        let prefix = format!(".upload_id-{id}.part-");
+        let mut out = Vec::new();
+        let mut dir = tokio::fs::read_dir(&self.root).await.map_err(io_err)?;
+        while let Some(e) = dir.next_entry().await.map_err(io_err)? {
+            if let Some(n) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|n| n.parse().ok())
+            {
+                out.push(n);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// A fresh temporary file name (s3s-fs sweeps `.tmp.*.internal.part`).
+    pub(super) fn tmp(&self) -> PathBuf {
+        let n = self.tmp.fetch_add(1, Ordering::Relaxed);
+        self.root.join(format!(
+            ".tmp.haul-{}-{n}.internal.part",
+            std::process::id()
+        ))
+    }
+
+    /// The upload records of every live upload: (id, bucket, key).
+    pub(super) async fn uploads(&self) -> S3Result<Vec<(String, String, String, PathBuf)>> {
+        let mut out = Vec::new();
+        let mut dir = tokio::fs::read_dir(&self.root).await.map_err(io_err)?;
+        while let Some(e) = dir.next_entry().await.map_err(io_err)? {
+            let name = e.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(".haul-upload-"))
+                .and_then(|n| n.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            if self.check_upload(id).is_err() {
+                continue;
+            }
+            let Ok(text) = tokio::fs::read(e.path()).await else {
+                continue;
+            };
+            let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(&text) else {
+                continue;
+            };
+            if let (Some(b), Some(k)) = (m.get("bucket"), m.get("key"))
+                && let (Some(b), Some(k)) = (b.as_str(), k.as_str())
+            {
+                out.push((id.to_owned(), b.to_owned(), k.to_owned(), e.path()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes our record of upload `id`.
+    pub(super) async fn record_upload(&self, id: &str, bucket: &str, key: &str) -> S3Result<()> {
+        let Some(path) = self.upload_key_record(id) else {
+            return Err(s3_error!(InternalError, "bad upload id {id}"));
+        };
+        let doc = serde_json::json!({ "bucket": bucket, "key": key });
+        tokio::fs::write(path, doc.to_string())
+            .await
+            .map_err(io_err)
+    }
+
+    /// Removes both records and every part of upload `id`.
+    pub(super) async fn forget_upload(&self, id: &str) {
+        for p in [self.upload_record(id), self.upload_key_record(id)]
+            .into_iter()
+            .flatten()
+        {
+            let _ = tokio::fs::remove_file(p).await;
+        }
+        if let Ok(ns) = self.part_numbers(id).await {
+            for n in ns {
+                let _ = tokio::fs::remove_file(self.part(id, n)).await;
+            }
+        }
+    }
+}
+
+/// Kinds a PUT may carry a checksum of.
+pub(super) const PUT_KINDS: [ChecksumKind; 5] = [
+    ChecksumKind::Md5,
+    ChecksumKind::Crc32,
+    ChecksumKind::Crc32c,
+    ChecksumKind::Crc64Nvme,
+    ChecksumKind::Sha1,
+];
+
+/// Hashes a file with `kinds`.
+pub(super) async fn hash_file(
+    path: &Path,
+    kinds: &[ChecksumKind],
+) -> S3Result<(Vec<Checksum>, u64)> {
+    let mut f = tokio::fs::File::open(path).await.map_err(io_err)?;
+    let mut h = MultiHasher::new(kinds);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).await.map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    let len = h.len();
+    Ok((h.finish(), len))
+}
+
+/// The hex MD5 of a file, as an ETag.
+pub(super) async fn md5_etag(path: &Path) -> S3Result<(ETag, u64)> {
+    let (sums, len) = hash_file(path, &[ChecksumKind::Md5]).await?;
+    let hex = sums.first().map(Checksum::to_hex).unwrap_or_default();
+    Ok((ETag::Strong(hex), len))
+}
+
+/// Streams `body` into a temporary file, hashing it with `kinds`.
+pub(super) async fn write_stream<S, E>(
+    layout: &Layout,
+    mut body: S,
+    kinds: &[ChecksumKind],
+) -> S3Result<(PathBuf, Vec<Checksum>)>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let tmp = layout.tmp();
+    let mut f = tokio::fs::File::create(&tmp).await.map_err(io_err)?;
+    let mut h = MultiHasher::new(kinds);
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(s3_error!(IncompleteBody, "body failed: {e}"));
+            }
+        };
+        h.update(&chunk);
+        f.write_all(&chunk).await.map_err(io_err)?;
+    }
+    f.flush().await.map_err(io_err)?;
+    Ok((tmp, h.finish()))
+}
+
+/// Moves a finished temporary file into place.
+pub(super) async fn publish(tmp: &Path, dst: &Path) -> S3Result<()> {
+    if let Some(dir) = dst.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(io_err)?;
+    }
+    tokio::fs::rename(tmp, dst).await.map_err(io_err)
+}
+
+/// A request like `req` carrying `input` instead.
+pub(super) fn sub<T, U>(req: &S3Request<T>, input: U) -> S3Request<U> {
+    S3Request {
+        input,
+        method: req.method.clone(),
+        uri: req.uri.clone(),
+        headers: req.headers.clone(),
+        extensions: http::Extensions::default(),
+        credentials: req.credentials.clone(),
+        region: req.region.clone(),
+        service: req.service.clone(),
+        trailing_headers: None,
+    }
+}
+
+/// S3's `encoding-type=url`: form encoding, `/` kept.
+pub(super) fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char);
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// A fresh upload id shaped like s3s-fs's (a v4 UUID).
+pub(super) fn new_upload_id() -> String {
+    let v: u128 = rand::random();
+    let v = (v & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let h = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Whether an If-Match condition holds for `current`.
+pub(super) fn etag_matches(cond: &ETagCondition, current: &ETag) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value().trim_matches('"') == current.value(),
+    }
+}

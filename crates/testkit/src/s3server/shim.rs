@@ -1,0 +1,574 @@
+//! A thin `S3` layer over s3s-fs that makes it answer like S3 where s3s-fs
+//! 0.14 does not (see the module docs of `s3server` for the list).
+
+use std::time::SystemTime;
+
+use haul_core::ChecksumKind;
+use s3s::dto::{
+    CommonPrefix, CompleteMultipartUploadInput, CompleteMultipartUploadOutput,
+    CompletedMultipartUpload, CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource,
+    CreateBucketInput, CreateBucketOutput, CreateMultipartUploadInput, CreateMultipartUploadOutput,
+    DeleteBucketInput, DeleteBucketOutput, DeleteObjectInput, DeleteObjectOutput,
+    DeleteObjectsInput, DeleteObjectsOutput, ETag, GetBucketLocationInput, GetBucketLocationOutput,
+    GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
+    HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListMultipartUploadsInput,
+    ListMultipartUploadsOutput, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input,
+    ListObjectsV2Output, ListPartsInput, ListPartsOutput, MultipartUpload, Part, PutObjectInput,
+    PutObjectOutput, Range, Timestamp, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
+    UploadPartOutput,
+};
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3s_fs::FileSystem;
+
+use super::files::{
+    Layout, PUT_KINDS, etag_matches, io_err, md5_etag, new_upload_id, publish, sub, url_encode,
+    write_stream,
+};
+
+/// Smallest part but the last, as S3 has it.
+const MIN_PART: u64 = 5 << 20;
+
+/// s3s-fs behind the fidelity fixes.
+pub(super) struct Shim {
+    fs: FileSystem,
+    layout: Layout,
+}
+
+impl std::fmt::Debug for Shim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shim")
+            .field("root", &self.layout.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shim {
+    pub(super) fn new(root: &std::path::Path) -> std::io::Result<Self> {
+        let fs = FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let root = root.canonicalize()?;
+        Ok(Self {
+            fs,
+            layout: Layout::new(root),
+        })
+    }
+
+    /// The current ETag of an object (s3s-fs's own notion of it).
+    async fn etag_of<T>(&self, req: &S3Request<T>, bucket: &str, key: &str) -> S3Result<ETag> {
+        let input = HeadObjectInput {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            ..HeadObjectInput::default()
+        };
+        let head = self.fs.head_object(sub(req, input)).await?;
+        head.output
+            .e_tag
+            .ok_or_else(|| s3_error!(InternalError, "object has no ETag"))
+    }
+
+    /// Checks a completion list against the parts on disk, as S3 does,
+    /// before anything changes: the upload survives a refused completion.
+    async fn check_completion(
+        &self,
+        id: &str,
+        list: Option<&CompletedMultipartUpload>,
+    ) -> S3Result<Vec<i32>> {
+        let parts = list
+            .and_then(|l| l.parts.as_ref())
+            .map_or(&[][..], Vec::as_slice);
+        if parts.is_empty() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "You must specify at least one part"
+            ));
+        }
+        let mut numbers = Vec::with_capacity(parts.len());
+        for (i, p) in parts.iter().enumerate() {
+            let n = p
+                .part_number
+                .ok_or_else(|| s3_error!(InvalidPart, "part without a number"))?;
+            if numbers.last().is_some_and(|&prev| prev >= n) {
+                return Err(s3_error!(
+                    InvalidPartOrder,
+                    "The list of parts was not in ascending order."
+                ));
+            }
+            let path = self.layout.part(id, n);
+            if !path.is_file() {
+                return Err(s3_error!(InvalidPart, "part {n} was never uploaded"));
+            }
+            let (etag, size) = md5_etag(&path).await?;
+            let sent = p
+                .e_tag
+                .as_ref()
+                .map(|e| e.value().trim_matches('"').to_owned());
+            if sent.as_deref() != Some(etag.value()) {
+                return Err(s3_error!(InvalidPart, "part {n}: the ETag does not match"));
+            }
+            if i + 1 < parts.len() && size < MIN_PART {
+                return Err(s3_error!(EntityTooSmall, "part {n} is smaller than 5 MiB"));
+            }
+            numbers.push(n);
+        }
+        Ok(numbers)
+    }
+
+    /// Renames the listed parts to 1..=N (s3s-fs wants them contiguous) and
+    /// drops the unlisted ones, as S3 does on completion.
+    async fn renumber(&self, id: &str, numbers: &[i32]) -> S3Result<()> {
+        for n in self.layout.part_numbers(id).await? {
+            if !numbers.contains(&n) {
+                let _ = tokio::fs::remove_file(self.layout.part(id, n)).await;
+            }
+        }
+        if numbers.iter().zip(1..).all(|(&n, want)| n == want) {
+            return Ok(());
+        }
+        let staged = |i: usize| {
+            self.layout
+                .root
+                .join(format!(".upload_id-{id}.renumber-{i}"))
+        };
+        for (i, &n) in numbers.iter().enumerate() {
+            tokio::fs::rename(self.layout.part(id, n), staged(i))
+                .await
+                .map_err(io_err)?;
+        }
+        for (i, want) in (0..numbers.len()).zip(1..) {
+            tokio::fs::rename(staged(i), self.layout.part(id, want))
+                .await
+                .map_err(io_err)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for Shim {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.fs.delete_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.fs.get_bucket_location(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.fs.head_object(req).await
+    }
+
+    async fn get_object(
+        &self,
+        mut req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        // s3s-fs seeks before the start for a suffix longer than the object.
+        if let Some(Range::Suffix { length }) = req.input.range
+            && let Ok(path) = self.layout.object(&req.input.bucket, &req.input.key)
+            && let Ok(m) = tokio::fs::metadata(&path).await
+            && length >= m.len()
+            && m.len() > 0
+        {
+            req.input.range = Some(Range::Int {
+                first: 0,
+                last: None,
+            });
+        }
+        if let Some(cond) = &req.input.if_match {
+            let current = self
+                .etag_of(&req, &req.input.bucket, &req.input.key)
+                .await?;
+            if !etag_matches(cond, &current) {
+                return Err(s3_error!(
+                    PreconditionFailed,
+                    "If-Match: the ETag is {}",
+                    current.value()
+                ));
+            }
+        }
+        self.fs.get_object(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        if !Layout::is_long(&req.input.bucket, &req.input.key) {
+            return self.fs.put_object(req).await;
+        }
+        let input = req.input;
+        let dst = self.layout.object(&input.bucket, &input.key)?;
+        if !self.layout.root.join(&input.bucket).is_dir() {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
+        let (tmp, sums) = write_stream(&self.layout, body, &PUT_KINDS).await?;
+        let sent = [
+            (ChecksumKind::Md5, &input.content_md5),
+            (ChecksumKind::Crc32, &input.checksum_crc32),
+            (ChecksumKind::Crc32c, &input.checksum_crc32c),
+            (ChecksumKind::Crc64Nvme, &input.checksum_crc64nvme),
+            (ChecksumKind::Sha1, &input.checksum_sha1),
+        ];
+        for (kind, value) in sent {
+            let got = sums
+                .iter()
+                .find(|c| c.kind() == kind)
+                .map(haul_core::Checksum::to_base64);
+            if let Some(v) = value
+                && got.as_deref() != Some(v.as_str())
+            {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(s3_error!(BadDigest, "{kind} mismatch"));
+            }
+        }
+        publish(&tmp, &dst).await?;
+        let md5 = sums
+            .iter()
+            .find(|c| c.kind() == ChecksumKind::Md5)
+            .map(haul_core::Checksum::to_hex)
+            .unwrap_or_default();
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(md5)),
+            checksum_crc32c: input.checksum_crc32c,
+            ..PutObjectOutput::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source else {
+            return Err(s3_error!(NotImplemented));
+        };
+        let (sb, sk) = (bucket.to_string(), key.to_string());
+        let long = Layout::is_long(&sb, &sk) || Layout::is_long(&req.input.bucket, &req.input.key);
+        if !long {
+            return self.fs.copy_object(req).await;
+        }
+        let src = self.layout.object(&sb, &sk)?;
+        if !src.is_file() {
+            return Err(s3_error!(NoSuchKey));
+        }
+        if let Some(cond) = &req.input.copy_source_if_match {
+            let current = self.etag_of(&req, &sb, &sk).await?;
+            if !etag_matches(cond, &current) {
+                return Err(s3_error!(PreconditionFailed));
+            }
+        }
+        let dst = self.layout.object(&req.input.bucket, &req.input.key)?;
+        let tmp = self.layout.tmp();
+        tokio::fs::copy(&src, &tmp).await.map_err(io_err)?;
+        publish(&tmp, &dst).await?;
+        let (etag, _) = md5_etag(&dst).await?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag),
+                last_modified: Some(Timestamp::from(SystemTime::now())),
+                ..CopyObjectResult::default()
+            }),
+            ..CopyObjectOutput::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.fs.delete_objects(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.fs.list_objects(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let encode = req
+            .input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == "url");
+        let mut resp = self.fs.list_objects_v2(req).await?;
+        if encode {
+            let out = &mut resp.output;
+            for o in out.contents.iter_mut().flatten() {
+                o.key = o.key.as_deref().map(url_encode);
+            }
+            for p in out.common_prefixes.iter_mut().flatten() {
+                p.prefix = p.prefix.as_deref().map(url_encode);
+            }
+            out.prefix = out.prefix.as_deref().map(url_encode);
+            out.start_after = out.start_after.as_deref().map(url_encode);
+            out.delimiter = out.delimiter.as_deref().map(url_encode);
+        }
+        Ok(resp)
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        if !self.layout.root.join(&bucket).is_dir() {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        let id = if Layout::is_long(&bucket, &key) {
+            // s3s-fs would fail writing its side file: record the upload as it would.
+            let id = new_upload_id();
+            let ak = req.credentials.as_ref().map(|c| c.access_key.as_str());
+            let record = self
+                .layout
+                .upload_record(&id)
+                .ok_or_else(|| s3_error!(InternalError))?;
+            let doc = serde_json::to_vec(&ak).map_err(|e| s3_error!(e, InternalError))?;
+            tokio::fs::write(record, doc).await.map_err(io_err)?;
+            id
+        } else {
+            let out = self.fs.create_multipart_upload(req).await?;
+            out.output
+                .upload_id
+                .ok_or_else(|| s3_error!(InternalError, "no upload id"))?
+        };
+        self.layout.record_upload(&id, &bucket, &key).await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(bucket),
+            key: Some(key),
+            upload_id: Some(id),
+            ..CreateMultipartUploadOutput::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.layout.check_upload(&req.input.upload_id)?;
+        self.fs.upload_part(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.layout.check_upload(&req.input.upload_id)?;
+        if let (Some(cond), CopySource::Bucket { bucket, key, .. }) =
+            (&req.input.copy_source_if_match, &req.input.copy_source)
+        {
+            let current = self.etag_of(&req, bucket, key).await?;
+            if !etag_matches(cond, &current) {
+                return Err(s3_error!(PreconditionFailed));
+            }
+        }
+        self.fs.upload_part_copy(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        self.layout.check_upload(&input.upload_id)?;
+        let marker = input.part_number_marker.unwrap_or(0);
+        let max = input.max_parts.unwrap_or(1000).clamp(1, 1000);
+        let numbers: Vec<i32> = self
+            .layout
+            .part_numbers(&input.upload_id)
+            .await?
+            .into_iter()
+            .filter(|&n| n > marker)
+            .collect();
+        let truncated = numbers.len() > max as usize;
+        let mut parts = Vec::new();
+        for &n in numbers.iter().take(max as usize) {
+            let path = self.layout.part(&input.upload_id, n);
+            let (etag, size) = md5_etag(&path).await?;
+            let modified = tokio::fs::metadata(&path)
+                .await
+                .and_then(|m| m.modified())
+                .map_err(io_err)?;
+            parts.push(Part {
+                e_tag: Some(etag),
+                part_number: Some(n),
+                size: Some(size as i64),
+                last_modified: Some(Timestamp::from(modified)),
+                ..Part::default()
+            });
+        }
+        let next = parts.last().and_then(|p| p.part_number);
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            is_truncated: Some(truncated),
+            next_part_number_marker: if truncated { next } else { None },
+            part_number_marker: input.part_number_marker,
+            max_parts: Some(max),
+            parts: Some(parts),
+            ..ListPartsOutput::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        mut req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        self.layout.check_upload(&id)?;
+        let numbers = self
+            .check_completion(&id, req.input.multipart_upload.as_ref())
+            .await?;
+        self.renumber(&id, &numbers).await?;
+        if let Some(list) = req.input.multipart_upload.as_mut() {
+            for (p, n) in list.parts.iter_mut().flatten().zip(1..) {
+                p.part_number = Some(n);
+            }
+        }
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        if !Layout::is_long(&bucket, &key) {
+            let out = self.fs.complete_multipart_upload(req).await?;
+            self.layout.forget_upload(&id).await;
+            return Ok(out);
+        }
+        // s3s-fs would fail on its side file after publishing: do it here.
+        let dst = self.layout.object(&bucket, &key)?;
+        let tmp = self.layout.tmp();
+        let mut out = tokio::fs::File::create(&tmp).await.map_err(io_err)?;
+        for n in 1..=numbers.len() as i32 {
+            let mut part = tokio::fs::File::open(self.layout.part(&id, n))
+                .await
+                .map_err(io_err)?;
+            tokio::io::copy(&mut part, &mut out).await.map_err(io_err)?;
+        }
+        drop(out);
+        publish(&tmp, &dst).await?;
+        self.layout.forget_upload(&id).await;
+        let (etag, _) = md5_etag(&dst).await?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(bucket),
+            key: Some(key),
+            e_tag: Some(etag),
+            ..CompleteMultipartUploadOutput::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<s3s::dto::AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<s3s::dto::AbortMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        self.layout.check_upload(&id)?;
+        let out = self.fs.abort_multipart_upload(req).await?;
+        self.layout.forget_upload(&id).await;
+        Ok(out)
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        if !self.layout.root.join(&input.bucket).is_dir() {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut found: Vec<(String, String, SystemTime)> = Vec::new();
+        for (id, bucket, key, record) in self.layout.uploads().await? {
+            if bucket == input.bucket && key.starts_with(&prefix) {
+                let at = tokio::fs::metadata(&record)
+                    .await
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                found.push((key, id, at));
+            }
+        }
+        found.sort_by(|a, b| (&a.0, a.2, &a.1).cmp(&(&b.0, b.2, &b.1)));
+        if let Some(km) = &input.key_marker {
+            let um = input.upload_id_marker.clone().unwrap_or_default();
+            found.retain(|(k, id, _)| k > km || (k == km && !um.is_empty() && *id > um));
+        }
+        let max = input.max_uploads.unwrap_or(1000).clamp(1, 1000) as usize;
+        let truncated = found.len() > max;
+        found.truncate(max);
+        let encode = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == "url");
+        let enc = |s: &str| if encode { url_encode(s) } else { s.to_owned() };
+        let last = found.last().cloned();
+        let uploads = found
+            .into_iter()
+            .map(|(key, id, at)| MultipartUpload {
+                key: Some(enc(&key)),
+                upload_id: Some(id),
+                initiated: Some(Timestamp::from(at)),
+                ..MultipartUpload::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix.as_deref().map(enc),
+            encoding_type: input.encoding_type,
+            is_truncated: Some(truncated),
+            next_key_marker: last.as_ref().filter(|_| truncated).map(|l| enc(&l.0)),
+            next_upload_id_marker: last.filter(|_| truncated).map(|l| l.1),
+            uploads: Some(uploads),
+            common_prefixes: None::<Vec<CommonPrefix>>,
+            ..ListMultipartUploadsOutput::default()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_like_s3() {
+        assert_eq!(url_encode("a b+c/%d日"), "a+b%2Bc/%25d%E6%97%A5");
+        let id = new_upload_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+    }
+}
