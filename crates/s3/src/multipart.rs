@@ -42,6 +42,38 @@ fn crc32c(text: Option<String>) -> Option<Checksum> {
         .and_then(|t| Checksum::from_base64(ChecksumKind::Crc32c, &t).ok())
 }
 
+/// Orders listed parts and settles parts listed more than once.
+fn merge_listed(mut out: Vec<(CompletedPart, Option<SystemTime>)>) -> Vec<CompletedPart> {
+    // Some servers answer in directory order (s3s-fs), and some list a
+    // re-uploaded part twice (SeaweedFS). Ascending, the newest copy
+    // wins; copies with different ETags and the same time cannot be told
+    // apart, so the part is left out and the engine uploads it again
+    // rather than complete with bytes that may be the stale ones.
+    out.sort_by_key(|a| (a.0.number, a.1));
+    let mut parts: Vec<(CompletedPart, Option<SystemTime>, bool)> = Vec::with_capacity(out.len());
+    for (p, at) in out {
+        match parts.last_mut() {
+            Some(last) if last.0.number == p.number => {
+                if last.1 == at && last.0.etag != p.etag {
+                    last.2 = true;
+                } else {
+                    *last = (p, at, false);
+                }
+            }
+            _ => parts.push((p, at, false)),
+        }
+    }
+    parts
+        .into_iter()
+        .filter_map(|(p, _, ambiguous)| {
+            if ambiguous {
+                tracing::debug!(target: "haul_s3", part = p.number.get(), "part listed twice with different ETags at the same time: left out");
+            }
+            (!ambiguous).then_some(p)
+        })
+        .collect()
+}
+
 impl Core {
     pub(crate) async fn create_multipart(&self, key: &Key, opts: PutOptions) -> Result<UploadId> {
         let call = Call::new(Method::POST, Some(key.as_str()))
@@ -151,7 +183,8 @@ impl Core {
     }
 
     pub(crate) async fn list_parts(&self, key: &Key, id: &UploadId) -> Result<Vec<CompletedPart>> {
-        let mut out: Vec<CompletedPart> = Vec::new();
+        // (part, modified): a re-uploaded part may be listed twice.
+        let mut out: Vec<(CompletedPart, Option<SystemTime>)> = Vec::new();
         let mut marker: Option<u32> = None;
         loop {
             let mut call = Call::new(Method::GET, Some(key.as_str()))
@@ -166,13 +199,15 @@ impl Core {
             let res: ListPartsResult = xml::parse(&body, key.as_str(), "ListParts")?;
             let last = res.parts.iter().map(|p| p.part_number).max();
             for p in res.parts {
-                out.push(CompletedPart {
+                let part = CompletedPart {
                     number: PartNumber::new(p.part_number)
                         .map_err(|e| Error::transient(key.as_str(), e.to_string()))?,
                     etag: p.etag.as_deref().map(unquote).unwrap_or_default(),
                     size: p.size,
                     checksum: crc32c(p.checksum_crc32c),
-                });
+                };
+                let at = p.last_modified.as_deref().and_then(parse_iso8601);
+                out.push((part, at));
             }
             let next = res.next_part_number_marker.or(last);
             match next {
@@ -180,10 +215,7 @@ impl Core {
                 _ => break,
             }
         }
-        // Some servers answer in directory order: the contract is ascending.
-        out.sort_by_key(|p| p.number);
-        out.dedup_by_key(|p| p.number);
-        Ok(out)
+        Ok(merge_listed(out))
     }
 
     pub(crate) async fn complete_multipart(
@@ -322,5 +354,39 @@ impl Core {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(n: u32, etag: &str) -> CompletedPart {
+        CompletedPart {
+            number: PartNumber::new(n).expect("n"),
+            etag: etag.to_owned(),
+            size: 1,
+            checksum: None,
+        }
+    }
+
+    #[test]
+    fn listed_parts_are_sorted_and_settled() {
+        let t = |s| Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        let got = merge_listed(vec![
+            (part(3, "c"), t(5)),
+            (part(2, "new"), t(9)),
+            (part(1, "a"), t(1)),
+            (part(2, "old"), t(8)),
+            (part(4, "x"), t(7)),
+            (part(4, "y"), t(7)),
+            (part(5, "same"), t(3)),
+            (part(5, "same"), t(3)),
+        ]);
+        let names: Vec<(u32, &str)> = got
+            .iter()
+            .map(|p| (p.number.get(), p.etag.as_str()))
+            .collect();
+        assert_eq!(names, vec![(1, "a"), (2, "new"), (3, "c"), (5, "same")]);
     }
 }

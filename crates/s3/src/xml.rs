@@ -94,6 +94,7 @@ pub(crate) struct ListedPart {
     #[serde(rename = "ETag")]
     pub(crate) etag: Option<String>,
     pub(crate) size: u64,
+    pub(crate) last_modified: Option<String>,
     #[serde(rename = "ChecksumCRC32C")]
     pub(crate) checksum_crc32c: Option<String>,
 }
