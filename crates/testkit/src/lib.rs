@@ -9,8 +9,8 @@
 //! * [`conformance`] — the suite every `ObjectStore` implementation must
 //!   pass, one async fn per case, and the [`conformance_tests!`] macro that
 //!   turns it into `#[tokio::test]`s.
-//! * `s3server` (feature `s3`) — `S3Server`, an in-process S3 (s3s-fs
-//!   behind a fidelity shim) on a loopback port, and `SeaweedServer`, a real
+//! * `S3Server` (feature `s3`) — haul-serve's in-process S3 (s3s-fs behind
+//!   a fidelity shim) on a loopback port, and `SeaweedServer`, a real
 //!   SeaweedFS when `weed` is installed.
 //!
 //! ```
@@ -34,13 +34,15 @@ mod fault;
 mod guard;
 mod memory;
 #[cfg(feature = "s3")]
-pub mod s3server;
+mod weed;
 
 pub use fault::{Fault, FaultRule, FaultStats, FaultStore, Op, Trigger};
 pub use guard::Guarded;
+#[cfg(feature = "s3")]
+pub use haul_serve::S3Server;
 pub use memory::{MemoryStore, StoredObject};
 #[cfg(feature = "s3")]
-pub use s3server::{S3Server, SeaweedServer};
+pub use weed::SeaweedServer;
 
 /// Re-exports the conformance macro relies on; not a public API.
 #[doc(hidden)]

@@ -1,5 +1,5 @@
 //! A thin `S3` layer over s3s-fs that makes it answer like S3 where s3s-fs
-//! 0.14 does not (see the module docs of `s3server` for the list).
+//! 0.14 does not (see the crate docs for the list).
 
 use std::time::SystemTime;
 
@@ -43,7 +43,7 @@ impl std::fmt::Debug for Shim {
 }
 
 impl Shim {
-    pub(super) fn new(root: &std::path::Path) -> std::io::Result<Self> {
+    pub(crate) fn new(root: &std::path::Path) -> std::io::Result<Self> {
         let fs = FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         let root = root.canonicalize()?;
         Ok(Self {

@@ -1,11 +1,20 @@
-//! S3 servers for tests (feature `s3`): [`S3Server`], in process, and
-//! [`SeaweedServer`], a real SeaweedFS when `weed` is installed.
+//! haul-serve is an S3-compatible endpoint over a local directory: what
+//! `haul serve` and `haul demo` run, and what the tests talk to.
 //!
 //! [`S3Server`] is [s3s](https://crates.io/crates/s3s) with SigV4
-//! authentication in front of `s3s-fs` 0.14, bound to `127.0.0.1` on an
-//! ephemeral port, served from its own thread and runtime (so any test,
-//! sync or async, can start one), stopped when dropped. Buckets are
-//! directories under the root; [`S3Server::create_bucket`] makes one.
+//! authentication in front of `s3s-fs` 0.14, bound to a loopback address
+//! (an ephemeral port by default), served from its own thread and runtime
+//! (so any caller, sync or async, can start one), stopped when dropped.
+//! Buckets are directories under the root; [`S3Server::create_bucket`]
+//! makes one.
+//!
+//! ```no_run
+//! let dir = std::env::temp_dir().join("haul-serve-doc");
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let server = haul_serve::S3Server::start(&dir);
+//! server.create_bucket("photos").unwrap();
+//! println!("{} {} {}", server.endpoint(), server.access_key(), server.secret_key());
+//! ```
 //!
 //! s3s-fs is a small, lenient S3. A shim in front of it fixes, the way S3
 //! behaves, what the conformance suite would otherwise trip on:
@@ -42,7 +51,6 @@
 
 mod files;
 mod shim;
-mod weed;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -53,11 +61,9 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 
-pub use weed::SeaweedServer;
-
-/// The access key id every [`S3Server`] accepts.
+/// The access key id [`S3Server::start`] accepts.
 pub const ACCESS_KEY: &str = "HAULTESTACCESSKEY";
-/// The secret key every [`S3Server`] accepts.
+/// The secret key [`S3Server::start`] accepts.
 pub const SECRET_KEY: &str = "haul/test+secret/key/0123456789abcdef";
 /// The region to sign for.
 pub const REGION: &str = "us-east-1";
@@ -67,27 +73,41 @@ pub const REGION: &str = "us-east-1";
 pub struct S3Server {
     addr: SocketAddr,
     root: PathBuf,
+    access_key: String,
+    secret_key: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl S3Server {
-    /// Starts a server storing buckets as directories under `root` (which
-    /// must exist).
+    /// Starts a server on an ephemeral loopback port with the fixed
+    /// [`ACCESS_KEY`] and [`SECRET_KEY`], storing buckets as directories
+    /// under `root` (which must exist).
     ///
     /// # Panics
     /// When the root cannot be opened or no loopback port can be bound: a
     /// test cannot go on without its server.
     #[must_use]
     pub fn start(root: &Path) -> Self {
-        let shim = shim::Shim::new(root)
-            .unwrap_or_else(|e| panic!("S3Server root {}: {e}", root.display()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap_or_else(|e| panic!("S3Server cannot bind 127.0.0.1: {e}"));
-        let addr = listener.local_addr().expect("bound address");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
+        Self::start_with(root, "127.0.0.1:0", ACCESS_KEY, SECRET_KEY)
+            .unwrap_or_else(|e| panic!("S3Server {}: {e}", root.display()))
+    }
+
+    /// Starts a server on `addr` accepting one key pair.
+    ///
+    /// # Panics
+    /// When the server thread cannot build its runtime (out of resources).
+    pub fn start_with(
+        root: &Path,
+        addr: &str,
+        access_key: &str,
+        secret_key: &str,
+    ) -> std::io::Result<Self> {
+        let shim = shim::Shim::new(root)?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let (ak, sk) = (access_key.to_owned(), secret_key.to_owned());
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("s3server-{}", addr.port()))
@@ -99,7 +119,7 @@ impl S3Server {
                     .expect("S3Server runtime");
                 rt.block_on(async move {
                     let mut builder = S3ServiceBuilder::new(shim);
-                    builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+                    builder.set_auth(SimpleAuth::from_single(ak, sk));
                     let service = builder.build();
                     let listener =
                         tokio::net::TcpListener::from_std(listener).expect("tokio listener");
@@ -122,14 +142,15 @@ impl S3Server {
                     }
                 });
                 rt.shutdown_background();
-            })
-            .expect("S3Server thread");
-        Self {
+            })?;
+        Ok(Self {
             addr,
             root: root.to_path_buf(),
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
             stop: Some(stop),
             thread: Some(thread),
-        }
+        })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -140,14 +161,14 @@ impl S3Server {
 
     /// The access key id it accepts.
     #[must_use]
-    pub fn access_key(&self) -> &'static str {
-        ACCESS_KEY
+    pub fn access_key(&self) -> &str {
+        &self.access_key
     }
 
     /// The secret key it accepts.
     #[must_use]
-    pub fn secret_key(&self) -> &'static str {
-        SECRET_KEY
+    pub fn secret_key(&self) -> &str {
+        &self.secret_key
     }
 
     /// The region to sign for.

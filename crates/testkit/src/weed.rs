@@ -126,7 +126,7 @@ impl SeaweedServer {
     /// The region to sign for.
     #[must_use]
     pub fn region(&self) -> &'static str {
-        super::REGION
+        haul_serve::REGION
     }
 }
 
