@@ -7,10 +7,12 @@
 //! error; 3 verification failed; 130 interrupted.
 
 mod args;
+mod demo;
 mod inspect;
 mod location;
 mod output;
 mod providers;
+mod serve;
 mod settings;
 mod size;
 mod transfer;
@@ -130,9 +132,8 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Stat(a) => inspect::stat(g, a).await,
         Command::Jobs(a) => inspect::jobs(g, a).await,
         Command::Cleanup(a) => inspect::cleanup(g, a).await,
-        Command::Serve(_) | Command::Demo(_) => Err(CliError::usage(
-            "serve and demo need the S3 provider, which this build lacks",
-        )),
+        Command::Serve(a) => serve::serve(g, a).await,
+        Command::Demo(a) => demo::demo(g, a).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "haul", &mut std::io::stdout());
             Ok(0)

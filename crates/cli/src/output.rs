@@ -92,6 +92,13 @@ impl Output {
         }
     }
 
+    /// Clears the progress bar.
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
     /// Shows the summary; returns the exit code it implies.
     pub(crate) fn summary(&self, s: &Summary) -> u8 {
         if let Some(bar) = &self.bar {

@@ -46,7 +46,6 @@ pub(crate) struct Remote {
 impl Remote {
     /// A secret given inline or through the named environment variable.
     pub(crate) fn secret(
-        &self,
         name: &str,
         inline: Option<&String>,
         env: Option<&String>,
