@@ -104,6 +104,10 @@ pub struct ErrorContext<'a> {
     pub key: &'a str,
     /// The bucket, named in not-found messages.
     pub bucket: Option<&'a str>,
+    /// A second bucket the request touched (the destination of a copy
+    /// between buckets): a missing bucket, unless the provider names it, is
+    /// then said to be one of the two.
+    pub other_bucket: Option<&'a str>,
     /// The multipart upload, for [`Error::NoSuchUpload`].
     pub upload_id: Option<&'a str>,
     /// The access key id (not secret), named in authentication messages.
@@ -124,6 +128,14 @@ impl<'a> ErrorContext<'a> {
     #[must_use]
     pub fn bucket(mut self, bucket: &'a str) -> Self {
         self.bucket = Some(bucket);
+        self
+    }
+
+    /// Names a second bucket the request touched (see
+    /// [`other_bucket`](Self::other_bucket)); the same bucket again is ignored.
+    #[must_use]
+    pub fn or_bucket(mut self, bucket: &'a str) -> Self {
+        self.other_bucket = Some(bucket);
         self
     }
 
@@ -167,7 +179,19 @@ pub fn map_error(
 ) -> Error {
     let code = body.and_then(|b| b.code.as_deref()).unwrap_or("");
     let message = body.and_then(|b| b.message.as_deref()).unwrap_or("");
-    map_code(Some(status), code, message, parse_retry_after(headers), ctx)
+    // The provider knows which bucket it means better than we guess.
+    let mut ctx = *ctx;
+    if let Some(bucket) = body.and_then(|b| b.bucket.as_deref()) {
+        ctx.bucket = Some(bucket);
+        ctx.other_bucket = None;
+    }
+    map_code(
+        Some(status),
+        code,
+        message,
+        parse_retry_after(headers),
+        &ctx,
+    )
 }
 
 /// Maps a provider error code (from an error answer, or from an `<Error>`
@@ -191,10 +215,12 @@ pub fn map_code(
         },
         "NoSuchBucket" => Error::NotFound {
             key,
-            source: src(format!(
-                "bucket {:?} does not exist ({what})",
-                ctx.bucket.unwrap_or("?")
-            )),
+            source: src(match (ctx.bucket, ctx.other_bucket) {
+                (Some(a), Some(b)) if a != b => {
+                    format!("bucket {a:?} or bucket {b:?} does not exist ({what})")
+                }
+                (a, _) => format!("bucket {:?} does not exist ({what})", a.unwrap_or("?")),
+            }),
         },
         "NoSuchUpload" => Error::NoSuchUpload {
             key,
@@ -452,6 +478,20 @@ mod tests {
         let e = map(404, "NoSuchBucket");
         assert!(matches!(e, Error::NotFound { .. }));
         assert!(e.to_string().contains("\"bkt\""), "{e}");
+        let no_bucket = |body: &ErrorBody, ctx: &ErrorContext<'_>| {
+            map_error(StatusCode::NOT_FOUND, &HeaderMap::new(), Some(body), ctx).to_string()
+        };
+        let two = ErrorContext::new("k").bucket("src").or_bucket("dst");
+        let e = no_bucket(&xml("NoSuchBucket"), &two);
+        assert!(e.contains("bucket \"src\" or bucket \"dst\""), "{e}");
+        let named = ErrorBody {
+            bucket: Some("dst".into()),
+            ..xml("NoSuchBucket")
+        };
+        let e = no_bucket(&named, &two);
+        assert!(e.contains("bucket \"dst\" does not"), "provider wins: {e}");
+        let e = no_bucket(&xml("NoSuchBucket"), &two.or_bucket("src"));
+        assert!(e.contains("bucket \"src\" does not"), "{e}");
         match map(404, "NoSuchUpload") {
             Error::NoSuchUpload { upload_id, key } => {
                 assert_eq!(upload_id, "up-1");

@@ -101,28 +101,48 @@ pub(crate) struct Core {
     pub(crate) stall: Duration,
 }
 
+/// The HTTP client options for `cfg`: the pool sized to its concurrency.
+fn client_options(cfg: &S3Config) -> ClientOptions {
+    ClientOptions {
+        concurrency: cfg.concurrency,
+        ..ClientOptions::default()
+    }
+}
+
+/// A pooled HTTP client for `cfg`, to share between the stores of one
+/// endpoint.
+pub(crate) fn client(cfg: &S3Config) -> Result<reqwest::Client> {
+    build_client(&client_options(cfg))
+}
+
 impl Core {
     pub(crate) fn new(cfg: S3Config) -> Result<Self> {
         let endpoint = Endpoint::new(&cfg)?;
+        let http = client(&cfg)?;
+        Ok(Self::with_parts(cfg, endpoint, http))
+    }
+
+    /// A core for `cfg` that sends through `http` (a client from [`client`]).
+    pub(crate) fn with_client(cfg: S3Config, http: reqwest::Client) -> Result<Self> {
+        let endpoint = Endpoint::new(&cfg)?;
+        Ok(Self::with_parts(cfg, endpoint, http))
+    }
+
+    fn with_parts(cfg: S3Config, endpoint: Endpoint, http: reqwest::Client) -> Self {
         let signer = Signer::s3(
             &cfg.access_key_id,
             &cfg.secret_access_key,
             cfg.session_token.as_deref(),
             &cfg.region,
         );
-        let opts = ClientOptions {
-            concurrency: cfg.concurrency,
-            ..ClientOptions::default()
-        };
-        let http = build_client(&opts)?;
-        Ok(Self {
+        Self {
             caps: crate::capabilities(&cfg),
+            stall: client_options(&cfg).stall_timeout,
             cfg,
             endpoint,
             signer,
             http,
-            stall: opts.stall_timeout,
-        })
+        }
     }
 
     /// An error context naming `key`, the bucket and the access key id.

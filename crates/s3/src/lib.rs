@@ -18,6 +18,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`S3Endpoint`] is the same over every bucket of one endpoint and set of
+//! credentials, with keys `"<bucket>/<key>"`: one store on both sides of a
+//! copy between buckets, so the copy runs server-side (CopyObject,
+//! UploadPartCopy) instead of streaming the bytes through the client.
+//!
 //! Keys are sent exactly as given: every path segment is percent-encoded
 //! (unreserved characters kept, `/` kept between segments), so spaces, `+`,
 //! `%`, `#`, `?`, unicode and 1024-byte keys work. Keys with a `.` or `..`
@@ -33,6 +38,7 @@
 mod addr;
 mod config;
 mod core;
+mod endpoint;
 mod lister;
 mod multipart;
 mod reader;
@@ -52,6 +58,7 @@ use haul_core::{
 };
 
 pub use config::{DEFAULT_MAX_OBJECT_SIZE, S3Config};
+pub use endpoint::S3Endpoint;
 pub use multipart::PendingUpload;
 
 use crate::core::Core;
@@ -122,6 +129,43 @@ impl S3Store {
     /// [`haul_core::Error::NotSupported`].
     pub async fn list_multipart_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>> {
         self.core.list_uploads(prefix).await
+    }
+
+    /// A store for `cfg`'s bucket that sends through `http`, a client shared
+    /// with the other buckets of one [`S3Endpoint`].
+    pub(crate) fn with_client(cfg: S3Config, http: reqwest::Client) -> Result<Self> {
+        Ok(Self {
+            core: Arc::new(Core::with_client(cfg, http)?),
+        })
+    }
+
+    /// [`ObjectStore::copy`] with the source in `from`'s bucket, which must
+    /// be on the same endpoint with the same credentials (a server-side
+    /// CopyObject crosses buckets, never services).
+    pub(crate) async fn copy_from(
+        &self,
+        from: &S3Store,
+        src: &Key,
+        dst: &Key,
+        opts: CopyOptions,
+    ) -> Result<PutOutcome> {
+        self.core.copy_from(&from.core, src, dst, opts).await
+    }
+
+    /// [`ObjectStore::upload_part_copy`] with the source in `from`'s bucket,
+    /// on the same endpoint with the same credentials.
+    pub(crate) async fn upload_part_copy_from(
+        &self,
+        from: &S3Store,
+        src: &Key,
+        range: ByteRange,
+        dst: &Key,
+        id: &UploadId,
+        n: PartNumber,
+    ) -> Result<CompletedPart> {
+        self.core
+            .upload_part_copy_from(&from.core, src, range, dst, id, n)
+            .await
     }
 }
 

@@ -141,11 +141,27 @@ impl Core {
         id: &UploadId,
         n: PartNumber,
     ) -> Result<CompletedPart> {
+        self.upload_part_copy_from(self, src, range, dst, id, n)
+            .await
+    }
+
+    /// UploadPartCopy of a range of `src` in `from`'s bucket (this one, or
+    /// another bucket of the same endpoint and credentials) into an upload
+    /// to `dst` in this bucket.
+    pub(crate) async fn upload_part_copy_from(
+        &self,
+        from: &Core,
+        src: &Key,
+        range: ByteRange,
+        dst: &Key,
+        id: &UploadId,
+        n: PartNumber,
+    ) -> Result<CompletedPart> {
         check_key(src.as_str())?;
         // The copy range must be explicit (`bytes=first-last`): resolve it
         // against the source, and pin the source's ETag so a source replaced
         // between parts fails instead of mixing two versions.
-        let meta = self.head(src).await?;
+        let meta = from.head(src).await?;
         let r = range.resolve(meta.size).ok_or_else(|| {
             Error::invalid(
                 src.as_str(),
@@ -158,7 +174,7 @@ impl Core {
         let mut call = Call::new(Method::PUT, Some(dst.as_str()))
             .query("partNumber", n.to_string())
             .query("uploadId", id.0.clone())
-            .header("x-amz-copy-source", self.endpoint.copy_source(src.as_str()))
+            .header("x-amz-copy-source", from.endpoint.copy_source(src.as_str()))
             .header(
                 "x-amz-copy-source-range",
                 format!("bytes={}-{}", r.start, r.end - 1),
@@ -167,7 +183,13 @@ impl Core {
             call = call.header("x-amz-copy-source-if-match", format!("\"{etag}\""));
         }
         let (_, body) = self
-            .send_small(call, &self.ctx(src.as_str()).upload_id(&id.0))
+            .send_small(
+                call,
+                &from
+                    .ctx(src.as_str())
+                    .or_bucket(&self.cfg.bucket)
+                    .upload_id(&id.0),
+            )
             .await?;
         let res: CopyResult = xml::parse(&body, dst.as_str(), "UploadPartCopy")?;
         let etag = res

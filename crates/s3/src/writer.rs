@@ -103,17 +103,31 @@ impl Core {
     }
 
     pub(crate) async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome> {
+        self.copy_from(self, src, dst, opts).await
+    }
+
+    /// CopyObject of `src` in `from`'s bucket (this one, or another bucket
+    /// of the same endpoint and credentials) to `dst` in this bucket.
+    pub(crate) async fn copy_from(
+        &self,
+        from: &Core,
+        src: &Key,
+        dst: &Key,
+        opts: CopyOptions,
+    ) -> Result<PutOutcome> {
         crate::addr::check_key(src.as_str())?;
         let mut call = Call::new(Method::PUT, Some(dst.as_str()))
-            .header("x-amz-copy-source", self.endpoint.copy_source(src.as_str()));
+            .header("x-amz-copy-source", from.endpoint.copy_source(src.as_str()));
         if let Some(etag) = &opts.if_match {
             call = call.header(
                 "x-amz-copy-source-if-match",
                 format!("\"{}\"", unquote(etag)),
             );
         }
-        // Errors mostly concern the source (missing, changed): name it.
-        let (h, body) = self.send_small(call, &self.ctx(src.as_str())).await?;
+        // Errors mostly concern the source (missing, changed): name it and
+        // its bucket.
+        let ctx = from.ctx(src.as_str()).or_bucket(&self.cfg.bucket);
+        let (h, body) = self.send_small(call, &ctx).await?;
         let res: CopyResult = xml::parse(&body, dst.as_str(), "CopyObject")?;
         let mut out = outcome_from_headers(&h);
         if let Some(e) = res.etag {
