@@ -5,6 +5,9 @@
 
 pub use haul_core as core;
 pub use haul_engine as engine;
+pub use haul_http as http;
 pub use haul_journal as journal;
 pub use haul_local as local;
+pub use haul_s3 as s3;
+pub use haul_serve as serve;
 pub use haul_testkit as testkit;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use haul_core::ObjectStore;
 use haul_engine::{Endpoint, Engine, Event, JobRequest, Summary, TransferConfig};
 use haul_journal::Journal;
-use haul_s3::{S3Config, S3Store};
+use haul_s3::{S3Config, S3Endpoint};
 
 use crate::CliError;
 use crate::args::{DemoArgs, Global};
@@ -170,15 +170,17 @@ fn verify_tree(orig: &Path, copy: &Path) -> Result<(u64, u64, Vec<String>), CliE
     Ok((files, bytes, bad))
 }
 
-fn s3(server: &haul_serve::S3Server, bucket: &str) -> Result<Arc<dyn ObjectStore>, CliError> {
+/// One store for the whole endpoint: keys are `bucket/key`, so the copy
+/// between buckets runs server-side.
+fn endpoint(server: &haul_serve::S3Server) -> Result<Arc<dyn ObjectStore>, CliError> {
     let cfg = S3Config::new(
-        bucket,
+        "",
         server.region(),
         server.access_key(),
         server.secret_key(),
     )
     .with_endpoint(server.endpoint());
-    Ok(Arc::new(S3Store::new(cfg)?))
+    Ok(Arc::new(S3Endpoint::new(cfg)?))
 }
 
 /// `haul demo`.
@@ -191,7 +193,9 @@ pub(crate) async fn demo(g: &Global, a: DemoArgs) -> Result<u8, CliError> {
     let t0 = Instant::now();
     let data = dir.join("data");
     let (nfiles, nbytes) = sample(&data, a.size)?;
-    let big_parts = (a.size * 3 / 4).div_ceil(8 << 20).max(2);
+    // Parts small enough that the large file has many, S3's 5 MiB at least.
+    let part = (a.size * 3 / 4 / 16).clamp(5 << 20, 16 << 20);
+    let big_parts = (a.size * 3 / 4).div_ceil(part);
     let server = crate::serve::start(&dir.join("buckets"), "127.0.0.1:0")?;
     for b in [BUCKET, COPY_BUCKET] {
         server
@@ -208,26 +212,32 @@ pub(crate) async fn demo(g: &Global, a: DemoArgs) -> Result<u8, CliError> {
     }
     let journal = Arc::new(Journal::open(dir.join("journal.db"))?);
     let config = TransferConfig {
-        chunk_size: 8 << 20,
-        slice_size: 8 << 20,
-        chunk_parallel_limit: 8,
+        chunk_size: part,
+        slice_size: part,
+        chunk_parallel_limit: 4,
         file_parallel_limit: 8,
-        copy_chunk_size: 8 << 20,
-        copy_slice_size: 8 << 20,
+        copy_chunk_size: part,
+        copy_slice_size: part,
         progress_interval: std::time::Duration::from_millis(100),
         ..TransferConfig::default()
     };
     let local: Arc<dyn ObjectStore> = crate::location::open_local(&data)?;
-    let bucket = s3(&server, BUCKET)?;
-    let copy_bucket = s3(&server, COPY_BUCKET)?;
+    let s3 = endpoint(&server)?;
     let ep = |s: &Arc<dyn ObjectStore>, p: &str, id: &str| Endpoint::new(Arc::clone(s), p, id);
     let engine = |tx| Engine::new(Arc::clone(&journal), config.clone()).with_events(tx);
 
     // 1. Upload, interrupted midway.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let e = engine(tx);
-    let req = JobRequest::copy(ep(&local, "", "data"), ep(&bucket, "data/", BUCKET));
-    let up = run_phase(g, "upload", e.start(req), &mut rx, Some(big_parts / 2)).await?;
+    let req = JobRequest::copy(ep(&local, "", "data"), ep(&s3, "haul-demo/data/", "s3"));
+    let up = run_phase(
+        g,
+        "upload",
+        e.start(req),
+        &mut rx,
+        Some((big_parts / 3).max(1)),
+    )
+    .await?;
     let job = haul_journal::JobId(up.summary.job_id);
     if !g.quiet {
         eprintln!(
@@ -239,8 +249,11 @@ pub(crate) async fn demo(g: &Global, a: DemoArgs) -> Result<u8, CliError> {
     // 2. Resume from the journal with a fresh engine.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let e = engine(tx);
-    let fut =
-        std::future::ready(e.resume(job, ep(&local, "", "data"), ep(&bucket, "data/", BUCKET)));
+    let fut = std::future::ready(e.resume(
+        job,
+        ep(&local, "", "data"),
+        ep(&s3, "haul-demo/data/", "s3"),
+    ));
     let resumed = run_phase(g, "resume", fut, &mut rx, None).await?;
     report(
         g,
@@ -255,8 +268,8 @@ pub(crate) async fn demo(g: &Global, a: DemoArgs) -> Result<u8, CliError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let e = engine(tx);
     let req = JobRequest::copy(
-        ep(&bucket, "data/", BUCKET),
-        ep(&copy_bucket, "data/", COPY_BUCKET),
+        ep(&s3, "haul-demo/data/", "s3"),
+        ep(&s3, "haul-demo-copy/data/", "s3"),
     );
     let copied = run_phase(g, "copy", e.start(req), &mut rx, None).await?;
     report(g, &copied, "");
@@ -266,7 +279,7 @@ pub(crate) async fn demo(g: &Global, a: DemoArgs) -> Result<u8, CliError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let e = engine(tx);
     let req = JobRequest::copy(
-        ep(&copy_bucket, "data/", COPY_BUCKET),
+        ep(&s3, "haul-demo-copy/data/", "s3"),
         ep(&down, "", "download"),
     );
     let downloaded = run_phase(g, "download", e.start(req), &mut rx, None).await?;

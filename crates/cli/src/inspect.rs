@@ -56,12 +56,13 @@ fn meta_json(m: &ObjectMeta) -> serde_json::Value {
 /// `haul ls`.
 pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
     let config = ConfigFile::load()?;
-    let (store, prefix) = match Location::parse(&a.target, &config)? {
+    // Keys of a bucket location print relative to the bucket.
+    let (store, prefix, bucket_part) = match Location::parse(&a.target, &config)? {
         Location::Local(p) => {
             if !p.is_dir() {
                 return Err(CliError::usage(format!("{}: not a directory", p.display())));
             }
-            (open_local(&p)?, String::new())
+            (open_local(&p)?, String::new(), String::new())
         }
         Location::Bucket { store, bucket, key } => {
             let prefix = if key.is_empty() || key.ends_with('/') {
@@ -69,9 +70,15 @@ pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
             } else {
                 format!("{key}/")
             };
-            (open_bucket(&store, &bucket, &config)?, prefix)
+            let bucket_part = format!("{bucket}/");
+            (
+                open_bucket(&store, &config)?,
+                format!("{bucket_part}{prefix}"),
+                bucket_part,
+            )
         }
     };
+    let shown = |k: &str| k.strip_prefix(bucket_part.as_str()).unwrap_or(k).to_owned();
     let opts = ListOptions {
         delimiter: (!a.recursive).then(|| "/".to_owned()),
         ..ListOptions::default()
@@ -82,16 +89,16 @@ pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
         let entry = entry?;
         count += 1;
         match entry {
-            ListEntry::Prefix(p) if g.json => println!("{}", json!({"prefix": p})),
-            ListEntry::Prefix(p) => println!("{:>30} {p}", "PRE"),
+            ListEntry::Prefix(p) if g.json => println!("{}", json!({"prefix": shown(&p)})),
+            ListEntry::Prefix(p) => println!("{:>30} {}", "PRE", shown(&p)),
             ListEntry::Object(m) if g.json => println!("{}", meta_json(&m)),
             ListEntry::Object(m) if a.long => println!(
                 "{:>12} {} {}",
                 m.size,
                 rfc3339(secs(m.last_modified)),
-                m.key
+                shown(m.key.as_str())
             ),
-            ListEntry::Object(m) => println!("{}", m.key),
+            ListEntry::Object(m) => println!("{}", shown(m.key.as_str())),
         }
     }
     if count == 0 && !g.quiet && !g.json {
@@ -116,7 +123,9 @@ pub(crate) async fn stat(g: &Global, a: StatArgs) -> Result<u8, CliError> {
                 .unwrap_or_default();
             (open_local(&parent)?, name)
         }
-        Location::Bucket { store, bucket, key } => (open_bucket(&store, &bucket, &config)?, key),
+        Location::Bucket { store, bucket, key } => {
+            (open_bucket(&store, &config)?, format!("{bucket}/{key}"))
+        }
     };
     let key = Key::new(key).map_err(|e| CliError::usage(format!("{}: {e}", a.target)))?;
     let m = store.head(&key).await?;
@@ -252,11 +261,9 @@ pub(crate) async fn cleanup(g: &Global, a: CleanupArgs) -> Result<u8, CliError> 
     if let Some(loc) = a.list {
         match Location::parse(&loc, &config)? {
             Location::Bucket { store, bucket, key } => {
-                let s = open_bucket(&store, &bucket, &config)?;
-                let _ = (s, key);
-                return Err(CliError::usage(format!(
-                    "{loc}: listing server-side uploads is not supported for this store yet"
-                )));
+                for u in crate::providers::list_uploads(&store, &bucket, &key, &config).await? {
+                    println!("{u}");
+                }
             }
             Location::Local(_) => {
                 return Err(CliError::usage("--list takes a bucket location"));

@@ -93,14 +93,12 @@ impl Location {
 }
 
 /// How a store is named in the journal (so `resume` can open it again):
-/// an absolute directory, `s3://bucket` or `REMOTE:bucket`. Never a secret.
-pub(crate) fn store_id(loc: &Location, local_root: Option<&Path>) -> String {
-    match loc {
-        Location::Local(_) => local_root
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        Location::Bucket { store, bucket, .. } if store == "s3" => format!("s3://{bucket}"),
-        Location::Bucket { store, bucket, .. } => format!("{store}:{bucket}"),
+/// an absolute directory, `s3://` or `REMOTE:`. Never a secret.
+pub(crate) fn store_id(store: &str) -> String {
+    if store == "s3" {
+        "s3://".into()
+    } else {
+        format!("{store}:")
     }
 }
 
@@ -112,21 +110,25 @@ pub(crate) fn open_local(root: &Path) -> Result<Arc<dyn ObjectStore>, CliError> 
         .map_err(|e| CliError::usage(format!("{}: cannot use as a directory: {e}", abs.display())))
 }
 
-/// Opens the store behind a bucket location.
+/// Opens the store behind a bucket location; its keys are `bucket/key`.
 pub(crate) fn open_bucket(
     store: &str,
-    bucket: &str,
     config: &ConfigFile,
 ) -> Result<Arc<dyn ObjectStore>, CliError> {
-    crate::providers::open(store, bucket, config)
+    crate::providers::open(store, config)
 }
 
 /// Reopens a store from its journaled id ([`store_id`]).
 pub(crate) fn reopen(id: &str, config: &ConfigFile) -> Result<Arc<dyn ObjectStore>, CliError> {
-    match Location::parse(id, config)? {
-        Location::Local(p) => open_local(&p),
-        Location::Bucket { store, bucket, .. } => open_bucket(&store, &bucket, config),
+    if id == "s3://" {
+        return open_bucket("s3", config);
     }
+    if let Some(name) = id.strip_suffix(':')
+        && is_remote_name(name)
+    {
+        return open_bucket(name, config);
+    }
+    open_local(Path::new(id))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use haul_core::ObjectStore;
-use haul_s3::{S3Config, S3Store};
+use haul_s3::{S3Config, S3Endpoint, S3Store};
 
 use crate::CliError;
 use crate::settings::{ConfigFile, Remote};
@@ -13,12 +13,10 @@ use crate::settings::{ConfigFile, Remote};
 /// reuse warm connections.
 const POOL: usize = 64;
 
-/// Opens `bucket` on the store called `store` (`s3` or a remote's name).
-pub(crate) fn open(
-    store: &str,
-    bucket: &str,
-    config: &ConfigFile,
-) -> Result<Arc<dyn ObjectStore>, CliError> {
+/// Opens the store called `store` (`s3` or a remote's name). Its keys are
+/// `bucket/key`, so copies between its buckets run server-side.
+pub(crate) fn open(store: &str, config: &ConfigFile) -> Result<Arc<dyn ObjectStore>, CliError> {
+    let bucket = "";
     let cfg = if store == "s3" {
         S3Config::from_env(bucket).map_err(|e| CliError::usage(e.to_string()))?
     } else {
@@ -39,7 +37,7 @@ pub(crate) fn open(
         concurrency: POOL,
         ..cfg
     };
-    S3Store::new(cfg)
+    S3Endpoint::new(cfg)
         .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
         .map_err(|e| CliError::usage(e.to_string()))
 }
@@ -71,4 +69,30 @@ fn s3_remote(name: &str, bucket: &str, r: &Remote) -> Result<S3Config, CliError>
         r.session_token_env.as_ref(),
     )?;
     Ok(cfg)
+}
+
+/// Incomplete multipart uploads the server holds under `bucket/prefix`, one
+/// line each.
+pub(crate) async fn list_uploads(
+    store: &str,
+    bucket: &str,
+    prefix: &str,
+    config: &ConfigFile,
+) -> Result<Vec<String>, CliError> {
+    let cfg = if store == "s3" {
+        S3Config::from_env(bucket).map_err(|e| CliError::usage(e.to_string()))?
+    } else {
+        let remote = config
+            .remotes
+            .get(store)
+            .ok_or_else(|| CliError::usage(format!("unknown remote {store:?}")))?;
+        s3_remote(store, bucket, remote)?
+    };
+    let s3 = S3Store::new(cfg).map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(s3
+        .list_multipart_uploads(prefix)
+        .await?
+        .into_iter()
+        .map(|u| format!("{bucket}/{} {}", u.key, u.upload_id))
+        .collect())
 }

@@ -71,13 +71,13 @@ fn source(loc: &Location, recursive: bool, config: &ConfigFile) -> Result<(Side,
             }
         }
         Location::Bucket { store, bucket, key } => {
-            let s = open_bucket(store, bucket, config)?;
-            let id = store_id(loc, None);
+            let s = open_bucket(store, config)?;
+            let id = store_id(store);
             if recursive {
                 Ok((
                     Side {
                         store: s,
-                        prefix: dir_prefix(key),
+                        prefix: format!("{bucket}/{}", dir_prefix(key)),
                         id,
                     },
                     false,
@@ -91,7 +91,7 @@ fn source(loc: &Location, recursive: bool, config: &ConfigFile) -> Result<(Side,
                 Ok((
                     Side {
                         store: s,
-                        prefix: key.clone(),
+                        prefix: format!("{bucket}/{key}"),
                         id,
                     },
                     true,
@@ -150,9 +150,9 @@ fn destination(
             side_local(&parent_of(&file), name)
         }
         Location::Bucket { store, bucket, key } => {
-            let s = open_bucket(store, bucket, config)?;
-            let id = store_id(loc, None);
-            let prefix = if single {
+            let s = open_bucket(store, config)?;
+            let id = store_id(store);
+            let key = if single {
                 if key.is_empty() || key.ends_with('/') {
                     format!("{key}{}", src_name.unwrap_or_default())
                 } else {
@@ -163,7 +163,7 @@ fn destination(
             };
             Ok(Side {
                 store: s,
-                prefix,
+                prefix: format!("{bucket}/{key}"),
                 id,
             })
         }

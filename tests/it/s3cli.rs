@@ -1,0 +1,239 @@
+//! The real `haul` binary against the embedded S3 endpoint (haul-serve).
+
+use std::process::Command;
+
+use haul::testkit::S3Server;
+
+use crate::cli::{Env, s, summary, write};
+
+struct S3Env {
+    env: Env,
+    server: S3Server,
+}
+
+impl S3Env {
+    fn new() -> Self {
+        let env = Env::new();
+        let root = env.path("buckets");
+        std::fs::create_dir_all(&root).unwrap();
+        let server = S3Server::start(&root);
+        for b in ["one", "two"] {
+            server.create_bucket(b).unwrap();
+        }
+        Self { env, server }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = self.env.cmd();
+        c.env("AWS_ENDPOINT_URL", self.server.endpoint())
+            .env("AWS_ACCESS_KEY_ID", self.server.access_key())
+            .env("AWS_SECRET_ACCESS_KEY", self.server.secret_key())
+            .env("AWS_REGION", self.server.region())
+            .env_remove("AWS_ENDPOINT_URL_S3")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "haul {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+fn big() -> Vec<u8> {
+    (0..12_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
+        .collect()
+}
+
+#[test]
+fn cp_up_down_and_bucket_to_bucket() {
+    let e = S3Env::new();
+    let src = e.env.path("src");
+    write(&src.join("big.bin"), &big());
+    write(&src.join("dir/a b+c%.txt"), b"odd key");
+    write(&src.join("dir/日本.txt"), "unicode".as_bytes());
+    let up = summary(&e.ok(&["cp", "-r", s(&src), "s3://one/up/", "--json"]));
+    assert_eq!(up["files_done"], 3, "{up}");
+    e.ok(&["cp", s(&src.join("big.bin")), "s3://one/single/", "-q"]);
+    let stat = e.ok(&["stat", "s3://one/single/big.bin", "--json"]);
+    assert!(stat.contains("\"size\":12000000"), "{stat}");
+    let out = e.ok(&["cp", "-r", "s3://one/up/", "s3://two/copy/", "--json"]);
+    let b2b = summary(&out);
+    assert_eq!(b2b["files_done"], 3, "{b2b}");
+    // Between buckets of one endpoint the copy is server-side.
+    assert_eq!(out.matches("\"method\":\"copy\"").count(), 3, "{out}");
+    e.ok(&["cp", "-r", "s3://two/copy/", s(&e.env.path("down")), "-q"]);
+    assert_eq!(std::fs::read(e.env.path("down/big.bin")).unwrap(), big());
+    assert_eq!(
+        std::fs::read(e.env.path("down/dir/a b+c%.txt")).unwrap(),
+        b"odd key"
+    );
+    e.ok(&[
+        "cp",
+        "s3://two/copy/dir/日本.txt",
+        s(&e.env.path("one.txt")),
+        "-q",
+    ]);
+    assert_eq!(
+        std::fs::read(e.env.path("one.txt")).unwrap(),
+        "unicode".as_bytes()
+    );
+    let same = e.ok(&["cp", "-r", "s3://one/up/", "s3://one/again/", "--json"]);
+    assert!(same.contains("\"method\":\"copy\""), "{same}");
+}
+
+#[test]
+fn sync_twice_mv_rm_ls() {
+    let e = S3Env::new();
+    let src = e.env.path("src");
+    for i in 0..5 {
+        write(&src.join(format!("f{i}")), format!("file {i}").as_bytes());
+    }
+    let first = summary(&e.ok(&["sync", s(&src), "s3://one/m/", "--json"]));
+    assert_eq!(first["files_done"], 5);
+    let second = summary(&e.ok(&["sync", s(&src), "s3://one/m/", "--json"]));
+    assert_eq!(second["bytes_transferred"], 0, "{second}");
+    let ls = e.ok(&["ls", "s3://one/m/"]);
+    assert_eq!(ls.lines().count(), 5, "{ls}");
+    let ls = e.ok(&["ls", "s3://one/"]);
+    assert!(ls.contains("PRE m/"), "{ls}");
+    e.ok(&["mv", "-r", "s3://one/m/", "s3://two/moved/", "-q"]);
+    assert!(e.ok(&["ls", "-r", "s3://one/m/"]).is_empty());
+    assert_eq!(e.ok(&["ls", "-r", "s3://two/moved/"]).lines().count(), 5);
+    let rm = summary(&e.ok(&["rm", "-r", "s3://two/moved/", "--json"]));
+    assert_eq!(rm["files_done"], 5);
+    assert!(e.ok(&["ls", "-r", "s3://two/"]).is_empty());
+}
+
+#[test]
+fn malicious_keys_stay_inside_the_download_directory() {
+    let e = S3Env::new();
+    // Plant objects whose keys try to climb out of the destination.
+    write(&e.env.path("buckets/one/evil/ok.txt"), b"fine");
+    let store = haul::testkit::S3Server::start(&e.env.path("buckets"));
+    let cfg = haul_s3_cfg(&store);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use haul::core::{Key, ObjectStoreExt};
+        let s3 = haul::s3::S3Store::new(cfg).unwrap();
+        for k in ["evil/../../../escape.txt", "evil/%2e%2e/x", "evil/..%2fy"] {
+            // Some servers refuse dot segments; what matters is the download.
+            let _ = s3.put_bytes(&Key::new(k).unwrap(), "bad".into()).await;
+        }
+    });
+    let out = e.run(&[
+        "cp",
+        "-r",
+        "s3://one/evil/",
+        s(&e.env.path("dl/inner")),
+        "--json",
+    ]);
+    assert!(!e.env.path("escape.txt").exists());
+    assert!(!e.env.path("dl/escape.txt").exists());
+    assert_eq!(
+        std::fs::read(e.env.path("dl/inner/ok.txt")).unwrap(),
+        b"fine"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{text}"
+    );
+}
+
+fn haul_s3_cfg(server: &S3Server) -> haul::s3::S3Config {
+    haul::s3::S3Config::new(
+        "one",
+        server.region(),
+        server.access_key(),
+        server.secret_key(),
+    )
+    .with_endpoint(server.endpoint())
+}
+
+#[test]
+fn bad_credentials_and_missing_bucket_are_one_line_errors() {
+    let e = S3Env::new();
+    write(&e.env.path("f.txt"), b"x");
+    let out = e
+        .cmd()
+        .args(["cp", s(&e.env.path("f.txt")), "s3://one/f.txt"])
+        .env("AWS_SECRET_ACCESS_KEY", "wrong-secret-value")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("AWS_SECRET_ACCESS_KEY") || err.contains("authenticat"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-secret-value"), "{err}");
+    let out = e.run(&["ls", "s3://nosuchbucket/"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("nosuchbucket"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = e.run(&["cp", "-r", "s3://nosuchbucket/x/", s(&e.env.path("d"))]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn no_secret_in_any_output_at_vv() {
+    let e = S3Env::new();
+    write(&e.env.path("src/a"), &big()[..3_000_000]);
+    let out = e.run(&[
+        "cp",
+        "-r",
+        s(&e.env.path("src")),
+        "s3://one/v/",
+        "-vv",
+        "--json",
+        "--chunk-size",
+        "1MiB",
+        "--slice-size",
+        "1MiB",
+    ]);
+    assert!(out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.len() > 1000, "-vv logs requests: {all}");
+    assert!(!all.contains(e.server.secret_key()), "secret leaked");
+    assert!(!all.contains("Signature="), "signature leaked");
+}
+
+#[test]
+fn demo_reports_a_verified_result() {
+    let e = Env::new();
+    let out = e.run(&[
+        "demo",
+        "--size",
+        "64MiB",
+        "--json",
+        "--dir",
+        s(&e.path("demo")),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(v["verified"], true, "{v}");
+    assert!(v["bytes_resumed"].as_u64().unwrap() > 0, "{v}");
+}
