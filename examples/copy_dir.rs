@@ -79,8 +79,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         "\r{}/{} files, {:.1}/{:.1} MiB, {} retries   ",
                         s.files_done + s.files_skipped,
                         s.files_total,
-                        s.bytes_transferred as f64 / 1048576.0,
-                        s.bytes_total as f64 / 1048576.0,
+                        s.bytes_transferred as f64 / 1_048_576.0,
+                        s.bytes_total as f64 / 1_048_576.0,
                         s.retries
                     );
                 }
