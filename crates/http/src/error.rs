@@ -97,6 +97,36 @@ pub fn parse_json_error(body: &[u8]) -> Option<ErrorBody> {
     (out.code.is_some() || out.message.is_some()).then_some(out)
 }
 
+/// The names a provider's users know its credentials by, quoted in
+/// authentication errors so the message says which setting to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialVars {
+    /// The variable holding the access key id (`AWS_ACCESS_KEY_ID`).
+    pub key_id: &'static str,
+    /// The variable holding the secret (`AWS_SECRET_ACCESS_KEY`).
+    pub secret: &'static str,
+    /// The variable holding a temporary session token (`AWS_SESSION_TOKEN`).
+    pub token: &'static str,
+    /// The variable holding the region (`AWS_REGION`).
+    pub region: &'static str,
+}
+
+impl CredentialVars {
+    /// The AWS CLI's names (S3 and S3-compatible services).
+    pub const AWS: Self = Self {
+        key_id: "AWS_ACCESS_KEY_ID",
+        secret: "AWS_SECRET_ACCESS_KEY",
+        token: "AWS_SESSION_TOKEN",
+        region: "AWS_REGION",
+    };
+}
+
+impl Default for CredentialVars {
+    fn default() -> Self {
+        Self::AWS
+    }
+}
+
 /// What the failed request was about, for the error message.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ErrorContext<'a> {
@@ -112,6 +142,8 @@ pub struct ErrorContext<'a> {
     pub upload_id: Option<&'a str>,
     /// The access key id (not secret), named in authentication messages.
     pub access_key_id: Option<&'a str>,
+    /// The credential variables authentication messages tell the user to check.
+    pub vars: CredentialVars,
 }
 
 impl<'a> ErrorContext<'a> {
@@ -150,6 +182,13 @@ impl<'a> ErrorContext<'a> {
     #[must_use]
     pub fn access_key_id(mut self, ak: &'a str) -> Self {
         self.access_key_id = Some(ak);
+        self
+    }
+
+    /// Sets the credential variables authentication messages name.
+    #[must_use]
+    pub fn vars(mut self, vars: CredentialVars) -> Self {
+        self.vars = vars;
         self
     }
 }
@@ -208,6 +247,7 @@ pub fn map_code(
     let what = describe(status, code, message);
     let src = |s: String| -> BoxError { s.into() };
     let ak = ctx.access_key_id.unwrap_or("(none)");
+    let vars = ctx.vars;
     match code {
         "NoSuchKey" => Error::NotFound {
             key,
@@ -233,18 +273,20 @@ pub fn map_code(
         "SignatureDoesNotMatch" => Error::Unauthenticated {
             key,
             source: src(format!(
-                "{what}; the secret key does not match access key id {ak}: check AWS_SECRET_ACCESS_KEY"
+                "{what}; the store refused the signature: the secret key does not match access key id {ak}, check {}",
+                vars.secret
             )),
         },
         "InvalidAccessKeyId" | "NotSignedUp" => Error::Unauthenticated {
             key,
             source: src(format!(
-                "{what}; access key id {ak} is unknown to the store: check AWS_ACCESS_KEY_ID"
+                "{what}; access key id {ak} is unknown to the store: check {}",
+                vars.key_id
             )),
         },
         "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired" => Error::Unauthenticated {
             key,
-            source: src(format!("{what}; check AWS_SESSION_TOKEN")),
+            source: src(format!("{what}; check {}", vars.token)),
         },
         "RequestTimeTooSkewed" => Error::Unauthenticated {
             key,
@@ -255,7 +297,7 @@ pub fn map_code(
         "AuthorizationHeaderMalformed" | "AuthorizationQueryParametersError" => {
             Error::Unauthenticated {
                 key,
-                source: src(format!("{what}; check AWS_REGION and the endpoint")),
+                source: src(format!("{what}; check {} and the endpoint", vars.region)),
             }
         }
         "PreconditionFailed" => Error::Precondition {

@@ -7,6 +7,10 @@
 //! * [`error`] — provider error bodies (S3-style XML `<Error>`, JSON) and the
 //!   mapping of HTTP answers onto [`haul_core::Error`], retryability included.
 //! * [`redact`] — request tracing that never prints a secret.
+//! * [`send`] — request bodies and sending with one resend on a stale
+//!   pooled connection; [`response`] — header values, ranges, small bodies
+//!   and `<Error>` documents inside an HTTP 200; [`xml`] — parsing answers,
+//!   escaping request documents, ETags and ISO 8601 times.
 //!
 //! ```
 //! use haul_http::error::{map_error, parse_xml_error, ErrorContext};
@@ -24,7 +28,12 @@ pub mod body;
 pub mod client;
 pub mod error;
 pub mod redact;
+pub mod response;
+pub mod send;
+pub mod xml;
 
 pub use body::body_stream;
 pub use client::{ClientOptions, build_client};
-pub use error::{ErrorBody, ErrorContext, error_from_response, map_error, map_transport};
+pub use error::{
+    CredentialVars, ErrorBody, ErrorContext, error_from_response, map_error, map_transport,
+};

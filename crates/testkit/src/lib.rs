@@ -13,6 +13,10 @@
 //!   a fidelity shim) on a loopback port, and `SeaweedServer`, a real
 //!   SeaweedFS when `weed` is installed.
 //!
+//! * [`cos::CosEmulator`] (feature `cos`) — Tencent COS's XML API in
+//!   memory on a loopback port, verifying q-sign signatures byte for byte,
+//!   with hooks to inject faults and corrupt parts.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use haul_core::{Key, ObjectStore, ObjectStoreExt};
@@ -30,6 +34,8 @@
 //! ```
 
 pub mod conformance;
+#[cfg(feature = "cos")]
+pub mod cos;
 mod fault;
 mod guard;
 mod memory;
@@ -37,6 +43,8 @@ mod memory;
 mod weed;
 
 pub use fault::{Fault, FaultRule, FaultStats, FaultStore, Op, Trigger};
+#[cfg(feature = "cos")]
+pub use cos::CosEmulator;
 pub use guard::Guarded;
 #[cfg(feature = "s3")]
 pub use haul_serve::S3Server;

@@ -1,0 +1,222 @@
+//! Signed calls: one place builds, signs, sends and classifies every request.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use haul_core::{Error, Result};
+use haul_http::error::ErrorContext;
+use haul_http::response::{check_embedded_error, read_small};
+use haul_http::send::{Body, Prepared, send};
+use haul_http::{ClientOptions, build_client};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use crate::CosConfig;
+use crate::addr::{Endpoint, check_key};
+use crate::config::COS_VARS;
+use crate::sign::{KeyTime, is_signed_header, sign};
+
+/// One COS call, before signing.
+#[derive(Debug, Clone)]
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    /// The object; `None` for bucket-level calls.
+    pub(crate) key: Option<&'a str>,
+    pub(crate) query: Vec<(&'static str, String)>,
+    /// Lowercase header names and values.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Body,
+}
+
+impl<'a> Call<'a> {
+    /// A call of `method` on `key` (or the bucket).
+    pub(crate) fn new(method: Method, key: Option<&'a str>) -> Self {
+        Self {
+            method,
+            key,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// Adds a query parameter (an empty value is a bare name).
+    pub(crate) fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.query.push((name, value.into()));
+        self
+    }
+
+    /// Adds a header.
+    pub(crate) fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub(crate) fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+/// The shared state of a [`CosStore`](crate::CosStore).
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) cfg: CosConfig,
+    pub(crate) caps: haul_core::Capabilities,
+    pub(crate) endpoint: Endpoint,
+    http: reqwest::Client,
+    pub(crate) stall: Duration,
+}
+
+/// Seconds since the epoch (0 for a clock before 1970).
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Core {
+    pub(crate) fn new(cfg: CosConfig) -> Result<Self> {
+        let endpoint = Endpoint::new(&cfg)?;
+        let opts = ClientOptions {
+            concurrency: cfg.concurrency,
+            ..ClientOptions::default()
+        };
+        let http = build_client(&opts)?;
+        Ok(Self {
+            caps: crate::capabilities(&cfg),
+            stall: opts.stall_timeout,
+            cfg,
+            endpoint,
+            http,
+        })
+    }
+
+    /// An error context naming `key`, the bucket, the SecretId and the COS
+    /// variables.
+    pub(crate) fn ctx<'a>(&'a self, key: &'a str) -> ErrorContext<'a> {
+        ErrorContext::new(key)
+            .bucket(&self.cfg.bucket)
+            .access_key_id(&self.cfg.secret_id)
+            .vars(COS_VARS)
+    }
+
+    /// The signature window for a request made at `time`: from a minute
+    /// before (a server clock slightly behind ours still accepts it) to
+    /// [`CosConfig::sign_validity`] after.
+    pub(crate) fn key_time(&self, time: SystemTime) -> KeyTime {
+        let now = unix(time);
+        KeyTime {
+            start: now.saturating_sub(60),
+            end: now + self.cfg.sign_validity.as_secs().max(1),
+        }
+    }
+
+    /// The URL and signed headers of `call` with the signature window `kt`.
+    pub(crate) fn prepare(&self, call: &Call<'_>, kt: KeyTime) -> Result<Prepared> {
+        let what = call.key.unwrap_or(&self.cfg.bucket);
+        if let Some(k) = call.key {
+            check_key(k)?;
+        }
+        let url = self.endpoint.url(call.key, &call.query);
+        let mut headers: Vec<(String, String)> = call.headers.clone();
+        headers.push(("host".to_owned(), self.endpoint.host().to_owned()));
+        if let Some(t) = &self.cfg.security_token {
+            headers.push(("x-cos-security-token".to_owned(), t.clone()));
+        }
+        let params: Vec<(&str, &str)> = call.query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let signed_headers: Vec<(&str, &str)> = headers
+            .iter()
+            .filter(|(k, _)| is_signed_header(k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let signed = sign(
+            &self.cfg.secret_key,
+            kt,
+            call.method.as_str(),
+            &self.endpoint.signed_path(call.key),
+            &params,
+            &signed_headers,
+        );
+        headers.push((
+            "authorization".to_owned(),
+            signed.authorization(&self.cfg.secret_id),
+        ));
+        let mut map = HeaderMap::with_capacity(headers.len());
+        for (k, v) in &headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| Error::invalid(what, format!("bad header name {k:?}: {e}")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|e| Error::invalid(what, format!("bad value for header {k}: {e}")))?;
+            map.append(name, value);
+        }
+        Ok(Prepared {
+            method: call.method.clone(),
+            url,
+            headers: map,
+        })
+    }
+
+    /// Signs and sends `call`; any answer but 2xx is mapped to an error with
+    /// `ctx`.
+    pub(crate) async fn send(
+        &self,
+        call: Call<'_>,
+        ctx: &ErrorContext<'_>,
+    ) -> Result<reqwest::Response> {
+        send(&self.http, &call.body, ctx, || {
+            self.prepare(&call, self.key_time(SystemTime::now()))
+        })
+        .await
+    }
+
+    /// Sends `call` and reads its (small) answer body, failing when the body
+    /// is an `<Error>` document even though the status was 200.
+    pub(crate) async fn send_small(
+        &self,
+        call: Call<'_>,
+        ctx: &ErrorContext<'_>,
+    ) -> Result<(HeaderMap, Bytes)> {
+        let resp = self.send(call, ctx).await?;
+        let headers = resp.headers().clone();
+        let body = read_small(resp, ctx.key, self.stall).await?;
+        check_embedded_error(&body, ctx)?;
+        Ok((headers, body))
+    }
+
+    /// A presigned URL for `method` on `key`, valid from `time` for
+    /// `expires`. The host is signed; so is the security token.
+    pub(crate) fn presign(
+        &self,
+        method: &Method,
+        key: &str,
+        expires: Duration,
+        time: SystemTime,
+    ) -> Result<String> {
+        check_key(key)?;
+        if expires.is_zero() {
+            return Err(Error::invalid(key, "a presigned URL must be valid for some time"));
+        }
+        let now = unix(time);
+        let kt = KeyTime {
+            start: now,
+            end: now + expires.as_secs().max(1),
+        };
+        let signed = sign(
+            &self.cfg.secret_key,
+            kt,
+            method.as_str(),
+            &self.endpoint.signed_path(Some(key)),
+            &[],
+            &[("host", self.endpoint.host())],
+        );
+        let mut url = format!(
+            "{}?{}",
+            self.endpoint.url(Some(key), &[]),
+            signed.query(&self.cfg.secret_id)
+        );
+        if let Some(t) = &self.cfg.security_token {
+            url.push_str("&x-cos-security-token=");
+            url.push_str(&crate::sign::url_encode(t));
+        }
+        Ok(url)
+    }
+}

@@ -1,0 +1,1 @@
+//! CosStore's own behaviour against the emulator.

@@ -1,0 +1,1 @@
+//! The official Python SDK against the emulator.
