@@ -16,6 +16,10 @@
 //! * [`cos::CosEmulator`] (feature `cos`) — Tencent COS's XML API in
 //!   memory on a loopback port, verifying q-sign signatures byte for byte,
 //!   with hooks to inject faults and corrupt parts.
+//! * [`qiniu::QiniuServer`] (feature `qiniu`) — Qiniu Kodo's up, rs and rsf
+//!   hosts and a download domain per bucket in memory on loopback ports,
+//!   verifying upload tokens, signatures and private URLs byte for byte,
+//!   with hooks to inject faults and corrupt uploads.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -39,6 +43,8 @@ pub mod cos;
 mod fault;
 mod guard;
 mod memory;
+#[cfg(feature = "qiniu")]
+pub mod qiniu;
 #[cfg(feature = "s3")]
 mod weed;
 
@@ -49,6 +55,8 @@ pub use guard::Guarded;
 #[cfg(feature = "s3")]
 pub use haul_serve::S3Server;
 pub use memory::{MemoryStore, StoredObject};
+#[cfg(feature = "qiniu")]
+pub use qiniu::QiniuServer;
 #[cfg(feature = "s3")]
 pub use weed::SeaweedServer;
 

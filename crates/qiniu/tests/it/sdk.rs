@@ -1,0 +1,76 @@
+//! The official Qiniu Python SDK against the emulator: a client nobody here
+//! wrote must find every call accepted, its signatures verified.
+//!
+//! Needs `HAUL_QINIU_SDK_PYTHON`, a Python with the `qiniu` package:
+//! `python3 -m venv /root/.cache/venv-qiniu && /root/.cache/venv-qiniu/bin/pip install qiniu`,
+//! then `HAUL_QINIU_SDK_PYTHON=/root/.cache/venv-qiniu/bin/python cargo test
+//! -p haul-qiniu -- --ignored sdk`.
+
+use haul_core::{Key, ObjectStore, ObjectStoreExt};
+use haul_qiniu::qetag::qetag;
+use haul_testkit::qiniu::{QINIU_BUCKET, QINIU_PRIVATE_BUCKET, QiniuServer};
+
+use crate::store;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs qiniu sdk"]
+async fn official_python_sdk_against_the_emulator() {
+    let python = std::env::var("HAUL_QINIU_SDK_PYTHON")
+        .expect("HAUL_QINIU_SDK_PYTHON: a python with the qiniu package installed");
+    let server = QiniuServer::start();
+    let s = store(&server, QINIU_BUCKET);
+    s.put_bytes(
+        &Key::new("from-haul/hello.txt").unwrap(),
+        "hello from haul".into(),
+    )
+    .await
+    .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/sdk_check.py");
+    let mut cmd = std::process::Command::new(&python);
+    cmd.arg(script)
+        .env("HAUL_SDK_BUCKET", QINIU_BUCKET)
+        .env("HAUL_SDK_PRIVATE_BUCKET", QINIU_PRIVATE_BUCKET)
+        .env("HAUL_SDK_IO", server.download_url(QINIU_BUCKET).unwrap())
+        .env(
+            "HAUL_SDK_PRIVATE_IO",
+            server.download_url(QINIU_PRIVATE_BUCKET).unwrap(),
+        )
+        .env_remove("DISABLE_QINIU_TIMESTAMP_SIGNATURE");
+    for (k, v) in server.env(QINIU_BUCKET) {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the SDK script failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    // The only refusals were the ones the script asked for (an unsigned
+    // GET of a private object); every signed call was verified.
+    assert_eq!(server.auth_failures(), 1, "{stdout}");
+
+    // And what the SDK uploaded reads back through haul.
+    let big = s
+        .get_bytes(&Key::new("sdk/big-2m.bin").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(big.len(), 9 * (1 << 20) + 123);
+    let head = s.head(&Key::new("sdk/big-4m.bin").unwrap()).await.unwrap();
+    assert_eq!(
+        head.etag.as_deref(),
+        Some(qetag(&big).as_str()),
+        "v1 hash of the same bytes"
+    );
+    let private = store(&server, QINIU_PRIVATE_BUCKET);
+    let secret = private
+        .get_bytes(&Key::new("sdk/secret file.bin").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(secret.len(), 100_000);
+}
