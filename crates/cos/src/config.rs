@@ -95,7 +95,10 @@ impl CosConfig {
     }
 
     /// [`from_env`](Self::from_env) over any variable lookup (for tests).
-    pub(crate) fn from_lookup(bucket: String, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub(crate) fn from_lookup(
+        bucket: String,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
         let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
         let (Some(id), Some(key)) = (var("COS_SECRET_ID"), var("COS_SECRET_KEY")) else {
             return Err(Error::Unauthenticated {
@@ -183,7 +186,11 @@ mod tests {
         )
         .expect("config");
         assert_eq!(
-            (c.secret_id.as_str(), c.secret_key.as_str(), c.region.as_str()),
+            (
+                c.secret_id.as_str(),
+                c.secret_key.as_str(),
+                c.region.as_str()
+            ),
             ("ID", "KEY", "ap-shanghai")
         );
         assert_eq!(c.security_token.as_deref(), Some("TOK"));

@@ -68,6 +68,25 @@ pub(crate) struct Core {
     pub(crate) stall: Duration,
 }
 
+/// COS answers an expired signature with `AccessDenied: Request has
+/// expired`: that is an authentication failure with a clock to fix, not a
+/// missing permission.
+fn expired_signature(e: Error) -> Error {
+    match e {
+        Error::PermissionDenied { key, source } if source.to_string().contains("has expired") => {
+            Error::Unauthenticated {
+                key,
+                source: format!(
+                    "{source}; the store refused the signature as expired: \
+                     check this machine's clock (and CosConfig::sign_validity)"
+                )
+                .into(),
+            }
+        }
+        e => e,
+    }
+}
+
 /// Seconds since the epoch (0 for a clock before 1970).
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -166,6 +185,7 @@ impl Core {
             self.prepare(&call, self.key_time(SystemTime::now()))
         })
         .await
+        .map_err(expired_signature)
     }
 
     /// Sends `call` and reads its (small) answer body, failing when the body
@@ -193,7 +213,10 @@ impl Core {
     ) -> Result<String> {
         check_key(key)?;
         if expires.is_zero() {
-            return Err(Error::invalid(key, "a presigned URL must be valid for some time"));
+            return Err(Error::invalid(
+                key,
+                "a presigned URL must be valid for some time",
+            ));
         }
         let now = unix(time);
         let kt = KeyTime {

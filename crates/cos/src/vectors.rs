@@ -90,8 +90,14 @@ fn path_style_signs_the_bucket_in_the_path_and_the_port_in_the_host() {
         &[("partnumber", "2"), ("uploadid", "u 1")],
         &[("host", "127.0.0.1:9000")],
     );
-    assert!(auth.contains("q-url-param-list=partnumber;uploadid"), "{auth}");
-    assert!(auth.ends_with(&format!("q-signature={}", want.signature)), "{auth}");
+    assert!(
+        auth.contains("q-url-param-list=partnumber;uploadid"),
+        "{auth}"
+    );
+    assert!(
+        auth.ends_with(&format!("q-signature={}", want.signature)),
+        "{auth}"
+    );
     assert_eq!(prepared.headers["host"], "127.0.0.1:9000");
 }
 
@@ -101,12 +107,16 @@ fn security_token_is_sent_and_signed() {
     cfg.security_token = Some("TOKEN".into());
     let core = Core::new(cfg).expect("core");
     let prepared = core
-        .prepare(&Call::new(Method::HEAD, Some("k")), KeyTime { start: 1, end: 2 })
+        .prepare(
+            &Call::new(Method::HEAD, Some("k")),
+            KeyTime { start: 1, end: 2 },
+        )
         .expect("prepare");
     assert_eq!(prepared.headers["x-cos-security-token"], "TOKEN");
     let auth = prepared.headers["authorization"].to_str().expect("ascii");
-    assert!(auth.contains("q-header-list=host;x-cos-security-token"), "{auth}");
     assert!(
-        crate::capabilities(&core.cfg).max_object_size_bytes == DEFAULT_MAX_OBJECT_SIZE
+        auth.contains("q-header-list=host;x-cos-security-token"),
+        "{auth}"
     );
+    assert!(crate::capabilities(&core.cfg).max_object_size_bytes == DEFAULT_MAX_OBJECT_SIZE);
 }

@@ -178,7 +178,8 @@ mod tests {
         assert_eq!(r.next_marker.as_deref(), Some("p%2Fa%20b"));
         assert_eq!(r.contents[0].size, 434_234);
         assert_eq!(r.common_prefixes[0].prefix, "p%2Fd%2F");
-        let body = br"<ListMultipartUploadsResult><Bucket>b-125</Bucket><Encoding-Type>url</Encoding-Type>
+        let body =
+            br"<ListMultipartUploadsResult><Bucket>b-125</Bucket><Encoding-Type>url</Encoding-Type>
 <IsTruncated>false</IsTruncated><Upload><Key>a%20b</Key><UploadId>u1</UploadId>
 <Initiated>2026-01-02T03:04:05.000Z</Initiated></Upload></ListMultipartUploadsResult>";
         let r: ListUploadsResult = parse(body, "", "uploads").expect("parse");

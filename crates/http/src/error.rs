@@ -12,6 +12,8 @@ use haul_core::{BoxError, Error};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
+pub use crate::credentials::CredentialVars;
+
 /// Most bytes of an error body read; the rest is dropped.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -95,36 +97,6 @@ pub fn parse_json_error(body: &[u8]) -> Option<ErrorBody> {
         bucket: None,
     };
     (out.code.is_some() || out.message.is_some()).then_some(out)
-}
-
-/// The names a provider's users know its credentials by, quoted in
-/// authentication errors so the message says which setting to fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CredentialVars {
-    /// The variable holding the access key id (`AWS_ACCESS_KEY_ID`).
-    pub key_id: &'static str,
-    /// The variable holding the secret (`AWS_SECRET_ACCESS_KEY`).
-    pub secret: &'static str,
-    /// The variable holding a temporary session token (`AWS_SESSION_TOKEN`).
-    pub token: &'static str,
-    /// The variable holding the region (`AWS_REGION`).
-    pub region: &'static str,
-}
-
-impl CredentialVars {
-    /// The AWS CLI's names (S3 and S3-compatible services).
-    pub const AWS: Self = Self {
-        key_id: "AWS_ACCESS_KEY_ID",
-        secret: "AWS_SECRET_ACCESS_KEY",
-        token: "AWS_SESSION_TOKEN",
-        region: "AWS_REGION",
-    };
-}
-
-impl Default for CredentialVars {
-    fn default() -> Self {
-        Self::AWS
-    }
 }
 
 /// What the failed request was about, for the error message.

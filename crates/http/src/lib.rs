@@ -26,6 +26,7 @@
 
 pub mod body;
 pub mod client;
+pub mod credentials;
 pub mod error;
 pub mod redact;
 pub mod response;

@@ -136,13 +136,17 @@ mod tests {
         let body = b"\n  \n<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code>\
 <Message>try again</Message></Error>";
         let e = check_embedded_error(body, &ctx).expect_err("an error");
-        assert!(matches!(e, Error::Transient { .. }) && e.is_retryable(), "{e:?}");
+        assert!(
+            matches!(e, Error::Transient { .. }) && e.is_retryable(),
+            "{e:?}"
+        );
         let body = b"<Error><Code>NoSuchUpload</Code></Error>";
         assert!(matches!(
             check_embedded_error(body, &ctx),
             Err(Error::NoSuchUpload { ref upload_id, .. }) if upload_id == "u-1"
         ));
-        let ok = b"<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>";
+        let ok =
+            b"<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>";
         assert!(check_embedded_error(ok, &ctx).is_ok());
     }
 }

@@ -98,7 +98,9 @@ impl CosEmulator {
         shared.add_credentials(COS_SECRET_ID, COS_SECRET_KEY, None);
         shared.create_bucket(COS_BUCKET, COS_REGION);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let addr = listener.local_addr().expect("local address");
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let served = Arc::clone(&shared);
@@ -220,6 +222,42 @@ impl Drop for CosEmulator {
     }
 }
 
+/// Header names as COS writes them (`ETag`, `Content-Type`, ...), for
+/// clients that look answers up case-sensitively (the Python SDK returns
+/// headers as a plain `dict`, and users write `response['ETag']`).
+const HEADER_CASES: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\nETag: x\r\nContent-Type: x\r\n\
+Content-Length: 0\r\nContent-Range: x\r\nLast-Modified: x\r\nAccept-Ranges: x\r\n\
+Server: x\r\nConnection: close\r\n\r\n";
+
+/// hyper writes header names lowercase unless a response carries its
+/// (private) original-case map; the map is made here the only way hyper
+/// offers, by parsing a request that spells the names as COS does, and is
+/// then copied into every answer.
+async fn header_cases() -> http::Extensions {
+    use tokio::io::AsyncWriteExt as _;
+    let (mut client, server) = tokio::io::duplex(4096);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        if let Some(tx) = state::lock(&tx).take() {
+            let _ = tx.send(req.extensions().clone());
+        }
+        async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                Bytes::new(),
+            )))
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .preserve_header_case(true)
+        .serve_connection(TokioIo::new(server), svc);
+    tokio::spawn(conn);
+    if client.write_all(HEADER_CASES).await.is_err() {
+        return http::Extensions::new();
+    }
+    rx.await.unwrap_or_default()
+}
+
 /// The server thread: accepts connections until told to stop.
 fn serve(
     listener: std::net::TcpListener,
@@ -238,19 +276,27 @@ fn serve(
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
             return;
         };
+        let cases = Arc::new(header_cases().await);
         loop {
             tokio::select! {
                 _ = &mut stopped => break,
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let shared = Arc::clone(&shared);
+                    let cases = Arc::clone(&cases);
                     tokio::spawn(async move {
                         let svc = service_fn(move |req| {
                             let shared = Arc::clone(&shared);
-                            async move { Ok::<_, std::convert::Infallible>(route::handle(&shared, req).await) }
+                            let cases = Arc::clone(&cases);
+                            async move {
+                                let mut resp = route::handle(&shared, req).await;
+                                *resp.extensions_mut() = (*cases).clone();
+                                Ok::<_, std::convert::Infallible>(resp)
+                            }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .keep_alive(true)
+                            .preserve_header_case(true)
                             .serve_connection(TokioIo::new(stream), svc)
                             .await;
                     });

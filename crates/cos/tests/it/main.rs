@@ -14,8 +14,13 @@ use haul_testkit::{CosEmulator, Guarded};
 
 /// A configuration for the emulator's default bucket, path-style.
 pub(crate) fn config(emu: &CosEmulator) -> CosConfig {
-    CosConfig::new(emu.bucket(), emu.region(), emu.secret_id(), emu.secret_key())
-        .with_endpoint(emu.endpoint())
+    CosConfig::new(
+        emu.bucket(),
+        emu.region(),
+        emu.secret_id(),
+        emu.secret_key(),
+    )
+    .with_endpoint(emu.endpoint())
 }
 
 /// A store over a fresh emulator.

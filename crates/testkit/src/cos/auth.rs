@@ -142,7 +142,10 @@ fn expected_signature(
     let digest = hex(&sha1(&[http_string.as_bytes()]));
     let string_to_sign = format!("sha1\n{}\n{digest}\n", f.sign_time);
     let sign_key = hmac_sha1_hex(secret_key.as_bytes(), f.key_time.as_bytes());
-    Ok(hmac_sha1_hex(sign_key.as_bytes(), string_to_sign.as_bytes()))
+    Ok(hmac_sha1_hex(
+        sign_key.as_bytes(),
+        string_to_sign.as_bytes(),
+    ))
 }
 
 fn mismatch(detail: &str) -> CosError {
@@ -155,7 +158,11 @@ fn mismatch(detail: &str) -> CosError {
 
 /// The signed headers' pairs; `host` either as received or without its
 /// port (the SDK signs the host name alone while sending the port).
-fn header_pairs(req: &Req, list: &str, strip_port: bool) -> Result<Vec<(String, String)>, CosError> {
+fn header_pairs(
+    req: &Req,
+    list: &str,
+    strip_port: bool,
+) -> Result<Vec<(String, String)>, CosError> {
     let mut out = Vec::new();
     for name in list.split(';').filter(|n| !n.is_empty()) {
         let value = if name == "host" {
@@ -247,7 +254,9 @@ pub(crate) fn verify(shared: &Shared, req: &Req) -> Result<(), CosError> {
             return Ok(());
         }
     }
-    Err(mismatch("it does not match the one computed from the request"))
+    Err(mismatch(
+        "it does not match the one computed from the request",
+    ))
 }
 
 #[cfg(test)]

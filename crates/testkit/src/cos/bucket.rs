@@ -72,7 +72,11 @@ pub(crate) fn list(shared: &Shared, req: &Req) -> Handled {
     let url = req.q("encoding-type") == Some("url");
     let store = lock(&shared.store);
     let Some(b) = store.buckets.get(&req.bucket) else {
-        return Err(CosError::new(404, "NoSuchBucket", "The specified bucket does not exist."));
+        return Err(CosError::new(
+            404,
+            "NoSuchBucket",
+            "The specified bucket does not exist.",
+        ));
     };
     let (entries, truncated) = page(
         b.objects.keys().map(String::as_str),
@@ -157,7 +161,10 @@ pub(crate) fn list_uploads(shared: &Shared, req: &Req) -> Out {
         .collect();
     let truncated = after.len() > max;
     let page = &after[..after.len().min(max)];
-    let mut s = format!("{DECL}<ListMultipartUploadsResult>{}", el("Bucket", &req.bucket));
+    let mut s = format!(
+        "{DECL}<ListMultipartUploadsResult>{}",
+        el("Bucket", &req.bucket)
+    );
     if url {
         s.push_str(&el("Encoding-Type", "url"));
     }

@@ -260,3 +260,105 @@ pub(crate) fn abort(shared: &Shared, req: &Req) -> Handled {
     lock(&shared.store).uploads.remove(&id);
     Ok(Out::status(204))
 }
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, Method};
+
+    use super::*;
+    use crate::cos::route::Req;
+
+    fn req(method: Method, query: &[(&str, &str)], body: &str) -> Req {
+        Req {
+            method,
+            headers: HeaderMap::new(),
+            host: "127.0.0.1".into(),
+            bucket: "b-1".into(),
+            key: "k".into(),
+            signed_path: "/b-1/k".into(),
+            query: query
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: Bytes::from(body.to_owned()),
+            region: None,
+        }
+    }
+
+    fn code(r: Handled) -> String {
+        match r {
+            Ok(out) => panic!("expected an error, got HTTP {}", out.status),
+            Err(e) => format!("{} {}", e.status, e.code),
+        }
+    }
+
+    #[test]
+    fn completion_refusals_use_the_documented_codes() {
+        let shared = Shared::new();
+        shared.create_bucket("b-1", "ap-guangzhou");
+        let out = initiate(&shared, &req(Method::POST, &[("uploads", "")], ""));
+        let text = String::from_utf8_lossy(&out.body).into_owned();
+        let id = text
+            .split("<UploadId>")
+            .nth(1)
+            .and_then(|t| t.split("</UploadId>").next())
+            .expect("an UploadId")
+            .to_owned();
+        let mut etags = Vec::new();
+        for (n, len) in [(1, 10), (2, MIN_PART), (3, 5)] {
+            let mut r = req(
+                Method::PUT,
+                &[("partNumber", &n.to_string()), ("uploadId", &id)],
+                "",
+            );
+            r.body = Bytes::from(vec![n as u8; len]);
+            let out = upload_part(&shared, &r).expect("part");
+            etags.push(out.headers[0].1.clone());
+        }
+        let body = |parts: &[(u32, &str)]| {
+            let mut s = String::from("<CompleteMultipartUpload>");
+            for (n, e) in parts {
+                let _ = write!(
+                    s,
+                    "<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>"
+                );
+            }
+            s + "</CompleteMultipartUpload>"
+        };
+        let complete_with = |parts: &[(u32, &str)]| {
+            complete(
+                &shared,
+                &req(Method::POST, &[("uploadId", &id)], &body(parts)),
+            )
+        };
+        let e = |i: usize| etags[i].as_str();
+        assert_eq!(
+            code(complete_with(&[(2, e(1)), (1, e(0))])),
+            "400 InvalidPartOrder"
+        );
+        assert_eq!(
+            code(complete_with(&[(1, e(0)), (1, e(0))])),
+            "400 InvalidPartOrder"
+        );
+        assert_eq!(
+            code(complete_with(&[(1, e(1)), (2, e(1))])),
+            "400 InvalidPart"
+        );
+        assert_eq!(
+            code(complete_with(&[(1, e(0)), (2, e(1)), (3, e(2))])),
+            "400 EntityTooSmall"
+        );
+        assert_eq!(code(complete_with(&[])), "400 MalformedXML");
+        let ok = complete_with(&[(2, e(1)), (3, e(2))]).expect("complete");
+        assert!(ok.headers.iter().any(|(k, _)| k == "x-cos-hash-crc64ecma"));
+        assert_eq!(code(complete_with(&[(2, e(1))])), "404 NoSuchUpload");
+        let stored = shared.object("b-1", "k").expect("object");
+        assert_eq!(stored.len(), MIN_PART + 5);
+        let e = CosError::new(400, "EntityTooSmall", "m");
+        let doc = xml::error_body(&e, "/b-1/k", "rid");
+        assert!(
+            doc.contains("<Error><Code>EntityTooSmall</Code><Message>m</Message><Resource>/b-1/k</Resource><RequestId>rid</RequestId><TraceId>"),
+            "{doc}"
+        );
+    }
+}

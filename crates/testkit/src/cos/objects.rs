@@ -15,7 +15,11 @@ pub(crate) fn check_content_md5(req: &Req, body: &[u8]) -> Result<(), CosError> 
         return Ok(());
     };
     let sent = Checksum::from_base64(ChecksumKind::Md5, sent).map_err(|_| {
-        CosError::new(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
+        CosError::new(
+            400,
+            "InvalidDigest",
+            "The Content-MD5 you specified was invalid.",
+        )
     })?;
     if sent != compute(ChecksumKind::Md5, body) {
         return Err(CosError::new(
@@ -89,7 +93,13 @@ pub(crate) fn parse_range(v: &str, size: u64) -> Result<Option<Range<u64>>, CosE
         return Ok(None);
     };
     let (a, b) = (a.trim(), b.trim());
-    let unsatisfiable = || CosError::new(416, "InvalidRange", "The requested range is not satisfiable.");
+    let unsatisfiable = || {
+        CosError::new(
+            416,
+            "InvalidRange",
+            "The requested range is not satisfiable.",
+        )
+    };
     let range = if a.is_empty() {
         let Ok(n) = b.parse::<u64>() else {
             return Ok(None);
@@ -199,7 +209,11 @@ pub(crate) fn source_object(shared: &Shared, req: &Req) -> Result<Object, CosErr
     let o = {
         let store = lock(&shared.store);
         let b = store.buckets.get(&bucket).ok_or_else(|| {
-            CosError::new(404, "NoSuchBucket", "The copy source bucket does not exist.")
+            CosError::new(
+                404,
+                "NoSuchBucket",
+                "The copy source bucket does not exist.",
+            )
         })?;
         b.objects
             .get(&key)

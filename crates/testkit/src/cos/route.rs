@@ -222,7 +222,10 @@ fn parse(shared: &Shared, parts: http::request::Parts, body: Bytes) -> Result<Re
         }
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let bad = || CosError::new(400, "InvalidURI", "bad query string");
-        query.push((decode(k, true).ok_or_else(bad)?, decode(v, true).ok_or_else(bad)?));
+        query.push((
+            decode(k, true).ok_or_else(bad)?,
+            decode(v, true).ok_or_else(bad)?,
+        ));
     }
     let rest = path.strip_prefix('/').unwrap_or(&path);
     let (bucket, key, region) = if let Some((bucket, region)) = bucket_of_host(shared, &host) {
@@ -286,7 +289,11 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let head = parts.method == Method::HEAD;
     let resource = parts.uri.path().to_owned();
-    let Ok(body) = body.collect().await.map(http_body_util::Collected::to_bytes) else {
+    let Ok(body) = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+    else {
         let e = CosError::new(400, "IncompleteBody", "the body ended early");
         return render_error(&e, &resource, &request_id, head);
     };

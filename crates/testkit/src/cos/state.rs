@@ -10,7 +10,7 @@ use haul_core::ChecksumKind;
 use haul_core::checksum::compute;
 
 use super::route::CosOp;
-use super::{CosStats, COS_REGION};
+use super::{COS_REGION, CosStats};
 
 /// The smallest part but the last, as COS enforces it at completion.
 pub(crate) const MIN_PART: usize = 1 << 20;

@@ -92,7 +92,9 @@ pub(crate) fn bool_text(b: bool) -> &'static str {
 
 /// The owner block listings carry.
 pub(crate) fn owner(tag: &str) -> String {
-    format!("<{tag}><ID>qcs::cam::uin/100000000001:uin/100000000001</ID><DisplayName>100000000001</DisplayName></{tag}>")
+    format!(
+        "<{tag}><ID>qcs::cam::uin/100000000001:uin/100000000001</ID><DisplayName>100000000001</DisplayName></{tag}>"
+    )
 }
 
 /// A `<CompleteMultipartUpload>` request.
@@ -158,7 +160,10 @@ mod tests {
             b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"e\"</ETag></Part></CompleteMultipartUpload>",
         )
         .expect("parse");
-        assert_eq!((r.parts[0].part_number, r.parts[0].etag.as_str()), (1, "\"e\""));
+        assert_eq!(
+            (r.parts[0].part_number, r.parts[0].etag.as_str()),
+            (1, "\"e\"")
+        );
         assert!(parse::<CompleteRequest>(b"<oops").is_err());
     }
 }
