@@ -32,7 +32,7 @@
 //!
 //! COS reports a CRC-64 (`x-cos-hash-crc64ecma`, decimal CRC-64/XZ) for
 //! every object and every part. The store lists
-//! [`ChecksumKind::Crc64Xz`](haul_core::ChecksumKind::Crc64Xz) as native, so
+//! [`haul_core::ChecksumKind::Crc64Xz`] as native, so
 //! the engine computes it while reading each part, and:
 //!
 //! * every PUT and part answer's CRC-64 is compared with the payload's; a

@@ -13,10 +13,10 @@
 //!   a fidelity shim) on a loopback port, and `SeaweedServer`, a real
 //!   SeaweedFS when `weed` is installed.
 //!
-//! * [`cos::CosEmulator`] (feature `cos`) — Tencent COS's XML API in
+//! * `CosEmulator` (feature `cos`) — Tencent COS's XML API in
 //!   memory on a loopback port, verifying q-sign signatures byte for byte,
 //!   with hooks to inject faults and corrupt parts.
-//! * [`qiniu::QiniuServer`] (feature `qiniu`) — Qiniu Kodo's up, rs and rsf
+//! * `QiniuServer` (feature `qiniu`) — Qiniu Kodo's up, rs and rsf
 //!   hosts and a download domain per bucket in memory on loopback ports,
 //!   verifying upload tokens, signatures and private URLs byte for byte,
 //!   with hooks to inject faults and corrupt uploads.
@@ -48,9 +48,9 @@ pub mod qiniu;
 #[cfg(feature = "s3")]
 mod weed;
 
-pub use fault::{Fault, FaultRule, FaultStats, FaultStore, Op, Trigger};
 #[cfg(feature = "cos")]
 pub use cos::CosEmulator;
+pub use fault::{Fault, FaultRule, FaultStats, FaultStore, Op, Trigger};
 pub use guard::Guarded;
 #[cfg(feature = "s3")]
 pub use haul_serve::S3Server;
