@@ -19,6 +19,7 @@ pub fn urlsafe_b64(data: impl AsRef<[u8]>) -> String {
 }
 
 /// Decodes URL-safe base64, padded or not.
+#[must_use]
 pub fn urlsafe_b64_decode(text: &str) -> Option<Vec<u8>> {
     let t = text.trim_end_matches('=');
     base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -5,11 +5,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use haul_core::{Error, Key, Result};
 use haul_http::ErrorContext;
 use haul_http::redact::{trace_request, trace_response};
-use haul_http::{ClientOptions, body_stream, build_client, map_transport};
+use haul_http::response::read_small;
+use haul_http::send::stale_connection;
+use haul_http::{ClientOptions, build_client, map_transport};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
 
@@ -18,9 +20,6 @@ use crate::auth::{Credentials, SignedRequest};
 use crate::error::error_from_response;
 use crate::policy::PutPolicy;
 use crate::qetag::QetagHasher;
-
-/// Most bytes of a small (JSON) answer read into memory.
-const MAX_SMALL_BODY: usize = 16 << 20;
 
 /// The Content-Type every management call sends and signs, as the SDKs do.
 pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
@@ -142,21 +141,21 @@ impl Call {
 }
 
 /// `YYYYMMDDTHHMMSSZ` (UTC) for `X-Qiniu-Date`.
-pub(crate) fn qiniu_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+pub(crate) fn qiniu_date(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
+    let shifted = days as i64 + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let doe = shifted - era * 146_097;
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
         rem / 3600,
         (rem / 60) % 60,
         rem % 60
@@ -352,7 +351,7 @@ impl Core {
     ) -> Result<(u16, T)> {
         let resp = self.send(call, ctx).await?;
         let status = resp.status().as_u16();
-        let body = self.read_small(resp, ctx.key).await?;
+        let body = read_small(resp, ctx.key, self.stall).await?;
         let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
             b"null"
         } else {
@@ -370,19 +369,6 @@ impl Core {
         Ok((status, parsed))
     }
 
-    /// Reads a small answer body whole (bounded, with the stall timeout).
-    async fn read_small(&self, resp: reqwest::Response, key: &str) -> Result<Bytes> {
-        let mut stream = body_stream(resp, key, None, self.stall);
-        let mut buf = Vec::new();
-        while let Some(chunk) = stream.try_next().await? {
-            buf.extend_from_slice(&chunk);
-            if buf.len() > MAX_SMALL_BODY {
-                return Err(Error::transient(key, "answer body is unreasonably large"));
-            }
-        }
-        Ok(buf.into())
-    }
-
     /// A management call on the rs host: `path` (already encoded),
     /// `Content-Type` form, signed with the Qiniu (v2) signature.
     pub(crate) fn rs_call(&self, method: Method, path: &str, form: Option<String>) -> Call {
@@ -395,34 +381,6 @@ impl Core {
     }
 }
 
-/// Whether a transport error looks like a pooled connection that the server
-/// had already closed, as opposed to a timeout or a refused connection.
-fn stale_connection(e: &reqwest::Error) -> bool {
-    if e.is_timeout() || e.is_connect() || e.is_builder() {
-        return false;
-    }
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::UnexpectedEof
-            );
-        }
-        if err
-            .to_string()
-            .contains("connection closed before message completed")
-        {
-            return true;
-        }
-        source = err.source();
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,7 +390,7 @@ mod tests {
         assert_eq!(qiniu_date(UNIX_EPOCH), "19700101T000000Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_451_491_200 + 3_723);
         assert_eq!(qiniu_date(t), "20151230T170203Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        let leap = UNIX_EPOCH + Duration::from_hours(264_384);
         assert_eq!(qiniu_date(leap), "20000229T000000Z");
     }
 }

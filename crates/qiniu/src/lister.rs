@@ -6,6 +6,7 @@
 //! are only ever emitted in ascending order, so a repeat is dropped.
 //! Kodo has no `start-after`: keys up to it are skipped as they arrive.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -121,10 +122,10 @@ impl Core {
             q(prefix)
         );
         if let Some(d) = &opts.delimiter {
-            url.push_str(&format!("&delimiter={}", q(d)));
+            let _ = write!(url, "&delimiter={}", q(d));
         }
         if let Some(m) = marker {
-            url.push_str(&format!("&marker={}", q(m)));
+            let _ = write!(url, "&marker={}", q(m));
         }
         let call = Call::new(Method::GET, url, Auth::Qiniu).header("content-type", FORM);
         let what = if prefix.is_empty() {

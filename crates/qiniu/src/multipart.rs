@@ -10,6 +10,7 @@
 //! upload with them.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use haul_core::{
@@ -122,7 +123,7 @@ impl Core {
             url.push_str(&utf8_percent_encode(id, SEGMENT).to_string());
         }
         if let Some(n) = n {
-            url.push_str(&format!("/{n}"));
+            let _ = write!(url, "/{n}");
         }
         url
     }
@@ -252,7 +253,7 @@ impl Core {
             );
             if marker > 0 {
                 // The API spec's spelling.
-                url.push_str(&format!("&part-number_marker={marker}"));
+                let _ = write!(url, "&part-number_marker={marker}");
             }
             let call = Call::new(Method::GET, url, Auth::UpToken(self.up_token(key)));
             let (_, page): (u16, ListAnswer) = self.send_json(call, &ctx).await?;

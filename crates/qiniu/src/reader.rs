@@ -1,13 +1,14 @@
 //! stat (head) on the rs host and ranged GETs from the download domain.
 
-use std::ops::Range;
 use std::time::{Duration, UNIX_EPOCH};
 
 use haul_core::{
     ByteRange, Checksum, ChecksumKind, Error, GetOptions, GetResponse, Key, ObjectMeta, Result,
 };
 use haul_http::body_stream;
-use http::{HeaderMap, Method};
+use haul_http::response::{answered_range, header};
+use haul_http::xml::unquote;
+use http::Method;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
@@ -73,24 +74,6 @@ pub(crate) fn key_path(key: &Key) -> Result<String> {
     Ok(utf8_percent_encode(key.as_str(), PATH).to_string())
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn unquote(s: &str) -> String {
-    s.trim().trim_matches('"').to_owned()
-}
-
-/// Parses `Content-Range: bytes a-b/total` into `a..b+1` and `total`.
-fn parse_content_range(v: &str) -> Option<(Range<u64>, u64)> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (span, total) = rest.split_once('/')?;
-    let (a, b) = span.split_once('-')?;
-    let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    let total: u64 = total.trim().parse().ok()?;
-    (a <= b && b < total).then_some((a..b + 1, total))
-}
-
 impl Core {
     pub(crate) async fn head(&self, key: &Key) -> Result<ObjectMeta> {
         let path = format!("/stat/{}", entry(&self.cfg.bucket, Some(key.as_str())));
@@ -133,26 +116,8 @@ impl Core {
         }
         let resp = self.send(call, &self.ctx(key.as_str())).await?;
         let h = resp.headers();
-        let len: u64 = header(h, "content-length")
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| Error::transient(key.as_str(), "answer has no usable Content-Length"))?;
-        let (range, size) = if resp.status() == http::StatusCode::PARTIAL_CONTENT {
-            let cr = header(h, "content-range").ok_or_else(|| {
-                Error::transient(key.as_str(), "206 answer without Content-Range")
-            })?;
-            let (range, total) = parse_content_range(cr).ok_or_else(|| {
-                Error::transient(key.as_str(), format!("unparsable Content-Range {cr:?}"))
-            })?;
-            if range.end - range.start != len {
-                return Err(Error::transient(
-                    key.as_str(),
-                    format!("Content-Range {cr:?} disagrees with Content-Length {len}"),
-                ));
-            }
-            (range, total)
-        } else {
-            (0..len, len)
-        };
+        let (range, size) = answered_range(key.as_str(), resp.status(), h)?;
+        let len = range.end - range.start;
         let meta = ObjectMeta {
             key: key.clone(),
             size,
@@ -216,7 +181,5 @@ mod tests {
             m.last_modified,
             Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
         );
-        assert_eq!(parse_content_range("bytes 0-9/100"), Some((0..10, 100)));
-        assert_eq!(parse_content_range("bytes 5-2/100"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Form upload (put), and rs copy, move and delete.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -82,18 +83,20 @@ impl Form {
     }
 
     fn field(&mut self, name: &str, value: &str) {
-        self.head.push_str(&format!(
+        let _ = write!(
+            self.head,
             "--{}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n",
             self.boundary
-        ));
+        );
     }
 
     /// Opens the `file` field; returns (head, tail, content type).
     fn finish(mut self, file_name: &str, content_type: &str) -> (Bytes, Bytes, String) {
-        self.head.push_str(&format!(
+        let _ = write!(
+            self.head,
             "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n",
             self.boundary
-        ));
+        );
         let tail = format!("\r\n--{}--\r\n", self.boundary);
         let ct = format!("multipart/form-data; boundary={}", self.boundary);
         (Bytes::from(self.head), Bytes::from(tail), ct)

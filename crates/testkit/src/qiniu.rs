@@ -464,7 +464,7 @@ async fn handle(
     let body = body
         .collect()
         .await
-        .map(|c| c.to_bytes())
+        .map(http_body_util::Collected::to_bytes)
         .unwrap_or_default();
     let req = Req {
         method: parts.method.as_str().to_owned(),

@@ -334,7 +334,7 @@ async fn private_buckets_need_signed_urls() {
         "unsigned download of a private object"
     );
     let url = s
-        .download_url(&key("secret file.txt"), Duration::from_secs(60))
+        .download_url(&key("secret file.txt"), Duration::from_mins(1))
         .unwrap();
     assert!(url.contains("?e=") && url.contains("&token="), "{url}");
     let ok = http

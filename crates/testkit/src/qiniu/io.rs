@@ -77,14 +77,13 @@ pub(crate) fn download(state: &mut State, bucket: &str, req: &Req) -> Reply {
         .with_header("accept-ranges", "bytes")
         .with_header("last-modified", httpdate::fmt_http_date(modified))
     };
-    let reply = match range(req.header("range"), size) {
+    match range(req.header("range"), size) {
         Err(()) => Reply::error(416, "requested range not satisfiable")
             .with_header("content-range", format!("bytes */{size}")),
         Ok(None) => base(200, obj.data.clone()),
         Ok(Some((s, e))) => base(206, obj.data.slice(s as usize..=e as usize))
             .with_header("content-range", format!("bytes {s}-{e}/{size}")),
-    };
-    reply
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! not mirrored on the other): HMAC-SHA1, URL-safe base64, upload tokens,
 //! QBox and Qiniu (v2) signatures, private download URLs, and qetag.
 
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::Deserialize;
@@ -144,7 +146,7 @@ fn qiniu_strings(req: &Req) -> Vec<Vec<u8>> {
     );
     let ct = req.header("content-type");
     if let Some(ct) = ct {
-        s.push_str(&format!("Content-Type: {ct}\n"));
+        let _ = writeln!(s, "Content-Type: {ct}");
     }
     let mut signed: Vec<(String, &str)> = req
         .headers
@@ -154,22 +156,21 @@ fn qiniu_strings(req: &Req) -> Vec<Vec<u8>> {
         .collect();
     signed.sort();
     for (n, v) in signed {
-        s.push_str(&format!("{n}: {v}\n"));
+        let _ = writeln!(s, "{n}: {v}");
     }
     s.push('\n');
     let bare = s.clone().into_bytes();
     let mut with_body = s.into_bytes();
     with_body.extend_from_slice(&req.body);
-    let base = |c: &str| {
+    let essence = |c: &str| {
         c.split(';')
             .next()
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase()
     };
-    match ct.map(base).as_deref() {
-        None => vec![bare],
-        Some("application/octet-stream") => vec![bare],
+    match ct.map(essence).as_deref() {
+        None | Some("application/octet-stream") => vec![bare],
         Some("application/x-www-form-urlencoded" | "application/json") => vec![with_body],
         Some(_) => vec![with_body, bare],
     }
@@ -221,23 +222,23 @@ pub(crate) fn verify_mac(ak: &str, sk: &str, req: &Req, now: u64) -> Result<(), 
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ` into Unix seconds.
-fn parse_date(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+fn parse_date(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (hh, mm, ss) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hour, minute, second) = (num(9..11)?, num(11..13)?, num(13..15)?);
     // Days from civil (Howard Hinnant).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
+    let shifted = if month <= 2 { year - 1 } else { year };
+    let era = shifted.div_euclid(400);
+    let yoe = shifted - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
 }
 
 /// Verifies a private download: the URL as signed is

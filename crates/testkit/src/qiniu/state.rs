@@ -102,12 +102,12 @@ impl State {
         real.saturating_add_signed(self.skew_secs)
     }
 
-    /// `now` in 100-ns units.
+    /// `now` in 100-ns units, on the same clock.
     pub(crate) fn put_time(&self) -> u64 {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        (nanos / 100) as u64
+        ((nanos / 100) as u64).saturating_add_signed(self.skew_secs.saturating_mul(10_000_000))
     }
 
     /// A fresh id (upload ids, request ids).
