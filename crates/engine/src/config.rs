@@ -58,7 +58,9 @@ pub struct TransferConfig {
     /// Part size for server-side part copies. Default 128 MiB.
     pub copy_chunk_size: u64,
     /// Server-side copies above this size use part copy; below, one copy call.
-    /// Default 5 GiB (S3's single-copy limit), as the COS SDK does.
+    /// Default 128 MiB: parallel part copies of a large object finish well
+    /// before one CopyObject on the servers measured (the COS SDK's 5 GB
+    /// default serialises the whole copy on one request).
     pub copy_slice_size: u64,
     /// How often a progress snapshot is emitted. Default 500 ms.
     #[serde(with = "duration_ms")]
@@ -93,7 +95,7 @@ impl Default for TransferConfig {
             slice_size: 16 * MIB,
             copy_chunk_parallel_limit: 32,
             copy_chunk_size: 128 * MIB,
-            copy_slice_size: 5 * 1024 * MIB,
+            copy_slice_size: 128 * MIB,
             progress_interval: Duration::from_millis(500),
             upload_check_content_md5: false,
             upload_queue_size: 1000,

@@ -161,6 +161,15 @@ fn kinds(shared: &Shared, cap: &Capabilities) -> Vec<ChecksumKind> {
     k
 }
 
+/// The destination's first native CRC kind other than CRC32C, journaled per
+/// part so the whole object's can be combined and compared.
+fn native_kind(cap: &Capabilities) -> Option<ChecksumKind> {
+    cap.native_checksums
+        .iter()
+        .copied()
+        .find(|k| k.is_crc() && *k != ChecksumKind::Crc32c)
+}
+
 /// Part size for `size` bytes: `max(base, ceil(size / max_parts))` within the
 /// destination's limits.
 pub(crate) fn part_size_for(size: u64, base: u64, cap: &Capabilities) -> u64 {
@@ -547,6 +556,7 @@ async fn multipart(
                 etag: part.etag.clone(),
                 crc32c: find(ChecksumKind::Crc32c),
                 md5: find(ChecksumKind::Md5),
+                native: native_kind(s.dst.store.capabilities()).and_then(find),
             })
         });
     }
@@ -600,27 +610,43 @@ async fn complete(
     // Rule 3: every part is durable in the journal before complete.
     shared.journal.flush().await?;
     let dst = &shared.dst.store;
+    let native = native_kind(dst.capabilities());
     let mut completed = Vec::with_capacity(done.len());
     for p in done.values() {
+        // The store checks the part checksum of its own kind where it has one.
+        let own = native.and(parse_sum(p.native.as_ref()));
         completed.push(CompletedPart {
             number: PartNumber::new(p.number)?,
             etag: p.etag.clone(),
             size: p.len,
-            checksum: parse_sum(p.crc32c.as_ref()),
+            checksum: own.or_else(|| parse_sum(p.crc32c.as_ref())),
         });
     }
-    let crc_parts: Vec<(Option<Checksum>, u64)> = done
-        .values()
-        .map(|p| (parse_sum(p.crc32c.as_ref()), p.len))
-        .collect();
+    let combined = |pick: fn(&PartRow) -> Option<&String>, kind| {
+        let parts: Vec<(Option<Checksum>, u64)> =
+            done.values().map(|p| (parse_sum(pick(p)), p.len)).collect();
+        combine_parts(kind, &parts)
+    };
     let md5s: Vec<Option<Checksum>> = done.values().map(|p| parse_sum(p.md5.as_ref())).collect();
     let mut expected = Expected {
-        checksums: combine_parts(ChecksumKind::Crc32c, &crc_parts)
+        checksums: combined(|p| p.crc32c.as_ref(), ChecksumKind::Crc32c)
             .into_iter()
+            .chain(native.and_then(|k| combined(|p| p.native.as_ref(), k)))
             .collect(),
         etag: None,
         size: meta.size,
     };
+    if copy {
+        // A part copy inside one store: the source's own checksums are what
+        // the destination must report.
+        let extra: Vec<Checksum> = meta
+            .checksums
+            .iter()
+            .filter(|c| !expected.checksums.iter().any(|e| e.kind() == c.kind()))
+            .cloned()
+            .collect();
+        expected.checksums.extend(extra);
+    }
     if dst.capabilities().etag_is_md5 {
         expected.etag = multipart_etag(&md5s);
     }

@@ -159,7 +159,7 @@ impl Journal {
     pub fn parts(&self, file: FileId) -> Result<Vec<PartRow>, JournalError> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT number, offset, len, etag, crc32c, md5 FROM parts
+                "SELECT number, offset, len, etag, crc32c, md5, native FROM parts
                  WHERE file = ?1 ORDER BY number",
             )?
             .query_map([file.0], |r| {
@@ -170,6 +170,7 @@ impl Journal {
                     etag: r.get(3)?,
                     crc32c: r.get(4)?,
                     md5: r.get(5)?,
+                    native: r.get(6)?,
                 })
             })?
             .collect()

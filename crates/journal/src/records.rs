@@ -199,4 +199,7 @@ pub struct PartRow {
     pub crc32c: Option<String>,
     /// MD5 of the part, hex.
     pub md5: Option<String>,
+    /// The part's checksum of the destination's native CRC kind (e.g.
+    /// `crc64xz:…` for COS), so the whole object's can be combined on resume.
+    pub native: Option<String>,
 }

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::JournalError;
 
 /// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE jobs (
     id         INTEGER PRIMARY KEY,
     spec       TEXT    NOT NULL,
@@ -40,7 +41,11 @@ CREATE TABLE parts (
     md5    TEXT,
     PRIMARY KEY (file, number)
 ) WITHOUT ROWID;
-"];
+",
+    r"
+ALTER TABLE parts ADD COLUMN native TEXT;
+",
+];
 
 /// The schema version this build writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

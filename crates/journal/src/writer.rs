@@ -228,8 +228,8 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
         }
         Cmd::PartDone { file, part } => {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO parts(file, number, offset, len, etag, crc32c, md5)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO parts(file, number, offset, len, etag, crc32c, md5, native)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 file.0,
@@ -238,7 +238,8 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                 part.len as i64,
                 part.etag,
                 part.crc32c,
-                part.md5
+                part.md5,
+                part.native
             ])?;
         }
         Cmd::ForgetParts { file, numbers } => {

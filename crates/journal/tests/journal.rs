@@ -10,6 +10,7 @@ fn part(n: u32) -> PartRow {
         etag: format!("etag{n}"),
         crc32c: Some("crc32c:00000000".into()),
         md5: None,
+        native: Some("crc64xz:0000000000000001".into()),
     }
 }
 
