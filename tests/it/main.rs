@@ -1,6 +1,7 @@
 //! haul's integration tests: one binary (faster to link, one place to look).
 
 mod cli;
+mod coscli;
 mod crash;
 mod paths;
 mod s3cli;

@@ -70,12 +70,8 @@ pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
             } else {
                 format!("{key}/")
             };
-            let bucket_part = format!("{bucket}/");
-            (
-                open_bucket(&store, &config)?,
-                format!("{bucket_part}{prefix}"),
-                bucket_part,
-            )
+            let o = open_bucket(&store, &bucket, &config)?;
+            (o.store, format!("{}{prefix}", o.base), o.base)
         }
     };
     let shown = |k: &str| k.strip_prefix(bucket_part.as_str()).unwrap_or(k).to_owned();
@@ -124,7 +120,8 @@ pub(crate) async fn stat(g: &Global, a: StatArgs) -> Result<u8, CliError> {
             (open_local(&parent)?, name)
         }
         Location::Bucket { store, bucket, key } => {
-            (open_bucket(&store, &config)?, format!("{bucket}/{key}"))
+            let o = open_bucket(&store, &bucket, &config)?;
+            (o.store, format!("{}{key}", o.base))
         }
     };
     let key = Key::new(key).map_err(|e| CliError::usage(format!("{}: {e}", a.target)))?;

@@ -38,19 +38,22 @@ impl Location {
     /// Parses a location; a path that exists is always local.
     pub(crate) fn parse(text: &str, config: &ConfigFile) -> Result<Self, CliError> {
         if let Some((scheme, rest)) = text.split_once("://") {
-            if scheme != "s3" {
+            if !crate::providers::SCHEMES.contains(&scheme) {
                 return Err(CliError::usage(format!(
-                    "{text}: unknown scheme {scheme}:// (haul knows s3://, REMOTE: and local paths)"
+                    "{text}: unknown scheme {scheme}:// (haul knows {}, REMOTE: and local paths)",
+                    crate::providers::SCHEMES
+                        .map(|s| format!("{s}://"))
+                        .join(", ")
                 )));
             }
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() || bucket.contains(char::is_whitespace) {
                 return Err(CliError::usage(format!(
-                    "{text}: malformed URL: expected s3://BUCKET/KEY"
+                    "{text}: malformed URL: expected {scheme}://BUCKET/KEY"
                 )));
             }
             return Ok(Self::Bucket {
-                store: "s3".into(),
+                store: scheme.into(),
                 bucket: bucket.into(),
                 key: key.into(),
             });
@@ -92,16 +95,6 @@ impl Location {
     }
 }
 
-/// How a store is named in the journal (so `resume` can open it again):
-/// an absolute directory, `s3://` or `REMOTE:`. Never a secret.
-pub(crate) fn store_id(store: &str) -> String {
-    if store == "s3" {
-        "s3://".into()
-    } else {
-        format!("{store}:")
-    }
-}
-
 /// Opens a local directory as a store, creating it if needed.
 pub(crate) fn open_local(root: &Path) -> Result<Arc<dyn ObjectStore>, CliError> {
     let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
@@ -110,25 +103,37 @@ pub(crate) fn open_local(root: &Path) -> Result<Arc<dyn ObjectStore>, CliError> 
         .map_err(|e| CliError::usage(format!("{}: cannot use as a directory: {e}", abs.display())))
 }
 
-/// Opens the store behind a bucket location; its keys are `bucket/key`.
-pub(crate) fn open_bucket(
-    store: &str,
-    config: &ConfigFile,
-) -> Result<Arc<dyn ObjectStore>, CliError> {
-    crate::providers::open(store, config)
+/// A bucket location's store, the key prefix that addresses the bucket in
+/// it, and the id the journal keeps to reopen it.
+pub(crate) struct Opened {
+    /// The store.
+    pub(crate) store: Arc<dyn ObjectStore>,
+    /// `bucket/` for endpoint-wide stores (S3), `""` for per-bucket ones.
+    pub(crate) base: String,
+    /// `s3://`, `cos://bucket`, `NAME:` or `NAME:bucket`. Never a secret.
+    pub(crate) id: String,
 }
 
-/// Reopens a store from its journaled id ([`store_id`]).
+/// Opens the store behind a bucket location.
+pub(crate) fn open_bucket(
+    store: &str,
+    bucket: &str,
+    config: &ConfigFile,
+) -> Result<Opened, CliError> {
+    crate::providers::open(store, bucket, config)
+}
+
+/// Reopens a store from its journaled id (see [`Opened::id`]).
 pub(crate) fn reopen(id: &str, config: &ConfigFile) -> Result<Arc<dyn ObjectStore>, CliError> {
-    if id == "s3://" {
-        return open_bucket("s3", config);
+    let bucket_store = if let Some((scheme, bucket)) = id.split_once("://") {
+        Some((scheme, bucket))
+    } else {
+        id.split_once(':').filter(|(name, _)| is_remote_name(name))
+    };
+    match bucket_store {
+        Some((store, bucket)) => Ok(open_bucket(store, bucket, config)?.store),
+        None => open_local(Path::new(id)),
     }
-    if let Some(name) = id.strip_suffix(':')
-        && is_remote_name(name)
-    {
-        return open_bucket(name, config);
-    }
-    open_local(Path::new(id))
 }
 
 #[cfg(test)]

@@ -1,48 +1,94 @@
-//! The one place that knows every provider: it maps a store name from a
-//! location (`s3`, or a remote's `type`) to a store.
+//! The one place that knows every provider: it maps a location's store name
+//! (a scheme such as `s3`, or a remote's `type`) to a store.
 
 use std::sync::Arc;
 
 use haul_core::ObjectStore;
+use haul_cos::{CosConfig, CosStore};
 use haul_s3::{S3Config, S3Endpoint, S3Store};
 
 use crate::CliError;
+use crate::location::Opened;
 use crate::settings::{ConfigFile, Remote};
+
+/// The URL schemes haul knows.
+pub(crate) const SCHEMES: [&str; 2] = ["s3", "cos"];
 
 /// Connections per store: enough for the default 16 files × 16 parts to
 /// reuse warm connections.
 const POOL: usize = 64;
 
-/// Opens the store called `store` (`s3` or a remote's name). Its keys are
-/// `bucket/key`, so copies between its buckets run server-side.
-pub(crate) fn open(store: &str, config: &ConfigFile) -> Result<Arc<dyn ObjectStore>, CliError> {
-    let bucket = "";
-    let cfg = if store == "s3" {
-        S3Config::from_env(bucket).map_err(|e| CliError::usage(e.to_string()))?
-    } else {
-        let remote = config
-            .remotes
-            .get(store)
-            .ok_or_else(|| CliError::usage(format!("unknown remote {store:?}")))?;
-        match remote.kind.as_str() {
-            "s3" => s3_remote(store, bucket, remote)?,
-            other => {
-                return Err(CliError::usage(format!(
-                    "remote {store:?}: unknown type {other:?} (this build knows \"s3\")"
-                )));
-            }
-        }
-    };
-    let cfg = S3Config {
-        concurrency: POOL,
-        ..cfg
-    };
-    S3Endpoint::new(cfg)
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        .map_err(|e| CliError::usage(e.to_string()))
+fn usage(e: impl std::fmt::Display) -> CliError {
+    CliError::usage(e.to_string())
 }
 
-fn s3_remote(name: &str, bucket: &str, r: &Remote) -> Result<S3Config, CliError> {
+/// The provider type and the remote (if any) behind a store name.
+fn resolve<'a>(
+    store: &'a str,
+    config: &'a ConfigFile,
+) -> Result<(&'a str, Option<&'a Remote>), CliError> {
+    if SCHEMES.contains(&store) {
+        return Ok((store, None));
+    }
+    let remote = config
+        .remotes
+        .get(store)
+        .ok_or_else(|| CliError::usage(format!("unknown remote {store:?}")))?;
+    Ok((remote.kind.as_str(), Some(remote)))
+}
+
+/// Opens `bucket` of the store called `store` (a scheme or a remote's name).
+///
+/// S3 stores span the endpoint (keys are `bucket/key`), so copies between
+/// its buckets run server-side; COS stores are one bucket each.
+pub(crate) fn open(store: &str, bucket: &str, config: &ConfigFile) -> Result<Opened, CliError> {
+    let (kind, remote) = resolve(store, config)?;
+    let named = |scheme_id: String| {
+        if remote.is_some() {
+            format!(
+                "{store}:{}",
+                scheme_id.split_once("://").map_or("", |(_, b)| b)
+            )
+        } else {
+            scheme_id
+        }
+    };
+    match kind {
+        "s3" => {
+            let cfg = s3_config(store, "", remote)?;
+            let s = S3Endpoint::new(S3Config {
+                concurrency: POOL,
+                ..cfg
+            })
+            .map_err(usage)?;
+            Ok(Opened {
+                store: Arc::new(s),
+                base: format!("{bucket}/"),
+                id: named("s3://".into()),
+            })
+        }
+        "cos" => {
+            let cfg = cos_config(store, bucket, remote)?;
+            let s = CosStore::new(CosConfig {
+                concurrency: POOL,
+                ..cfg
+            })
+            .map_err(usage)?;
+            Ok(Opened {
+                store: Arc::new(s) as Arc<dyn ObjectStore>,
+                base: String::new(),
+                id: named(format!("cos://{bucket}")),
+            })
+        }
+        other => Err(CliError::usage(format!(
+            "remote {store:?}: unknown type {other:?} (this build knows {})",
+            SCHEMES.map(|s| format!("{s:?}")).join(", ")
+        ))),
+    }
+}
+
+/// The secrets of a remote: inline, or from the named variables.
+fn keys(name: &str, r: &Remote) -> Result<(String, String, Option<String>), CliError> {
     let key = Remote::secret(
         "access_key_id",
         r.access_key_id.as_ref(),
@@ -55,19 +101,41 @@ fn s3_remote(name: &str, bucket: &str, r: &Remote) -> Result<S3Config, CliError>
         r.secret_access_key_env.as_ref(),
     )?
     .ok_or_else(|| CliError::usage(format!("remote {name:?}: no secret_access_key")))?;
-    let mut cfg = S3Config::new(
-        bucket,
-        r.region.clone().unwrap_or_else(|| "us-east-1".into()),
-        key,
-        secret,
-    );
-    cfg.endpoint.clone_from(&r.endpoint);
-    cfg.force_path_style = r.force_path_style;
-    cfg.session_token = Remote::secret(
+    let token = Remote::secret(
         "session_token",
         r.session_token.as_ref(),
         r.session_token_env.as_ref(),
     )?;
+    Ok((key, secret, token))
+}
+
+fn s3_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<S3Config, CliError> {
+    let Some(r) = remote else {
+        return S3Config::from_env(bucket).map_err(usage);
+    };
+    let (key, secret, token) = keys(name, r)?;
+    let region = r.region.clone().unwrap_or_else(|| "us-east-1".into());
+    let mut cfg = S3Config::new(bucket, region, key, secret);
+    cfg.endpoint.clone_from(&r.endpoint);
+    cfg.force_path_style = r.force_path_style;
+    cfg.session_token = token;
+    Ok(cfg)
+}
+
+fn cos_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<CosConfig, CliError> {
+    let Some(r) = remote else {
+        return CosConfig::from_env(bucket).map_err(usage);
+    };
+    let (id, key, token) = keys(name, r)?;
+    let region = r.region.clone().ok_or_else(|| {
+        CliError::usage(format!("remote {name:?}: no region (e.g. ap-guangzhou)"))
+    })?;
+    let mut cfg = CosConfig::new(bucket, region, id, key);
+    if let Some(ep) = &r.endpoint {
+        cfg = cfg.with_endpoint(ep.clone());
+    }
+    cfg.force_path_style = cfg.force_path_style || r.force_path_style;
+    cfg.security_token = token;
     Ok(cfg)
 }
 
@@ -79,20 +147,28 @@ pub(crate) async fn list_uploads(
     prefix: &str,
     config: &ConfigFile,
 ) -> Result<Vec<String>, CliError> {
-    let cfg = if store == "s3" {
-        S3Config::from_env(bucket).map_err(|e| CliError::usage(e.to_string()))?
-    } else {
-        let remote = config
-            .remotes
-            .get(store)
-            .ok_or_else(|| CliError::usage(format!("unknown remote {store:?}")))?;
-        s3_remote(store, bucket, remote)?
+    let (kind, remote) = resolve(store, config)?;
+    let uploads = match kind {
+        "s3" => {
+            let s3 = S3Store::new(s3_config(store, bucket, remote)?).map_err(usage)?;
+            s3.list_multipart_uploads(prefix)
+                .await?
+                .into_iter()
+                .map(|u| (u.key.to_string(), u.upload_id.0))
+                .collect::<Vec<_>>()
+        }
+        "cos" => {
+            let cos = CosStore::new(cos_config(store, bucket, remote)?).map_err(usage)?;
+            cos.list_multipart_uploads(prefix)
+                .await?
+                .into_iter()
+                .map(|u| (u.key.to_string(), u.upload_id.0))
+                .collect()
+        }
+        other => return Err(CliError::usage(format!("{other}: cannot list uploads"))),
     };
-    let s3 = S3Store::new(cfg).map_err(|e| CliError::usage(e.to_string()))?;
-    Ok(s3
-        .list_multipart_uploads(prefix)
-        .await?
+    Ok(uploads
         .into_iter()
-        .map(|u| format!("{bucket}/{} {}", u.key, u.upload_id))
+        .map(|(k, id)| format!("{bucket}/{k} {id}"))
         .collect())
 }

@@ -33,11 +33,17 @@ pub(crate) struct Remote {
     pub(crate) kind: String,
     pub(crate) endpoint: Option<String>,
     pub(crate) region: Option<String>,
+    #[serde(alias = "secret_id")]
     pub(crate) access_key_id: Option<String>,
+    #[serde(alias = "secret_id_env")]
     pub(crate) access_key_id_env: Option<String>,
+    #[serde(alias = "secret_key")]
     pub(crate) secret_access_key: Option<String>,
+    #[serde(alias = "secret_key_env")]
     pub(crate) secret_access_key_env: Option<String>,
+    #[serde(alias = "security_token")]
     pub(crate) session_token: Option<String>,
+    #[serde(alias = "security_token_env")]
     pub(crate) session_token_env: Option<String>,
     #[serde(default)]
     pub(crate) force_path_style: bool,

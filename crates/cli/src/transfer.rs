@@ -12,7 +12,7 @@ use haul_journal::{JobId, Journal};
 
 use crate::CliError;
 use crate::args::{CpArgs, Global, Knobs, ResumeArgs, RmArgs, SyncArgs};
-use crate::location::{Location, open_bucket, open_local, reopen, store_id};
+use crate::location::{Location, open_bucket, open_local, reopen};
 use crate::output::Output;
 use crate::settings::ConfigFile;
 
@@ -71,14 +71,13 @@ fn source(loc: &Location, recursive: bool, config: &ConfigFile) -> Result<(Side,
             }
         }
         Location::Bucket { store, bucket, key } => {
-            let s = open_bucket(store, config)?;
-            let id = store_id(store);
+            let o = open_bucket(store, bucket, config)?;
             if recursive {
                 Ok((
                     Side {
-                        store: s,
-                        prefix: format!("{bucket}/{}", dir_prefix(key)),
-                        id,
+                        store: o.store,
+                        prefix: format!("{}{}", o.base, dir_prefix(key)),
+                        id: o.id,
                     },
                     false,
                 ))
@@ -90,9 +89,9 @@ fn source(loc: &Location, recursive: bool, config: &ConfigFile) -> Result<(Side,
             } else {
                 Ok((
                     Side {
-                        store: s,
-                        prefix: format!("{bucket}/{key}"),
-                        id,
+                        store: o.store,
+                        prefix: format!("{}{key}", o.base),
+                        id: o.id,
                     },
                     true,
                 ))
@@ -150,8 +149,7 @@ fn destination(
             side_local(&parent_of(&file), name)
         }
         Location::Bucket { store, bucket, key } => {
-            let s = open_bucket(store, config)?;
-            let id = store_id(store);
+            let o = open_bucket(store, bucket, config)?;
             let key = if single {
                 if key.is_empty() || key.ends_with('/') {
                     format!("{key}{}", src_name.unwrap_or_default())
@@ -162,9 +160,9 @@ fn destination(
                 dir_prefix(key)
             };
             Ok(Side {
-                store: s,
-                prefix: format!("{bucket}/{key}"),
-                id,
+                store: o.store,
+                prefix: format!("{}{key}", o.base),
+                id: o.id,
             })
         }
     }
