@@ -208,6 +208,7 @@ impl Core {
         ErrorContext::new(key)
             .bucket(&self.cfg.bucket)
             .access_key_id(&self.cfg.access_key)
+            .vars(crate::error::VARS)
     }
 
     /// A fresh upload token for `key` (overwriting allowed), valid for the

@@ -8,9 +8,19 @@
 
 use futures::StreamExt;
 use haul_core::{BoxError, Error};
-use haul_http::ErrorContext;
 use haul_http::error::{ErrorBody, map_error};
+use haul_http::{CredentialVars, ErrorContext};
 use http::{HeaderMap, StatusCode};
+
+/// The variables Qiniu users know their credentials by, named in
+/// authentication errors. Kodo has no session tokens: its upload tokens are
+/// minted from the secret key.
+pub(crate) const VARS: CredentialVars = CredentialVars {
+    key_id: "QINIU_ACCESS_KEY",
+    secret: "QINIU_SECRET_KEY",
+    token: "QINIU_SECRET_KEY",
+    region: "QINIU_REGION",
+};
 
 /// Most bytes of an error body read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -110,7 +120,8 @@ pub(crate) fn map_answer(answer: &Answer, headers: &HeaderMap, ctx: &ErrorContex
         401 => Error::Unauthenticated {
             key,
             source: src(format!(
-                "{what}; Kodo refused the token or signature of access key {ak}: check QINIU_ACCESS_KEY and QINIU_SECRET_KEY (and this machine's clock)"
+                "{what}; Kodo refused the token or signature of access key {ak}: check {} and {} (and this machine's clock)",
+                ctx.vars.key_id, ctx.vars.secret
             )),
         },
         419 => Error::PermissionDenied {
@@ -197,7 +208,8 @@ mod tests {
         let answer = Answer::parse(status, &h, body.as_bytes());
         let mut ctx = ErrorContext::new("dir/a b.txt")
             .bucket("photos")
-            .access_key_id("AKVISIBLE");
+            .access_key_id("AKVISIBLE")
+            .vars(VARS);
         if upload {
             ctx = ctx.upload_id("u-1");
         }

@@ -10,10 +10,12 @@
 //! * Management (rs, rsf) verifies the Qiniu (v2) signature — Host with its
 //!   port, Content-Type, `X-Qiniu-*` headers, the body of forms and JSON —
 //!   or the QBox (v1) one, and `X-Qiniu-Date` within 15 minutes.
-//! * Form upload checks `crc32` (406); resumable v2 checks the hex
-//!   `Content-MD5` (406), part numbers 1–10000, parts up to 1 GiB, and at
-//!   completion ascending parts, their etags, 1 MiB for every part but the
-//!   last. Part etags are the parts' qetags; objects get qetag v1 or v2.
+//! * Form upload checks `crc32` (406). Resumable v1 (mkblk, bput, mkfile)
+//!   keeps each block's ctx good for the next call only (701 after).
+//!   Resumable v2 checks the hex `Content-MD5` (406), part numbers 1–10000,
+//!   parts up to 1 GiB, and at completion ascending parts, their etags,
+//!   1 MiB for every part but the last. Part etags are the parts' qetags;
+//!   objects get qetag v1 or v2.
 //! * rs: stat, copy, move (with `force`), delete; batch (at most 1000 ops,
 //!   200 or 298 with one `{code, data}` each). rsf: list with marker,
 //!   prefix, delimiter and limit. Errors are `{"error": ...}` with the code
@@ -40,6 +42,7 @@ mod rs;
 mod sign;
 mod state;
 mod up;
+mod v1;
 mod wire;
 
 use std::collections::HashMap;
@@ -71,6 +74,12 @@ pub enum QiniuOp {
     Any,
     /// `POST /` on the up host.
     FormUpload,
+    /// Resumable v1: make a block with its first chunk.
+    MakeBlock,
+    /// Resumable v1: put the next chunk of a block.
+    PutChunk,
+    /// Resumable v1: make the file from its blocks.
+    MakeFile,
     /// Resumable v2: initiate.
     InitParts,
     /// Resumable v2: upload a part.
@@ -202,6 +211,9 @@ impl QiniuServer {
     }
 
     /// Creates (or keeps) bucket `name` with a download domain of its own.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound for the download domain.
     pub fn create_bucket(&self, name: &str, private: bool) {
         self.shared
             .lock()
@@ -406,6 +418,9 @@ fn classify(service: &Service, req: &Req) -> QiniuOp {
     let m = req.method.as_str();
     match service {
         Service::Up if req.path == "/" && m == "POST" => QiniuOp::FormUpload,
+        Service::Up if m == "POST" && req.path.starts_with("/mkblk/") => QiniuOp::MakeBlock,
+        Service::Up if m == "POST" && req.path.starts_with("/bput/") => QiniuOp::PutChunk,
+        Service::Up if m == "POST" && req.path.starts_with("/mkfile/") => QiniuOp::MakeFile,
         Service::Up if req.path.starts_with("/buckets/") => {
             let depth = req.path.trim_end_matches('/').split('/').count();
             match (m, depth) {
@@ -435,6 +450,9 @@ fn classify(service: &Service, req: &Req) -> QiniuOp {
 fn dispatch(shared: &Shared, service: &Service, req: &Req, op: QiniuOp, corrupt: bool) -> Reply {
     match (service, op) {
         (Service::Up, QiniuOp::FormUpload) => up::form_upload(shared, req, corrupt),
+        (Service::Up, QiniuOp::MakeBlock | QiniuOp::PutChunk | QiniuOp::MakeFile) => {
+            v1::handle(shared, req, corrupt)
+        }
         (Service::Up, QiniuOp::Other) => Reply::error(404, "no such API"),
         (Service::Up, _) => up::uploads(shared, req, corrupt),
         (Service::Rs | Service::Rsf, _) => {

@@ -524,3 +524,61 @@ async fn list_parts_pages_and_creation_options_survive_a_new_process() {
     assert_eq!(mime, "text/x-haul");
     assert_eq!(server.pending_uploads(), 0);
 }
+
+#[tokio::test]
+async fn resumable_v1_blocks_and_stale_contexts() {
+    let server = QiniuServer::start();
+    let s = store(&server, QINIU_BUCKET);
+    let token = s.credentials().upload_token(&PutPolicy::for_key(
+        QINIU_BUCKET,
+        "v1.bin",
+        unix_now() + 600,
+    ));
+    let http = reqwest::Client::new();
+    let post = |path: String, body: &'static [u8]| {
+        http.post(format!("{}{path}", server.up_url()))
+            .header("authorization", format!("UpToken {token}"))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+    let json = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        )
+    };
+    let (st, first) = json(post("/mkblk/10".into(), b"hello").await.unwrap()).await;
+    assert_eq!(st, 200, "{first}");
+    assert_eq!(
+        first["crc32"], 907_060_870,
+        "crc32(\"hello\"), protocols §1.6"
+    );
+    let ctx1 = first["ctx"].as_str().unwrap().to_owned();
+    let (st, second) = json(post(format!("/bput/{ctx1}/5"), b"world").await.unwrap()).await;
+    assert_eq!((st, second["offset"].as_u64()), (200, Some(10)), "{second}");
+    let (st, _) = json(post(format!("/bput/{ctx1}/5"), b"world").await.unwrap()).await;
+    assert_eq!(st, 701, "a ctx is good for the next chunk only");
+    let ctx2 = second["ctx"].as_str().unwrap().to_owned();
+    let encoded = haul_qiniu::auth::urlsafe_b64("v1.bin");
+    let resp = http
+        .post(format!("{}/mkfile/10/key/{encoded}", server.up_url()))
+        .header("authorization", format!("UpToken {token}"))
+        .header("content-type", "text/plain")
+        .body(ctx2)
+        .send()
+        .await
+        .unwrap();
+    let (st, done) = json(resp).await;
+    assert_eq!(
+        (st, done["hash"].as_str()),
+        (200, Some(qetag(b"helloworld").as_str())),
+        "{done}"
+    );
+    assert_eq!(
+        s.get_bytes(&key("v1.bin")).await.unwrap(),
+        Bytes::from_static(b"helloworld")
+    );
+}

@@ -8,7 +8,7 @@
 
 use haul_core::{Key, ObjectStore, ObjectStoreExt};
 use haul_qiniu::qetag::qetag;
-use haul_testkit::qiniu::{QINIU_BUCKET, QINIU_PRIVATE_BUCKET, QiniuServer};
+use haul_testkit::qiniu::{QINIU_BUCKET, QINIU_PRIVATE_BUCKET, QiniuOp, QiniuServer};
 
 use crate::store;
 
@@ -54,6 +54,24 @@ async fn official_python_sdk_against_the_emulator() {
     // The only refusals were the ones the script asked for (an unsigned
     // GET of a private object); every signed call was verified.
     assert_eq!(server.auth_failures(), 1, "{stdout}");
+    // Every protocol was used: form, resumable v1 and v2, rs, rsf.
+    for op in [
+        QiniuOp::FormUpload,
+        QiniuOp::MakeBlock,
+        QiniuOp::MakeFile,
+        QiniuOp::InitParts,
+        QiniuOp::UploadPart,
+        QiniuOp::CompleteParts,
+        QiniuOp::Stat,
+        QiniuOp::Copy,
+        QiniuOp::Move,
+        QiniuOp::Delete,
+        QiniuOp::Batch,
+        QiniuOp::List,
+        QiniuOp::Download,
+    ] {
+        assert!(server.requests(op) > 0, "the SDK never sent {op:?}");
+    }
 
     // And what the SDK uploaded reads back through haul.
     let big = s

@@ -15,7 +15,7 @@ import tempfile
 
 import requests
 import qiniu
-from qiniu import Auth, BucketManager, put_data, put_file_v2, etag
+from qiniu import Auth, BucketManager, put_data, put_file, put_file_v2, etag
 from qiniu import build_batch_stat, build_batch_delete, build_batch_copy
 from qiniu.http.endpoint import Endpoint
 from qiniu.http.region import Region, ServiceName
@@ -87,6 +87,12 @@ def main():
     check("put_file_v2 (resumable v2, 2 MiB parts)",
           info.status_code == 200 and ret["hash"].startswith("n") and ret["hash"] != etag(big), info)
     v2_hash = ret["hash"]
+    ret, info = put_file(q.upload_token(bucket, "sdk/put-file.bin"), "sdk/put-file.bin", big,
+                         version="v2", bucket_name=bucket, part_size=4 * MIB, regions=regions)
+    check("put_file (resumable v2)", info.status_code == 200 and ret["hash"] == etag(big), info)
+    ret, info = put_file(q.upload_token(bucket, "sdk/put-file-v1.bin"), "sdk/put-file-v1.bin", big,
+                         regions=regions)
+    check("put_file (resumable v1, its default)", info.status_code == 200 and ret["hash"] == etag(big), info)
 
     # stat
     ret, info = bm.stat(bucket, "sdk/big-4m.bin")
@@ -132,7 +138,8 @@ def main():
         marker = ret.get("marker")
         if eof:
             break
-    want = ["sdk/big-2m.bin", "sdk/big-4m.bin", "sdk/form.bin", "sdk/small.txt"]
+    want = ["sdk/big-2m.bin", "sdk/big-4m.bin", "sdk/form.bin", "sdk/put-file-v1.bin", "sdk/put-file.bin",
+            "sdk/small.txt"]
     check("list with prefix, limit and marker", keys == want, keys)
     ret, eof, info = bm.list(bucket, prefix="", delimiter="/")
     check("list with a delimiter", info.status_code == 200 and "sdk/" in ret.get("commonPrefixes", []), ret)

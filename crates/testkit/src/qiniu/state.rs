@@ -70,6 +70,14 @@ pub(crate) struct Upload {
     pub(crate) expire_at: u64,
 }
 
+/// A resumable (v1) block being filled, under its latest ctx.
+#[derive(Debug)]
+pub(crate) struct Block {
+    /// The size announced by mkblk.
+    pub(crate) size: u64,
+    pub(crate) data: bytes::BytesMut,
+}
+
 /// Everything, behind one lock held only between awaits.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -77,6 +85,7 @@ pub(crate) struct State {
     pub(crate) secret_key: String,
     pub(crate) buckets: BTreeMap<String, Bucket>,
     pub(crate) uploads: HashMap<String, Upload>,
+    pub(crate) blocks: HashMap<String, Block>,
     pub(crate) faults: Vec<QiniuFault>,
     pub(crate) requests: HashMap<QiniuOp, u64>,
     pub(crate) auth_failures: u64,
