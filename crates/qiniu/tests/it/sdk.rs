@@ -1,10 +1,13 @@
 //! The official Qiniu Python SDK against the emulator: a client nobody here
 //! wrote must find every call accepted, its signatures verified.
 //!
-//! Needs `HAUL_QINIU_SDK_PYTHON`, a Python with the `qiniu` package:
-//! `python3 -m venv /root/.cache/venv-qiniu && /root/.cache/venv-qiniu/bin/pip install qiniu`,
-//! then `HAUL_QINIU_SDK_PYTHON=/root/.cache/venv-qiniu/bin/python cargo test
-//! -p haul-qiniu -- --ignored sdk`.
+//! Needs a Python with the `qiniu` package: `HAUL_QINIU_SDK_PYTHON`, else
+//! `$CARGO_TARGET_DIR/../venv-qiniu/bin/python`, else
+//! `$HOME/.cache/venv-qiniu/bin/python`. Make one with
+//! `python3 -m venv ~/.cache/venv-qiniu && ~/.cache/venv-qiniu/bin/pip install qiniu`,
+//! then `cargo test -p haul-qiniu -- --ignored sdk`.
+
+use std::path::PathBuf;
 
 use haul_core::{Key, ObjectStore, ObjectStoreExt};
 use haul_qiniu::qetag::qetag;
@@ -12,11 +15,32 @@ use haul_testkit::qiniu::{QINIU_BUCKET, QINIU_PRIVATE_BUCKET, QiniuOp, QiniuServ
 
 use crate::store;
 
+/// The interpreter to run the SDK script with.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("HAUL_QINIU_SDK_PYTHON") {
+        return p.into();
+    }
+    let venv = |base: PathBuf| base.join("venv-qiniu").join("bin").join("python");
+    let candidates = [
+        std::env::var_os("CARGO_TARGET_DIR").map(|t| venv(PathBuf::from(t).join(".."))),
+        std::env::var_os("HOME").map(|h| venv(PathBuf::from(h).join(".cache"))),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "no Python with the qiniu SDK: set HAUL_QINIU_SDK_PYTHON, or run \
+             python3 -m venv ~/.cache/venv-qiniu && ~/.cache/venv-qiniu/bin/pip install qiniu"
+            )
+        })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs qiniu sdk"]
 async fn official_python_sdk_against_the_emulator() {
-    let python = std::env::var("HAUL_QINIU_SDK_PYTHON")
-        .expect("HAUL_QINIU_SDK_PYTHON: a python with the qiniu package installed");
+    let python = python();
     let server = QiniuServer::start();
     let s = store(&server, QINIU_BUCKET);
     s.put_bytes(
@@ -42,7 +66,7 @@ async fn official_python_sdk_against_the_emulator() {
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
