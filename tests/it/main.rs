@@ -4,4 +4,5 @@ mod cli;
 mod coscli;
 mod crash;
 mod paths;
+mod qiniucli;
 mod s3cli;

@@ -191,3 +191,75 @@ fn demo_reports_a_verified_result() {
     assert_eq!(v["verified"], true, "{v}");
     assert!(v["bytes_resumed"].as_u64().unwrap() > 0, "{v}");
 }
+
+#[test]
+fn streams_in_and_out() {
+    use std::io::Write as _;
+    let e = S3Env::new();
+    // A 3-byte stream becomes one put: its ETag is a plain MD5, not `…-N`.
+    let mut child = e
+        .cmd()
+        .args(["cp", "-", "s3://one/tiny.txt", "-q"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"abc").unwrap();
+    assert!(child.wait().unwrap().success());
+    let stat = e.ok(&["stat", "s3://one/tiny.txt", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(stat.trim()).unwrap();
+    assert_eq!(v["size"], 3);
+    assert!(!v["etag"].as_str().unwrap().contains('-'), "{v}");
+    // A 40 MiB stream in 8 MiB parts: multipart, byte-identical.
+    let body = big().repeat(4)[..40 << 20].to_vec();
+    let mut child = e
+        .cmd()
+        .args([
+            "cp",
+            "-",
+            "s3://one/stream.bin",
+            "--json",
+            "--chunk-size",
+            "8MiB",
+            "--slice-size",
+            "8MiB",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = body.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(&feed).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = summary(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(v["bytes_transferred"], 40 << 20, "{v}");
+    let stat = e.ok(&["stat", "s3://one/stream.bin", "--json"]);
+    assert!(stat.contains("-5\""), "five parts: {stat}");
+    // cat and cp SRC - write the object to standard output in order.
+    let out = e
+        .cmd()
+        .args(["cat", "s3://one/stream.bin"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == body, "cat output differs");
+    let out = e
+        .cmd()
+        .args(["cp", "s3://one/tiny.txt", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"abc");
+    // A stream job cannot be resumed.
+    let jobs = e.ok(&["jobs", "--json"]);
+    let first: serde_json::Value = serde_json::from_str(jobs.lines().last().unwrap()).unwrap();
+    let job = first["job_id"].to_string();
+    let r = e.run(&["resume", &job]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("cannot be resumed"));
+}

@@ -54,6 +54,8 @@ pub(crate) enum Command {
     Ls(LsArgs),
     /// Show one object's metadata.
     Stat(StatArgs),
+    /// Write one object to standard output (same as `haul cp SRC -`).
+    Cat(StatArgs),
     /// Resume an interrupted job (the latest unfinished one by default).
     Resume(ResumeArgs),
     /// Inspect the journal's jobs.
@@ -143,9 +145,9 @@ pub(crate) struct Filters {
 
 #[derive(Debug, Args)]
 pub(crate) struct CpArgs {
-    /// Source: a path, s3://bucket/key, or REMOTE:bucket/key.
+    /// Source: a path, s3://bucket/key, REMOTE:bucket/key, or - for standard input.
     pub(crate) src: String,
-    /// Destination.
+    /// Destination; - writes one object to standard output.
     pub(crate) dst: String,
     /// Copy a directory or prefix (its contents go under the destination).
     #[arg(short, long)]

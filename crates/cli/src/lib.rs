@@ -15,6 +15,7 @@ mod providers;
 mod serve;
 mod settings;
 mod size;
+mod stream;
 mod transfer;
 
 use std::process::ExitCode;
@@ -130,6 +131,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Resume(a) => transfer::resume(g, a).await,
         Command::Ls(a) => inspect::ls(g, a).await,
         Command::Stat(a) => inspect::stat(g, a).await,
+        Command::Cat(a) => stream::cat(g, &a.target).await,
         Command::Jobs(a) => inspect::jobs(g, a).await,
         Command::Cleanup(a) => inspect::cleanup(g, a).await,
         Command::Serve(a) => serve::serve(g, a).await,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use haul_core::ObjectStore;
 use haul_cos::{CosConfig, CosStore};
+use haul_qiniu::{QiniuConfig, QiniuStore};
 use haul_s3::{S3Config, S3Endpoint, S3Store};
 
 use crate::CliError;
@@ -12,7 +13,7 @@ use crate::location::Opened;
 use crate::settings::{ConfigFile, Remote};
 
 /// The URL schemes haul knows.
-pub(crate) const SCHEMES: [&str; 2] = ["s3", "cos"];
+pub(crate) const SCHEMES: [&str; 3] = ["s3", "cos", "qiniu"];
 
 /// Connections per store: enough for the default 16 files × 16 parts to
 /// reuse warm connections.
@@ -80,6 +81,19 @@ pub(crate) fn open(store: &str, bucket: &str, config: &ConfigFile) -> Result<Ope
                 id: named(format!("cos://{bucket}")),
             })
         }
+        "qiniu" => {
+            let cfg = qiniu_config(store, bucket, remote)?;
+            let s = QiniuStore::new(QiniuConfig {
+                concurrency: POOL,
+                ..cfg
+            })
+            .map_err(usage)?;
+            Ok(Opened {
+                store: Arc::new(s) as Arc<dyn ObjectStore>,
+                base: String::new(),
+                id: named(format!("qiniu://{bucket}")),
+            })
+        }
         other => Err(CliError::usage(format!(
             "remote {store:?}: unknown type {other:?} (this build knows {})",
             SCHEMES.map(|s| format!("{s:?}")).join(", ")
@@ -137,6 +151,32 @@ fn cos_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<CosCo
     cfg.force_path_style = cfg.force_path_style || r.force_path_style;
     cfg.security_token = token;
     Ok(cfg)
+}
+
+fn qiniu_config(
+    name: &str,
+    bucket: &str,
+    remote: Option<&Remote>,
+) -> Result<QiniuConfig, CliError> {
+    let Some(r) = remote else {
+        return QiniuConfig::from_env(bucket).map_err(usage);
+    };
+    let (ak, sk, _) = keys(name, r)?;
+    // The remote's fields under the names QiniuConfig reads from the environment.
+    let lookup = |var: &str| -> Option<String> {
+        match var {
+            "QINIU_ACCESS_KEY" => Some(ak.clone()),
+            "QINIU_SECRET_KEY" => Some(sk.clone()),
+            "QINIU_REGION" => r.region.clone(),
+            "QINIU_UP_HOST" => r.up_host.clone(),
+            "QINIU_RS_HOST" => r.rs_host.clone(),
+            "QINIU_RSF_HOST" => r.rsf_host.clone(),
+            "QINIU_DOWNLOAD_DOMAIN" => r.download_domain.clone(),
+            "QINIU_PRIVATE" => r.private.then(|| "1".to_owned()),
+            _ => None,
+        }
+    };
+    QiniuConfig::from_lookup(bucket.to_owned(), lookup).map_err(usage)
 }
 
 /// Incomplete multipart uploads the server holds under `bucket/prefix`, one

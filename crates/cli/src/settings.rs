@@ -47,6 +47,17 @@ pub(crate) struct Remote {
     pub(crate) session_token_env: Option<String>,
     #[serde(default)]
     pub(crate) force_path_style: bool,
+    /// Qiniu: upload host override.
+    pub(crate) up_host: Option<String>,
+    /// Qiniu: rs host override.
+    pub(crate) rs_host: Option<String>,
+    /// Qiniu: rsf host override.
+    pub(crate) rsf_host: Option<String>,
+    /// Qiniu: the download domain bound to the bucket.
+    pub(crate) download_domain: Option<String>,
+    /// Qiniu: the bucket is private (downloads use signed URLs).
+    #[serde(default)]
+    pub(crate) private: bool,
 }
 
 impl Remote {

@@ -26,14 +26,14 @@ pub(crate) fn open_journal(g: &Global) -> Result<Arc<Journal>, CliError> {
 }
 
 /// A store and prefix resolved from a location, for one side of a job.
-struct Side {
-    store: Arc<dyn ObjectStore>,
-    prefix: String,
-    id: String,
+pub(crate) struct Side {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) prefix: String,
+    pub(crate) id: String,
 }
 
 impl Side {
-    fn endpoint(self) -> Endpoint {
+    pub(crate) fn endpoint(self) -> Endpoint {
         Endpoint::new(self.store, self.prefix, self.id)
     }
 }
@@ -47,7 +47,11 @@ fn dir_prefix(key: &str) -> String {
 }
 
 /// The source side: a single file/object, or a tree with `recursive`.
-fn source(loc: &Location, recursive: bool, config: &ConfigFile) -> Result<(Side, bool), CliError> {
+pub(crate) fn source(
+    loc: &Location,
+    recursive: bool,
+    config: &ConfigFile,
+) -> Result<(Side, bool), CliError> {
     match loc {
         Location::Local(path) => {
             let meta = std::fs::metadata(path).map_err(|e| {
@@ -124,7 +128,7 @@ fn display(loc: &Location) -> String {
 
 /// The destination side: for a single source, the destination object (a
 /// directory or prefix gets the source's name appended).
-fn destination(
+pub(crate) fn destination(
     loc: &Location,
     single: bool,
     src_name: Option<String>,
@@ -263,6 +267,14 @@ where
 
 /// `haul cp` and `haul mv`.
 pub(crate) async fn cp(g: &Global, a: CpArgs, op: Operation) -> Result<u8, CliError> {
+    if a.src == "-" || a.dst == "-" {
+        if op != Operation::Copy || a.recursive {
+            return Err(CliError::usage(
+                "`-` (standard input or output) works with a plain cp of one object",
+            ));
+        }
+        return crate::stream::cp(g, &a).await;
+    }
     start(
         g,
         Plan {

@@ -189,6 +189,12 @@ impl Engine {
         &self.journal
     }
 
+    /// The settings new jobs run with.
+    #[must_use]
+    pub fn config(&self) -> &TransferConfig {
+        &self.config
+    }
+
     /// Reads a job's spec (to reopen its stores before [`Engine::resume`]).
     pub fn spec(&self, job: JobId) -> Result<JobSpec, EngineError> {
         let row = self.journal.job(job)?;
@@ -225,7 +231,7 @@ impl Engine {
                 crate::plan::report_dry_run(&shared)?;
                 shared.journal.set_job_state(shared.job, JobState::Done);
                 shared.journal.flush().await?;
-                return Ok(finish(&shared));
+                return Ok(summary_of(&shared));
             }
             execute(shared, false).await
         });
@@ -250,6 +256,9 @@ impl Engine {
         let spec = self.spec(job)?;
         let row = self.journal.job(job)?;
         let lock = self.journal.lock_job(job)?;
+        if spec.src == crate::stream::STDIN || spec.dst == crate::stream::STDIN {
+            return Err(EngineError::NotResumable(job));
+        }
         if row.state == JobState::Planning {
             // The plan was cut short: it cannot be trusted to be complete.
             return Err(EngineError::PlanIncomplete(job));
@@ -285,7 +294,7 @@ impl Engine {
         })
     }
 
-    fn shared(
+    pub(crate) fn shared(
         &self,
         job: JobId,
         spec: &JobSpec,
@@ -366,7 +375,7 @@ impl JobHandle {
     }
 }
 
-fn finish(shared: &Shared) -> Summary {
+pub(crate) fn summary_of(shared: &Shared) -> Summary {
     let failures = shared
         .failures
         .lock()
@@ -436,7 +445,7 @@ async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineE
         done.map_err(|e| EngineError::Task(e.to_string()))?;
     }
     ticker.abort();
-    let summary = finish(&shared);
+    let summary = summary_of(&shared);
     let state = if summary.cancelled || (aborted(&shared) && summary.counts.files_failed == 0) {
         JobState::Interrupted
     } else if summary.counts.files_failed > 0 {

@@ -45,6 +45,7 @@ mod job;
 mod limit;
 mod plan;
 mod retry;
+pub mod stream;
 mod transfer;
 mod verify;
 
@@ -95,6 +96,11 @@ pub enum EngineError {
     /// The job died while planning; its plan is incomplete.
     #[error("job {0} was interrupted while planning; start it again (haul jobs forget {0})")]
     PlanIncomplete(JobId),
+    /// The job streamed standard input or output: its bytes cannot be read again.
+    #[error(
+        "job {0} streamed standard input or output and cannot be resumed; `haul cleanup` aborts its upload"
+    )]
+    NotResumable(JobId),
     /// A task panicked or was cancelled by the runtime.
     #[error("internal task failure: {0}")]
     Task(String),

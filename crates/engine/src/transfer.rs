@@ -2,7 +2,6 @@
 //! stream or part copy), the multipart driver with its permits, retries and
 //! journal records, and batched deletes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
@@ -10,20 +9,23 @@ use std::time::UNIX_EPOCH;
 use futures::StreamExt;
 use haul_core::{
     ByteRange, Capabilities, Checksum, ChecksumKind, CompletedPart, CopyOptions, Error, GetOptions,
-    Key, MultiHasher, ObjectMeta, PartNumber, Payload, PutOptions, PutOutcome, UploadId,
+    Key, MultiHasher, ObjectMeta, Payload, PutOptions, UploadId,
 };
-use haul_journal::{FileRow, FileState, JournalError, PartRow};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use haul_journal::{FileRow, FileState, JournalError};
 
 use crate::event::Event;
 use crate::job::{Operation, Shared};
 use crate::retry::request;
-use crate::verify::{Expected, combine_parts, multipart_etag, verify};
+use crate::verify::{Expected, verify};
+
+mod multipart;
+
+use multipart::multipart;
+pub(crate) use multipart::{absorb, complete, finish_part};
 
 /// Why a file did not finish.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     Store(Error),
     Journal(JournalError),
     Cancelled,
@@ -54,9 +56,9 @@ impl Failure {
 }
 
 /// How a file got to its destination.
-struct Done {
-    method: &'static str,
-    checksum: Option<Checksum>,
+pub(crate) struct Done {
+    pub(crate) method: &'static str,
+    pub(crate) checksum: Option<Checksum>,
 }
 
 fn mtime_ns(meta: &ObjectMeta) -> Option<i64> {
@@ -150,7 +152,7 @@ async fn forget_upload(shared: &Shared, row: &mut FileRow) {
 }
 
 /// Checksum kinds to compute while reading for this destination.
-fn kinds(shared: &Shared, cap: &Capabilities) -> Vec<ChecksumKind> {
+pub(crate) fn kinds(shared: &Shared, cap: &Capabilities) -> Vec<ChecksumKind> {
     let mut k = vec![ChecksumKind::Crc32c];
     if shared.config.upload_check_content_md5 || cap.wants_content_md5 {
         k.push(ChecksumKind::Md5);
@@ -163,7 +165,7 @@ fn kinds(shared: &Shared, cap: &Capabilities) -> Vec<ChecksumKind> {
 
 /// The destination's first native CRC kind other than CRC32C, journaled per
 /// part so the whole object's can be combined and compared.
-fn native_kind(cap: &Capabilities) -> Option<ChecksumKind> {
+pub(crate) fn native_kind(cap: &Capabilities) -> Option<ChecksumKind> {
     cap.native_checksums
         .iter()
         .copied()
@@ -248,7 +250,7 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
 }
 
 /// Reads `range` of the source once, hashing as the bytes arrive.
-async fn read(
+pub(crate) async fn read(
     shared: &Shared,
     meta: &ObjectMeta,
     range: Option<ByteRange>,
@@ -284,7 +286,7 @@ async fn read(
 
 /// Runs `attempt` up to `1 + chunk_retry_times` times while its error is
 /// retryable or an integrity mismatch, counting re-sent bytes.
-async fn with_part_retries<T, F, Fut>(
+pub(crate) async fn with_part_retries<T, F, Fut>(
     shared: &Shared,
     dst: &str,
     len: u64,
@@ -318,7 +320,7 @@ where
     }
 }
 
-fn check_part(key: &Key, part: &CompletedPart, sums: &[Checksum]) -> Result<(), Error> {
+pub(crate) fn check_part(key: &Key, part: &CompletedPart, sums: &[Checksum]) -> Result<(), Error> {
     if let Some(theirs) = &part.checksum
         && let Some(ours) = sums.iter().find(|c| c.kind() == theirs.kind())
         && ours != theirs
@@ -374,301 +376,8 @@ async fn single_put(
     })
 }
 
-fn parse_sum(s: Option<&String>) -> Option<Checksum> {
+pub(crate) fn parse_sum(s: Option<&String>) -> Option<Checksum> {
     s.and_then(|s| Checksum::try_from(s.clone()).ok())
-}
-
-/// Reconciles a journaled upload with the store: the parts both agree on are
-/// done; everything else is sent (again).
-async fn reconcile(
-    shared: &Shared,
-    row: &FileRow,
-    dk: &Key,
-    id: &UploadId,
-) -> Result<Option<BTreeMap<u32, PartRow>>, Failure> {
-    let journaled = shared.journal.parts(row.id)?;
-    let dst = &shared.dst.store;
-    if !dst.capabilities().list_parts {
-        return Ok(Some(journaled.into_iter().map(|p| (p.number, p)).collect()));
-    }
-    let stored = match request(shared, || dst.list_parts(dk, id)).await {
-        Ok(p) => p,
-        Err(Error::NoSuchUpload { .. }) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let stored: BTreeMap<u32, CompletedPart> =
-        stored.into_iter().map(|p| (p.number.get(), p)).collect();
-    let mut done = BTreeMap::new();
-    let mut stale = Vec::new();
-    for p in journaled {
-        match stored.get(&p.number) {
-            Some(s) if s.etag == p.etag && s.size == p.len => {
-                done.insert(p.number, p);
-            }
-            _ => stale.push(p.number),
-        }
-    }
-    shared.journal.forget_parts(row.id, stale);
-    Ok(Some(done))
-}
-
-async fn multipart(
-    shared: &Arc<Shared>,
-    row: &mut FileRow,
-    meta: &ObjectMeta,
-    sk: &Key,
-    dk: &Key,
-    copy: bool,
-) -> Result<Done, Failure> {
-    let dst = &shared.dst.store;
-    let cap = dst.capabilities();
-    let cfg = &shared.config;
-    let size = meta.size;
-    let base = if copy {
-        cfg.copy_chunk_size
-    } else {
-        cfg.chunk_size
-    };
-    let part_size = row
-        .part_size
-        .filter(|_| row.upload_id.is_some())
-        .unwrap_or_else(|| part_size_for(size, base, cap));
-    let count = size.div_ceil(part_size);
-    if count > u64::from(cap.max_parts) {
-        return Err(Error::invalid(
-            dk.as_str(),
-            format!(
-                "{size} bytes needs {count} parts of {part_size}; {dst} allows {}",
-                cap.max_parts
-            ),
-        )
-        .into());
-    }
-    let mut done = BTreeMap::new();
-    let mut upload = None;
-    if let Some(id) = row.upload_id.clone().map(UploadId)
-        && let Some(d) = reconcile(shared, row, dk, &id).await?
-    {
-        done = d;
-        upload = Some(id);
-    }
-    let id = if let Some(id) = upload {
-        let resumed: u64 = done.values().map(|p| p.len).sum();
-        shared
-            .counters
-            .bytes_resumed
-            .fetch_add(resumed, Ordering::Relaxed);
-        id
-    } else {
-        let id = request(shared, || dst.create_multipart(dk, PutOptions::default())).await?;
-        // Rule 1: the upload id is durable before the first part is sent.
-        shared
-            .journal
-            .start_upload(row.id, &id.0, part_size)
-            .await?;
-        row.upload_id = Some(id.0.clone());
-        row.part_size = Some(part_size);
-        id
-    };
-    let limit = if copy {
-        cfg.copy_chunk_parallel_limit
-    } else {
-        cfg.chunk_parallel_limit
-    };
-    let parts = Arc::new(Semaphore::new(limit));
-    let kinds = Arc::new(kinds(shared, cap));
-    let meta = Arc::new(meta.clone());
-    let mut tasks: JoinSet<Result<PartRow, Error>> = JoinSet::new();
-    let mut first_err: Option<Failure> = None;
-    for n in 1..=count as u32 {
-        if done.contains_key(&n) {
-            continue;
-        }
-        if shared.cancelled() {
-            first_err.get_or_insert(Failure::Cancelled);
-            break;
-        }
-        while let Some(r) = tasks.try_join_next() {
-            absorb(shared, row, &mut done, &mut first_err, r);
-        }
-        if first_err.is_some() {
-            break;
-        }
-        let offset = u64::from(n - 1) * part_size;
-        let len = part_size.min(size - offset);
-        let permit = Arc::clone(&parts)
-            .acquire_owned()
-            .await
-            .map_err(|e| Error::transient(dk.as_str(), e.to_string()))?;
-        // Stream parts hold their share of the byte budget before reading a byte.
-        let budget = if copy {
-            None
-        } else {
-            Some(shared.budget.acquire(len).await)
-        };
-        let (s, m, k, id, sk, dk) = (
-            Arc::clone(shared),
-            Arc::clone(&meta),
-            Arc::clone(&kinds),
-            id.clone(),
-            sk.clone(),
-            dk.clone(),
-        );
-        tasks.spawn(async move {
-            let _held = (permit, budget);
-            let pn = PartNumber::new(n)?;
-            let range = ByteRange::at(offset, len);
-            let (part, sums) = with_part_retries(&s, dk.as_str(), len, || async {
-                if copy {
-                    let store = &s.dst.store;
-                    let part =
-                        request(&s, || store.upload_part_copy(&sk, range, &dk, &id, pn)).await?;
-                    Ok((part, Vec::new()))
-                } else {
-                    let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
-                    crate::limit::take(s.bw.as_ref(), len).await;
-                    let store = &s.dst.store;
-                    let part =
-                        request(&s, || store.upload_part(&dk, &id, pn, payload.clone())).await?;
-                    check_part(&dk, &part, &sums)?;
-                    Ok((part, sums))
-                }
-            })
-            .await?;
-            let find = |kind| {
-                sums.iter()
-                    .find(|c| c.kind() == kind)
-                    .or(part.checksum.as_ref().filter(|c| c.kind() == kind))
-                    .map(ToString::to_string)
-            };
-            s.counters
-                .bytes_transferred
-                .fetch_add(len, Ordering::Relaxed);
-            s.emit(Event::PartDone {
-                dst: dk.to_string(),
-                number: n,
-                len,
-            });
-            Ok(PartRow {
-                number: n,
-                offset,
-                len,
-                etag: part.etag.clone(),
-                crc32c: find(ChecksumKind::Crc32c),
-                md5: find(ChecksumKind::Md5),
-                native: native_kind(s.dst.store.capabilities()).and_then(find),
-            })
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        absorb(shared, row, &mut done, &mut first_err, r);
-    }
-    if let Some(e) = first_err {
-        return Err(e);
-    }
-    if shared.cancelled() && done.len() as u64 != count {
-        return Err(Failure::Cancelled);
-    }
-    complete(shared, dk, &id, &meta, &done, copy).await
-}
-
-/// Takes a finished part task's result: records the part or the first error.
-fn absorb(
-    shared: &Shared,
-    row: &FileRow,
-    done: &mut BTreeMap<u32, PartRow>,
-    first_err: &mut Option<Failure>,
-    r: Result<Result<PartRow, Error>, tokio::task::JoinError>,
-) {
-    match r {
-        Ok(Ok(part)) => {
-            tracing::debug!(key = %row.dst, part = part.number, len = part.len, "part done");
-            // Rule 2: recorded only after the store acknowledged it.
-            shared.journal.part_done(row.id, part.clone());
-            done.insert(part.number, part);
-        }
-        Ok(Err(e)) => {
-            first_err.get_or_insert(Failure::Store(e));
-        }
-        Err(e) => {
-            first_err.get_or_insert(Failure::Store(Error::transient(
-                row.dst.as_str(),
-                format!("part task failed: {e}"),
-            )));
-        }
-    }
-}
-
-async fn complete(
-    shared: &Shared,
-    dk: &Key,
-    id: &UploadId,
-    meta: &ObjectMeta,
-    done: &BTreeMap<u32, PartRow>,
-    copy: bool,
-) -> Result<Done, Failure> {
-    // Rule 3: every part is durable in the journal before complete.
-    shared.journal.flush().await?;
-    let dst = &shared.dst.store;
-    let native = native_kind(dst.capabilities());
-    let mut completed = Vec::with_capacity(done.len());
-    for p in done.values() {
-        // The store checks the part checksum of its own kind where it has one.
-        let own = native.and(parse_sum(p.native.as_ref()));
-        completed.push(CompletedPart {
-            number: PartNumber::new(p.number)?,
-            etag: p.etag.clone(),
-            size: p.len,
-            checksum: own.or_else(|| parse_sum(p.crc32c.as_ref())),
-        });
-    }
-    let combined = |pick: fn(&PartRow) -> Option<&String>, kind| {
-        let parts: Vec<(Option<Checksum>, u64)> =
-            done.values().map(|p| (parse_sum(pick(p)), p.len)).collect();
-        combine_parts(kind, &parts)
-    };
-    let md5s: Vec<Option<Checksum>> = done.values().map(|p| parse_sum(p.md5.as_ref())).collect();
-    let mut expected = Expected {
-        checksums: combined(|p| p.crc32c.as_ref(), ChecksumKind::Crc32c)
-            .into_iter()
-            .chain(native.and_then(|k| combined(|p| p.native.as_ref(), k)))
-            .collect(),
-        etag: None,
-        size: meta.size,
-    };
-    if copy {
-        // A part copy inside one store: the source's own checksums are what
-        // the destination must report.
-        let extra: Vec<Checksum> = meta
-            .checksums
-            .iter()
-            .filter(|c| !expected.checksums.iter().any(|e| e.kind() == c.kind()))
-            .cloned()
-            .collect();
-        expected.checksums.extend(extra);
-    }
-    if dst.capabilities().etag_is_md5 {
-        expected.etag = multipart_etag(&md5s);
-    }
-    let outcome = match request(shared, || dst.complete_multipart(dk, id, &completed)).await {
-        Ok(o) => o,
-        // Complete is not idempotent: a retry after a lost answer finds the
-        // upload gone. The object is then judged by what `head` reports.
-        Err(Error::NoSuchUpload { .. }) if shared.counters.retries.load(Ordering::Relaxed) > 0 => {
-            let h = dst.head(dk).await?;
-            PutOutcome {
-                etag: h.etag,
-                checksums: h.checksums,
-                version: h.version,
-            }
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let checksum = verify(&**dst, dk, meta, &expected, &outcome).await?;
-    Ok(Done {
-        method: if copy { "part-copy" } else { "multipart" },
-        checksum,
-    })
 }
 
 /// Deletes a batch of planned deletions from the destination.

@@ -1,0 +1,67 @@
+//! `haul cp - DST` (standard input to one object), `haul cp SRC -` and
+//! `haul cat SRC` (one object to standard output).
+
+use haul_core::PutOptions;
+use haul_engine::Engine;
+
+use crate::CliError;
+use crate::args::{CpArgs, Global, Knobs};
+use crate::location::Location;
+use crate::settings::ConfigFile;
+use crate::transfer::{destination, open_journal, source};
+
+/// `haul cp` where one side is `-`.
+pub(crate) async fn cp(g: &Global, a: &CpArgs) -> Result<u8, CliError> {
+    let config = ConfigFile::load()?;
+    let transfer = config.transfer_config(&a.knobs)?;
+    let engine = Engine::new(open_journal(g)?, transfer);
+    let summary = if a.src == "-" {
+        let loc = Location::parse(&a.dst, &config)?;
+        if matches!(&loc, Location::Bucket { key, .. } if key.is_empty() || key.ends_with('/')) {
+            return Err(CliError::usage(format!(
+                "{}: standard input needs a full destination key",
+                a.dst
+            )));
+        }
+        let dst = destination(&loc, true, None, &config)?.endpoint();
+        let stdin = tokio::io::stdin();
+        engine
+            .upload_stream(stdin, dst, PutOptions::default())
+            .await?
+    } else {
+        return download(g, &engine, &a.src, &config).await;
+    };
+    Ok(crate::output::Output::new(g).summary(&summary))
+}
+
+async fn download(
+    g: &Global,
+    engine: &Engine,
+    src: &str,
+    config: &ConfigFile,
+) -> Result<u8, CliError> {
+    let loc = Location::parse(src, config)?;
+    let (side, _) = source(&loc, false, config)?;
+    let summary = engine
+        .download_stream(side.endpoint(), tokio::io::stdout())
+        .await?;
+    // Standard output carries the object: the summary goes to standard error.
+    let quiet = Global {
+        quiet: true,
+        json: false,
+        verbose: g.verbose,
+        journal: None,
+    };
+    for (_, e) in &summary.failures {
+        eprintln!("error: {e}");
+    }
+    Ok(crate::output::Output::new(&quiet).summary(&summary))
+}
+
+/// `haul cat SRC`.
+pub(crate) async fn cat(g: &Global, src: &str) -> Result<u8, CliError> {
+    let config = ConfigFile::load()?;
+    let transfer = config.transfer_config(&Knobs::default())?;
+    let engine = Engine::new(open_journal(g)?, transfer);
+    download(g, &engine, src, &config).await
+}

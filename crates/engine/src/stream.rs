@@ -1,0 +1,378 @@
+//! Streams: an upload from a reader of unknown length (`haul cp - DST`) and
+//! a download to a writer in order (`haul cp SRC -`, `haul cat`).
+//!
+//! An upload stream buffers parts inside the memory budget; its part size
+//! grows as the stream grows — `chunk_size` for parts 1–1000, doubling every
+//! 1000 parts after that (clamped to the store's limits) — so 10,000 parts
+//! reach `chunk_size × 1000 × 1023` bytes (about 16 TiB with the default
+//! 16 MiB), beyond S3's 5 TiB object limit. A stream that ends within
+//! `slice_size` bytes becomes one put. A stream job cannot be resumed (the
+//! bytes are gone); the journal records it with source `-`, so `resume`
+//! refuses it and `haul cleanup` aborts its abandoned upload.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use haul_core::checksum::ChecksumKind;
+use haul_core::{
+    ByteRange, Capabilities, Error, Key, MultiHasher, ObjectMeta, PartNumber, Payload, PutOptions,
+};
+use haul_journal::{FileAction, FileRow, FileState, JobId, JobState, NewFile};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::EngineError;
+use crate::event::{Event, Summary};
+use crate::job::{Endpoint, Engine, JobSpec, Operation, Shared};
+use crate::retry::request;
+use crate::transfer::{
+    Failure, absorb, check_part, complete, finish_part, kinds, read, with_part_retries,
+};
+use crate::verify::{Expected, combine_parts, verify};
+
+/// The source name the journal records for standard input.
+pub const STDIN: &str = "-";
+
+/// Part size of the `n`-th part (1-based) of a stream: `base` for parts
+/// 1–1000, doubling every 1000 parts, within the store's limits.
+#[must_use]
+pub fn stream_part_size(n: u32, base: u64, cap: &Capabilities) -> u64 {
+    let tier = (n.saturating_sub(1) / 1000).min(20);
+    base.saturating_mul(1 << tier).clamp(
+        cap.min_part_size_bytes.max(1),
+        cap.max_part_size_bytes.max(1),
+    )
+}
+
+/// Reads up to `want` bytes into `buf` (fewer only at the end of the stream).
+async fn fill<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut BytesMut,
+    want: usize,
+) -> std::io::Result<()> {
+    while buf.len() < want {
+        buf.reserve((want - buf.len()).min(1 << 20));
+        if r.read_buf(buf).await? == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn io_err(key: &str, e: std::io::Error) -> Failure {
+    Failure::Store(Error::Io {
+        key: key.to_owned(),
+        source: e,
+    })
+}
+
+impl Engine {
+    async fn stream_job(
+        &self,
+        src: Endpoint,
+        dst: Endpoint,
+        src_key: &str,
+        dst_key: &str,
+    ) -> Result<(Arc<Shared>, FileRow, haul_journal::JobLock), EngineError> {
+        let spec = JobSpec {
+            op: Operation::Copy,
+            src: src.location.clone(),
+            src_prefix: src.prefix.clone(),
+            dst: dst.location.clone(),
+            dst_prefix: dst.prefix.clone(),
+            single: true,
+            config: self.config().clone(),
+        };
+        let json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
+            job: JobId(0),
+            cause: e.to_string(),
+        })?;
+        let journal = self.journal();
+        let job = journal.create_job(&json).await?;
+        let lock = journal.lock_job(job)?;
+        journal.add_files(
+            job,
+            vec![NewFile {
+                action: FileAction::Copy,
+                ..NewFile::copy(src_key, dst_key, 0)
+            }],
+        );
+        journal.set_job_state(job, JobState::Running);
+        journal.flush().await?;
+        let row = journal
+            .files(job)?
+            .pop()
+            .ok_or(EngineError::Task("stream job has no file".into()))?;
+        let (shared, _cancel) = self.shared(job, &spec, src, dst);
+        shared.counters.files_total.store(1, Ordering::Relaxed);
+        Ok((shared, row, lock))
+    }
+
+    /// Uploads everything `reader` yields to the object `dst.prefix`.
+    ///
+    /// The stream is read once; parts are hashed as they are read, uploaded
+    /// in parallel within `chunk_parallel_limit` and `max_inflight_bytes`,
+    /// and the object is verified like any other. See the module docs for
+    /// part sizes and limits.
+    pub async fn upload_stream<R: AsyncRead + Unpin + Send>(
+        &self,
+        mut reader: R,
+        dst: Endpoint,
+        opts: PutOptions,
+    ) -> Result<Summary, EngineError> {
+        let key = dst.prefix.clone();
+        let src = Endpoint::new(Arc::clone(&dst.store), STDIN, STDIN);
+        let (shared, row, _lock) = self.stream_job(src, dst, STDIN, &key).await?;
+        let result = upload_stream(&shared, &row, &mut reader, opts).await;
+        finish(&shared, &row, result).await
+    }
+
+    /// Writes the object `src.prefix` to `writer`: ranged parts fetched in
+    /// parallel, written in order, within the memory budget; the combined
+    /// CRC32C is compared with what the store reports.
+    pub async fn download_stream<W: AsyncWrite + Unpin + Send>(
+        &self,
+        src: Endpoint,
+        mut writer: W,
+    ) -> Result<Summary, EngineError> {
+        let key = src.prefix.clone();
+        let dst = Endpoint::new(Arc::clone(&src.store), STDIN, STDIN);
+        let (shared, row, _lock) = self.stream_job(src, dst, &key, STDIN).await?;
+        let result = download_stream(&shared, &key, &mut writer).await;
+        finish(&shared, &row, result).await
+    }
+}
+
+async fn finish(
+    shared: &Arc<Shared>,
+    row: &FileRow,
+    result: Result<(u64, Option<String>), Failure>,
+) -> Result<Summary, EngineError> {
+    let journal = &shared.journal;
+    let c = &shared.counters;
+    match result {
+        Ok((size, checksum)) => {
+            c.bytes_total.store(size, Ordering::Relaxed);
+            c.files_done.store(1, Ordering::Relaxed);
+            journal.set_file_state(row.id, FileState::Done, checksum.clone(), None);
+            journal.set_job_state(shared.job, JobState::Done);
+            shared.emit(Event::FileDone {
+                src: row.src.clone(),
+                dst: row.dst.clone(),
+                size,
+                method: "stream",
+                checksum,
+            });
+        }
+        Err(f) => {
+            let line = match f {
+                Failure::Store(e) => e.to_string(),
+                Failure::Journal(e) => format!("{}: {e}", row.dst),
+                Failure::Cancelled => format!("{}: cancelled", row.dst),
+            };
+            c.files_failed.store(1, Ordering::Relaxed);
+            journal.set_file_state(row.id, FileState::Failed, None, Some(line.clone()));
+            journal.set_job_state(shared.job, JobState::Failed);
+            if let Ok(mut f) = shared.failures.lock() {
+                f.push((row.dst.clone(), line.clone()));
+            }
+            shared.emit(Event::FileFailed {
+                src: row.src.clone(),
+                dst: row.dst.clone(),
+                error: line,
+            });
+        }
+    }
+    journal.flush().await?;
+    Ok(crate::job::summary_of(shared))
+}
+
+async fn upload_stream<R: AsyncRead + Unpin + Send>(
+    shared: &Arc<Shared>,
+    row: &FileRow,
+    reader: &mut R,
+    opts: PutOptions,
+) -> Result<(u64, Option<String>), Failure> {
+    let cfg = &shared.config;
+    let dst = &shared.dst.store;
+    let cap = dst.capabilities();
+    let dk = Key::new(row.dst.as_str())?;
+    let kinds = Arc::new(kinds(shared, cap));
+    let small = cfg.slice_size.min(cap.max_single_put_bytes);
+    let first_budget = shared.budget.acquire(small + 1).await;
+    let mut pending = BytesMut::new();
+    fill(reader, &mut pending, small as usize + 1)
+        .await
+        .map_err(|e| io_err(STDIN, e))?;
+    if pending.len() as u64 <= small || !cap.multipart {
+        let body = pending.freeze();
+        let mut h = MultiHasher::new(&kinds);
+        h.update(&body);
+        let sums = h.finish();
+        let size = body.len() as u64;
+        let payload = Payload::from(body).with_checksums(sums.clone());
+        let put_opts = PutOptions {
+            checksums: sums.clone(),
+            ..opts
+        };
+        let outcome = request(shared, || dst.put(&dk, payload.clone(), put_opts.clone())).await?;
+        shared
+            .counters
+            .bytes_transferred
+            .fetch_add(size, Ordering::Relaxed);
+        let meta = ObjectMeta::new(dk.clone(), size);
+        let expected = Expected {
+            checksums: sums,
+            etag: None,
+            size,
+        };
+        let sum = verify(&**dst, &dk, &meta, &expected, &outcome).await?;
+        return Ok((size, sum.map(|c| c.to_string())));
+    }
+    drop(first_budget);
+    let id = request(shared, || dst.create_multipart(&dk, opts.clone())).await?;
+    shared
+        .journal
+        .start_upload(row.id, &id.0, cfg.chunk_size)
+        .await?;
+    let parts = Arc::new(Semaphore::new(cfg.chunk_parallel_limit));
+    let mut tasks = JoinSet::new();
+    let mut done = BTreeMap::new();
+    let mut first_err = None;
+    let mut offset = 0u64;
+    let mut eof = false;
+    for n in 1..=cap.max_parts {
+        let len = stream_part_size(n, cfg.chunk_size, cap);
+        let permit = Arc::clone(&parts)
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::transient(dk.as_str(), e.to_string()))?;
+        // The part's memory is reserved before its bytes are read.
+        let budget = shared.budget.acquire(len).await;
+        if !eof {
+            fill(reader, &mut pending, len as usize)
+                .await
+                .map_err(|e| io_err(STDIN, e))?;
+            eof = pending.len() < len as usize;
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let body: Bytes = pending.split_to(pending.len().min(len as usize)).freeze();
+        if !eof && n == cap.max_parts {
+            first_err = Some(Failure::Store(Error::invalid(
+                dk.as_str(),
+                "the stream is longer than 10,000 parts can hold; raise --chunk-size",
+            )));
+            break;
+        }
+        let part_len = body.len() as u64;
+        let mut h = MultiHasher::new(&kinds);
+        h.update(&body);
+        let sums = h.finish();
+        let payload = Payload::from(body).with_checksums(sums.clone());
+        let (s, id, dk2) = (Arc::clone(shared), id.clone(), dk.clone());
+        let part_offset = offset;
+        offset += part_len;
+        tasks.spawn(async move {
+            let _held = (permit, budget);
+            let pn = PartNumber::new(n)?;
+            let store = &s.dst.store;
+            let part = with_part_retries(&s, dk2.as_str(), part_len, || async {
+                let part =
+                    request(&s, || store.upload_part(&dk2, &id, pn, payload.clone())).await?;
+                check_part(&dk2, &part, &sums)?;
+                Ok(part)
+            })
+            .await?;
+            Ok(finish_part(
+                &s,
+                &dk2,
+                n,
+                part_offset,
+                part_len,
+                &part,
+                &sums,
+            ))
+        });
+        while let Some(r) = tasks.try_join_next() {
+            absorb(shared, row, &mut done, &mut first_err, r);
+        }
+        if first_err.is_some() || eof && pending.is_empty() {
+            break;
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        absorb(shared, row, &mut done, &mut first_err, r);
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    let meta = ObjectMeta::new(dk.clone(), offset);
+    let result = complete(shared, &dk, &id, &meta, &done, false).await?;
+    Ok((offset, result.checksum.map(|c| c.to_string())))
+}
+
+async fn download_stream<W: AsyncWrite + Unpin + Send>(
+    shared: &Arc<Shared>,
+    key: &str,
+    writer: &mut W,
+) -> Result<(u64, Option<String>), Failure> {
+    let cfg = &shared.config;
+    let src = &shared.src.store;
+    let k = Key::new(key)?;
+    let meta = Arc::new(request(shared, || src.head(&k)).await?);
+    let size = meta.size;
+    let part = cfg.chunk_size.max(1);
+    let kinds = [ChecksumKind::Crc32c];
+    let ranges: Vec<(u64, u64)> = (0..size.div_ceil(part))
+        .map(|i| (i * part, part.min(size - i * part)))
+        .collect();
+    let mut parts = futures::stream::iter(ranges)
+        .map(|(offset, len)| {
+            let (s, m) = (Arc::clone(shared), Arc::clone(&meta));
+            async move {
+                let budget = s.budget.acquire(len).await;
+                let range = Some(ByteRange::at(offset, len));
+                let (payload, sums) =
+                    with_part_retries(&s, key, len, || read(&s, &m, range, len, &kinds)).await?;
+                Ok::<_, Error>((payload, sums, len, budget))
+            }
+        })
+        .buffered(cfg.chunk_parallel_limit.max(1));
+    let mut crcs = Vec::new();
+    while let Some(item) = parts.next().await {
+        let (payload, sums, len, _budget) = item?;
+        for piece in payload.pieces() {
+            writer
+                .write_all(piece)
+                .await
+                .map_err(|e| io_err(STDIN, e))?;
+        }
+        shared
+            .counters
+            .bytes_transferred
+            .fetch_add(len, Ordering::Relaxed);
+        crcs.push((sums.into_iter().next(), len));
+    }
+    writer.flush().await.map_err(|e| io_err(STDIN, e))?;
+    let whole = if size == 0 {
+        Some(haul_core::checksum::compute(ChecksumKind::Crc32c, b""))
+    } else {
+        combine_parts(ChecksumKind::Crc32c, &crcs)
+    };
+    if let (Some(ours), Some(theirs)) = (&whole, meta.checksum(ChecksumKind::Crc32c))
+        && ours != theirs
+    {
+        return Err(Failure::Store(Error::Integrity {
+            key: key.to_owned(),
+            expected: theirs.to_string(),
+            actual: ours.to_string(),
+        }));
+    }
+    Ok((size, whole.map(|c| c.to_string())))
+}

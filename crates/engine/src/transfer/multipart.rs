@@ -1,0 +1,331 @@
+//! The multipart driver: reconcile a journaled upload with the store, send
+//! the missing parts under their permits, record each acknowledged part,
+//! complete and verify.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use haul_core::{
+    ByteRange, Checksum, ChecksumKind, CompletedPart, Error, Key, ObjectMeta, PartNumber,
+    PutOptions, PutOutcome, UploadId,
+};
+use haul_journal::{FileRow, PartRow};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{
+    Done, Failure, check_part, kinds, native_kind, parse_sum, part_size_for, read,
+    with_part_retries,
+};
+use crate::event::Event;
+use crate::job::Shared;
+use crate::retry::request;
+use crate::verify::{Expected, combine_parts, multipart_etag, verify};
+
+/// Reconciles a journaled upload with the store: the parts both agree on are
+/// done; everything else is sent (again).
+async fn reconcile(
+    shared: &Shared,
+    row: &FileRow,
+    dk: &Key,
+    id: &UploadId,
+) -> Result<Option<BTreeMap<u32, PartRow>>, Failure> {
+    let journaled = shared.journal.parts(row.id)?;
+    let dst = &shared.dst.store;
+    if !dst.capabilities().list_parts {
+        return Ok(Some(journaled.into_iter().map(|p| (p.number, p)).collect()));
+    }
+    let stored = match request(shared, || dst.list_parts(dk, id)).await {
+        Ok(p) => p,
+        Err(Error::NoSuchUpload { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let stored: BTreeMap<u32, CompletedPart> =
+        stored.into_iter().map(|p| (p.number.get(), p)).collect();
+    let mut done = BTreeMap::new();
+    let mut stale = Vec::new();
+    for p in journaled {
+        match stored.get(&p.number) {
+            Some(s) if s.etag == p.etag && s.size == p.len => {
+                done.insert(p.number, p);
+            }
+            _ => stale.push(p.number),
+        }
+    }
+    shared.journal.forget_parts(row.id, stale);
+    Ok(Some(done))
+}
+
+pub(super) async fn multipart(
+    shared: &Arc<Shared>,
+    row: &mut FileRow,
+    meta: &ObjectMeta,
+    sk: &Key,
+    dk: &Key,
+    copy: bool,
+) -> Result<Done, Failure> {
+    let dst = &shared.dst.store;
+    let cap = dst.capabilities();
+    let cfg = &shared.config;
+    let size = meta.size;
+    let base = if copy {
+        cfg.copy_chunk_size
+    } else {
+        cfg.chunk_size
+    };
+    let part_size = row
+        .part_size
+        .filter(|_| row.upload_id.is_some())
+        .unwrap_or_else(|| part_size_for(size, base, cap));
+    let count = size.div_ceil(part_size);
+    if count > u64::from(cap.max_parts) {
+        return Err(Error::invalid(
+            dk.as_str(),
+            format!(
+                "{size} bytes needs {count} parts of {part_size}; {dst} allows {}",
+                cap.max_parts
+            ),
+        )
+        .into());
+    }
+    let mut done = BTreeMap::new();
+    let mut upload = None;
+    if let Some(id) = row.upload_id.clone().map(UploadId)
+        && let Some(d) = reconcile(shared, row, dk, &id).await?
+    {
+        done = d;
+        upload = Some(id);
+    }
+    let id = if let Some(id) = upload {
+        let resumed: u64 = done.values().map(|p| p.len).sum();
+        shared
+            .counters
+            .bytes_resumed
+            .fetch_add(resumed, Ordering::Relaxed);
+        id
+    } else {
+        let id = request(shared, || dst.create_multipart(dk, PutOptions::default())).await?;
+        // Rule 1: the upload id is durable before the first part is sent.
+        shared
+            .journal
+            .start_upload(row.id, &id.0, part_size)
+            .await?;
+        row.upload_id = Some(id.0.clone());
+        row.part_size = Some(part_size);
+        id
+    };
+    let limit = if copy {
+        cfg.copy_chunk_parallel_limit
+    } else {
+        cfg.chunk_parallel_limit
+    };
+    let parts = Arc::new(Semaphore::new(limit));
+    let kinds = Arc::new(kinds(shared, cap));
+    let meta = Arc::new(meta.clone());
+    let mut tasks: JoinSet<Result<PartRow, Error>> = JoinSet::new();
+    let mut first_err: Option<Failure> = None;
+    for n in 1..=count as u32 {
+        if done.contains_key(&n) {
+            continue;
+        }
+        if shared.cancelled() {
+            first_err.get_or_insert(Failure::Cancelled);
+            break;
+        }
+        while let Some(r) = tasks.try_join_next() {
+            absorb(shared, row, &mut done, &mut first_err, r);
+        }
+        if first_err.is_some() {
+            break;
+        }
+        let offset = u64::from(n - 1) * part_size;
+        let len = part_size.min(size - offset);
+        let permit = Arc::clone(&parts)
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::transient(dk.as_str(), e.to_string()))?;
+        // Stream parts hold their share of the byte budget before reading a byte.
+        let budget = if copy {
+            None
+        } else {
+            Some(shared.budget.acquire(len).await)
+        };
+        let (s, m, k, id, sk, dk) = (
+            Arc::clone(shared),
+            Arc::clone(&meta),
+            Arc::clone(&kinds),
+            id.clone(),
+            sk.clone(),
+            dk.clone(),
+        );
+        tasks.spawn(async move {
+            let _held = (permit, budget);
+            let pn = PartNumber::new(n)?;
+            let range = ByteRange::at(offset, len);
+            let (part, sums) = with_part_retries(&s, dk.as_str(), len, || async {
+                if copy {
+                    let store = &s.dst.store;
+                    let part =
+                        request(&s, || store.upload_part_copy(&sk, range, &dk, &id, pn)).await?;
+                    Ok((part, Vec::new()))
+                } else {
+                    let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
+                    crate::limit::take(s.bw.as_ref(), len).await;
+                    let store = &s.dst.store;
+                    let part =
+                        request(&s, || store.upload_part(&dk, &id, pn, payload.clone())).await?;
+                    check_part(&dk, &part, &sums)?;
+                    Ok((part, sums))
+                }
+            })
+            .await?;
+            Ok(finish_part(&s, &dk, n, offset, len, &part, &sums))
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        absorb(shared, row, &mut done, &mut first_err, r);
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    if shared.cancelled() && done.len() as u64 != count {
+        return Err(Failure::Cancelled);
+    }
+    complete(shared, dk, &id, &meta, &done, copy).await
+}
+
+/// Counts and announces an acknowledged part and makes its journal row.
+pub(crate) fn finish_part(
+    s: &Shared,
+    dk: &Key,
+    n: u32,
+    offset: u64,
+    len: u64,
+    part: &CompletedPart,
+    sums: &[Checksum],
+) -> PartRow {
+    let find = |kind| {
+        sums.iter()
+            .find(|c| c.kind() == kind)
+            .or(part.checksum.as_ref().filter(|c| c.kind() == kind))
+            .map(ToString::to_string)
+    };
+    s.counters
+        .bytes_transferred
+        .fetch_add(len, Ordering::Relaxed);
+    s.emit(Event::PartDone {
+        dst: dk.to_string(),
+        number: n,
+        len,
+    });
+    PartRow {
+        number: n,
+        offset,
+        len,
+        etag: part.etag.clone(),
+        crc32c: find(ChecksumKind::Crc32c),
+        md5: find(ChecksumKind::Md5),
+        native: native_kind(s.dst.store.capabilities()).and_then(find),
+    }
+}
+
+/// Takes a finished part task's result: records the part or the first error.
+pub(crate) fn absorb(
+    shared: &Shared,
+    row: &FileRow,
+    done: &mut BTreeMap<u32, PartRow>,
+    first_err: &mut Option<Failure>,
+    r: Result<Result<PartRow, Error>, tokio::task::JoinError>,
+) {
+    match r {
+        Ok(Ok(part)) => {
+            tracing::debug!(key = %row.dst, part = part.number, len = part.len, "part done");
+            // Rule 2: recorded only after the store acknowledged it.
+            shared.journal.part_done(row.id, part.clone());
+            done.insert(part.number, part);
+        }
+        Ok(Err(e)) => {
+            first_err.get_or_insert(Failure::Store(e));
+        }
+        Err(e) => {
+            first_err.get_or_insert(Failure::Store(Error::transient(
+                row.dst.as_str(),
+                format!("part task failed: {e}"),
+            )));
+        }
+    }
+}
+
+pub(crate) async fn complete(
+    shared: &Shared,
+    dk: &Key,
+    id: &UploadId,
+    meta: &ObjectMeta,
+    done: &BTreeMap<u32, PartRow>,
+    copy: bool,
+) -> Result<Done, Failure> {
+    // Rule 3: every part is durable in the journal before complete.
+    shared.journal.flush().await?;
+    let dst = &shared.dst.store;
+    let native = native_kind(dst.capabilities());
+    let mut completed = Vec::with_capacity(done.len());
+    for p in done.values() {
+        // The store checks the part checksum of its own kind where it has one.
+        let own = native.and(parse_sum(p.native.as_ref()));
+        completed.push(CompletedPart {
+            number: PartNumber::new(p.number)?,
+            etag: p.etag.clone(),
+            size: p.len,
+            checksum: own.or_else(|| parse_sum(p.crc32c.as_ref())),
+        });
+    }
+    let combined = |pick: fn(&PartRow) -> Option<&String>, kind| {
+        let parts: Vec<(Option<Checksum>, u64)> =
+            done.values().map(|p| (parse_sum(pick(p)), p.len)).collect();
+        combine_parts(kind, &parts)
+    };
+    let md5s: Vec<Option<Checksum>> = done.values().map(|p| parse_sum(p.md5.as_ref())).collect();
+    let mut expected = Expected {
+        checksums: combined(|p| p.crc32c.as_ref(), ChecksumKind::Crc32c)
+            .into_iter()
+            .chain(native.and_then(|k| combined(|p| p.native.as_ref(), k)))
+            .collect(),
+        etag: None,
+        size: meta.size,
+    };
+    if copy {
+        // A part copy inside one store: the source's own checksums are what
+        // the destination must report.
+        let extra: Vec<Checksum> = meta
+            .checksums
+            .iter()
+            .filter(|c| !expected.checksums.iter().any(|e| e.kind() == c.kind()))
+            .cloned()
+            .collect();
+        expected.checksums.extend(extra);
+    }
+    if dst.capabilities().etag_is_md5 {
+        expected.etag = multipart_etag(&md5s);
+    }
+    let outcome = match request(shared, || dst.complete_multipart(dk, id, &completed)).await {
+        Ok(o) => o,
+        // Complete is not idempotent: a retry after a lost answer finds the
+        // upload gone. The object is then judged by what `head` reports.
+        Err(Error::NoSuchUpload { .. }) if shared.counters.retries.load(Ordering::Relaxed) > 0 => {
+            let h = dst.head(dk).await?;
+            PutOutcome {
+                etag: h.etag,
+                checksums: h.checksums,
+                version: h.version,
+                ..PutOutcome::default()
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let checksum = verify(&**dst, dk, meta, &expected, &outcome).await?;
+    Ok(Done {
+        method: if copy { "part-copy" } else { "multipart" },
+        checksum,
+    })
+}
