@@ -155,6 +155,16 @@ pub struct Capabilities {
     pub etag_is_md5: bool,
     /// Most keys in one `delete_many` call (1 when there is no batch).
     pub batch_delete_max: usize,
+    /// Whether sending the same `put` again (after its answer was lost)
+    /// leaves the same one object as sending it once.
+    ///
+    /// `false` for stores that give every upload a new address (a NOS URL,
+    /// an Easemob uuid) or a new server-side identity: a failed `put` whose
+    /// request was sent may have stored the object, and such a store marks
+    /// that failure as not retryable. The engine must then not re-send the
+    /// file by itself: it records it as "sent, answer unknown" and leaves
+    /// the choice to the user.
+    pub idempotent_put: bool,
 }
 
 impl Default for Capabilities {
@@ -179,6 +189,7 @@ impl Default for Capabilities {
             wants_content_md5: false,
             etag_is_md5: false,
             batch_delete_max: 1000,
+            idempotent_put: true,
         }
     }
 }

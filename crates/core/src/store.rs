@@ -80,6 +80,13 @@ pub struct PutOutcome {
     pub checksums: Vec<Checksum>,
     /// The new version id, where the store versions objects.
     pub version: Option<String>,
+    /// Where the store put the object, when the store chooses the address
+    /// itself: the URL a NOS upload returned, an Easemob file's
+    /// `uuid?share-secret=...`, a CloudBase `cloud://` file id. It is the
+    /// key to read the object back by (in this or any later process), so
+    /// callers record it (journal, `--json`). `None` when the key written
+    /// is the address.
+    pub location: Option<String>,
 }
 
 /// Options for [`ObjectStore::copy`].

@@ -117,6 +117,7 @@ fn capabilities(cfg: &CosConfig) -> Capabilities {
         wants_content_md5: false,
         etag_is_md5: true,
         batch_delete_max: writer::BATCH_DELETE_MAX,
+        ..Capabilities::default()
     }
 }
 

@@ -67,6 +67,7 @@ pub(crate) fn outcome_from_headers(h: &HeaderMap) -> PutOutcome {
         version: header(h, "x-cos-version-id")
             .filter(|v| *v != "null")
             .map(str::to_owned),
+        ..PutOutcome::default()
     }
 }
 

@@ -11,6 +11,11 @@
 //!   pooled connection; [`response`] — header values, ranges, small bodies
 //!   and `<Error>` documents inside an HTTP 200; [`xml`] — parsing answers,
 //!   escaping request documents, ETags and ISO 8601 times.
+//! * [`form`] — `multipart/form-data` around a payload, urlencoded pairs;
+//!   [`fetch`] — ranged reads of plain download URLs; [`unrepeatable`] —
+//!   uploads that must not be sent twice, and the "sent, answer unknown"
+//!   error; [`locations`] — the addresses a store's uploads were given;
+//!   [`size`] — sizes in messages, refusing an upload over a limit.
 //!
 //! ```
 //! use haul_http::error::{map_error, parse_xml_error, ErrorContext};
@@ -28,9 +33,14 @@ pub mod body;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod fetch;
+pub mod form;
+pub mod locations;
 pub mod redact;
 pub mod response;
 pub mod send;
+pub mod size;
+pub mod unrepeatable;
 pub mod xml;
 
 pub use body::body_stream;

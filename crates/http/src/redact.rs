@@ -22,6 +22,10 @@ const SECRET_HEADERS: &[&str] = &[
     "cookie",
     "set-cookie",
     "x-api-key",
+    // NetEase Yunxin's request signature.
+    "checksum",
+    // Easemob's per-file download secret.
+    "share-secret",
 ];
 
 /// Query parameter names (compared case-insensitively) whose values are secret.
@@ -34,6 +38,11 @@ const SECRET_PARAMS: &[&str] = &[
     "token",
     "access_token",
     "awsaccesskeyid",
+    "share-secret",
+    "secret",
+    "client_secret",
+    "sign",
+    "cloudbase_access_token",
 ];
 
 /// Whether a header's value must not be printed.

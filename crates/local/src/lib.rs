@@ -192,6 +192,7 @@ impl LocalStore {
             wants_content_md5: false,
             etag_is_md5: false,
             batch_delete_max: 1000,
+            ..Capabilities::default()
         }
     }
 

@@ -387,6 +387,7 @@ pub(crate) fn complete(
         etag: Some(etag_of(&meta)),
         checksums: crc.into_iter().collect(),
         version: None,
+        ..PutOutcome::default()
     })
 }
 

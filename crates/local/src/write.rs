@@ -82,6 +82,7 @@ pub(crate) fn put(root: &Root, key: &Key, body: &Payload, opts: &PutOptions) -> 
         etag: Some(etag_of(&meta)),
         checksums,
         version: None,
+        ..PutOutcome::default()
     })
 }
 
@@ -106,6 +107,7 @@ pub(crate) fn copy(root: &Root, src: &Key, dst: &Key, opts: &CopyOptions) -> Res
         etag: Some(etag_of(&meta)),
         checksums: Vec::new(),
         version: None,
+        ..PutOutcome::default()
     })
 }
 

@@ -87,6 +87,7 @@ fn capabilities() -> Capabilities {
         wants_content_md5: true,
         etag_is_md5: false,
         batch_delete_max: MAX_BATCH_OPS,
+        ..Capabilities::default()
     }
 }
 

@@ -336,6 +336,7 @@ impl Core {
             etag: Some(answer.hash),
             checksums: Vec::new(),
             version: None,
+            ..PutOutcome::default()
         })
     }
 

@@ -192,6 +192,7 @@ impl Core {
             // Kodo checked this CRC-32 against the bytes it received.
             checksums: vec![Checksum::from_crc(ChecksumKind::Crc32, u64::from(crc))],
             version: None,
+            ..PutOutcome::default()
         })
     }
 

@@ -85,6 +85,7 @@ fn capabilities(cfg: &S3Config) -> Capabilities {
         wants_content_md5: false,
         etag_is_md5: true,
         batch_delete_max: 1000,
+        ..Capabilities::default()
     }
 }
 

@@ -20,6 +20,9 @@
 //!   hosts and a download domain per bucket in memory on loopback ports,
 //!   verifying upload tokens, signatures and private URLs byte for byte,
 //!   with hooks to inject faults and corrupt uploads.
+//! * `NosServer` (feature `nos`) — NetEase Yunxin's file upload API and a
+//!   NOS download host in memory on loopback ports, verifying CheckSum and
+//!   limits, with hooks for error codes and lost answers.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -40,9 +43,13 @@
 pub mod conformance;
 #[cfg(feature = "cos")]
 pub mod cos;
+#[cfg(any(feature = "nos", feature = "easemob", feature = "tcb"))]
+mod emu;
 mod fault;
 mod guard;
 mod memory;
+#[cfg(feature = "nos")]
+pub mod nos;
 #[cfg(feature = "qiniu")]
 pub mod qiniu;
 #[cfg(feature = "s3")]
@@ -55,6 +62,8 @@ pub use guard::Guarded;
 #[cfg(feature = "s3")]
 pub use haul_serve::S3Server;
 pub use memory::{MemoryStore, StoredObject};
+#[cfg(feature = "nos")]
+pub use nos::NosServer;
 #[cfg(feature = "qiniu")]
 pub use qiniu::QiniuServer;
 #[cfg(feature = "s3")]

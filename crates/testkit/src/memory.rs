@@ -338,6 +338,7 @@ impl ObjectStore for MemoryStore {
             etag: Some(etag),
             checksums: vec![crc32c],
             version: None,
+            ..PutOutcome::default()
         })
     }
 
@@ -372,6 +373,7 @@ impl ObjectStore for MemoryStore {
             etag: Some(etag),
             checksums: vec![crc32c],
             version: None,
+            ..PutOutcome::default()
         })
     }
 
@@ -487,6 +489,7 @@ impl ObjectStore for MemoryStore {
             etag: Some(obj.stored.etag.clone()),
             checksums: vec![obj.crc32c.clone()],
             version: None,
+            ..PutOutcome::default()
         };
         st.objects.insert(key.as_str().to_owned(), obj);
         Ok(outcome)
