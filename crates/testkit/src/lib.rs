@@ -20,9 +20,11 @@
 //!   hosts and a download domain per bucket in memory on loopback ports,
 //!   verifying upload tokens, signatures and private URLs byte for byte,
 //!   with hooks to inject faults and corrupt uploads.
-//! * `NosServer` (feature `nos`) — NetEase Yunxin's file upload API and a
-//!   NOS download host in memory on loopback ports, verifying CheckSum and
-//!   limits, with hooks for error codes and lost answers.
+//! * `NosServer` (feature `nos`), `EasemobServer` (feature `easemob`) and
+//!   `TcbServer` (feature `tcb`) — the file APIs of NetEase Yunxin, Easemob
+//!   and WeChat CloudBase in memory on loopback ports, verifying each
+//!   service's authentication and limits, with hooks for error codes,
+//!   lost answers and token expiry.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -45,6 +47,8 @@ pub mod conformance;
 pub mod cos;
 #[cfg(any(feature = "nos", feature = "easemob", feature = "tcb"))]
 mod emu;
+#[cfg(feature = "easemob")]
+pub mod easemob;
 mod fault;
 mod guard;
 mod memory;
@@ -57,6 +61,8 @@ mod weed;
 
 #[cfg(feature = "cos")]
 pub use cos::CosEmulator;
+#[cfg(feature = "easemob")]
+pub use easemob::EasemobServer;
 pub use fault::{Fault, FaultRule, FaultStats, FaultStore, Op, Trigger};
 pub use guard::Guarded;
 #[cfg(feature = "s3")]
