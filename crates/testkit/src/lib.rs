@@ -56,6 +56,8 @@ mod memory;
 pub mod nos;
 #[cfg(feature = "qiniu")]
 pub mod qiniu;
+#[cfg(feature = "tcb")]
+pub mod tcb;
 #[cfg(feature = "s3")]
 mod weed;
 
@@ -72,6 +74,8 @@ pub use memory::{MemoryStore, StoredObject};
 pub use nos::NosServer;
 #[cfg(feature = "qiniu")]
 pub use qiniu::QiniuServer;
+#[cfg(feature = "tcb")]
+pub use tcb::TcbServer;
 #[cfg(feature = "s3")]
 pub use weed::SeaweedServer;
 
