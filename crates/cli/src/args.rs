@@ -66,6 +66,8 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Run haul's main job end to end on an embedded endpoint.
     Demo(DemoArgs),
+    /// Measure throughput and latency of a store, or of a migration path.
+    Bench(BenchArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -264,6 +266,62 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub(crate) addr: String,
+}
+
+/// `--workload`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum WorkloadArg {
+    /// One PUT per object.
+    Put,
+    /// GETs of objects written before the run.
+    Get,
+    /// 50% GET, 20% HEAD, 30% PUT.
+    Mixed,
+    /// Multipart uploads, parts in parallel.
+    Multipart,
+    /// Server-side copies.
+    Copy,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// The bucket or prefix to load (default: an embedded endpoint, so it runs anywhere).
+    pub(crate) target: Option<String>,
+    /// What to send.
+    #[arg(long, value_enum, default_value = "put")]
+    pub(crate) workload: WorkloadArg,
+    /// Object size.
+    #[arg(long, default_value = "1MiB", value_parser = crate::size::parse_size)]
+    pub(crate) size: u64,
+    /// Stop after this many objects (else after --duration).
+    #[arg(long, value_name = "N")]
+    pub(crate) objects: Option<u64>,
+    /// Run for this long.
+    #[arg(long, default_value = "10s", value_parser = crate::size::parse_duration)]
+    pub(crate) duration: std::time::Duration,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) concurrency: usize,
+    /// Run at concurrency 1, 2, 4 … up to --concurrency.
+    #[arg(long)]
+    pub(crate) sweep: bool,
+    /// Part size for the multipart workload.
+    #[arg(long, default_value = "8MiB", value_parser = crate::size::parse_size)]
+    pub(crate) part_size: u64,
+    /// Write a report: FILE.html (self-contained) or FILE.svg.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<std::path::PathBuf>,
+    /// Migration path: copy from this prefix through the engine…
+    #[arg(long, value_name = "SRC", requires = "to")]
+    pub(crate) from: Option<String>,
+    /// …to this one, reporting per-part latency and end-to-end throughput.
+    #[arg(long, value_name = "DST", requires = "from")]
+    pub(crate) to: Option<String>,
+    /// With --from: generate COUNT objects of SIZE there first (e.g. 100:4MiB).
+    #[arg(long, value_name = "COUNT:SIZE")]
+    pub(crate) generate: Option<String>,
+    #[command(flatten)]
+    pub(crate) knobs: Knobs,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 //! error; 3 verification failed; 130 interrupted.
 
 mod args;
+mod bench;
 mod demo;
 mod inspect;
 mod location;
@@ -136,6 +137,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Cleanup(a) => inspect::cleanup(g, a).await,
         Command::Serve(a) => serve::serve(g, a).await,
         Command::Demo(a) => demo::demo(g, a).await,
+        Command::Bench(a) => bench::bench(g, a).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "haul", &mut std::io::stdout());
             Ok(0)
