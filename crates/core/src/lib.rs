@@ -21,7 +21,7 @@ mod store;
 pub use checksum::{Checksum, ChecksumKind, MultiHasher};
 pub use error::{BoxError, Error, Result};
 pub use key::{Key, MAX_KEY_BYTES};
-pub use meta::{Capabilities, CompletedPart, ObjectMeta, PartNumber, UploadId};
+pub use meta::{Attributes, Capabilities, CompletedPart, ObjectMeta, PartNumber, UploadId};
 pub use payload::Payload;
 pub use range::ByteRange;
 pub use store::{

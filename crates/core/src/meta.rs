@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
@@ -20,6 +21,59 @@ pub struct ObjectMeta {
     pub checksums: Vec<Checksum>,
     /// The version id, where the store versions objects.
     pub version: Option<String>,
+    /// Content-Type, Cache-Control … and user metadata, where the store
+    /// reports them (`head` does; listings usually do not).
+    pub attrs: Attributes,
+}
+
+/// The HTTP attributes and user metadata an object carries, kept across
+/// copies and mapped between providers (`x-amz-meta-*`, `x-cos-meta-*`,
+/// `x-qn-meta-*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attributes {
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// User metadata: lowercase names without any provider prefix.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Attributes {
+    /// The metadata name haul stores a source file's modification time
+    /// under, as `seconds.nanoseconds` since the epoch (rclone's convention).
+    pub const MTIME: &'static str = "mtime";
+
+    /// Whether nothing is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The modification time recorded in [`Attributes::MTIME`], if any.
+    #[must_use]
+    pub fn mtime(&self) -> Option<SystemTime> {
+        let text = self.metadata.get(Self::MTIME)?;
+        let (secs, frac) = text.split_once('.').unwrap_or((text, "0"));
+        let secs: u64 = secs.trim().parse().ok()?;
+        let digits: String = frac.chars().take(9).collect();
+        let nanos: u32 = format!("{digits:0<9}").parse().ok()?;
+        SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos))
+    }
+
+    /// Records `t` under [`Attributes::MTIME`].
+    pub fn set_mtime(&mut self, t: SystemTime) {
+        if let Ok(d) = t.duration_since(SystemTime::UNIX_EPOCH) {
+            self.metadata.insert(
+                Self::MTIME.to_owned(),
+                format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
+            );
+        }
+    }
 }
 
 impl ObjectMeta {
@@ -33,7 +87,15 @@ impl ObjectMeta {
             etag: None,
             checksums: Vec::new(),
             version: None,
+            attrs: Attributes::default(),
         }
+    }
+
+    /// The modification time of the content: the recorded
+    /// [`Attributes::MTIME`] when there is one, else `last_modified`.
+    #[must_use]
+    pub fn content_mtime(&self) -> Option<SystemTime> {
+        self.attrs.mtime().or(self.last_modified)
     }
 
     /// The reported checksum of `kind`, if any.
@@ -197,6 +259,22 @@ impl Default for Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mtime_round_trips() {
+        let mut a = Attributes::default();
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
+        a.set_mtime(t);
+        assert_eq!(a.metadata["mtime"], "1700000000.123456789");
+        assert_eq!(a.mtime(), Some(t));
+        a.metadata.insert("mtime".into(), "1700000000.5".into());
+        assert_eq!(
+            a.mtime(),
+            Some(SystemTime::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 500_000_000))
+        );
+        a.metadata.insert("mtime".into(), "garbage".into());
+        assert_eq!(a.mtime(), None);
+    }
 
     #[test]
     fn part_numbers() {

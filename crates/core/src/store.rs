@@ -67,8 +67,52 @@ pub struct PutOptions {
     pub content_type: Option<String>,
     /// User metadata (without any provider prefix).
     pub metadata: BTreeMap<String, String>,
+    /// The Content-Encoding to store.
+    pub content_encoding: Option<String>,
+    /// The Cache-Control to store.
+    pub cache_control: Option<String>,
+    /// The Content-Disposition to store.
+    pub content_disposition: Option<String>,
     /// Checksums of the body the store should verify on arrival.
     pub checksums: Vec<Checksum>,
+    /// For [`ObjectStore::create_multipart`]: the size of every part but
+    /// the last, when the caller knows it; stores may use it to place parts
+    /// (part `n` then starts at byte `(n - 1) * hint` of the object).
+    ///
+    /// A caller that gives it promises that layout: parts numbered from 1
+    /// without gaps, none larger than the hint, and every part but the last
+    /// exactly the hint. A store that uses the hint may refuse a part or a
+    /// completion that breaks the promise with
+    /// [`crate::Error::InvalidInput`]; stores that do not use it ignore it,
+    /// and so does `put`. `None` (the default) promises nothing.
+    pub part_size_hint: Option<u64>,
+}
+
+impl PutOptions {
+    /// Options that store `attrs` with the object.
+    #[must_use]
+    pub fn with_attributes(attrs: &crate::Attributes) -> Self {
+        Self {
+            content_type: attrs.content_type.clone(),
+            metadata: attrs.metadata.clone(),
+            content_encoding: attrs.content_encoding.clone(),
+            cache_control: attrs.cache_control.clone(),
+            content_disposition: attrs.content_disposition.clone(),
+            ..Self::default()
+        }
+    }
+
+    /// The attributes these options store.
+    #[must_use]
+    pub fn attributes(&self) -> crate::Attributes {
+        crate::Attributes {
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            cache_control: self.cache_control.clone(),
+            content_disposition: self.content_disposition.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
 }
 
 /// What a store answers to a successful write.

@@ -53,6 +53,7 @@ pub(crate) fn meta_from_headers(key: &Key, h: &HeaderMap, size: u64) -> ObjectMe
         version: header(h, "x-cos-version-id")
             .filter(|v| *v != "null")
             .map(str::to_owned),
+        attrs: haul_core::Attributes::default(),
     }
 }
 

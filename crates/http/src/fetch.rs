@@ -57,6 +57,7 @@ fn meta(key: &Key, h: &HeaderMap, size: u64) -> ObjectMeta {
         etag: header(h, "etag").map(unquote),
         checksums: Vec::new(),
         version: None,
+        attrs: haul_core::Attributes::default(),
     }
 }
 

@@ -36,6 +36,7 @@ pub(crate) fn object_meta(key: Key, meta: &Metadata) -> ObjectMeta {
         checksums: Vec::new(),
         version: None,
         key,
+        attrs: haul_core::Attributes::default(),
     }
 }
 

@@ -57,6 +57,7 @@ impl Stat {
             etag: Some(self.hash.clone()),
             checksums,
             version: None,
+            attrs: haul_core::Attributes::default(),
         }
     }
 }
@@ -126,6 +127,7 @@ impl Core {
             etag: header(h, "etag").map(unquote),
             checksums: Vec::new(),
             version: None,
+            attrs: haul_core::Attributes::default(),
         };
         // The download domain is not asked to honour If-Match (a CDN may
         // not): the ETag it answers with is compared here instead.

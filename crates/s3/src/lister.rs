@@ -109,6 +109,7 @@ impl Core {
                 etag: o.etag.as_deref().map(unquote),
                 checksums: Vec::new(),
                 version: None,
+                attrs: haul_core::Attributes::default(),
             }));
         }
         for p in res.common_prefixes {

@@ -88,6 +88,7 @@ impl Object {
             etag: Some(self.stored.etag.clone()),
             checksums: vec![self.crc32c.clone()],
             version: None,
+            attrs: haul_core::Attributes::default(),
         }
     }
 }
