@@ -153,6 +153,7 @@ pub struct ListOptions {
 
 /// One item of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // almost every entry is an object; boxing would allocate per entry
 pub enum ListEntry {
     /// An object.
     Object(ObjectMeta),

@@ -80,6 +80,8 @@ pub struct JobRequest {
     pub exclude: Vec<String>,
     /// Plan and report, transfer nothing.
     pub dry_run: bool,
+    /// Attributes set on every uploaded object.
+    pub attrs: crate::AttrOverrides,
 }
 
 impl JobRequest {
@@ -97,6 +99,7 @@ impl JobRequest {
             include: Vec::new(),
             exclude: Vec::new(),
             dry_run: false,
+            attrs: crate::AttrOverrides::default(),
         }
     }
 }
@@ -118,6 +121,9 @@ pub struct JobSpec {
     pub single: bool,
     /// The settings the job runs with (resume keeps them).
     pub config: TransferConfig,
+    /// Attributes set on every uploaded object.
+    #[serde(default)]
+    pub attrs: crate::AttrOverrides,
 }
 
 /// State every task of a job shares.
@@ -129,6 +135,7 @@ pub(crate) struct Shared {
     pub(crate) src: Endpoint,
     pub(crate) dst: Endpoint,
     pub(crate) op: Operation,
+    pub(crate) attrs: crate::AttrOverrides,
     pub(crate) counters: Counters,
     pub(crate) budget: ByteBudget,
     pub(crate) bw: Option<TokenBucket>,
@@ -215,6 +222,7 @@ impl Engine {
             dst_prefix: req.dst.prefix.clone(),
             single: req.single,
             config: self.config.clone(),
+            attrs: req.attrs.clone(),
         };
         let spec_json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
             job: JobId(0),
@@ -313,6 +321,7 @@ impl Engine {
             src,
             dst,
             op: spec.op,
+            attrs: spec.attrs.clone(),
             counters: Counters::default(),
             events: self.events.clone(),
             cancel: cancel_rx,

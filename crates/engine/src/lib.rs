@@ -39,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod attrs;
 mod config;
 mod event;
 mod job;
@@ -49,6 +50,7 @@ pub mod stream;
 mod transfer;
 mod verify;
 
+pub use attrs::{AttrOverrides, put_options};
 pub use config::{CompareMode, OnError, TransferConfig};
 pub use event::{Event, Snapshot, Summary};
 pub use haul_journal::JobId;

@@ -106,8 +106,17 @@ async fn up_to_date(
         CompareMode::IgnoreExisting => true,
         CompareMode::SizeOnly => src.size == dst.size,
         CompareMode::SizeMtime => {
-            src.size == dst.size
-                && matches!((src.last_modified, dst.last_modified), (Some(s), Some(d)) if d >= s)
+            if src.size != dst.size {
+                return Ok(false);
+            }
+            let newer = |s: &ObjectMeta, d: &ObjectMeta| matches!((s.content_mtime(), d.content_mtime()), (Some(s), Some(d)) if d >= s);
+            // Listings rarely carry user metadata: when the listed times
+            // disagree, ask both stores for the recorded content times.
+            newer(src, dst)
+                || newer(
+                    &src_store.head(&src.key).await?,
+                    &dst_store.head(&dst.key).await?,
+                )
         }
         CompareMode::Checksum => {
             if src.size != dst.size {

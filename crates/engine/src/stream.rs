@@ -86,6 +86,7 @@ impl Engine {
             dst_prefix: dst.prefix.clone(),
             single: true,
             config: self.config().clone(),
+            attrs: crate::AttrOverrides::default(),
         };
         let json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
             job: JobId(0),

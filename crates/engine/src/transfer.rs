@@ -349,7 +349,7 @@ async fn single_put(
         crate::limit::take(shared.bw.as_ref(), size).await;
         let opts = PutOptions {
             checksums: sums.clone(),
-            ..PutOptions::default()
+            ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
         };
         let outcome = request(shared, || dst.put(dk, payload.clone(), opts.clone())).await?;
         let expected = Expected {

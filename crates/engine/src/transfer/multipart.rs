@@ -105,7 +105,13 @@ pub(super) async fn multipart(
             .fetch_add(resumed, Ordering::Relaxed);
         id
     } else {
-        let id = request(shared, || dst.create_multipart(dk, PutOptions::default())).await?;
+        // The object's attributes travel in the create call (also for part
+        // copies, whose parts carry none); parts follow one uniform size.
+        let opts = PutOptions {
+            part_size_hint: Some(part_size),
+            ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
+        };
+        let id = request(shared, || dst.create_multipart(dk, opts.clone())).await?;
         // Rule 1: the upload id is durable before the first part is sent.
         shared
             .journal
