@@ -131,6 +131,42 @@ pub(crate) enum OnErrorArg {
     Abort,
 }
 
+/// Attributes set on every uploaded object.
+#[derive(Debug, Clone, Args, Default)]
+pub(crate) struct AttrFlags {
+    /// Content-Type for every uploaded object (default: guessed from the name).
+    #[arg(long, value_name = "TYPE")]
+    pub(crate) content_type: Option<String>,
+    /// User metadata for every uploaded object (repeatable).
+    #[arg(long = "metadata", value_name = "K=V", value_parser = parse_kv)]
+    pub(crate) metadata: Vec<(String, String)>,
+    /// Cache-Control for every uploaded object.
+    #[arg(long, value_name = "VALUE")]
+    pub(crate) cache_control: Option<String>,
+    /// Content-Disposition for every uploaded object.
+    #[arg(long, value_name = "VALUE")]
+    pub(crate) content_disposition: Option<String>,
+}
+
+fn parse_kv(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("{text:?}: expected KEY=VALUE")),
+    }
+}
+
+impl AttrFlags {
+    /// The engine's overrides.
+    pub(crate) fn overrides(&self) -> haul_engine::AttrOverrides {
+        haul_engine::AttrOverrides {
+            content_type: self.content_type.clone(),
+            cache_control: self.cache_control.clone(),
+            content_disposition: self.content_disposition.clone(),
+            metadata: self.metadata.iter().cloned().collect(),
+        }
+    }
+}
+
 /// What a transfer selects, and whether it only pretends.
 #[derive(Debug, Args)]
 pub(crate) struct Filters {
@@ -157,6 +193,8 @@ pub(crate) struct CpArgs {
     #[command(flatten)]
     pub(crate) filters: Filters,
     #[command(flatten)]
+    pub(crate) attrs: AttrFlags,
+    #[command(flatten)]
     pub(crate) knobs: Knobs,
 }
 
@@ -181,6 +219,8 @@ pub(crate) struct SyncArgs {
     pub(crate) max_delete: Option<u64>,
     #[command(flatten)]
     pub(crate) filters: Filters,
+    #[command(flatten)]
+    pub(crate) attrs: AttrFlags,
     #[command(flatten)]
     pub(crate) knobs: Knobs,
 }

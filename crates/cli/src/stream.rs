@@ -1,7 +1,6 @@
 //! `haul cp - DST` (standard input to one object), `haul cp SRC -` and
 //! `haul cat SRC` (one object to standard output).
 
-use haul_core::PutOptions;
 use haul_engine::Engine;
 
 use crate::CliError;
@@ -24,10 +23,15 @@ pub(crate) async fn cp(g: &Global, a: &CpArgs) -> Result<u8, CliError> {
             )));
         }
         let dst = destination(&loc, true, None, &config)?.endpoint();
+        // No source to take attributes from: a type guessed from the key,
+        // then the flags.
+        let src = haul_core::ObjectMeta::new(
+            haul_core::Key::new(dst.prefix.clone()).map_err(|e| CliError::usage(e.to_string()))?,
+            0,
+        );
+        let opts = haul_engine::put_options(&src, &dst.prefix, &a.attrs.overrides());
         let stdin = tokio::io::stdin();
-        engine
-            .upload_stream(stdin, dst, PutOptions::default())
-            .await?
+        engine.upload_stream(stdin, dst, opts).await?
     } else {
         return download(g, &engine, &a.src, &config).await;
     };

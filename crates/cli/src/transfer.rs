@@ -191,6 +191,7 @@ struct Plan {
     include: Vec<String>,
     exclude: Vec<String>,
     dry_run: bool,
+    attrs: haul_engine::AttrOverrides,
 }
 
 async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
@@ -212,6 +213,7 @@ async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
         include: p.include,
         exclude: p.exclude,
         dry_run: p.dry_run,
+        attrs: p.attrs,
     };
     let journal = open_journal(g)?;
     run_job(g, journal, transfer, |engine| async move {
@@ -288,6 +290,7 @@ pub(crate) async fn cp(g: &Global, a: CpArgs, op: Operation) -> Result<u8, CliEr
             include: a.filters.include,
             exclude: a.filters.exclude,
             dry_run: a.filters.dry_run,
+            attrs: a.attrs.overrides(),
         },
         &a.knobs,
     )
@@ -316,6 +319,7 @@ pub(crate) async fn sync(g: &Global, a: SyncArgs) -> Result<u8, CliError> {
             include: a.filters.include,
             exclude: a.filters.exclude,
             dry_run: a.filters.dry_run,
+            attrs: a.attrs.overrides(),
         },
         &a.knobs,
     )

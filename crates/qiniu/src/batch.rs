@@ -76,6 +76,7 @@ impl BatchOp {
 
 /// What one successful batch operation answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // mostly stats; boxing would allocate per answer
 pub enum BatchAnswer {
     /// A stat's metadata.
     Stat(ObjectMeta),
