@@ -227,6 +227,18 @@ pub struct Capabilities {
     /// file by itself: it records it as "sent, answer unknown" and leaves
     /// the choice to the user.
     pub idempotent_put: bool,
+    /// Whether the store keeps an object's [`Attributes`]: what `put` and
+    /// `create_multipart` are given in [`crate::PutOptions`] comes back in
+    /// `head`'s (and `get`'s) [`ObjectMeta::attrs`], and a server-side
+    /// `copy` keeps it.
+    ///
+    /// `false` for stores with nowhere to put them (a local directory, NOS,
+    /// Easemob, CloudBase): they accept the options, may honour a part of
+    /// them (a local file takes its modification time from
+    /// [`Attributes::MTIME`]), and report default attributes. A copy to such
+    /// a store cannot preserve headers or user metadata, and callers should
+    /// not compare attributes read back from it.
+    pub metadata: bool,
 }
 
 impl Default for Capabilities {
@@ -252,6 +264,7 @@ impl Default for Capabilities {
             etag_is_md5: false,
             batch_delete_max: 1000,
             idempotent_put: true,
+            metadata: true,
         }
     }
 }

@@ -80,6 +80,8 @@ fn capabilities() -> Capabilities {
         etag_is_md5: false,
         batch_delete_max: 1,
         idempotent_put: false,
+        // Nowhere to keep Content-Type or user metadata.
+        metadata: false,
     }
 }
 
