@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use haul_core::{Error, Result};
 
@@ -40,6 +41,10 @@ pub struct S3Config {
     pub max_object_size_bytes: u64,
     /// Requests run at once: sizes the connection pool.
     pub concurrency: usize,
+    /// Longest from sending a request to the answer's headers (uploading the
+    /// request body included), and longest an answer body may go without a
+    /// byte, before the request fails as a retryable stall. Default 60 s.
+    pub stall_timeout: Duration,
 }
 
 impl S3Config {
@@ -61,6 +66,7 @@ impl S3Config {
             signed_payload: false,
             max_object_size_bytes: DEFAULT_MAX_OBJECT_SIZE,
             concurrency: 16,
+            stall_timeout: haul_http::ClientOptions::default().stall_timeout,
         }
     }
 
@@ -182,6 +188,7 @@ impl fmt::Debug for S3Config {
             .field("signed_payload", &self.signed_payload)
             .field("max_object_size_bytes", &self.max_object_size_bytes)
             .field("concurrency", &self.concurrency)
+            .field("stall_timeout", &self.stall_timeout)
             .finish()
     }
 }

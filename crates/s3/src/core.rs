@@ -105,6 +105,7 @@ pub(crate) struct Core {
 fn client_options(cfg: &S3Config) -> ClientOptions {
     ClientOptions {
         concurrency: cfg.concurrency,
+        stall_timeout: cfg.stall_timeout,
         ..ClientOptions::default()
     }
 }

@@ -12,6 +12,9 @@
 //! * `S3Server` (feature `s3`) — haul-serve's in-process S3 (s3s-fs behind
 //!   a fidelity shim) on a loopback port, and `SeaweedServer`, a real
 //!   SeaweedFS when `weed` is installed.
+//! * `FaultProxy` (feature `proxy`) — an HTTP/1.1 proxy between a client and
+//!   a server that injects resets, `503 SlowDown`, `500 InternalError`,
+//!   truncated bodies and stalls by seeded rule, while counting requests.
 //!
 //! * `CosEmulator` (feature `cos`) — Tencent COS's XML API in
 //!   memory on a loopback port, verifying q-sign signatures byte for byte,
@@ -45,15 +48,17 @@
 pub mod conformance;
 #[cfg(feature = "cos")]
 pub mod cos;
-#[cfg(any(feature = "nos", feature = "easemob", feature = "tcb"))]
-mod emu;
 #[cfg(feature = "easemob")]
 pub mod easemob;
+#[cfg(any(feature = "nos", feature = "easemob", feature = "tcb"))]
+mod emu;
 mod fault;
 mod guard;
 mod memory;
 #[cfg(feature = "nos")]
 pub mod nos;
+#[cfg(feature = "proxy")]
+mod proxy;
 #[cfg(feature = "qiniu")]
 pub mod qiniu;
 #[cfg(feature = "tcb")]
@@ -72,6 +77,8 @@ pub use haul_serve::S3Server;
 pub use memory::{MemoryStore, StoredObject};
 #[cfg(feature = "nos")]
 pub use nos::NosServer;
+#[cfg(feature = "proxy")]
+pub use proxy::{FaultProxy, ProxyFault, ProxyFaultKind, ProxyRule, ProxyStats};
 #[cfg(feature = "qiniu")]
 pub use qiniu::QiniuServer;
 #[cfg(feature = "tcb")]
