@@ -158,6 +158,13 @@ impl Error {
         }
     }
 
+    /// Whether a non-idempotent upload was sent and its answer lost: it may
+    /// or may not have arrived (a provider error with code `OutcomeUnknown`).
+    #[must_use]
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Self::Provider { code, .. } if code == "OutcomeUnknown")
+    }
+
     /// How long the store asked us to wait before retrying, if it said.
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {

@@ -83,6 +83,11 @@ pub struct TransferConfig {
     /// First backoff delay (doubles, full jitter, capped at 15 s). Default 100 ms.
     #[serde(with = "duration_ms")]
     pub retry_base_delay: Duration,
+    /// On resume, send again the files whose upload to a non-idempotent
+    /// store was sent but whose answer was lost (they may already be
+    /// there: sending again may store a duplicate). Default off: such files
+    /// are reported, not sent.
+    pub resend_unknown: bool,
 }
 
 impl Default for TransferConfig {
@@ -105,6 +110,7 @@ impl Default for TransferConfig {
             tpslimit_per_sec: 0,
             request_retry_times: 5,
             retry_base_delay: Duration::from_millis(100),
+            resend_unknown: false,
         }
     }
 }

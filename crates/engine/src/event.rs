@@ -38,6 +38,9 @@ pub enum Event {
         method: &'static str,
         /// The verified checksum, `kind:hex`.
         checksum: Option<String>,
+        /// Where the store put the object, when it chose (a URL, a uuid).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        location: Option<String>,
     },
     /// A file failed.
     FileFailed {

@@ -293,6 +293,7 @@ impl Engine {
         c.bytes_total.store(row.bytes_total, Ordering::Relaxed);
         let task = tokio::spawn(async move {
             let _lock = lock;
+            settle_unknown(&shared).await?;
             execute(shared, true).await
         });
         Ok(JobHandle {
@@ -466,6 +467,26 @@ async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineE
     shared.journal.flush().await?;
     shared.emit(Event::Progress(summary.counts));
     Ok(summary)
+}
+
+/// Files sent to a non-idempotent store whose answer was lost: sent again
+/// when asked (`resend_unknown`), else reported as failed and left alone.
+async fn settle_unknown(shared: &Shared) -> Result<(), EngineError> {
+    if shared.config.resend_unknown {
+        shared.journal.requeue_unknown(shared.job).await?;
+        return Ok(());
+    }
+    for row in shared
+        .journal
+        .files_in_state(shared.job, haul_journal::FileState::Unknown)?
+    {
+        let line = row
+            .error
+            .clone()
+            .unwrap_or_else(|| format!("{}: sent, answer lost; not sent again", row.dst));
+        crate::transfer::record_failure(shared, &row, line);
+    }
+    Ok(())
 }
 
 fn aborted(shared: &Shared) -> bool {

@@ -167,6 +167,7 @@ async fn finish(
                 size,
                 method: "stream",
                 checksum,
+                location: None,
             });
         }
         Err(f) => {
@@ -283,7 +284,7 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
             let _held = (permit, budget);
             let pn = PartNumber::new(n)?;
             let store = &s.dst.store;
-            let part = with_part_retries(&s, dk2.as_str(), part_len, || async {
+            let part = with_part_retries(&s, dk2.as_str(), part_len, true, || async {
                 let part =
                     request(&s, || store.upload_part(&dk2, &id, pn, payload.clone())).await?;
                 check_part(&dk2, &part, &sums)?;
@@ -340,7 +341,8 @@ async fn download_stream<W: AsyncWrite + Unpin + Send>(
                 let budget = s.budget.acquire(len).await;
                 let range = Some(ByteRange::at(offset, len));
                 let (payload, sums) =
-                    with_part_retries(&s, key, len, || read(&s, &m, range, len, &kinds)).await?;
+                    with_part_retries(&s, key, len, true, || read(&s, &m, range, len, &kinds))
+                        .await?;
                 Ok::<_, Error>((payload, sums, len, budget))
             }
         })

@@ -59,6 +59,8 @@ impl Failure {
 pub(crate) struct Done {
     pub(crate) method: &'static str,
     pub(crate) checksum: Option<Checksum>,
+    /// Where the store put the object, when it chose.
+    pub(crate) location: Option<String>,
 }
 
 fn mtime_ns(meta: &ObjectMeta) -> Option<i64> {
@@ -76,7 +78,9 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
         size: row.size,
     });
     let mut result = copy_file(shared, &mut row).await;
-    if result.as_ref().err().is_some_and(Failure::redo) && !shared.cancelled() {
+    // Doing a file again on a store whose puts are not idempotent could store it twice.
+    let idempotent = shared.dst.store.capabilities().idempotent_put;
+    if idempotent && result.as_ref().err().is_some_and(Failure::redo) && !shared.cancelled() {
         if let Err(Failure::Store(e)) = &result {
             tracing::warn!(error = %e, "redoing the whole file once");
             shared.emit(Event::Retry {
@@ -95,6 +99,9 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
     match result {
         Ok(done) => {
             let checksum = done.checksum.map(String::from);
+            if let Some(loc) = &done.location {
+                shared.journal.set_location(row.id, loc.clone());
+            }
             shared
                 .journal
                 .set_file_state(row.id, FileState::Done, checksum.clone(), None);
@@ -105,9 +112,20 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
                 size: row.size,
                 method: done.method,
                 checksum,
+                location: done.location,
             });
         }
         Err(Failure::Cancelled) => {}
+        Err(Failure::Store(e)) if e.is_outcome_unknown() => {
+            let line = format!(
+                "{e}; it was sent and may have arrived: not sent again (haul resume {} --resend-unknown sends it)",
+                shared.job
+            );
+            shared
+                .journal
+                .set_file_state(row.id, FileState::Unknown, None, Some(line.clone()));
+            record_failure(shared, &row, line);
+        }
         Err(e) => {
             let line = match e {
                 Failure::Store(e) => e.to_string(),
@@ -123,6 +141,11 @@ fn fail(shared: &Shared, row: &FileRow, line: String) {
     shared
         .journal
         .set_file_state(row.id, FileState::Failed, None, Some(line.clone()));
+    record_failure(shared, row, line);
+}
+
+/// Counts a file that did not arrive and tells the observers.
+pub(crate) fn record_failure(shared: &Shared, row: &FileRow, line: String) {
     shared.counters.files_failed.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut f) = shared.failures.lock() {
         f.push((row.dst.clone(), line.clone()));
@@ -149,6 +172,22 @@ async fn forget_upload(shared: &Shared, row: &mut FileRow) {
     shared
         .journal
         .reset_file(row.id, row.size, row.mtime_ns, row.src_version.clone());
+}
+
+/// Sizes as people read upload limits: `20.0 MB` (10^6 bytes).
+fn decimal(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < UNITS.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
 }
 
 /// Checksum kinds to compute while reading for this destination.
@@ -228,6 +267,7 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
         return Ok(Done {
             method: "copy",
             checksum,
+            location: outcome.location,
         });
     }
     if same && cap.part_copy && cap.multipart && size > 0 {
@@ -237,9 +277,11 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
         if size > cap.max_single_put_bytes {
             return Err(Error::invalid(
                 dk.as_str(),
+                // Refused before a byte is read or sent.
                 format!(
-                    "{size} bytes exceeds {dst}'s single upload limit of {} bytes",
-                    cap.max_single_put_bytes
+                    "{} exceeds {dst}'s {} upload limit",
+                    decimal(size),
+                    decimal(cap.max_single_put_bytes)
                 ),
             )
             .into());
@@ -285,11 +327,13 @@ pub(crate) async fn read(
 }
 
 /// Runs `attempt` up to `1 + chunk_retry_times` times while its error is
-/// retryable or an integrity mismatch, counting re-sent bytes.
+/// retryable or (with `resend_on_mismatch`) an integrity mismatch, counting
+/// re-sent bytes.
 pub(crate) async fn with_part_retries<T, F, Fut>(
     shared: &Shared,
     dst: &str,
     len: u64,
+    resend_on_mismatch: bool,
     mut attempt: F,
 ) -> Result<T, Error>
 where
@@ -302,7 +346,8 @@ where
             Ok(v) => return Ok(v),
             Err(e)
                 if tries < shared.config.chunk_retry_times
-                    && (e.is_retryable() || matches!(e, Error::Integrity { .. })) =>
+                    && (e.is_retryable()
+                        || resend_on_mismatch && matches!(e, Error::Integrity { .. })) =>
             {
                 tries += 1;
                 shared.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -344,7 +389,8 @@ async fn single_put(
     let dst = &shared.dst.store;
     let kinds = kinds(shared, dst.capabilities());
     let _permit = shared.budget.acquire(size).await;
-    let (outcome, sums) = with_part_retries(shared, dk.as_str(), size, || async {
+    let resend = dst.capabilities().idempotent_put;
+    let (outcome, sums) = with_part_retries(shared, dk.as_str(), size, resend, || async {
         let (payload, sums) = read(shared, meta, None, size, &kinds).await?;
         crate::limit::take(shared.bw.as_ref(), size).await;
         let opts = PutOptions {
@@ -362,7 +408,6 @@ async fn single_put(
         Ok((outcome, sums))
     })
     .await?;
-    let _ = outcome;
     shared
         .counters
         .bytes_transferred
@@ -373,6 +418,7 @@ async fn single_put(
             .iter()
             .find(|c| c.kind() == ChecksumKind::Crc32c)
             .cloned(),
+        location: outcome.location,
     })
 }
 
@@ -412,6 +458,7 @@ pub(crate) async fn delete_batch(shared: &Arc<Shared>, rows: Vec<FileRow>) {
                             size: 0,
                             method: "delete",
                             checksum: None,
+                            location: None,
                         });
                     }
                     Err(e) => fail(shared, &row, e.to_string()),

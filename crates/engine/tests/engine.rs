@@ -465,3 +465,106 @@ async fn missing_source_and_bad_patterns_are_clear_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("bad pattern"), "{err}");
 }
+
+fn outcome_unknown(key: &str) -> haul_core::Error {
+    haul_core::Error::Provider {
+        key: key.to_owned(),
+        code: "OutcomeUnknown".into(),
+        message: "the upload was sent; its answer was lost".into(),
+        retryable: false,
+    }
+}
+
+#[tokio::test]
+async fn lost_answers_on_non_idempotent_stores_are_not_resent_unless_asked() {
+    let src = mem();
+    src.put_bytes(&key("a.jpg"), data(1000, 1)).await.unwrap();
+    src.put_bytes(&key("b.jpg"), data(1000, 2)).await.unwrap();
+    let inner = Arc::new(MemoryStore::with_capabilities(haul_core::Capabilities {
+        idempotent_put: false,
+        multipart: false,
+        ..MemoryStore::default_capabilities()
+    }));
+    let dst = Arc::new(FaultStore::new(inner.clone(), 3).with_rules(vec![
+        FaultRule::always(Op::Put, Fault::Error(outcome_unknown)).keys_containing("a.jpg"),
+    ]));
+    let journal = Arc::new(Journal::open_ephemeral().unwrap());
+    let e = Engine::new(journal.clone(), small_parts());
+    let s = run(
+        &e,
+        JobRequest::copy(ep(src.clone(), ""), ep(dst.clone(), "")),
+    )
+    .await;
+    assert_eq!(s.counts.files_done, 1);
+    assert_eq!(s.counts.files_failed, 1);
+    assert_eq!(
+        dst.stats().requests(Op::Put),
+        2,
+        "the lost one was sent once, not retried"
+    );
+    assert!(s.failures[0].1.contains("--resend-unknown"), "{s:?}");
+    let job = haul_journal::JobId(s.job_id);
+    assert_eq!(
+        journal
+            .files_in_state(job, FileState::Unknown)
+            .unwrap()
+            .len(),
+        1
+    );
+    // A resume reports it and sends nothing.
+    dst.clear_rules();
+    dst.reset_stats();
+    let s = e
+        .resume(job, ep(src.clone(), ""), ep(dst.clone(), ""))
+        .unwrap()
+        .join()
+        .await
+        .unwrap();
+    assert_eq!(s.counts.files_failed, 1, "{s:?}");
+    assert_eq!(dst.stats().requests(Op::Put), 0);
+    // Asked to, it sends it again.
+    let again = Engine::new(
+        journal,
+        TransferConfig {
+            resend_unknown: true,
+            ..small_parts()
+        },
+    );
+    let s = again
+        .resume(job, ep(src, ""), ep(dst.clone(), ""))
+        .unwrap()
+        .join()
+        .await
+        .unwrap();
+    assert!(s.is_success(), "{s:?}");
+    assert_eq!(dst.stats().requests(Op::Put), 1);
+    assert!(inner.object(&key("a.jpg")).is_some());
+}
+
+#[tokio::test]
+async fn too_large_for_a_store_is_refused_before_a_byte_is_sent() {
+    let src = mem();
+    src.put_bytes(&key("photo.raw"), data(20_000, 1))
+        .await
+        .unwrap();
+    let dst = Arc::new(FaultStore::new(
+        Arc::new(MemoryStore::with_capabilities(haul_core::Capabilities {
+            multipart: false,
+            max_single_put_bytes: 15_000,
+            ..MemoryStore::default_capabilities()
+        })),
+        1,
+    ));
+    let s = run(
+        &engine(small_parts()),
+        JobRequest::copy(ep(src, ""), ep(dst.clone(), "")),
+    )
+    .await;
+    assert_eq!(s.counts.files_failed, 1);
+    assert_eq!(
+        s.failures[0].1,
+        "photo.raw: 20.0 kB exceeds fault(memory://)'s 15.0 kB upload limit"
+    );
+    assert_eq!(dst.stats().requests(Op::Put), 0);
+    assert_eq!(dst.stats().requests(Op::Get), 0);
+}

@@ -250,6 +250,17 @@ impl Journal {
         }
     }
 
+    /// Records where the store put a file's object (a URL, a uuid).
+    pub fn set_location(&self, file: FileId, location: String) {
+        self.send(Cmd::Location { file, location });
+    }
+
+    /// Puts a job's `unknown` files (sent, answer lost) back to pending so
+    /// a resume sends them again. Barrier.
+    pub async fn requeue_unknown(&self, job: JobId) -> Result<(), JournalError> {
+        self.call(|reply| Cmd::RequeueUnknown { job, reply }).await
+    }
+
     /// Barrier: returns once everything sent before it is committed.
     pub async fn flush(&self) -> Result<(), JournalError> {
         self.call(|reply| Cmd::Barrier { reply }).await

@@ -13,7 +13,7 @@ const JOB_COLS: &str = "j.id, j.spec, j.state, j.created_at, j.updated_at,
     (SELECT count(*) FROM files f WHERE f.job = j.id AND f.state = 'failed'),
     (SELECT coalesce(sum(size), 0) FROM files f WHERE f.job = j.id AND f.action = 'copy')";
 
-const FILE_COLS: &str = "id, job, src, dst, size, mtime_ns, src_version, action, state, upload_id, part_size, checksum, error";
+const FILE_COLS: &str = "id, job, src, dst, size, mtime_ns, src_version, action, state, upload_id, part_size, checksum, error, location";
 
 fn bad(col: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -56,6 +56,7 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
         part_size: r.get::<_, Option<i64>>(10)?.map(|v| v as u64),
         checksum: r.get(11)?,
         error: r.get(12)?,
+        location: r.get(13)?,
     })
 }
 
@@ -115,6 +116,21 @@ impl Journal {
                 file_row,
             )
             .optional()
+        })
+    }
+
+    /// Files of a job in `state`, in plan order.
+    pub fn files_in_state(
+        &self,
+        job: JobId,
+        state: FileState,
+    ) -> Result<Vec<FileRow>, JournalError> {
+        self.read(|c| {
+            c.prepare(&format!(
+                "SELECT {FILE_COLS} FROM files WHERE job = ?1 AND state = ?2 ORDER BY id"
+            ))?
+            .query_map(params![job.0, state.as_str()], file_row)?
+            .collect()
         })
     }
 

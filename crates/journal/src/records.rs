@@ -81,6 +81,9 @@ text_enum!(
         Failed = "failed",
         /// Nothing to do (already identical at the destination).
         Skipped = "skipped",
+        /// Sent to a store whose uploads are not idempotent, and the answer
+        /// was lost: it may or may not have arrived. Not re-sent unless asked.
+        Unknown = "unknown",
     }
 );
 
@@ -182,6 +185,8 @@ pub struct FileRow {
     pub checksum: Option<String>,
     /// The last error, if it failed.
     pub error: Option<String>,
+    /// Where the store put the object, when it chose (a URL, a uuid).
+    pub location: Option<String>,
 }
 
 /// A part the store acknowledged.

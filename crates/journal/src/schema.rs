@@ -45,6 +45,9 @@ CREATE TABLE parts (
     r"
 ALTER TABLE parts ADD COLUMN native TEXT;
 ",
+    r"
+ALTER TABLE files ADD COLUMN location TEXT;
+",
 ];
 
 /// The schema version this build writes.

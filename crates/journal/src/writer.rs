@@ -62,6 +62,14 @@ pub(crate) enum Cmd {
         job: JobId,
         reply: Reply<()>,
     },
+    Location {
+        file: FileId,
+        location: String,
+    },
+    RequeueUnknown {
+        job: JobId,
+        reply: Reply<()>,
+    },
     Barrier {
         reply: Reply<()>,
     },
@@ -256,6 +264,17 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
             )?;
             tx.execute("DELETE FROM files WHERE job = ?1", [job.0])?;
             tx.execute("DELETE FROM jobs WHERE id = ?1", [job.0])?;
+            pending.push(Pending::Unit(reply));
+        }
+        Cmd::Location { file, location } => {
+            tx.prepare_cached("UPDATE files SET location = ?2 WHERE id = ?1")?
+                .execute(params![file.0, location])?;
+        }
+        Cmd::RequeueUnknown { job, reply } => {
+            tx.execute(
+                "UPDATE files SET state = 'pending', error = NULL WHERE job = ?1 AND state = 'unknown'",
+                [job.0],
+            )?;
             pending.push(Pending::Unit(reply));
         }
         Cmd::Barrier { reply } => pending.push(Pending::Unit(reply)),

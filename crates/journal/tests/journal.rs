@@ -148,3 +148,33 @@ async fn ephemeral_journal_works_and_cleans_up() {
     drop(j);
     assert!(!dir.exists());
 }
+
+#[tokio::test]
+async fn unknown_files_wait_for_a_requeue_and_locations_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path().join("j.db")).unwrap();
+    let job = j.create_job("{}").await.unwrap();
+    j.add_files(
+        job,
+        vec![NewFile::copy("a", "a", 1), NewFile::copy("b", "b", 1)],
+    );
+    j.flush().await.unwrap();
+    let files = j.files(job).unwrap();
+    j.set_file_state(
+        files[0].id,
+        FileState::Unknown,
+        None,
+        Some("answer lost".into()),
+    );
+    j.set_location(files[1].id, "https://nos.example/b".into());
+    j.set_file_state(files[1].id, FileState::Done, None, None);
+    j.flush().await.unwrap();
+    assert!(j.files_to_do(job, FileId(0), 10, true).unwrap().is_empty());
+    assert_eq!(j.files_in_state(job, FileState::Unknown).unwrap().len(), 1);
+    assert_eq!(
+        j.file(files[1].id).unwrap().unwrap().location.as_deref(),
+        Some("https://nos.example/b")
+    );
+    j.requeue_unknown(job).await.unwrap();
+    assert_eq!(j.files_to_do(job, FileId(0), 10, false).unwrap().len(), 1);
+}

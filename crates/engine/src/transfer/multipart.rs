@@ -169,7 +169,7 @@ pub(super) async fn multipart(
             let _held = (permit, budget);
             let pn = PartNumber::new(n)?;
             let range = ByteRange::at(offset, len);
-            let (part, sums) = with_part_retries(&s, dk.as_str(), len, || async {
+            let (part, sums) = with_part_retries(&s, dk.as_str(), len, true, || async {
                 if copy {
                     let store = &s.dst.store;
                     let part =
@@ -333,5 +333,6 @@ pub(crate) async fn complete(
     Ok(Done {
         method: if copy { "part-copy" } else { "multipart" },
         checksum,
+        location: outcome.location,
     })
 }
