@@ -16,6 +16,9 @@
 //!   uploads that must not be sent twice, and the "sent, answer unknown"
 //!   error; [`locations`] — the addresses a store's uploads were given;
 //!   [`size`] — sizes in messages, refusing an upload over a limit.
+//! * [`attrs`] — object attributes (Content-Type, Cache-Control …, user
+//!   metadata under a provider's prefix) as request headers and back, with
+//!   RFC 2047 for values a header cannot carry as they are.
 //!
 //! ```
 //! use haul_http::error::{map_error, parse_xml_error, ErrorContext};
@@ -29,6 +32,7 @@
 //! assert_eq!(haul_http::redact::redact_url("https://h/k?X-Amz-Signature=abc"), "https://h/k?X-Amz-Signature=REDACTED");
 //! ```
 
+pub mod attrs;
 pub mod body;
 pub mod client;
 pub mod credentials;

@@ -139,6 +139,20 @@ impl Endpoint {
         url
     }
 
+    /// The endpoint of the service itself, for calls on no bucket
+    /// (ListBuckets): requests go to `scheme://host[:port][/base]/`.
+    pub(crate) fn service(cfg: &S3Config) -> Result<Self> {
+        let probe = S3Config {
+            bucket: "bucket".to_owned(),
+            ..cfg.clone()
+        };
+        Ok(Self {
+            bucket: String::new(),
+            path_style: true,
+            ..Self::new(&probe)?
+        })
+    }
+
     /// The `x-amz-copy-source` value for `key` in this bucket.
     pub(crate) fn copy_source(&self, key: &str) -> String {
         format!("/{}/{}", encode(&self.bucket), encode_key(key))
@@ -220,6 +234,18 @@ mod tests {
         let mut forced = cfg(Some("https://minio.example"), "b");
         forced.force_path_style = true;
         assert!(Endpoint::new(&forced).expect("forced").path_style);
+        assert_eq!(
+            Endpoint::service(&cfg(None, ""))
+                .expect("service")
+                .url(None, &[]),
+            "https://s3.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            Endpoint::service(&cfg(Some("http://127.0.0.1:9000/base/"), ""))
+                .expect("service")
+                .url(None, &[("continuation-token", "t".into())]),
+            "http://127.0.0.1:9000/base/?continuation-token=t"
+        );
         assert!(Endpoint::new(&cfg(Some("ftp://x"), "b")).is_err());
         assert!(Endpoint::new(&cfg(Some("not a url"), "b")).is_err());
     }

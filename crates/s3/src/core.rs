@@ -129,6 +129,13 @@ impl Core {
         Ok(Self::with_parts(cfg, endpoint, http))
     }
 
+    /// A core for calls on the service rather than on a bucket
+    /// (ListBuckets), sending through `http`; `cfg.bucket` is ignored.
+    pub(crate) fn service(cfg: S3Config, http: reqwest::Client) -> Result<Self> {
+        let endpoint = Endpoint::service(&cfg)?;
+        Ok(Self::with_parts(cfg, endpoint, http))
+    }
+
     fn with_parts(cfg: S3Config, endpoint: Endpoint, http: reqwest::Client) -> Self {
         let signer = Signer::s3(
             &cfg.access_key_id,

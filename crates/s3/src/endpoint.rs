@@ -27,8 +27,10 @@ use crate::{S3Config, S3Store};
 /// Each call goes to an [`S3Store`] for its bucket, made on first use from
 /// the template configuration and kept for the life of the endpoint; all of
 /// them share one pooled HTTP client. Listing needs a bucket: a prefix is
-/// `"<bucket>/"` or `"<bucket>/<prefix>"` (listing the buckets themselves is
-/// not supported). Errors name the key as given, bucket included.
+/// `"<bucket>/"` or `"<bucket>/<prefix>"`; the buckets themselves are
+/// listed, created and deleted by [`S3Endpoint::list_buckets`],
+/// [`S3Endpoint::create_bucket`] and [`S3Endpoint::delete_bucket`]. Errors
+/// name the key as given, bucket included.
 ///
 /// ```no_run
 /// use haul_core::{CopyOptions, Key, ObjectStore};
@@ -88,6 +90,11 @@ impl S3Endpoint {
         let store = Arc::new(S3Store::with_client(cfg, self.http.clone())?);
         stores.insert(name.to_owned(), Arc::clone(&store));
         Ok(store)
+    }
+
+    /// The pooled HTTP client every bucket's store shares.
+    pub(crate) fn http(&self) -> reqwest::Client {
+        self.http.clone()
     }
 
     /// The store of `key`'s bucket and the key within it.
@@ -285,7 +292,7 @@ impl ObjectStore for S3Endpoint {
             return failed(Error::invalid(
                 prefix,
                 "an S3 endpoint lists within one bucket: the prefix must be \
-                 \"<bucket>/\" or \"<bucket>/<prefix>\" (listing buckets is not supported)",
+                 \"<bucket>/\" or \"<bucket>/<prefix>\" (S3Endpoint::list_buckets lists buckets)",
             ));
         };
         let head = format!("{bucket}/");

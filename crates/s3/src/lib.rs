@@ -28,6 +28,23 @@
 //! `%`, `#`, `?`, unicode and 1024-byte keys work. Keys with a `.` or `..`
 //! segment are refused: URL normalisation would change them in flight.
 //!
+//! Object attributes travel as S3 has them: `Content-Type`,
+//! `Content-Encoding`, `Cache-Control` and `Content-Disposition` headers,
+//! and user metadata as `x-amz-meta-<name>` (names lowercased, ASCII
+//! letters, digits, `-` and `_`). A value a header cannot carry as it is
+//! (non-ASCII, control characters, surrounding spaces) is sent as an
+//! RFC 2047 encoded word and decoded when read back, as S3 itself encodes
+//! non-ASCII metadata ([`haul_http::attrs`]). `put` and
+//! `create_multipart` store them, `head` and `get` report them, and
+//! CopyObject keeps the source's (no metadata directive: S3's default is
+//! `COPY`). An object assembled by UploadPartCopy takes its attributes from
+//! its `create_multipart`, so a caller copying by parts passes the source's
+//! there.
+//!
+//! [`S3Endpoint`] also lists, creates and deletes buckets
+//! ([`S3Endpoint::list_buckets`], [`S3Endpoint::create_bucket`],
+//! [`S3Endpoint::delete_bucket`], [`S3Endpoint::bucket_is_empty`]).
+//!
 //! Capabilities are S3's: parts of 5 MiB to 5 GiB, at most 10,000 of them,
 //! single PUTs and copies up to 5 GiB, 1000 keys per batch delete.
 //! `etag_is_md5` holds for plain and SSE-S3 objects; it does not for SSE-KMS
@@ -36,6 +53,7 @@
 //! CRC32C, so the engine verifies by other means.
 
 mod addr;
+mod buckets;
 mod config;
 mod core;
 mod endpoint;

@@ -5,6 +5,7 @@ use std::ops::Range;
 use haul_core::{
     ByteRange, Checksum, ChecksumKind, Error, GetOptions, GetResponse, Key, ObjectMeta, Result,
 };
+use haul_http::attrs::attributes_from_headers;
 use haul_http::body_stream;
 use http::{HeaderMap, Method};
 
@@ -18,6 +19,9 @@ pub(crate) const CHECKSUM_HEADERS: [(ChecksumKind, &str); 4] = [
     (ChecksumKind::Crc64Nvme, "x-amz-checksum-crc64nvme"),
     (ChecksumKind::Sha1, "x-amz-checksum-sha1"),
 ];
+
+/// The prefix of user metadata headers.
+pub(crate) const META_PREFIX: &str = "x-amz-meta-";
 
 /// A header's value as text.
 pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -43,7 +47,9 @@ pub(crate) fn checksums_from_headers(h: &HeaderMap) -> Vec<Checksum> {
         .collect()
 }
 
-/// Object metadata from a HEAD or GET answer, with the whole size given.
+/// Object metadata from a HEAD or GET answer, with the whole size given;
+/// the attributes are the standard headers and `x-amz-meta-*`, RFC 2047
+/// encoded words decoded.
 pub(crate) fn meta_from_headers(key: &Key, h: &HeaderMap, size: u64) -> ObjectMeta {
     ObjectMeta {
         key: key.clone(),
@@ -54,7 +60,7 @@ pub(crate) fn meta_from_headers(key: &Key, h: &HeaderMap, size: u64) -> ObjectMe
         version: header(h, "x-amz-version-id")
             .filter(|v| *v != "null")
             .map(str::to_owned),
-        attrs: haul_core::Attributes::default(),
+        attrs: attributes_from_headers(h, META_PREFIX),
     }
 }
 

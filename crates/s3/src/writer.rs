@@ -6,12 +6,13 @@ use bytes::Bytes;
 use haul_core::{
     Checksum, ChecksumKind, CopyOptions, Error, Key, Payload, PutOptions, PutOutcome, Result,
 };
+use haul_http::attrs::object_headers;
 use haul_http::error::map_code;
 use http::{HeaderMap, Method};
 use md5::{Digest as _, Md5};
 
 use crate::core::{Body, Call, Core};
-use crate::reader::{CHECKSUM_HEADERS, checksums_from_headers, header};
+use crate::reader::{CHECKSUM_HEADERS, META_PREFIX, checksums_from_headers, header};
 use crate::xml::{self, CopyResult, DeleteResult, unquote};
 
 /// Adds `Content-MD5` and one `x-amz-checksum-*` header from the checksums
@@ -38,33 +39,17 @@ pub(crate) fn add_checksum_headers<'a>(
     call
 }
 
-/// Adds `Content-Type` and `x-amz-meta-*` headers.
+/// Adds the object's attributes as headers: `Content-Type`,
+/// `Content-Encoding`, `Cache-Control`, `Content-Disposition` and
+/// `x-amz-meta-<name>` (names lowercased; values a header cannot carry as
+/// they are go as RFC 2047 encoded words, see [`haul_http::attrs`]).
 pub(crate) fn add_object_headers<'a>(
     mut call: Call<'a>,
     key: &Key,
     opts: &PutOptions,
 ) -> Result<Call<'a>> {
-    if let Some(ct) = &opts.content_type {
-        call = call.header("content-type", ct.clone());
-    }
-    for (name, value) in &opts.metadata {
-        let name = name.to_ascii_lowercase();
-        let ok_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        let ok_value = value
-            .bytes()
-            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
-        if !ok_name || !ok_value {
-            return Err(Error::invalid(
-                key.as_str(),
-                format!(
-                    "metadata {name:?} must be ASCII letters, digits, '-' or '_' with a printable ASCII value"
-                ),
-            ));
-        }
-        call = call.header(format!("x-amz-meta-{name}"), value.clone());
+    for (name, value) in object_headers(key, META_PREFIX, opts)? {
+        call = call.header(name, value);
     }
     Ok(call)
 }
@@ -108,7 +93,9 @@ impl Core {
     }
 
     /// CopyObject of `src` in `from`'s bucket (this one, or another bucket
-    /// of the same endpoint and credentials) to `dst` in this bucket.
+    /// of the same endpoint and credentials) to `dst` in this bucket. No
+    /// `x-amz-metadata-directive` is sent: S3's default, `COPY`, gives the
+    /// copy the source's Content-Type, other headers and user metadata.
     pub(crate) async fn copy_from(
         &self,
         from: &Core,

@@ -46,6 +46,15 @@ impl Layout {
         8 + b64(bucket.len()) + 8 + b64(key.len()) + 8 + 36 + 14 > NAME_MAX
     }
 
+    /// The directory of bucket `name`, refusing names that would leave
+    /// the root.
+    pub(super) fn bucket_dir(&self, name: &str) -> S3Result<PathBuf> {
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(s3_error!(InvalidBucketName));
+        }
+        Ok(self.root.join(name))
+    }
+
     /// The object file, refusing keys that would leave the bucket.
     pub(super) fn object(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
         let bad = |s: &str| s.is_empty() || s == "." || s == "..";
@@ -171,6 +180,23 @@ impl Layout {
             }
         }
     }
+}
+
+/// Whether any file lies under `dir`, at any depth (an object of a bucket;
+/// s3s-fs keeps its side files outside the bucket directories).
+pub(super) async fn has_files(dir: &Path) -> S3Result<bool> {
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let mut entries = tokio::fs::read_dir(&d).await.map_err(io_err)?;
+        while let Some(e) = entries.next_entry().await.map_err(io_err)? {
+            if e.file_type().await.map_err(io_err)?.is_dir() {
+                todo.push(e.path());
+            } else {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Kinds a PUT may carry a checksum of.

@@ -36,6 +36,10 @@
 //!   `x-amz-copy-source-if-match` (s3s-fs ignores both);
 //! * `encoding-type=url` listings are URL-encoded (s3s-fs echoes the
 //!   encoding type but sends keys raw);
+//! * `DeleteBucket` refuses a bucket that holds objects (`BucketNotEmpty`;
+//!   s3s-fs deletes it with everything in it), `CreateBucket` of an
+//!   existing bucket is `BucketAlreadyOwnedByYou` (there is one owner), and
+//!   `ListBuckets` is sorted by name;
 //! * keys too long for s3s-fs's side files (it names them after the base64
 //!   of bucket and key; over ~170 bytes of key the name passes 255 bytes) are
 //!   stored by the shim: `PutObject`, `CopyObject`, `CreateMultipartUpload`

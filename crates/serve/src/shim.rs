@@ -21,8 +21,8 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 
 use super::files::{
-    Layout, PUT_KINDS, etag_matches, io_err, md5_etag, new_upload_id, publish, sub, url_encode,
-    write_stream,
+    Layout, PUT_KINDS, etag_matches, has_files, io_err, md5_etag, new_upload_id, publish, sub,
+    url_encode, write_stream,
 };
 
 /// Smallest part but the last, as S3 has it.
@@ -148,6 +148,10 @@ impl S3 for Shim {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
+        // One owner: S3 says the bucket is already ours.
+        if self.layout.bucket_dir(&req.input.bucket)?.is_dir() {
+            return Err(s3_error!(BucketAlreadyOwnedByYou));
+        }
         self.fs.create_bucket(req).await
     }
 
@@ -155,6 +159,11 @@ impl S3 for Shim {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        // s3s-fs removes the directory with everything in it.
+        let dir = self.layout.bucket_dir(&req.input.bucket)?;
+        if dir.is_dir() && has_files(&dir).await? {
+            return Err(s3_error!(BucketNotEmpty));
+        }
         self.fs.delete_bucket(req).await
     }
 
@@ -169,7 +178,11 @@ impl S3 for Shim {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.fs.list_buckets(req).await
+        let mut resp = self.fs.list_buckets(req).await?;
+        if let Some(buckets) = resp.output.buckets.as_mut() {
+            buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        Ok(resp)
     }
 
     async fn get_bucket_location(

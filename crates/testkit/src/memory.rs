@@ -16,9 +16,9 @@ use futures::StreamExt;
 use futures::stream;
 use haul_core::checksum::compute;
 use haul_core::{
-    ByteRange, Capabilities, Checksum, ChecksumKind, CompletedPart, CopyOptions, Error, GetOptions,
-    GetResponse, Key, ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload,
-    PutOptions, PutOutcome, Result, UploadId,
+    Attributes, ByteRange, Capabilities, Checksum, ChecksumKind, CompletedPart, CopyOptions, Error,
+    GetOptions, GetResponse, Key, ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber,
+    Payload, PutOptions, PutOutcome, Result, UploadId,
 };
 
 /// Size of the chunks a `get` body is split into.
@@ -35,6 +35,10 @@ const BODY_CHUNK: usize = 64 * 1024;
 ///   [`Payload`] carries against its bytes (`put`, `upload_part`), as S3
 ///   checks `Content-MD5` and `x-amz-checksum-*`: a mismatch is
 ///   [`Error::Integrity`] and nothing is written.
+/// * Content-Type, Content-Encoding, Cache-Control, Content-Disposition and
+///   user metadata given to `put` or `create_multipart` are kept with the
+///   object (see [`StoredObject`]), reported by `head`, `get` and `list`, and
+///   copied by `copy`.
 /// * Completing refuses parts that are not strictly ascending, missing, with
 ///   the wrong ETag, or (except the last) smaller than
 ///   [`Capabilities::min_part_size_bytes`]; unknown, completed and aborted
@@ -63,6 +67,26 @@ pub struct StoredObject {
     pub content_type: Option<String>,
     /// The user metadata it was written with.
     pub metadata: BTreeMap<String, String>,
+    /// The Content-Encoding it was written with.
+    pub content_encoding: Option<String>,
+    /// The Cache-Control it was written with.
+    pub cache_control: Option<String>,
+    /// The Content-Disposition it was written with.
+    pub content_disposition: Option<String>,
+}
+
+impl StoredObject {
+    /// Its attributes, as `head` reports them.
+    #[must_use]
+    pub fn attributes(&self) -> Attributes {
+        Attributes {
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            cache_control: self.cache_control.clone(),
+            content_disposition: self.content_disposition.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -88,7 +112,7 @@ impl Object {
             etag: Some(self.stored.etag.clone()),
             checksums: vec![self.crc32c.clone()],
             version: None,
-            attrs: haul_core::Attributes::default(),
+            attrs: self.stored.attributes(),
         }
     }
 }
@@ -215,6 +239,9 @@ fn new_object(key: &Key, data: Bytes, etag: String, crc32c: Checksum, opts: &Put
             last_modified: SystemTime::now(),
             content_type: opts.content_type.clone(),
             metadata: opts.metadata.clone(),
+            content_encoding: opts.content_encoding.clone(),
+            cache_control: opts.cache_control.clone(),
+            content_disposition: opts.content_disposition.clone(),
         },
         crc32c,
     }
