@@ -1,14 +1,15 @@
 //! Planning: stream the source listing (merged with the destination's when
 //! comparing) into the journal, deciding copy, skip or delete per key.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use haul_core::{
-    ChecksumKind, Error, Key, MultiHasher, ObjectMeta, ObjectStore, ObjectStoreExt, Result,
+    ChecksumKind, Error, Key, ListEntry, ListOptions, MultiHasher, ObjectMeta, ObjectStore, Result,
 };
 use haul_journal::{FileAction, FileId, FileState, JobState, NewFile};
 
@@ -178,16 +179,82 @@ impl Planner<'_> {
     }
 }
 
+/// A listing that survives transient failures: it lists again after the
+/// last key it saw, with backoff, up to `request_retry_times` in a row.
+struct Listing {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    stream: BoxStream<'static, Result<ObjectMeta>>,
+    last: Option<String>,
+    retries: usize,
+    max_retries: usize,
+    base_delay: Duration,
+}
+
+fn objects(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    start_after: Option<String>,
+) -> BoxStream<'static, Result<ObjectMeta>> {
+    let opts = ListOptions {
+        start_after,
+        ..ListOptions::default()
+    };
+    store
+        .list(prefix, opts)
+        .try_filter_map(|e| async move {
+            Ok(match e {
+                ListEntry::Object(m) => Some(m),
+                ListEntry::Prefix(_) => None,
+            })
+        })
+        .boxed()
+}
+
+impl Listing {
+    fn new(shared: &Shared, store: &Arc<dyn ObjectStore>, prefix: &str) -> Self {
+        Self {
+            store: Arc::clone(store),
+            prefix: prefix.to_owned(),
+            stream: objects(store, prefix, None),
+            last: None,
+            retries: 0,
+            max_retries: shared.config.request_retry_times,
+            base_delay: shared.config.retry_base_delay,
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<ObjectMeta>> {
+        loop {
+            match self.stream.next().await {
+                None => return Ok(None),
+                Some(Ok(m)) => {
+                    self.last = Some(m.key.to_string());
+                    self.retries = 0;
+                    return Ok(Some(m));
+                }
+                Some(Err(e)) if e.is_retryable() && self.retries < self.max_retries => {
+                    self.retries += 1;
+                    let backoff = self.base_delay * (1 << self.retries.min(8));
+                    tracing::debug!(error = %e, "listing again after a transient failure");
+                    tokio::time::sleep(e.retry_after().unwrap_or(backoff)).await;
+                    self.stream = objects(&self.store, &self.prefix, self.last.clone());
+                }
+                Some(Err(e)) => return Err(e),
+            }
+        }
+    }
+}
+
 async fn next(
-    s: &mut Option<BoxStream<'static, Result<ObjectMeta>>>,
+    s: &mut Option<Listing>,
     prefix: &str,
     filter: &Filter,
 ) -> Result<Option<(String, ObjectMeta)>, EngineError> {
-    let Some(stream) = s.as_mut() else {
+    let Some(listing) = s.as_mut() else {
         return Ok(None);
     };
-    while let Some(item) = stream.next().await {
-        let meta = item.map_err(EngineError::Plan)?;
+    while let Some(meta) = listing.next().await.map_err(EngineError::Plan)? {
         let rel = meta
             .key
             .as_str()
@@ -205,8 +272,12 @@ fn key(text: &str) -> Result<Key, EngineError> {
     Key::new(text).map_err(EngineError::Plan)
 }
 
-async fn head_opt(store: &dyn ObjectStore, k: &Key) -> Result<Option<ObjectMeta>, EngineError> {
-    match store.head(k).await {
+async fn head_opt(
+    shared: &Shared,
+    store: &dyn ObjectStore,
+    k: &Key,
+) -> Result<Option<ObjectMeta>, EngineError> {
+    match crate::retry::request(shared, || store.head(k)).await {
         Ok(m) => Ok(Some(m)),
         Err(Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(EngineError::Plan(e)),
@@ -246,7 +317,7 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
                 ..NewFile::copy(k.as_str(), k.as_str(), 0)
             })?;
         } else {
-            let mut s = Some(src.list_objects(&req.src.prefix));
+            let mut s = Some(Listing::new(shared, &req.src.store, &req.src.prefix));
             while let Some((_, m)) = next(&mut s, &req.src.prefix, filter).await? {
                 p.push(row(
                     &m,
@@ -258,11 +329,13 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
         }
     } else if req.single {
         let k = key(&req.src.prefix)?;
-        let meta = src.head(&k).await.map_err(EngineError::Plan)?;
+        let meta = crate::retry::request(shared, || src.head(&k))
+            .await
+            .map_err(EngineError::Plan)?;
         let dk = key(&req.dst.prefix)?;
         let skip = match req.compare {
             CompareMode::Always => false,
-            mode => match head_opt(dst, &dk).await? {
+            mode => match head_opt(shared, dst, &dk).await? {
                 Some(d) => up_to_date(mode, src, &meta, dst, &d)
                     .await
                     .map_err(EngineError::Plan)?,
@@ -276,9 +349,9 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
         };
         p.push(row(&meta, dk.to_string(), FileAction::Copy, state))?;
     } else {
-        let mut src_list = Some(src.list_objects(&req.src.prefix));
+        let mut src_list = Some(Listing::new(shared, &req.src.store, &req.src.prefix));
         let mut dst_list = (req.compare != CompareMode::Always || req.delete_extraneous)
-            .then(|| dst.list_objects(&req.dst.prefix));
+            .then(|| Listing::new(shared, &req.dst.store, &req.dst.prefix));
         let mut cur_s = next(&mut src_list, &req.src.prefix, filter).await?;
         let mut cur_d = next(&mut dst_list, &req.dst.prefix, filter).await?;
         loop {

@@ -232,7 +232,7 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
             etag: None,
             size,
         };
-        let sum = verify(&**dst, &dk, &meta, &expected, &outcome).await?;
+        let sum = verify(shared, &dk, &meta, &expected, &outcome).await?;
         return Ok((size, sum.map(|c| c.to_string())));
     }
     drop(first_budget);

@@ -263,7 +263,7 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
             etag: None,
             size,
         };
-        let checksum = verify(&**dst, &dk, &meta, &expected, &outcome).await?;
+        let checksum = verify(shared, &dk, &meta, &expected, &outcome).await?;
         return Ok(Done {
             method: "copy",
             checksum,
@@ -404,7 +404,7 @@ async fn single_put(
             size,
         };
         // A mismatch here is retried like a corrupted part.
-        verify(&**dst, dk, meta, &expected, &outcome).await?;
+        verify(shared, dk, meta, &expected, &outcome).await?;
         Ok((outcome, sums))
     })
     .await?;

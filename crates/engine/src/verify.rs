@@ -2,7 +2,7 @@
 //! stores report. Success is never reported on a mismatch.
 
 use haul_core::checksum::{ChecksumKind, combine_all};
-use haul_core::{Checksum, Error, Key, ObjectMeta, ObjectStore, PutOutcome, Result};
+use haul_core::{Checksum, Error, Key, ObjectMeta, PutOutcome, Result};
 use md5::Digest as _;
 
 /// What the engine knows about the bytes it sent (or had the store copy).
@@ -42,7 +42,7 @@ fn compare_all(key: &Key, expected: &[Checksum], reported: &[Checksum]) -> Resul
 /// destination's answer. When the answer has nothing comparable, the
 /// destination is asked with `head`.
 pub(crate) async fn verify(
-    dst: &dyn ObjectStore,
+    shared: &crate::job::Shared,
     key: &Key,
     src: &ObjectMeta,
     expected: &Expected,
@@ -61,7 +61,8 @@ pub(crate) async fn verify(
         compared = true;
     }
     if !compared {
-        let head = dst.head(key).await?;
+        let dst = &shared.dst.store;
+        let head = crate::retry::request(shared, || dst.head(key)).await?;
         if head.size != expected.size {
             return Err(mismatch(
                 key,

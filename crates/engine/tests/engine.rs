@@ -568,3 +568,37 @@ async fn too_large_for_a_store_is_refused_before_a_byte_is_sent() {
     assert_eq!(dst.stats().requests(Op::Put), 0);
     assert_eq!(dst.stats().requests(Op::Get), 0);
 }
+
+#[tokio::test]
+async fn transient_listing_and_head_failures_are_retried() {
+    let src = mem();
+    for i in 0..30 {
+        src.put_bytes(&key(&format!("l/{i:02}")), data(100, i as u8))
+            .await
+            .unwrap();
+    }
+    // The listing breaks once mid-way (entries, then an error), and once
+    // before it starts; every HEAD fails once.
+    let faulty_src = Arc::new(FaultStore::new(src, 5).with_rules(vec![
+        FaultRule::first(Op::List, 1, Fault::TransientBefore),
+        FaultRule::nth(Op::List, 2, Fault::TransientAfter),
+    ]));
+    let dst = Arc::new(FaultStore::new(mem(), 6).with_rules(vec![FaultRule::first(
+        Op::Head,
+        3,
+        Fault::TransientBefore,
+    )]));
+    let s = run(
+        &engine(small_parts()),
+        JobRequest {
+            op: Operation::Sync,
+            compare: CompareMode::SizeMtime,
+            ..JobRequest::copy(ep(faulty_src.clone(), "l/"), ep(dst.clone(), "l/"))
+        },
+    )
+    .await;
+    assert!(s.is_success(), "{s:?}");
+    assert_eq!(s.counts.files_done, 30);
+    assert!(faulty_src.stats().requests(Op::List) >= 2, "the listing was retried");
+    assert!(faulty_src.stats().faults_injected >= 1);
+}

@@ -317,19 +317,25 @@ pub(crate) async fn complete(
     let outcome = match request(shared, || dst.complete_multipart(dk, id, &completed)).await {
         Ok(o) => o,
         // Complete is not idempotent: a retry after a lost answer finds the
-        // upload gone. The object is then judged by what `head` reports.
-        Err(Error::NoSuchUpload { .. }) if shared.counters.retries.load(Ordering::Relaxed) > 0 => {
-            let h = dst.head(dk).await?;
-            PutOutcome {
-                etag: h.etag,
-                checksums: h.checksums,
-                version: h.version,
-                ..PutOutcome::default()
+        // upload gone. The object is then judged by what `head` reports; if
+        // it is not there the upload really is gone (and the file is redone).
+        Err(Error::NoSuchUpload { key, upload_id }) => {
+            match request(shared, || dst.head(dk)).await {
+                Ok(h) if h.size == meta.size => PutOutcome {
+                    etag: h.etag,
+                    checksums: h.checksums,
+                    version: h.version,
+                    ..PutOutcome::default()
+                },
+                Ok(_) | Err(Error::NotFound { .. }) => {
+                    return Err(Error::NoSuchUpload { key, upload_id }.into());
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         Err(e) => return Err(e.into()),
     };
-    let checksum = verify(&**dst, dk, meta, &expected, &outcome).await?;
+    let checksum = verify(shared, dk, meta, &expected, &outcome).await?;
     Ok(Done {
         method: if copy { "part-copy" } else { "multipart" },
         checksum,
