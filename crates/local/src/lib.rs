@@ -27,8 +27,13 @@
 //!   photos/2026/a b.jpg             the object "photos/2026/a b.jpg"
 //!   photos/2026/.haul-tmp-<hex>     a write in progress (never listed)
 //!   .haul-uploads/<upload id>/      one multipart upload in progress
-//!     upload.json                   its key and start time
-//!     00001.part, 00002.part, …     its parts, each with a size/MD5/CRC-32C trailer
+//!     upload.json                   its key, start time and part size hint
+//!     00001.part, 00002.part, …     without a hint: its parts, each with a
+//!                                   size/checksums trailer
+//!     data                          with a hint: its bytes, each part at its
+//!                                   offset in the object
+//!     00001.rec, 00002.rec, …       with a hint: each part's size/checksums
+//!     00001.lock, …                 with a hint: held while a part is written
 //! ```
 //!
 //! # Keys
@@ -54,11 +59,13 @@
 //! file `.haul-tmp-<random>` in the target's directory, is fsynced, renamed
 //! over the target and the directory fsynced: readers see the old object or
 //! the new one, never a mix, and a crash leaves at worst an unlisted temp
-//! file. Checksums are verified while writing, on a mismatch
+//! file. (A multipart upload with a part size hint writes its parts into
+//! one staging file instead, which completing renames into place: see
+//! below.) Checksums are verified while writing, on a mismatch
 //! [`Error::Integrity`] and the temp file removed: those in [`PutOptions`]
 //! and those a [`Payload`] carries, for `put`; those a payload carries, for
-//! `upload_part`; those given to `create_multipart`, for the completed
-//! object on `complete_multipart`.
+//! `upload_part`, unless it carries a CRC-32C (see below); those given to
+//! `create_multipart`, for the completed object on `complete_multipart`.
 //!
 //! # Entity tags and metadata
 //!
@@ -70,18 +77,42 @@
 //!
 //! # Multipart uploads
 //!
-//! Parts arrive in any order, concurrently, and may be re-sent with another
-//! size, so their offsets in the object are unknown until the upload is
-//! completed. Each part is therefore its own file in the upload's staging
-//! directory (written once, by temp file and rename, so a crash never leaves
-//! a half part that `list_parts` reports). Completing checks the part list,
-//! then concatenates the parts with `io::copy`, which on Linux is
-//! `copy_file_range`: the bytes stay in the kernel, and file systems with
-//! shared extents may clone rather than copy. Because staging lives on disk,
-//! a new `LocalStore` on the same root — in another process — carries an
-//! upload on by its id. A part's `ETag` is the hex MD5 of its bytes and its
-//! checksum the CRC-32C; the completed object reports the combined CRC-32C.
-//! Uploads never expire: an abandoned one stays until it is aborted.
+//! Parts arrive in any order, concurrently. Where each goes depends on
+//! whether [`PutOptions::part_size_hint`] was given to `create_multipart`:
+//!
+//! - **With a hint** every part but the last is the hint's size, so part
+//!   `n` starts at byte `(n - 1) * hint` of the object. Parts are written
+//!   once, in place, into one sparse staging file; each part's size and
+//!   checksums go to a small record, written by temp file and rename only
+//!   after the part's bytes are synced, so a crash never leaves a half part
+//!   that `list_parts` reports. Completing truncates the staging file to
+//!   the object's size, fsyncs it and renames it into place (across file
+//!   systems it is copied instead). The hint is a promise: a part larger
+//!   than the hint, or a completion whose parts are not 1, 2, 3, … with
+//!   every part but the last exactly the hint, is [`Error::InvalidInput`].
+//!   Completing and aborting wait for the parts in flight (`flock`), which
+//!   then find the upload gone.
+//! - **Without one** parts may come in any sizes, so their offsets are
+//!   unknown until completion. Each part is its own file in the upload's
+//!   staging directory (written once, by temp file and rename). Completing
+//!   checks the part list, then concatenates the parts with `io::copy`,
+//!   which on Linux is `copy_file_range`: the bytes stay in the kernel, and
+//!   file systems with shared extents may clone rather than copy.
+//!
+//! A part's checksums are those its payload carries when they include a
+//! CRC-32C: the payload's producer computed them from these very buffers
+//! (the engine does, in the pass that reads them), so the bytes are not
+//! read again, and the other carried checksums are taken as given.
+//! Otherwise one pass over the bytes, before any is written, computes the
+//! CRC-32C and MD5 and checks every carried checksum. A part's checksum is
+//! its CRC-32C; its `ETag` is the hex MD5 of its bytes when the MD5 is
+//! known (carried, or computed), else `crc32c-<crc32c, 8 hex digits>-<size
+//! in hex>`, which still changes when a part is re-sent with other bytes
+//! (unless they have the same size and CRC-32C). The completed object
+//! reports the combined CRC-32C. Because staging lives on disk, a new
+//! `LocalStore` on the same root — in another process — carries an upload
+//! on by its id. Uploads never expire: an abandoned one stays until it is
+//! aborted.
 //!
 //! # Listing
 //!

@@ -1,18 +1,35 @@
 //! Multipart uploads, staged on disk so any process can carry them on.
 //!
-//! `<root>/.haul-uploads/<id>/` holds `upload.json` (the key and when the
-//! upload began) and one file per part, `NNNNN.part`: the part's bytes and
-//! a trailer with its size, MD5 and CRC-32C (see [`part`]). Completing
-//! concatenates the parts with `io::copy` — `copy_file_range` on Linux, so
-//! the bytes never pass through user space and file systems with shared
-//! extents (XFS, Btrfs) may clone instead of copy — into a temp file beside
-//! the target, fsyncs it and renames it into place.
+//! `<root>/.haul-uploads/<id>/` holds `upload.json` (the key, when the
+//! upload began, and the part size hint if `create_multipart` was given
+//! one) and the parts, in one of two layouts:
+//!
+//! - **Placed** (with a hint, see [`placed`]): one file `data` in which
+//!   part `n` is written once at its offset in the object, `(n - 1) * hint`,
+//!   and one small record `NNNNN.rec` per part with its size and checksums.
+//!   Completing truncates `data` to the object's size and renames it into
+//!   place: the bytes are written once. The hint is a promise (parts
+//!   numbered from 1 without gaps, every part but the last exactly the
+//!   hint): a part larger than the hint, or a completion that breaks the
+//!   promise, is `InvalidInput`.
+//! - **Part files** (without a hint, see [`part`]): one file per part,
+//!   `NNNNN.part`, the part's bytes and a trailer with its size and
+//!   checksums. Completing concatenates the parts with `io::copy` —
+//!   `copy_file_range` on Linux, so the bytes never pass through user space
+//!   and file systems with shared extents (XFS, Btrfs) may clone instead of
+//!   copy — into a temp file beside the target, fsyncs it and renames it
+//!   into place.
+//!
+//! Either way a part's checksums come from its payload when it carries a
+//! CRC-32C, and from one pass over its bytes otherwise
+//! ([`part::payload_sums`]).
 
 mod part;
+mod placed;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,7 +44,7 @@ use crate::path::{Root, io_err};
 use crate::read::{CHUNK, etag_of, read_full_at};
 use crate::temp::{TempFile, sync_dir};
 use crate::write::{temp_for, verify};
-use part::{Finished, PartInfo, PartWriter};
+use part::{Hasher, PartFile, PartInfo, Sums};
 
 /// The file in a staging directory that makes the upload exist.
 const RECORD: &str = "upload.json";
@@ -44,6 +61,10 @@ struct UploadRecord {
     /// Checksums of the whole object to verify on completion.
     #[serde(default)]
     checksums: Vec<Checksum>,
+    /// The part size hint: every part but the last is this size, and the
+    /// parts are placed in one `data` file. Absent: one file per part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    part_size: Option<u64>,
 }
 
 fn no_such(key: &Key, id: &UploadId) -> Error {
@@ -85,15 +106,38 @@ impl Staging {
         let Some(record) = read_record(&dir, key)? else {
             return Err(no_such(key, id));
         };
-        if record.key == key.as_str() {
-            Ok(Self { dir, record })
-        } else {
-            Err(no_such(key, id))
+        if record.key != key.as_str() {
+            return Err(no_such(key, id));
         }
+        let staging = Self { dir, record };
+        if staging.hint().is_some() {
+            // `data` leaves only by the rename that completes the upload: a
+            // crash before `upload.json` went too leaves this state.
+            match fs::symlink_metadata(staging.dir.join(placed::DATA)) {
+                Ok(_) => {}
+                Err(e) if is_missing(&e) => return Err(no_such(key, id)),
+                Err(e) => return Err(io_err(key.as_str(), e)),
+            }
+        }
+        Ok(staging)
+    }
+
+    /// The part size hint, when the parts are placed in `data`.
+    fn hint(&self) -> Option<u64> {
+        self.record.part_size.filter(|&h| h > 0)
     }
 
     fn part_path(&self, n: PartNumber) -> PathBuf {
         self.dir.join(part::file_name(n))
+    }
+
+    /// What is stored as part `n`; `NotFound` when nothing is.
+    fn info(&self, n: PartNumber) -> io::Result<PartInfo> {
+        if self.hint().is_some() {
+            placed::read_record(&self.dir.join(placed::record_name(n)), n)
+        } else {
+            part::read_info(&self.part_path(n), n)
+        }
     }
 
     /// Maps an error writing into the staging area: a vanished directory
@@ -108,6 +152,11 @@ impl Staging {
 
     /// Every part, ascending.
     fn parts(&self, key: &Key, id: &UploadId) -> Result<Vec<PartInfo>> {
+        if self.hint().is_some() {
+            let mut parts = placed::records(&self.dir).map_err(|e| Self::write_err(key, id, e))?;
+            parts.sort_by_key(|p| p.number);
+            return Ok(parts);
+        }
         let mut parts = Vec::new();
         let entries = fs::read_dir(&self.dir).map_err(|e| Self::write_err(key, id, e))?;
         for entry in entries {
@@ -162,12 +211,16 @@ pub(crate) fn create(root: &Root, key: &Key, opts: &PutOptions) -> Result<Upload
         content_type: opts.content_type.clone(),
         metadata: opts.metadata.clone(),
         checksums: opts.checksums.clone(),
+        part_size: opts.part_size_hint.filter(|&h| h > 0),
     };
     let text = serde_json::to_vec_pretty(&record).map_err(|e| Error::Io {
         key: k.to_owned(),
         source: io::Error::other(e),
     })?;
     let write = || -> io::Result<()> {
+        if record.part_size.is_some() {
+            placed::create_data(&dir)?;
+        }
         let mut tmp = TempFile::create_in(&dir)?;
         io::Write::write_all(&mut tmp.file, &text)?;
         tmp.commit(&dir.join(RECORD))?;
@@ -180,7 +233,8 @@ pub(crate) fn create(root: &Root, key: &Key, opts: &PutOptions) -> Result<Upload
     Ok(id)
 }
 
-/// `upload_part`, on a blocking thread.
+/// `upload_part`, on a blocking thread. The checksums are settled before
+/// a byte is written, so a payload whose checksum is wrong changes nothing.
 pub(crate) fn upload_part(
     root: &Root,
     key: &Key,
@@ -189,24 +243,24 @@ pub(crate) fn upload_part(
     body: &Payload,
 ) -> Result<CompletedPart> {
     let staging = Staging::open(root, key, id)?;
+    let sums = part::payload_sums(body).map_err(|m| m.into_error(key.as_str()))?;
     let err = |e| Staging::write_err(key, id, e);
-    let mut w = PartWriter::new(&staging.dir, body.checksums()).map_err(err)?;
-    for piece in body.pieces() {
-        w.write(piece).map_err(err)?;
-    }
-    stored(key, w.finish(&staging.dir, n).map_err(err)?)
-}
-
-/// The acknowledged part, or `Integrity` when its checksum did not match.
-fn stored(key: &Key, finished: Finished) -> Result<CompletedPart> {
-    match finished {
-        Finished::Stored(info) => Ok(info.completed()),
-        Finished::Mismatch { expected, actual } => Err(Error::Integrity {
-            key: key.to_string(),
-            expected: expected.to_string(),
-            actual: actual.map_or_else(|| "nothing".to_owned(), |c| c.to_string()),
-        }),
-    }
+    let info = if let Some(hint) = staging.hint() {
+        let offset =
+            placed::offset_of(n, sums.size, hint).map_err(|m| Error::invalid(key.as_str(), m))?;
+        placed::write_part(&staging.dir, n, offset, |file| {
+            part::write_pieces(file, body.pieces())?;
+            Ok(sums)
+        })
+        .map_err(err)?
+    } else {
+        let mut w = PartFile::new(&staging.dir).map_err(err)?;
+        part::write_pieces(w.file(), body.pieces()).map_err(err)?;
+        let info = PartInfo::new(n, &sums);
+        w.finish(&staging.dir, &info).map_err(err)?;
+        info
+    };
+    Ok(info.completed())
 }
 
 /// `upload_part_copy`, on a blocking thread: the range is read from `src`
@@ -231,22 +285,60 @@ pub(crate) fn upload_part_copy(
             format!("range {range:?} is not satisfiable for a {size}-byte source"),
         ));
     };
+    // A failure on the source's side, told apart from one writing the part.
+    let mut source_err = None;
+    let mut copy = |out: &mut File| copy_range(&file, range.clone(), out, src, &mut source_err);
     let err = |e| Staging::write_err(dst, id, e);
-    let mut w = PartWriter::new(&staging.dir, &[]).map_err(err)?;
+    let done = if let Some(hint) = staging.hint() {
+        let offset = placed::offset_of(n, range.end - range.start, hint)
+            .map_err(|m| Error::invalid(dst.as_str(), m))?;
+        placed::write_part(&staging.dir, n, offset, copy)
+    } else {
+        PartFile::new(&staging.dir).and_then(|mut w| {
+            let info = PartInfo::new(n, &copy(w.file())?);
+            w.finish(&staging.dir, &info).map(|()| info)
+        })
+    };
+    match (done, source_err) {
+        (Ok(info), _) => Ok(info.completed()),
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(err(e)),
+    }
+}
+
+/// Copies `range` of `from` to `out` at its position, hashing it. A source
+/// that fails or shrinks leaves its error in `source_err`.
+fn copy_range(
+    from: &File,
+    range: std::ops::Range<u64>,
+    out: &mut File,
+    src: &Key,
+    source_err: &mut Option<Error>,
+) -> io::Result<Sums> {
+    let mut hasher = Hasher::new();
     let mut pos = range.start;
     while pos < range.end {
         let want = (range.end - pos).min(CHUNK as u64) as usize;
-        let chunk = read_full_at(&file, pos, want).map_err(|e| io_err(src.as_str(), e))?;
-        if chunk.is_empty() {
-            return Err(Error::transient(
-                src.as_str(),
-                format!("source shrank while being copied: ended at byte {pos}"),
-            ));
-        }
-        w.write(&chunk).map_err(err)?;
+        let chunk = match read_full_at(from, pos, want) {
+            Ok(c) if c.is_empty() => {
+                *source_err = Some(Error::transient(
+                    src.as_str(),
+                    format!("source shrank while being copied: ended at byte {pos}"),
+                ));
+                return Err(io::Error::other("source shrank"));
+            }
+            Ok(c) => c,
+            Err(e) => {
+                let msg = e.to_string();
+                *source_err = Some(io_err(src.as_str(), e));
+                return Err(io::Error::other(msg));
+            }
+        };
+        hasher.update(&chunk);
+        out.write_all(&chunk)?;
         pos += chunk.len() as u64;
     }
-    stored(dst, w.finish(&staging.dir, n).map_err(err)?)
+    Ok(hasher.finish())
 }
 
 /// `list_parts`, on a blocking thread.
@@ -284,7 +376,7 @@ fn check_parts(
     }
     let mut infos = Vec::with_capacity(parts.len());
     for (i, p) in parts.iter().enumerate() {
-        let info = match part::read_info(&staging.part_path(p.number), p.number) {
+        let info = match staging.info(p.number) {
             Ok(info) => info,
             Err(e) if is_missing(&e) => {
                 return Err(Error::invalid(
@@ -338,20 +430,105 @@ pub(crate) fn complete(
     parts: &[CompletedPart],
     min_part: u64,
 ) -> Result<PutOutcome> {
-    let k = key.as_str();
     let staging = Staging::open(root, key, id)?;
-    let infos = check_parts(&staging, key, parts, min_part)?;
-    // CRC-32C comes free from the parts; any other checksum to verify needs
-    // the bytes, so then they pass through user space on the way.
-    let sums: Vec<_> = infos.iter().map(|i| (i.checksum(), i.size)).collect();
-    let crc = combine_all(ChecksumKind::Crc32c, sums.iter().map(|(c, n)| (c, *n)));
-    let kinds: Vec<ChecksumKind> = staging
+    match staging.hint() {
+        Some(hint) => complete_placed(root, key, id, &staging, parts, min_part, hint),
+        None => complete_files(root, key, id, &staging, parts, min_part),
+    }
+}
+
+/// Checksums to verify on completion other than CRC-32C (which comes free
+/// from the parts); these need a pass over the bytes.
+fn hashed_kinds(staging: &Staging) -> Vec<ChecksumKind> {
+    staging
         .record
         .checksums
         .iter()
         .map(Checksum::kind)
         .filter(|k| *k != ChecksumKind::Crc32c)
-        .collect();
+        .collect()
+}
+
+/// The CRC-32C of the object made of `infos`.
+fn combined_crc(infos: &[PartInfo]) -> Option<Checksum> {
+    let sums: Vec<_> = infos.iter().map(|i| (i.checksum(), i.size)).collect();
+    combine_all(ChecksumKind::Crc32c, sums.iter().map(|(c, n)| (c, *n)))
+}
+
+/// Completes a placed upload: once the parts in flight are done, checks the
+/// part list and the layout, then truncates `data` and renames it into place.
+fn complete_placed(
+    root: &Root,
+    key: &Key,
+    id: &UploadId,
+    staging: &Staging,
+    parts: &[CompletedPart],
+    min_part: u64,
+    hint: u64,
+) -> Result<PutOutcome> {
+    let k = key.as_str();
+    let locked = placed::Locked::lock(&staging.dir).map_err(|e| Staging::write_err(key, id, e))?;
+    let infos = check_parts(staging, key, parts, min_part)?;
+    for (i, info) in infos.iter().enumerate() {
+        if u64::from(info.number.get()) != i as u64 + 1 {
+            return Err(Error::invalid(
+                k,
+                format!(
+                    "part {} cannot be part {} of the object: an upload created with a part \
+                     size hint completes with parts 1, 2, 3, … and no gaps",
+                    info.number,
+                    i + 1
+                ),
+            ));
+        }
+        if i + 1 < infos.len() && info.size != hint {
+            return Err(Error::invalid(
+                k,
+                format!(
+                    "part {} is {} bytes, but every part but the last must be the {hint} bytes \
+                     this upload was created with (part_size_hint)",
+                    info.number, info.size
+                ),
+            ));
+        }
+    }
+    let last = infos.last().expect("check_parts refuses an empty list");
+    let size = u64::from(last.number.get() - 1) * hint + last.size;
+    let crc = combined_crc(&infos);
+    let kinds = hashed_kinds(staging);
+    let mut got: Vec<Checksum> = Vec::new();
+    if !kinds.is_empty() {
+        let mut hasher = MultiHasher::new(&kinds);
+        placed::read_through(locked.file(), size, |c| hasher.update(c))
+            .map_err(|e| io_err(k, e))?;
+        got = hasher.finish();
+    }
+    got.extend(crc.clone());
+    verify(key, &staging.record.checksums, &got)?;
+    let meta = locked.finish(root, key, &staging.dir, last.number, size)?;
+    Ok(PutOutcome {
+        etag: Some(etag_of(&meta)),
+        checksums: crc.into_iter().collect(),
+        version: None,
+        ..PutOutcome::default()
+    })
+}
+
+/// Completes an upload of part files by concatenating them.
+fn complete_files(
+    root: &Root,
+    key: &Key,
+    id: &UploadId,
+    staging: &Staging,
+    parts: &[CompletedPart],
+    min_part: u64,
+) -> Result<PutOutcome> {
+    let k = key.as_str();
+    let infos = check_parts(staging, key, parts, min_part)?;
+    // CRC-32C comes free from the parts; any other checksum to verify needs
+    // the bytes, so then they pass through user space on the way.
+    let crc = combined_crc(&infos);
+    let kinds = hashed_kinds(staging);
     let mut hasher = (!kinds.is_empty()).then(|| MultiHasher::new(&kinds));
     let (mut tmp, target) = temp_for(root, key)?;
     for info in &infos {
@@ -415,13 +592,21 @@ pub(crate) fn abort(root: &Root, key: &Key, id: &UploadId) -> Result<()> {
         return Ok(());
     }
     let dir = root.uploads_dir().join(&id.0);
+    // Held until the staging area is gone: parts in flight finish first,
+    // and parts waiting to start find the upload ended.
+    let mut _held = None;
     match read_record(&dir, key)? {
         Some(record) if record.key != key.as_str() => return Err(no_such(key, id)),
-        Some(_) => match fs::remove_file(dir.join(RECORD)) {
-            Ok(()) => {}
-            Err(e) if is_missing(&e) => {}
-            Err(e) => return Err(io_err(key.as_str(), e)),
-        },
+        Some(record) => {
+            if record.part_size.is_some() {
+                _held = placed::Locked::lock(&dir).ok();
+            }
+            match fs::remove_file(dir.join(RECORD)) {
+                Ok(()) => {}
+                Err(e) if is_missing(&e) => {}
+                Err(e) => return Err(io_err(key.as_str(), e)),
+            }
+        }
         None => {}
     }
     match fs::remove_dir_all(&dir) {

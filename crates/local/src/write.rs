@@ -15,7 +15,7 @@ use crate::temp::TempFile;
 
 /// How often a write re-creates its parent directories when a concurrent
 /// delete pruned them between creation and use.
-const PARENT_RETRIES: usize = 100;
+pub(crate) const PARENT_RETRIES: usize = 100;
 
 /// Creates the parent directories of `key` and a temp file among them.
 /// Returns the temp file and the object's final path.

@@ -5,6 +5,7 @@ mod list;
 mod multipart;
 mod objects;
 mod paths;
+mod placed;
 
 use std::path::Path;
 
