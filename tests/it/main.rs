@@ -3,6 +3,7 @@
 mod cli;
 mod coscli;
 mod crash;
+mod msgcli;
 mod paths;
 mod qiniucli;
 mod s3cli;

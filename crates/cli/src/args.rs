@@ -262,6 +262,11 @@ pub(crate) struct StatArgs {
 pub(crate) struct ResumeArgs {
     /// The job id (default: the latest unfinished job).
     pub(crate) job: Option<i64>,
+    /// Send again files whose upload to a non-idempotent store (NOS,
+    /// Easemob, CloudBase) was sent but whose answer was lost: they may
+    /// already be there, so this may store a duplicate.
+    #[arg(long)]
+    pub(crate) resend_unknown: bool,
     #[command(flatten)]
     pub(crate) knobs: Knobs,
 }

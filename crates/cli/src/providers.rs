@@ -13,7 +13,7 @@ use crate::location::Opened;
 use crate::settings::{ConfigFile, Remote};
 
 /// The URL schemes haul knows.
-pub(crate) const SCHEMES: [&str; 3] = ["s3", "cos", "qiniu"];
+pub(crate) const SCHEMES: [&str; 6] = ["s3", "cos", "qiniu", "nos", "easemob", "tcb"];
 
 /// Connections per store: enough for the default 16 files × 16 parts to
 /// reuse warm connections.
@@ -94,11 +94,85 @@ pub(crate) fn open(store: &str, bucket: &str, config: &ConfigFile) -> Result<Ope
                 id: named(format!("qiniu://{bucket}")),
             })
         }
+        "nos" | "easemob" | "tcb" => {
+            let var = messaging_vars(kind, store, bucket, remote)?;
+            let s: Arc<dyn ObjectStore> = match kind {
+                "nos" => Arc::new(
+                    haul_nos::NosStore::new(haul_nos::NosConfig::from_lookup(var).map_err(usage)?)
+                        .map_err(usage)?,
+                ),
+                "easemob" => Arc::new(
+                    haul_easemob::EasemobStore::new(
+                        haul_easemob::EasemobConfig::from_lookup(var).map_err(usage)?,
+                    )
+                    .map_err(usage)?,
+                ),
+                _ => Arc::new(
+                    haul_tcb::TcbStore::new(haul_tcb::TcbConfig::from_lookup(var).map_err(usage)?)
+                        .map_err(usage)?,
+                ),
+            };
+            Ok(Opened {
+                store: s,
+                base: String::new(),
+                id: named(format!("{kind}://{bucket}")),
+            })
+        }
         other => Err(CliError::usage(format!(
             "remote {store:?}: unknown type {other:?} (this build knows {})",
             SCHEMES.map(|s| format!("{s:?}")).join(", ")
         ))),
     }
+}
+
+/// The variables a messaging store reads, from the location and the remote
+/// (when there is one) or the environment: `nos://LABEL/name` (the label is
+/// only a name; NOS keeps no buckets), `easemob://ORG#APP/name`,
+/// `tcb://ENV/path`.
+fn messaging_vars(
+    kind: &str,
+    name: &str,
+    bucket: &str,
+    remote: Option<&Remote>,
+) -> Result<impl Fn(&str) -> Option<String> + use<>, CliError> {
+    let (id_var, secret_var, host_var, bucket_var) = match kind {
+        "nos" => (
+            "YUNXIN_APP_KEY",
+            "YUNXIN_APP_SECRET",
+            "YUNXIN_API_URL",
+            None,
+        ),
+        "easemob" => (
+            "EASEMOB_CLIENT_ID",
+            "EASEMOB_CLIENT_SECRET",
+            "EASEMOB_HOST",
+            Some("EASEMOB_APPKEY"),
+        ),
+        _ => ("TCB_APPID", "TCB_APPSECRET", "TCB_API_URL", Some("TCB_ENV")),
+    };
+    let mut fixed: Vec<(&'static str, String)> = Vec::new();
+    if let Some(v) = bucket_var.filter(|_| !bucket.is_empty()) {
+        fixed.push((v, bucket.to_owned()));
+    }
+    let from_remote = remote.is_some();
+    if let Some(r) = remote {
+        let (id, secret, _) = keys(name, r)?;
+        fixed.push((id_var, id));
+        fixed.push((secret_var, secret));
+        if let Some(ep) = &r.endpoint {
+            fixed.push((host_var, ep.clone()));
+        }
+    }
+    Ok(move |var: &str| {
+        if let Some((_, v)) = fixed.iter().find(|(k, _)| *k == var) {
+            return Some(v.clone());
+        }
+        // A remote's credentials never mix with the environment's.
+        if from_remote && (var == id_var || var == secret_var) {
+            return None;
+        }
+        std::env::var(var).ok()
+    })
 }
 
 /// The secrets of a remote: inline, or from the named variables.

@@ -376,6 +376,7 @@ pub(crate) async fn resume(g: &Global, a: ResumeArgs) -> Result<u8, CliError> {
         max_inflight_bytes,
         on_error
     );
+    transfer.resend_unknown = a.resend_unknown;
     let src = reopen(&spec.src, &config)?;
     let dst = if spec.dst == spec.src {
         Arc::clone(&src)

@@ -83,11 +83,12 @@ impl Journal {
         .ok_or(JournalError::NoSuchJob(job))
     }
 
-    /// The newest job that is not done or failed, if any.
+    /// The newest job that is not done (failed jobs count: resuming retries
+    /// their failed files), if any.
     pub fn latest_unfinished_job(&self) -> Result<Option<JobId>, JournalError> {
         self.read(|c| {
             c.query_row(
-                "SELECT id FROM jobs WHERE state IN ('planning', 'running', 'interrupted')
+                "SELECT id FROM jobs WHERE state IN ('planning', 'running', 'interrupted', 'failed')
                  ORDER BY id DESC LIMIT 1",
                 [],
                 |r| r.get(0).map(JobId),

@@ -1,0 +1,113 @@
+//! The real `haul` binary against the NOS and CloudBase emulators: limits
+//! refused before a byte is sent, locations reported, lost answers not
+//! re-sent, and upload/download/delete where the service allows them.
+
+use std::process::Command;
+
+use haul::testkit::nos::{NosOp, NosServer};
+use haul::testkit::tcb::{TCB_ENV, TcbServer};
+
+use crate::cli::{Env, s, summary, write};
+
+fn with_env(env: &Env, vars: Vec<(&'static str, String)>) -> Command {
+    let mut c = env.cmd();
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c
+}
+
+#[test]
+fn nos_uploads_report_locations_and_refuse_what_is_too_large() {
+    let e = Env::new();
+    let nos = NosServer::start();
+    write(&e.path("a.jpg"), b"jpeg bytes");
+    write(&e.path("photo.raw"), &vec![1u8; 20_000_000]);
+    let out = with_env(&e, nos.env())
+        .args(["cp", s(&e.path("a.jpg")), "nos://app/a.jpg", "--json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("\"location\":\"http"), "{text}");
+    let before = nos.requests(NosOp::Any);
+    let out = with_env(&e, nos.env())
+        .args(["cp", s(&e.path("photo.raw")), "nos://app/photo.raw"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("photo.raw: 20.0 MB exceeds"), "{err}");
+    assert_eq!(nos.requests(NosOp::Any), before, "refused before sending");
+    // A lost answer: reported, not sent again, even by resume.
+    nos.lose_next(NosOp::Any, 1);
+    let out = with_env(&e, nos.env())
+        .args(["cp", s(&e.path("a.jpg")), "nos://app/b.jpg"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--resend-unknown"), "{err}");
+    let files = nos.file_count();
+    let out = with_env(&e, nos.env())
+        .args(["resume", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(nos.file_count(), files, "nothing sent again");
+    let out = with_env(&e, nos.env())
+        .args(["resume", "--resend-unknown", "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(nos.file_count(), files + 1);
+}
+
+#[test]
+fn tcb_upload_download_delete() {
+    let e = Env::new();
+    let tcb = TcbServer::start();
+    write(&e.path("doc.pdf"), &vec![7u8; 300_000]);
+    let dst = format!("tcb://{TCB_ENV}/docs/doc.pdf");
+    let ok = |args: &[&str]| {
+        let out = with_env(&e, tcb.env()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let v = summary(&ok(&["cp", s(&e.path("doc.pdf")), &dst, "--json"]));
+    assert_eq!(v["files_done"], 1);
+    ok(&["cp", &dst, s(&e.path("back.pdf")), "-q"]);
+    assert_eq!(
+        std::fs::read(e.path("back.pdf")).unwrap(),
+        vec![7u8; 300_000]
+    );
+    let v = summary(&ok(&["rm", &dst, "--json"]));
+    assert_eq!(v["files_done"], 1);
+    assert_eq!(tcb.file_count(), 0);
+    // Wrong secret: one line naming the variable.
+    let out = with_env(&e, tcb.env())
+        .env("TCB_APPSECRET", "wrong")
+        .args(["cp", s(&e.path("doc.pdf")), &dst])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("TCB_APPSECRET"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+}
