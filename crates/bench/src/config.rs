@@ -103,8 +103,9 @@ pub struct BenchConfig {
     pub sweep: bool,
     /// Part size of the `multipart` workload. Default 8 MiB.
     pub part_size: u64,
-    /// Keys go under `<key_prefix>haul-bench-<time>-<random>/`; the run
-    /// deletes everything it wrote there at the end. Default empty.
+    /// Keys go under `<key_prefix>/haul-bench-<time>-<random>/` (the `/`
+    /// only when the prefix lacks one); the run deletes everything it wrote
+    /// there at the end. Default empty.
     pub key_prefix: String,
     /// Seeds the object contents and the mixed workload's choices.
     pub seed: u64,

@@ -74,6 +74,7 @@ fn latency_chart(
         out,
         y0,
         [title, "latency (ms)", "requests"],
+        " ms",
         h.bin_ms,
         &h.counts,
         h.overflow,
@@ -85,14 +86,27 @@ fn bench_subtitle(report: &BenchReport) -> String {
     format!("{} · started {}", report.headline(), report.started_at)
 }
 
+fn bench_lines(report: &BenchReport) -> [String; 2] {
+    [
+        format!("target: {}", report.target),
+        format!(
+            "{}, {} · started {}",
+            report.what(),
+            report.limits(),
+            report.started_at
+        ),
+    ]
+}
+
 /// The benchmark as one SVG: throughput over time and the latency
 /// histogram of the best run, and throughput against concurrency when
 /// there were several runs (`--sweep`).
 #[must_use]
 pub fn render_svg(report: &BenchReport) -> String {
-    let title = format!("haul bench: {} against {}", report.workload, report.target);
+    let title = format!("haul bench: {}", report.workload);
+    let [l1, l2] = bench_lines(report);
     let Some(best) = report.best() else {
-        return svg::document(&title, "no runs", 0, "");
+        return svg::document(&title, &[&l1, "no runs"], 0, "");
     };
     let mut body = String::new();
     let c = best.concurrency;
@@ -143,7 +157,7 @@ pub fn render_svg(report: &BenchReport) -> String {
         );
         panels = 3;
     }
-    svg::document(&title, &bench_subtitle(report), panels, &body)
+    svg::document(&title, &[&l1, &l2], panels, &body)
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;\
@@ -300,13 +314,19 @@ pub fn render_migration_svg(r: &MigrationReport) -> String {
         &r.histogram,
         summary,
     );
-    let sub = format!(
-        "{} files, {} · started {}",
-        r.files_done,
-        human_bytes(r.throughput.bytes),
-        r.started_at
-    );
-    svg::document(&migration_title(r), &sub, 2, &body)
+    let lines = [
+        format!("from {}", r.source),
+        format!("to {}", r.destination),
+        format!(
+            "{} files, {} in {:.2} s · started {}",
+            r.files_done,
+            human_bytes(r.throughput.bytes),
+            r.throughput.elapsed_s,
+            r.started_at
+        ),
+    ];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    svg::document("haul bench: migration through the engine", &lines, 2, &body)
 }
 
 /// The migration bench as a self-contained HTML page.

@@ -140,31 +140,35 @@ impl BenchReport {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// One line describing the benchmark.
+    /// What each run did: the workload and the object (and part) size.
     #[must_use]
-    pub fn headline(&self) -> String {
+    pub fn what(&self) -> String {
         let mut s = format!(
-            "{} of {} objects against {}",
+            "{} of {} objects",
             self.workload,
-            human_bytes(self.object_size_bytes),
-            self.target
+            human_bytes(self.object_size_bytes)
         );
         if let Some(p) = self.part_size_bytes {
             let _ = write!(s, " in {} parts", human_bytes(p));
         }
-        match (self.objects, self.duration_s) {
-            (Some(n), Some(d)) => {
-                let _ = write!(s, ", {n} operations or {d:.0} s per run");
-            }
-            (Some(n), None) => {
-                let _ = write!(s, ", {n} operations per run");
-            }
-            (None, Some(d)) => {
-                let _ = write!(s, ", {d:.0} s per run");
-            }
-            (None, None) => {}
-        }
         s
+    }
+
+    /// How long each run lasted: its operation and time limits.
+    #[must_use]
+    pub fn limits(&self) -> String {
+        match (self.objects, self.duration_s) {
+            (Some(n), Some(d)) => format!("{n} operations or {d:.0} s per run"),
+            (Some(n), None) => format!("{n} operations per run"),
+            (None, Some(d)) => format!("{d:.0} s per run"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// One line describing the benchmark.
+    #[must_use]
+    pub fn headline(&self) -> String {
+        format!("{} against {}, {}", self.what(), self.target, self.limits())
     }
 }
 

@@ -92,13 +92,19 @@ pub async fn run(store: Arc<dyn ObjectStore>, cfg: BenchConfig) -> Result<BenchR
     })
 }
 
-/// `<prefix>haul-bench-<unix seconds>-<random hex>/`.
+/// `<prefix>/haul-bench-<unix seconds>-<random hex>/` (no `/` is added
+/// after an empty prefix or one that already ends in `/`).
 pub(crate) fn unique_prefix(prefix: &str) -> String {
+    let sep = if prefix.is_empty() || prefix.ends_with('/') {
+        ""
+    } else {
+        "/"
+    };
     let secs = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let tag: u32 = rand::random();
-    format!("{prefix}haul-bench-{secs}-{tag:08x}/")
+    format!("{prefix}{sep}haul-bench-{secs}-{tag:08x}/")
 }
 
 /// `len` pseudo-random bytes (xorshift64: fast, incompressible).

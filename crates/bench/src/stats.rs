@@ -198,7 +198,8 @@ pub struct Completion {
 pub struct SecondPoint {
     /// The second, from 0: completions at `[second, second + 1)` s.
     pub second: u64,
-    /// How long the bucket lasted: 1 s, less for the run's last partial second.
+    /// How long the bucket lasted: 1 s, except for the run's last one
+    /// (from half a second to just under two).
     pub span_s: f64,
     /// Payload bytes finished in it.
     pub bytes: u64,
@@ -213,9 +214,10 @@ pub struct SecondPoint {
 /// Throughput of a run.
 ///
 /// The mean is the total over the run's wall time. The series buckets every
-/// completion by the second it finished in; the median is the median of the
-/// whole seconds of the series (of every bucket when the run is shorter than
-/// a second).
+/// completion by the second it finished in (a last partial second shorter
+/// than half a second is merged into the one before it); the median is the
+/// median of the buckets at least a second long (of every bucket when the
+/// run is shorter than a second).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
     /// Wall time of the run.
@@ -257,6 +259,17 @@ impl Throughput {
             let i = (c.at.as_secs() as usize).min(buckets - 1);
             series[i].bytes += c.bytes;
             series[i].objects += c.objects;
+        }
+        // A last partial second under half a second (the requests in flight
+        // draining after the deadline) joins the second before it, so a
+        // short tail does not show as a spike.
+        if series.len() > 1
+            && let Some(tail) = series.pop_if(|p| p.span_s < 0.5)
+            && let Some(prev) = series.last_mut()
+        {
+            prev.span_s += tail.span_s;
+            prev.bytes += tail.bytes;
+            prev.objects += tail.objects;
         }
         for p in &mut series {
             if p.span_s > 0.0 {
@@ -387,6 +400,15 @@ mod tests {
         // Median over the whole seconds (4 and 2).
         assert!((t.mib_per_s_median - 3.0).abs() < 1e-9);
         assert!((t.objects_per_s_median - 3.0).abs() < 1e-9);
+        // A short tail joins the second before it: 2.2 s → buckets of 1 and 1.2 s.
+        let t = Throughput::of(
+            &[c(100, 1), c(1100, 2), c(2100, 4)],
+            Duration::from_millis(2200),
+        );
+        assert_eq!(t.series.len(), 2);
+        assert!((t.series[1].span_s - 1.2).abs() < 1e-9);
+        assert!((t.series[1].mib_per_s - 5.0).abs() < 1e-9);
+        assert!((t.mib_per_s_median - 3.0).abs() < 1e-9);
         // A run shorter than a second: its one partial bucket is the median.
         let t = Throughput::of(&[c(200, 1)], Duration::from_millis(500));
         assert!((t.mib_per_s_median - 2.0).abs() < 1e-9);

@@ -207,11 +207,13 @@ pub(crate) fn line_panel(
 
 /// A histogram: `counts[i]` requests in `[i·bin, (i+1)·bin)`, `overflow`
 /// past the last bin (drawn as a labelled bar), and labelled vertical
-/// markers (percentiles) at x positions in the bins' unit.
+/// markers (percentiles) at x positions in the bins' unit (`unit`, e.g. " ms").
+#[allow(clippy::too_many_arguments)] // one panel's data, drawn once
 pub(crate) fn histogram_panel(
     out: &mut String,
     y0: f64,
     titles: [&str; 3],
+    unit: &str,
     bin: f64,
     counts: &[u64],
     overflow: u64,
@@ -251,22 +253,28 @@ pub(crate) fn histogram_panel(
         bar(out, counts.len(), overflow, MARK);
         let _ = write!(
             out,
-            r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="{MARK}">{} at or past {}</text>"#,
-            p.x + p.w - 4.0,
-            p.y + 14.0,
+            r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="{MARK}">last bar: {} at or past {}{}</text>"#,
+            p.x + p.w,
+            p.y - 6.0,
             overflow,
-            tick(x_top, x_step / 10.0)
+            tick(x_top, x_step / 10.0),
+            esc(unit)
         );
     }
     for (i, &(label, x)) in markers.iter().enumerate() {
         let x = sx(x.min(x_top + bin));
+        // Labels near the right edge go on the line's left.
+        let (tx, anchor) = if x > p.x + p.w * 0.75 {
+            (x - 3.0, "end")
+        } else {
+            (x + 3.0, "start")
+        };
         let _ = write!(
             out,
-            r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{MARK}" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="11" fill="{MARK}">{}</text>"#,
+            r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{MARK}" stroke-dasharray="4 3"/><text x="{tx:.1}" y="{:.1}" font-size="11" text-anchor="{anchor}" fill="{MARK}">{}</text>"#,
             p.y,
             p.bottom(),
-            x + 3.0,
-            p.y + 14.0 + 13.0 * (i as f64 + 1.0),
+            p.y + 14.0 + 13.0 * i as f64,
             esc(label)
         );
     }
@@ -314,14 +322,36 @@ pub(crate) fn category_panel(
     }
 }
 
-/// A complete SVG document: a title and subtitle above `panels` panels.
-pub(crate) fn document(title: &str, subtitle: &str, panels: usize, body: &str) -> String {
-    let head = 64.0;
+/// `s` cut to at most `n` characters, with an ellipsis when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// A complete SVG document: a title and a few lines of detail above
+/// `panels` panels (long lines are cut to the width).
+pub(crate) fn document(title: &str, lines: &[&str], panels: usize, body: &str) -> String {
+    let head = 44.0 + 18.0 * lines.len() as f64;
     let height = head + PANEL_H * panels as f64;
+    let mut text = format!(
+        r#"<text x="{LEFT:.0}" y="28" font-size="18" font-weight="bold" fill="{INK}">{}</text>"#,
+        esc(&clip(title, 80))
+    );
+    for (i, line) in lines.iter().enumerate() {
+        let _ = write!(
+            text,
+            r##"<text x="{LEFT:.0}" y="{:.0}" font-size="12" fill="#555">{}</text>"##,
+            48.0 + 18.0 * i as f64,
+            esc(&clip(line, 130))
+        );
+    }
     format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH:.0}" height="{height:.0}" viewBox="0 0 {WIDTH:.0} {height:.0}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"><rect width="100%" height="100%" fill="#fff"/><text x="{LEFT:.0}" y="28" font-size="18" font-weight="bold" fill="{INK}">{}</text><text x="{LEFT:.0}" y="48" font-size="12" fill="#555">{}</text><g transform="translate(0 {head:.0})">{body}</g></svg>"##,
-        esc(title),
-        esc(subtitle)
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH:.0}" height="{height:.0}" viewBox="0 0 {WIDTH:.0} {height:.0}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"><rect width="100%" height="100%" fill="#fff"/>{text}<g transform="translate(0 {head:.0})">{body}</g></svg>"##
     )
 }
 
@@ -337,5 +367,7 @@ mod tests {
         assert_eq!(tick(0.25, 0.25), "0.25");
         assert_eq!(tick(40.0, 20.0), "40");
         assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abc", 4), "abc");
     }
 }

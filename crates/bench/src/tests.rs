@@ -391,3 +391,10 @@ async fn embedded_endpoint_round_trip() {
     assert_eq!(r.cleanup.errors, 0);
     assert!(r.cleanup.deleted >= r.pool_objects);
 }
+
+#[test]
+fn prefixes_get_a_separator() {
+    assert!(crate::run::unique_prefix("").starts_with("haul-bench-"));
+    assert!(crate::run::unique_prefix("dir").starts_with("dir/haul-bench-"));
+    assert!(crate::run::unique_prefix("dir/").starts_with("dir/haul-bench-"));
+}
