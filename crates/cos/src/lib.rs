@@ -46,6 +46,17 @@
 //! `Content-MD5` is sent (and checked by COS) whenever a payload carries an
 //! MD5, which the engine computes when `upload_check_content_md5` is on.
 //!
+//! # Attributes
+//!
+//! `Content-Type`, `Content-Encoding`, `Cache-Control` and
+//! `Content-Disposition` go as those headers, user metadata as
+//! `x-cos-meta-<name>` (names lowercased; COS itself takes only letters,
+//! digits and `-` after the prefix). A value a header cannot carry as it is
+//! (non-ASCII, control characters, surrounding spaces) is sent as an
+//! RFC 2047 encoded word and decoded when read back ([`haul_http::attrs`]).
+//! `put` and `create_multipart` store them, `head` and `get` report them,
+//! and `copy` keeps the source's (`x-cos-metadata-directive: Copy`).
+//!
 //! # The COS SDK, mapped onto haul
 //!
 //! The engine's knobs keep the names COS users know from the SDK's

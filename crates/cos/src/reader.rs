@@ -4,6 +4,7 @@
 use haul_core::{
     ByteRange, Checksum, ChecksumKind, Error, GetOptions, GetResponse, Key, ObjectMeta, Result,
 };
+use haul_http::attrs::attributes_from_headers;
 use haul_http::body_stream;
 use haul_http::response::{answered_range, content_length, header};
 use haul_http::xml::unquote;
@@ -42,7 +43,12 @@ pub(crate) fn check_crc64(
     }
 }
 
-/// Object metadata from a HEAD or GET answer, with the whole size given.
+/// The prefix of user metadata headers.
+pub(crate) const META_PREFIX: &str = "x-cos-meta-";
+
+/// Object metadata from a HEAD or GET answer, with the whole size given;
+/// the attributes are the standard headers and `x-cos-meta-*`, RFC 2047
+/// encoded words decoded.
 pub(crate) fn meta_from_headers(key: &Key, h: &HeaderMap, size: u64) -> ObjectMeta {
     ObjectMeta {
         key: key.clone(),
@@ -53,7 +59,7 @@ pub(crate) fn meta_from_headers(key: &Key, h: &HeaderMap, size: u64) -> ObjectMe
         version: header(h, "x-cos-version-id")
             .filter(|v| *v != "null")
             .map(str::to_owned),
-        attrs: haul_core::Attributes::default(),
+        attrs: attributes_from_headers(h, META_PREFIX),
     }
 }
 

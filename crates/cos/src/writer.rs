@@ -8,6 +8,7 @@ use bytes::Bytes;
 use haul_core::{
     Checksum, ChecksumKind, CopyOptions, Error, Key, Payload, PutOptions, PutOutcome, Result,
 };
+use haul_http::attrs::object_headers;
 use haul_http::error::map_code;
 use haul_http::response::header;
 use haul_http::send::Body;
@@ -17,7 +18,7 @@ use md5::{Digest as _, Md5};
 
 use crate::addr::check_key;
 use crate::core::{Call, Core};
-use crate::reader::{check_crc64, crc64_from, parse_crc64};
+use crate::reader::{META_PREFIX, check_crc64, crc64_from, parse_crc64};
 use crate::xml::{CopyResult, DeleteResult, delete_body};
 
 /// Most keys in one DELETE Multiple Objects request.
@@ -28,33 +29,17 @@ pub(crate) fn find<'a>(sums: &[&'a Checksum], kind: ChecksumKind) -> Option<&'a 
     sums.iter().copied().find(|c| c.kind() == kind)
 }
 
-/// Adds `Content-Type` and `x-cos-meta-*` headers.
+/// Adds the object's attributes as headers: `Content-Type`,
+/// `Content-Encoding`, `Cache-Control`, `Content-Disposition` and
+/// `x-cos-meta-<name>` (names lowercased; values a header cannot carry as
+/// they are go as RFC 2047 encoded words, see [`haul_http::attrs`]).
 pub(crate) fn add_object_headers<'a>(
     mut call: Call<'a>,
     key: &Key,
     opts: &PutOptions,
 ) -> Result<Call<'a>> {
-    if let Some(ct) = &opts.content_type {
-        call = call.header("content-type", ct.clone());
-    }
-    for (name, value) in &opts.metadata {
-        let name = name.to_ascii_lowercase();
-        let ok_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        let ok_value = value
-            .bytes()
-            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
-        if !ok_name || !ok_value {
-            return Err(Error::invalid(
-                key.as_str(),
-                format!(
-                    "metadata {name:?} must be ASCII letters, digits, '-' or '_' with a printable ASCII value"
-                ),
-            ));
-        }
-        call = call.header(format!("x-cos-meta-{name}"), value.clone());
+    for (name, value) in object_headers(key, META_PREFIX, opts)? {
+        call = call.header(name, value);
     }
     Ok(call)
 }
@@ -102,8 +87,9 @@ impl Core {
         Ok(out)
     }
 
-    /// PUT Object copy of `src` to `dst` within the bucket; metadata is
-    /// copied (`x-cos-metadata-directive: Copy`).
+    /// PUT Object copy of `src` to `dst` within the bucket; the source's
+    /// Content-Type, other headers and user metadata are copied with it
+    /// (`x-cos-metadata-directive: Copy`).
     pub(crate) async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome> {
         check_key(src.as_str())?;
         let mut call = Call::new(Method::PUT, Some(dst.as_str()))

@@ -20,6 +20,19 @@
 //!   [`haul_core::Error::Integrity`]. Objects report their `hash` as ETag
 //!   and, where Kodo gives one, their MD5 as a checksum.
 //!
+//! * Attributes: the Content-Type is Kodo's `mimeType` (the form upload's
+//!   file part Content-Type, the v2 complete call's `mimeType`), user
+//!   metadata its `x-qn-meta-<name>` fields (names lowercased, ASCII
+//!   letters, digits, `-` and `_`), and Cache-Control, Content-Encoding and
+//!   Content-Disposition its `cacheControl`, `contentEncoding` and
+//!   `contentDisposition` fields (form upload and complete alike). Values
+//!   that are not printable ASCII are sent as RFC 2047 encoded words
+//!   ([`haul_http::attrs`]) and decoded when read. `head` (stat) reports
+//!   `mimeType` and `x-qn-meta`; Kodo documents no stat field for the other
+//!   three, so `head` reports them only where the answer carries them,
+//!   while `get` reads all of them from the download's headers. `rs/copy`
+//!   keeps everything.
+//!
 //! ```no_run
 //! use haul_core::{Key, ObjectStoreExt};
 //! use haul_qiniu::{QiniuConfig, QiniuStore};

@@ -4,10 +4,11 @@
 //! Every call carries an upload token minted for it. Parts are hashed as
 //! they are sent: the `etag` Kodo answers is the part's qetag and is
 //! compared with ours, and on completion the object's `hash` is compared
-//! with the qetag (v2) the part etags add up to. The content type and
-//! metadata given at creation travel inside the upload id (after a `#`,
-//! which never occurs in Kodo's ids), so another process can complete the
-//! upload with them.
+//! with the qetag (v2) the part etags add up to. The attributes given at
+//! creation (content type, metadata, Cache-Control, Content-Encoding,
+//! Content-Disposition) travel inside the upload id (after a `#`, which
+//! never occurs in Kodo's ids), so another process can complete the upload
+//! with them: Kodo takes them on the complete call.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,6 +18,7 @@ use haul_core::{
     Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, Payload, PutOptions, PutOutcome,
     Result, UploadId,
 };
+use haul_http::attrs::encode_value;
 use http::Method;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
@@ -24,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{urlsafe_b64, urlsafe_b64_decode};
 use crate::core::{Auth, Body, Call, Core, Digests, take_digests};
 use crate::qetag::qetag_of_parts;
-use crate::writer::{PutAnswer, check_hash, check_metadata, file_name};
+use crate::writer::{PutAnswer, attribute_fields, check_hash, file_name};
 
 /// What a path segment keeps unencoded: unreserved characters.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -33,13 +35,55 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// What `create_multipart` was asked to store, kept in the upload id.
+/// What `create_multipart` was asked to store, kept in the upload id, as
+/// the complete call sends it (values already encoded).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Pending {
     #[serde(rename = "mimeType", default, skip_serializing_if = "Option::is_none")]
     mime_type: Option<String>,
+    /// `x-qn-meta-<name>` to value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     metadata: BTreeMap<String, String>,
+    #[serde(
+        rename = "cacheControl",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    cache_control: Option<String>,
+    #[serde(
+        rename = "contentEncoding",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    content_encoding: Option<String>,
+    #[serde(
+        rename = "contentDisposition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    content_disposition: Option<String>,
+}
+
+impl Pending {
+    /// The attributes of `opts`, checked and encoded as a form upload
+    /// sends them ([`attribute_fields`]).
+    fn of(key: &Key, opts: &PutOptions) -> Result<Self> {
+        let mut pending = Self {
+            mime_type: opts.content_type.as_deref().map(encode_value),
+            ..Self::default()
+        };
+        for (name, value) in attribute_fields(key, opts)? {
+            match name.as_str() {
+                "cacheControl" => pending.cache_control = Some(value),
+                "contentEncoding" => pending.content_encoding = Some(value),
+                "contentDisposition" => pending.content_disposition = Some(value),
+                _ => {
+                    pending.metadata.insert(name, value);
+                }
+            }
+        }
+        Ok(pending)
+    }
 }
 
 /// Splits our upload id into Kodo's id and what creation asked for.
@@ -93,6 +137,12 @@ struct CompleteBody<'a> {
     metadata: Option<BTreeMap<String, String>>,
     #[serde(rename = "customVars")]
     custom_vars: Option<BTreeMap<String, String>>,
+    #[serde(rename = "cacheControl", skip_serializing_if = "Option::is_none")]
+    cache_control: Option<String>,
+    #[serde(rename = "contentEncoding", skip_serializing_if = "Option::is_none")]
+    content_encoding: Option<String>,
+    #[serde(rename = "contentDisposition", skip_serializing_if = "Option::is_none")]
+    content_disposition: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,7 +179,7 @@ impl Core {
     }
 
     pub(crate) async fn create_multipart(&self, key: &Key, opts: PutOptions) -> Result<UploadId> {
-        check_metadata(key, &opts.metadata)?;
+        let pending = Pending::of(key, &opts)?;
         let url = self.uploads_url(key, None, None);
         let call = Call::new(Method::POST, url, Auth::UpToken(self.up_token(key)));
         let (_, answer): (u16, InitAnswer) = self.send_json(call, &self.ctx(key.as_str())).await?;
@@ -139,14 +189,6 @@ impl Core {
                 format!("Kodo answered an unusable upload id {:?}", answer.upload_id),
             ));
         }
-        let pending = Pending {
-            mime_type: opts.content_type,
-            metadata: opts
-                .metadata
-                .into_iter()
-                .map(|(k, v)| (format!("x-qn-meta-{}", k.to_ascii_lowercase()), v))
-                .collect(),
-        };
         if pending == Pending::default() {
             return Ok(UploadId(answer.upload_id));
         }
@@ -309,6 +351,9 @@ impl Core {
             mime_type: pending.mime_type,
             metadata: Some(pending.metadata).filter(|m| !m.is_empty()),
             custom_vars: None,
+            cache_control: pending.cache_control,
+            content_encoding: pending.content_encoding,
+            content_disposition: pending.content_disposition,
         };
         let json = serde_json::to_vec(&body).map_err(|e| {
             Error::invalid(key.as_str(), format!("cannot write the part list: {e}"))
@@ -363,6 +408,8 @@ mod tests {
         let pending = Pending {
             mime_type: Some("text/plain".into()),
             metadata: [("x-qn-meta-a".to_owned(), "b".to_owned())].into(),
+            cache_control: Some("no-cache".into()),
+            ..Pending::default()
         };
         let extra = urlsafe_b64(serde_json::to_vec(&pending).unwrap());
         let id = UploadId(format!("abc123#{extra}"));

@@ -1,10 +1,13 @@
 //! stat (head) on the rs host and ranged GETs from the download domain.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use haul_core::{
-    ByteRange, Checksum, ChecksumKind, Error, GetOptions, GetResponse, Key, ObjectMeta, Result,
+    Attributes, ByteRange, Checksum, ChecksumKind, Error, GetOptions, GetResponse, Key, ObjectMeta,
+    Result,
 };
+use haul_http::attrs::{attributes_from_headers, decode_value};
 use haul_http::body_stream;
 use haul_http::response::{answered_range, header};
 use haul_http::xml::unquote;
@@ -34,12 +37,54 @@ pub(crate) struct Stat {
     pub(crate) put_time: Option<u64>,
     #[serde(default)]
     pub(crate) md5: Option<String>,
+    #[serde(rename = "mimeType", default)]
+    pub(crate) mime_type: Option<String>,
+    /// User metadata; names with or without the `x-qn-meta-` prefix.
+    #[serde(rename = "x-qn-meta", default)]
+    pub(crate) x_qn_meta: Option<BTreeMap<String, String>>,
+    /// Not documented for stat; read when Kodo sends it.
+    #[serde(rename = "cacheControl", default)]
+    pub(crate) cache_control: Option<String>,
+    /// Not documented for stat; read when Kodo sends it.
+    #[serde(rename = "contentEncoding", default)]
+    pub(crate) content_encoding: Option<String>,
+    /// Not documented for stat; read when Kodo sends it.
+    #[serde(rename = "contentDisposition", default)]
+    pub(crate) content_disposition: Option<String>,
 }
 
+/// The prefix of user metadata, in upload fields and download headers.
+pub(crate) const META_PREFIX: &str = "x-qn-meta-";
+
 impl Stat {
+    /// The attributes this answer reports: `mimeType`, `x-qn-meta` (names
+    /// lowercased, the prefix dropped where Kodo keeps it) and, when
+    /// present, `cacheControl`, `contentEncoding`, `contentDisposition`;
+    /// RFC 2047 encoded words decoded.
+    fn attrs(&self) -> Attributes {
+        let text = |v: &Option<String>| v.as_deref().map(|v| decode_value(v.as_bytes()));
+        let metadata = self
+            .x_qn_meta
+            .iter()
+            .flatten()
+            .map(|(k, v)| {
+                let lower = k.to_ascii_lowercase();
+                let name = lower.strip_prefix(META_PREFIX).unwrap_or(&lower).to_owned();
+                (name, decode_value(v.as_bytes()))
+            })
+            .collect();
+        Attributes {
+            content_type: text(&self.mime_type).filter(|t| !t.is_empty()),
+            content_encoding: text(&self.content_encoding).filter(|t| !t.is_empty()),
+            cache_control: text(&self.cache_control).filter(|t| !t.is_empty()),
+            content_disposition: text(&self.content_disposition).filter(|t| !t.is_empty()),
+            metadata,
+        }
+    }
+
     /// The metadata of `key` this answer describes: the qetag as ETag, the
     /// MD5 as a checksum when Kodo reports one, `putTime` (100 ns units) as
-    /// the modification time.
+    /// the modification time, and the attributes.
     pub(crate) fn meta(&self, key: Key) -> ObjectMeta {
         let checksums = self
             .md5
@@ -57,7 +102,7 @@ impl Stat {
             etag: Some(self.hash.clone()),
             checksums,
             version: None,
-            attrs: haul_core::Attributes::default(),
+            attrs: self.attrs(),
         }
     }
 }
@@ -127,7 +172,10 @@ impl Core {
             etag: header(h, "etag").map(unquote),
             checksums: Vec::new(),
             version: None,
-            attrs: haul_core::Attributes::default(),
+            // The download answer carries the object's headers: Content-Type,
+            // Cache-Control, Content-Encoding, Content-Disposition and
+            // `x-qn-meta-*`.
+            attrs: attributes_from_headers(h, META_PREFIX),
         };
         // The download domain is not asked to honour If-Match (a CDN may
         // not): the ETag it answers with is compared here instead.
@@ -182,6 +230,28 @@ mod tests {
         assert_eq!(
             m.last_modified,
             Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        assert_eq!(m.attrs.content_type.as_deref(), Some("text/plain"));
+        assert!(m.attrs.metadata.is_empty());
+    }
+
+    #[test]
+    fn stat_attributes() {
+        let s: Stat = serde_json::from_str(
+            r#"{"fsize":5,"hash":"h","mimeType":"text/csv","x-qn-meta":{"origin":"a b","x-qn-meta-City":"=?UTF-8?B?Y2Fmw6k=?="},"cacheControl":"no-cache"}"#,
+        )
+        .unwrap();
+        let a = s.meta(Key::new("k").unwrap()).attrs;
+        assert_eq!(a.content_type.as_deref(), Some("text/csv"));
+        assert_eq!(a.cache_control.as_deref(), Some("no-cache"));
+        assert_eq!(a.content_encoding, None);
+        assert_eq!(
+            a.metadata,
+            [
+                ("city".to_owned(), "café".to_owned()),
+                ("origin".to_owned(), "a b".to_owned())
+            ]
+            .into()
         );
     }
 }

@@ -1,6 +1,5 @@
 //! Form upload (put), and rs copy, move and delete.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
@@ -8,11 +7,13 @@ use bytes::Bytes;
 use haul_core::{
     Checksum, ChecksumKind, CopyOptions, Error, Key, Payload, PutOptions, PutOutcome, Result,
 };
+use haul_http::attrs::{encode_value, metadata_name};
 use http::Method;
 use serde::Deserialize;
 
 use crate::auth::entry;
 use crate::core::{Auth, Body, Call, Core, Digests, take_digests};
+use crate::reader::META_PREFIX;
 
 /// The answer to a form upload or a completed multipart upload (the
 /// default `returnBody`).
@@ -21,25 +22,29 @@ pub(crate) struct PutAnswer {
     pub(crate) hash: String,
 }
 
-/// Checks user metadata: names of ASCII letters, digits, `-` and `_`,
-/// printable ASCII values (Kodo stores them as `x-qn-meta-<name>`).
-pub(crate) fn check_metadata(key: &Key, metadata: &BTreeMap<String, String>) -> Result<()> {
-    for (name, value) in metadata {
-        let ok_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        let ok_value = value.bytes().all(|b| (0x20..0x7f).contains(&b));
-        if !ok_name || !ok_value {
-            return Err(Error::invalid(
-                key.as_str(),
-                format!(
-                    "metadata {name:?} must be ASCII letters, digits, '-' or '_' with a printable ASCII value"
-                ),
-            ));
+/// The attributes of `opts` as Kodo's upload fields, names and values:
+/// `x-qn-meta-<name>` for each metadata entry (names lowercased, ASCII
+/// letters, digits, `-` and `_`, else [`Error::InvalidInput`]), then
+/// `cacheControl`, `contentEncoding` and `contentDisposition` where set.
+/// Values go through [`encode_value`]: a value that is not printable ASCII
+/// becomes an RFC 2047 encoded word, decoded again when read back.
+pub(crate) fn attribute_fields(key: &Key, opts: &PutOptions) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::with_capacity(opts.metadata.len() + 3);
+    for (name, value) in &opts.metadata {
+        let name = metadata_name(key, name)?;
+        out.push((format!("{META_PREFIX}{name}"), encode_value(value)));
+    }
+    let http = [
+        ("cacheControl", &opts.cache_control),
+        ("contentEncoding", &opts.content_encoding),
+        ("contentDisposition", &opts.content_disposition),
+    ];
+    for (name, value) in http {
+        if let Some(v) = value {
+            out.push((name.to_owned(), encode_value(v)));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The last path segment of `key`, safe inside a quoted `filename`.
@@ -158,23 +163,24 @@ impl Core {
                 ),
             ));
         }
-        check_metadata(key, &opts.metadata)?;
+        let fields = attribute_fields(key, &opts)?;
         let crc = crc32_of(&body, &opts);
         let token = self.up_token(key);
         let values: Vec<&str> = std::iter::once(key.as_str())
-            .chain(opts.metadata.values().map(String::as_str))
+            .chain(fields.iter().map(|(_, v)| v.as_str()))
             .collect();
         let mut form = Form::new(&values);
         form.field("token", &token);
         form.field("key", key.as_str());
         form.field("crc32", &crc.to_string());
-        for (name, value) in &opts.metadata {
-            form.field(&format!("x-qn-meta-{}", name.to_ascii_lowercase()), value);
+        for (name, value) in &fields {
+            form.field(name, value);
         }
+        // Kodo takes the mime type from the file part's Content-Type.
         let ct = opts
             .content_type
-            .clone()
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
+            .as_deref()
+            .map_or_else(|| "application/octet-stream".to_owned(), encode_value);
         let (head, tail, form_type) = form.finish(&file_name(key), &ct);
         let tap = Arc::new(Mutex::new(Digests::default()));
         let call = Call::new(Method::POST, format!("{}/", self.cfg.up_url), Auth::None)

@@ -22,6 +22,13 @@
 //!   as HTTP status; every answer has an `X-Reqid`.
 //! * Downloads serve `Range` (206, 416), and verify private URLs
 //!   (`e=<deadline>&token=AK:sign` over the whole URL).
+//! * Files keep the mime type (the form's file part Content-Type, mkfile's
+//!   and complete's `mimeType`), `x-qn-meta-*` metadata, and the
+//!   `cacheControl`, `contentEncoding` and `contentDisposition` fields of a
+//!   form upload or a v2 complete. Stat reports `mimeType` and `x-qn-meta`
+//!   (names without the prefix), not the other three (Kodo documents no
+//!   such stat fields); downloads answer with all of them as headers
+//!   (`X-Qn-Meta-<name>`); copy and move keep them.
 //! * Hooks: [`fail_next`](QiniuServer::fail_next) and
 //!   [`fail_after`](QiniuServer::fail_after) answer requests with an error
 //!   status, [`corrupt_next`](QiniuServer::corrupt_next) stores uploads with

@@ -312,3 +312,30 @@ async fn pending_uploads_are_listed_and_batches_split_at_1000() {
     assert!(results.iter().all(Result::is_ok));
     assert!(s.list_all("many/").await.expect("list").is_empty());
 }
+
+#[tokio::test]
+async fn attributes_in_headers_both_ways() {
+    let emu = CosEmulator::start();
+    let s = store(&emu);
+    let want = haul_core::Attributes {
+        content_type: Some("image/png".into()),
+        content_encoding: Some("x-haul-test".into()),
+        cache_control: Some("max-age=60".into()),
+        content_disposition: Some("inline; filename=\"été.png\"".into()),
+        metadata: [
+            ("caption".to_owned(), "au café".to_owned()),
+            ("mtime".to_owned(), "1700000000.000000001".to_owned()),
+        ]
+        .into(),
+    };
+    let k = key("a/attrs.png");
+    s.put(&k, data(10, 1).into(), PutOptions::with_attributes(&want))
+        .await
+        .expect("put");
+    assert_eq!(s.head(&k).await.expect("head").attrs, want, "head");
+    let dst = key("b/copied.png");
+    s.copy(&k, &dst, haul_core::CopyOptions::default())
+        .await
+        .expect("copy");
+    assert_eq!(s.head(&dst).await.expect("head").attrs, want, "copy");
+}

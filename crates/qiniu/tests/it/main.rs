@@ -3,6 +3,7 @@
 //! the engine end to end, and the official Python SDK against the emulator
 //! (ignored without the SDK).
 
+mod attrs;
 mod conformance;
 mod emulator;
 mod engine;

@@ -31,7 +31,16 @@ pub(crate) fn check_content_md5(req: &Req, body: &[u8]) -> Result<(), CosError> 
     Ok(())
 }
 
-/// Content-Type and `x-cos-meta-*` of a request.
+/// The headers an object keeps, besides Content-Type: COS stores them as
+/// object metadata and answers with them (PUT Object).
+const KEPT: [&str; 4] = [
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "expires",
+];
+
+/// Content-Type, and the other kept headers and `x-cos-meta-*` of a request.
 pub(crate) fn object_headers(req: &Req) -> (String, Vec<(String, String)>) {
     let ct = req
         .header("content-type")
@@ -40,7 +49,7 @@ pub(crate) fn object_headers(req: &Req) -> (String, Vec<(String, String)>) {
     let meta = req
         .headers
         .iter()
-        .filter(|(k, _)| k.as_str().starts_with("x-cos-meta-"))
+        .filter(|(k, _)| k.as_str().starts_with("x-cos-meta-") || KEPT.contains(&k.as_str()))
         .map(|(k, v)| {
             (
                 k.as_str().to_owned(),

@@ -36,7 +36,8 @@ pub(crate) struct Object {
     pub(crate) crc64: u64,
     pub(crate) modified: SystemTime,
     pub(crate) content_type: String,
-    /// `x-cos-meta-*` headers, names lowercase.
+    /// `x-cos-meta-*`, `Cache-Control`, `Content-Disposition`,
+    /// `Content-Encoding` and `Expires` headers, names lowercase.
     pub(crate) meta: Vec<(String, String)>,
 }
 

@@ -68,9 +68,20 @@ pub(crate) fn download(state: &mut State, bucket: &str, req: &Req) -> Reply {
     let secs = obj.put_time / 10_000_000;
     let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
     let base = |status: u16, body: bytes::Bytes| {
+        let mut headers = vec![("content-type".to_owned(), obj.mime.clone())];
+        headers.extend(
+            obj.headers
+                .pairs()
+                .map(|(n, v)| (n.to_owned(), v.to_owned())),
+        );
+        headers.extend(
+            obj.meta
+                .iter()
+                .map(|(k, v)| (format!("x-qn-meta-{k}"), v.clone())),
+        );
         Reply {
             status,
-            headers: vec![("content-type".into(), obj.mime.clone())],
+            headers,
             body,
         }
         .with_header("etag", format!("\"{}\"", obj.hash))

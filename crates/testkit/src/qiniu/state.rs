@@ -21,7 +21,42 @@ pub(crate) struct Object {
     /// 100-ns units since the epoch.
     pub(crate) put_time: u64,
     pub(crate) meta: BTreeMap<String, String>,
+    pub(crate) headers: Headers,
     pub(crate) end_user: Option<String>,
+}
+
+/// What an upload asks to store with its file besides the bytes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FileAttrs {
+    /// `mimeType` (the form's file part Content-Type).
+    pub(crate) mime: Option<String>,
+    /// `x-qn-meta-<name>` fields, by name without the prefix.
+    pub(crate) meta: BTreeMap<String, String>,
+    pub(crate) headers: Headers,
+}
+
+/// The HTTP headers an upload may set for its object's downloads
+/// (`cacheControl`, `contentEncoding`, `contentDisposition` fields). Stat
+/// does not report them (Kodo documents no such stat fields); downloads
+/// answer with them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Headers {
+    pub(crate) cache_control: Option<String>,
+    pub(crate) content_encoding: Option<String>,
+    pub(crate) content_disposition: Option<String>,
+}
+
+impl Headers {
+    /// The headers as a download answers with them.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("cache-control", &self.cache_control),
+            ("content-encoding", &self.content_encoding),
+            ("content-disposition", &self.content_disposition),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, v.as_deref()?)))
+    }
 }
 
 impl Object {
@@ -163,9 +198,13 @@ impl State {
         key: &str,
         data: Bytes,
         hash: String,
-        mime: Option<String>,
-        meta: BTreeMap<String, String>,
+        attrs: FileAttrs,
     ) -> Result<(), Reply> {
+        let FileAttrs {
+            mime,
+            meta,
+            headers,
+        } = attrs;
         if self.now() > policy.deadline {
             return Err(Reply::error(401, "token out of date"));
         }
@@ -197,6 +236,7 @@ impl State {
                     .unwrap_or_else(|| "application/octet-stream".to_owned()),
                 put_time,
                 meta,
+                headers,
                 end_user: policy.end_user.clone(),
             },
         );

@@ -8,7 +8,9 @@ use md5::{Digest as _, Md5};
 use serde::Deserialize;
 
 use super::sign::{Policy, qetag, qetag_v2, unb64, up_token_header, verify_up_token};
-use super::state::{Part, Shared, State, Upload, corrupt, hex, put_reply, resolve_key};
+use super::state::{
+    FileAttrs, Headers, Part, Shared, State, Upload, corrupt, hex, put_reply, resolve_key,
+};
 use super::wire::{Reply, Req, form_decode, parse_form_data};
 
 const MIB: usize = 1 << 20;
@@ -69,10 +71,26 @@ pub(crate) fn form_upload(shared: &Shared, req: &Req, corrupt_it: bool) -> Reply
             ))
         })
         .collect();
+    let headers = Headers {
+        cache_control: text("cacheControl"),
+        content_encoding: text("contentEncoding"),
+        content_disposition: text("contentDisposition"),
+    };
     let hash = qetag(&data);
     let key = resolve_key(&policy, text("key").as_deref(), &hash);
     let fname = file.file_name.clone().unwrap_or_default();
-    if let Err(r) = state.create_file(&policy, &key, data, hash, file.content_type.clone(), meta) {
+    let mime = file.content_type.clone();
+    if let Err(r) = state.create_file(
+        &policy,
+        &key,
+        data,
+        hash,
+        FileAttrs {
+            mime,
+            meta,
+            headers,
+        },
+    ) {
         return r;
     }
     let obj = &state.buckets[policy.bucket()].objects[&key];
@@ -264,6 +282,12 @@ struct CompleteBody {
     mime_type: Option<String>,
     #[serde(default)]
     metadata: Option<BTreeMap<String, String>>,
+    #[serde(rename = "cacheControl", default)]
+    cache_control: Option<String>,
+    #[serde(rename = "contentEncoding", default)]
+    content_encoding: Option<String>,
+    #[serde(rename = "contentDisposition", default)]
+    content_disposition: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,7 +344,22 @@ fn complete(state: &mut State, req: &Req, policy: &Policy, id: &str) -> Reply {
         .into_iter()
         .filter_map(|(k, v)| Some((k.strip_prefix("x-qn-meta-")?.to_owned(), v)))
         .collect();
-    if let Err(r) = state.create_file(policy, &key, data, hash, body.mime_type, meta) {
+    let headers = Headers {
+        cache_control: body.cache_control,
+        content_encoding: body.content_encoding,
+        content_disposition: body.content_disposition,
+    };
+    if let Err(r) = state.create_file(
+        policy,
+        &key,
+        data,
+        hash,
+        FileAttrs {
+            mime: body.mime_type,
+            meta,
+            headers,
+        },
+    ) {
         return r;
     }
     state.uploads.remove(id);

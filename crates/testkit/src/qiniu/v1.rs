@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use bytes::{Bytes, BytesMut};
 
 use super::sign::{qetag, unb64, up_token_header, verify_up_token};
-use super::state::{Block, Shared, corrupt, put_reply, resolve_key};
+use super::state::{Block, FileAttrs, Shared, corrupt, put_reply, resolve_key};
 use super::wire::{Reply, Req};
 
 const BLOCK: u64 = 4 << 20;
@@ -136,7 +136,17 @@ fn mkfile(
         .filter_map(|(k, v)| Some((k.strip_prefix("x-qn-meta-")?.to_owned(), v.clone())))
         .collect();
     let mime = named.get("mimeType").cloned();
-    if let Err(r) = state.create_file(policy, &key, data, hash, mime, meta) {
+    if let Err(r) = state.create_file(
+        policy,
+        &key,
+        data,
+        hash,
+        FileAttrs {
+            mime,
+            meta,
+            ..FileAttrs::default()
+        },
+    ) {
         return r;
     }
     for ctx in ctxs {
