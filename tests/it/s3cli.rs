@@ -263,3 +263,106 @@ fn streams_in_and_out() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("cannot be resumed"));
 }
+
+#[test]
+fn mb_ls_rb() {
+    let e = S3Env::new();
+    e.ok(&["mb", "s3://fresh-bucket"]);
+    let ls = e.ok(&["ls", "s3://"]);
+    assert!(ls.lines().any(|l| l == "fresh-bucket"), "{ls}");
+    write(&e.env.path("f.txt"), b"x");
+    e.ok(&[
+        "cp",
+        s(&e.env.path("f.txt")),
+        "s3://fresh-bucket/f.txt",
+        "-q",
+    ]);
+    let out = e.run(&["rb", "s3://fresh-bucket"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is not empty"), "{err}");
+    e.ok(&["rb", "s3://fresh-bucket", "--force", "-q"]);
+    assert!(!e.ok(&["ls", "s3://"]).lines().any(|l| l == "fresh-bucket"));
+}
+
+#[test]
+fn attributes_survive_streamed_and_server_side_copies_and_mtime_round_trips() {
+    let e = S3Env::new();
+    // Two remotes on one endpoint are two stores: copies between them stream.
+    let remote = |name: &str| {
+        format!(
+            "[remotes.{name}]\ntype = \"s3\"\nendpoint = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            e.server.endpoint(),
+            e.server.access_key(),
+            e.server.secret_key()
+        )
+    };
+    std::fs::write(e.env.path("config.toml"), remote("left") + &remote("right")).unwrap();
+    let src = e.env.path("page.html");
+    write(&src, b"<html></html>");
+    let old =
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 123_456_789);
+    std::fs::File::options()
+        .write(true)
+        .open(&src)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    e.ok(&[
+        "cp",
+        s(&src),
+        "s3://one/a/page.html",
+        "-q",
+        "--cache-control",
+        "max-age=60",
+        "--content-disposition",
+        "inline",
+        "--metadata",
+        "team=web",
+        "--metadata",
+        "note=café au lait",
+    ]);
+    let check = |loc: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(e.ok(&["stat", loc, "--json"]).trim()).unwrap();
+        let a = &v["attrs"];
+        assert_eq!(a["content_type"], "text/html", "{loc}: {v}");
+        assert_eq!(a["cache_control"], "max-age=60", "{loc}: {v}");
+        assert_eq!(a["content_disposition"], "inline", "{loc}: {v}");
+        assert_eq!(a["metadata"]["team"], "web", "{loc}: {v}");
+        assert_eq!(a["metadata"]["note"], "café au lait", "{loc}: {v}");
+        assert_eq!(a["metadata"]["mtime"], "1600000000.123456789", "{loc}: {v}");
+    };
+    check("s3://one/a/page.html");
+    // Server-side (one store) and streamed (two stores).
+    let out = e.ok(&[
+        "cp",
+        "s3://one/a/page.html",
+        "s3://two/ss/page.html",
+        "--json",
+    ]);
+    assert!(out.contains("\"method\":\"copy\""), "{out}");
+    check("s3://two/ss/page.html");
+    let out = e.ok(&[
+        "cp",
+        "left:one/a/page.html",
+        "right:two/st/page.html",
+        "--json",
+    ]);
+    assert!(out.contains("\"method\":\"put\""), "{out}");
+    check("s3://two/st/page.html");
+    // Download restores the modification time; a second sync moves nothing.
+    e.ok(&[
+        "cp",
+        "s3://two/st/page.html",
+        s(&e.env.path("back/page.html")),
+        "-q",
+    ]);
+    let got = std::fs::metadata(e.env.path("back/page.html"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(got, old);
+    let v = summary(&e.ok(&["sync", "s3://two/st/", s(&e.env.path("back")), "--json"]));
+    assert_eq!(v["bytes_transferred"], 0, "{v}");
+}

@@ -54,6 +54,10 @@ pub(crate) enum Command {
     Ls(LsArgs),
     /// Show one object's metadata.
     Stat(StatArgs),
+    /// Make a bucket.
+    Mb(MbArgs),
+    /// Remove a bucket (refused when not empty, unless --force).
+    Rb(RbArgs),
     /// Write one object to standard output (same as `haul cp SRC -`).
     Cat(StatArgs),
     /// Resume an interrupted job (the latest unfinished one by default).
@@ -242,7 +246,7 @@ pub(crate) struct RmArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct LsArgs {
-    /// A directory, bucket or prefix.
+    /// A directory, bucket or prefix; `s3://` (or `REMOTE:`) alone lists buckets.
     pub(crate) target: String,
     /// List everything below, not one level.
     #[arg(short, long)]
@@ -250,6 +254,27 @@ pub(crate) struct LsArgs {
     /// Long format: size, time, key.
     #[arg(short, long)]
     pub(crate) long: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MbArgs {
+    /// The bucket: s3://NAME or REMOTE:NAME.
+    pub(crate) bucket: String,
+    /// The region to create it in (default: the configured one).
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RbArgs {
+    /// The bucket: s3://NAME or REMOTE:NAME.
+    pub(crate) bucket: String,
+    /// Delete every object first.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// With --force: refuse to delete more than N objects.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_delete: Option<u64>,
 }
 
 #[derive(Debug, Args)]

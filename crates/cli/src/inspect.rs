@@ -50,12 +50,22 @@ fn meta_json(m: &ObjectMeta) -> serde_json::Value {
         "etag": m.etag,
         "checksums": m.checksums.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "version": m.version,
+        "attrs": {
+            "content_type": m.attrs.content_type,
+            "content_encoding": m.attrs.content_encoding,
+            "cache_control": m.attrs.cache_control,
+            "content_disposition": m.attrs.content_disposition,
+            "metadata": m.attrs.metadata,
+        },
     })
 }
 
 /// `haul ls`.
 pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
     let config = ConfigFile::load()?;
+    if let Some(store) = crate::buckets::bucketless(&a.target) {
+        return crate::buckets::list(g, store, &config).await;
+    }
     // Keys of a bucket location print relative to the bucket.
     let (store, prefix, bucket_part) = match Location::parse(&a.target, &config)? {
         Location::Local(p) => {

@@ -8,6 +8,7 @@
 
 mod args;
 mod bench;
+mod buckets;
 mod demo;
 mod inspect;
 mod location;
@@ -132,6 +133,8 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Resume(a) => transfer::resume(g, a).await,
         Command::Ls(a) => inspect::ls(g, a).await,
         Command::Stat(a) => inspect::stat(g, a).await,
+        Command::Mb(a) => buckets::mb(g, a).await,
+        Command::Rb(a) => buckets::rb(g, a).await,
         Command::Cat(a) => stream::cat(g, &a.target).await,
         Command::Jobs(a) => inspect::jobs(g, a).await,
         Command::Cleanup(a) => inspect::cleanup(g, a).await,

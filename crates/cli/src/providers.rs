@@ -175,6 +175,19 @@ fn messaging_vars(
     })
 }
 
+/// The endpoint-wide S3 store behind `store` (a scheme or remote), for
+/// bucket operations; other providers cannot make or remove buckets here.
+pub(crate) fn bucket_admin(store: &str, config: &ConfigFile) -> Result<S3Endpoint, CliError> {
+    let (kind, remote) = resolve(store, config)?;
+    if kind != "s3" {
+        return Err(CliError::usage(format!(
+            "{store}: bucket operations are supported for S3 stores only, not {kind}"
+        )));
+    }
+    let cfg = s3_config(store, "", remote)?;
+    S3Endpoint::new(cfg).map_err(usage)
+}
+
 /// The secrets of a remote: inline, or from the named variables.
 fn keys(name: &str, r: &Remote) -> Result<(String, String, Option<String>), CliError> {
     let key = Remote::secret(
