@@ -72,8 +72,22 @@
 //! An object's `ETag` is `{size:x}-{mtime_nanos:x}`, taken from `stat`: cheap,
 //! and it changes whenever the file is rewritten. Contents are never hashed
 //! for it, so it is not an MD5 (`etag_is_md5` is false), and `put`, `copy`
-//! and `complete_multipart` report the same `ETag` `head` does. Content types
-//! and user metadata are not stored: the trait never reads them back.
+//! and `complete_multipart` report the same `ETag` `head` does.
+//!
+//! A directory has nowhere to keep Content-Type, the other HTTP headers or
+//! user metadata (extended attributes are not portable), so none of them is
+//! stored, `head` reports default [`Attributes`](haul_core::Attributes), and
+//! [`Capabilities::metadata`] is false. One entry is honoured: the
+//! modification time recorded under [`Attributes::MTIME`]
+//! (`metadata["mtime"]`, `secs.nanos` since the epoch, rclone's convention)
+//! given to `put` or `create_multipart`. The file takes it as its
+//! modification time before it is renamed into place, so a download
+//! restores the source's mtime and a later size-and-mtime comparison
+//! matches. Such an object's `ETag` then follows the recorded time: two
+//! writes of the same size with the same recorded mtime get the same
+//! `ETag`.
+//!
+//! [`Attributes::MTIME`]: haul_core::Attributes::MTIME
 //!
 //! # Multipart uploads
 //!
@@ -202,8 +216,8 @@ impl LocalStore {
         self.root.object_path(key)
     }
 
-    /// What a local disk can do: everything, with no part-size minimum and
-    /// no size limits.
+    /// What a local disk can do: everything but keeping attributes (see
+    /// the crate docs), with no part-size minimum and no size limits.
     #[must_use]
     pub fn local_capabilities() -> Capabilities {
         Capabilities {
@@ -223,6 +237,8 @@ impl LocalStore {
             wants_content_md5: false,
             etag_is_md5: false,
             batch_delete_max: 1000,
+            // Only the recorded mtime is kept, as the file's own.
+            metadata: false,
             ..Capabilities::default()
         }
     }

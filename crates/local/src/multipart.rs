@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::path::{Root, io_err};
 use crate::read::{CHUNK, etag_of, read_full_at};
 use crate::temp::{TempFile, sync_dir};
-use crate::write::{temp_for, verify};
+use crate::write::{recorded_mtime, temp_for, verify};
 use part::{Hasher, PartFile, PartInfo, Sums};
 
 /// The file in a staging directory that makes the upload exist.
@@ -505,7 +505,8 @@ fn complete_placed(
     }
     got.extend(crc.clone());
     verify(key, &staging.record.checksums, &got)?;
-    let meta = locked.finish(root, key, &staging.dir, last.number, size)?;
+    let mtime = recorded_mtime(&staging.record.metadata).unwrap_or_else(SystemTime::now);
+    let meta = locked.finish(root, key, &staging.dir, last.number, size, mtime)?;
     Ok(PutOutcome {
         etag: Some(etag_of(&meta)),
         checksums: crc.into_iter().collect(),
@@ -552,6 +553,9 @@ fn complete_files(
     let mut got: Vec<Checksum> = hasher.map(MultiHasher::finish).unwrap_or_default();
     got.extend(crc.clone());
     verify(key, &staging.record.checksums, &got)?;
+    if let Some(t) = recorded_mtime(&staging.record.metadata) {
+        tmp.file.set_modified(t).map_err(|e| io_err(k, e))?;
+    }
     let meta = tmp.commit(&target).map_err(|e| io_err(k, e))?;
     // Removing the record ends the upload; the rest is best-effort cleanup.
     match fs::remove_file(staging.dir.join(RECORD)) {

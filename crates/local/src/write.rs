@@ -1,12 +1,14 @@
 //! `put`, `copy` and `delete`: temp file, fsync, rename; prune on delete.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use haul_core::{
-    Checksum, ChecksumKind, CopyOptions, Error, Key, MultiHasher, Payload, PutOptions, PutOutcome,
-    Result,
+    Attributes, Checksum, ChecksumKind, CopyOptions, Error, Key, MultiHasher, Payload, PutOptions,
+    PutOutcome, Result,
 };
 
 use crate::path::{Root, io_err};
@@ -56,9 +58,23 @@ pub(crate) fn verify(key: &Key, wanted: &[Checksum], got: &[Checksum]) -> Result
     Ok(())
 }
 
+/// The modification time `metadata` records under [`Attributes::MTIME`]
+/// (`secs.nanos`), which a written file takes instead of the time of the
+/// write.
+pub(crate) fn recorded_mtime(metadata: &BTreeMap<String, String>) -> Option<SystemTime> {
+    let text = metadata.get(Attributes::MTIME)?;
+    let mut attrs = Attributes::default();
+    attrs
+        .metadata
+        .insert(Attributes::MTIME.to_owned(), text.clone());
+    attrs.mtime()
+}
+
 /// `put`, on a blocking thread: the payload goes to a temp file beside the
 /// target, hashed on the way. The checksums in `opts` and those the payload
-/// carries are verified; on a mismatch the temp file is removed.
+/// carries are verified; on a mismatch the temp file is removed. The file
+/// takes the modification time `opts.metadata` records, if any, before it
+/// is renamed into place.
 pub(crate) fn put(root: &Root, key: &Key, body: &Payload, opts: &PutOptions) -> Result<PutOutcome> {
     let k = key.as_str();
     let wanted: Vec<Checksum> = opts
@@ -77,6 +93,9 @@ pub(crate) fn put(root: &Root, key: &Key, body: &Payload, opts: &PutOptions) -> 
     }
     let checksums = hasher.finish();
     verify(key, &wanted, &checksums)?;
+    if let Some(t) = recorded_mtime(&opts.metadata) {
+        tmp.file.set_modified(t).map_err(|e| io_err(k, e))?;
+    }
     let meta = tmp.commit(&target).map_err(|e| io_err(k, e))?;
     Ok(PutOutcome {
         etag: Some(etag_of(&meta)),

@@ -17,6 +17,7 @@
     reason = "every case panics on failure: that is how it reports, as said above"
 )]
 
+mod attrs;
 mod basic;
 mod keys;
 mod list;
@@ -30,6 +31,7 @@ use futures::future::BoxFuture;
 use haul_core::checksum::compute;
 use haul_core::{ChecksumKind, Key, ObjectStore, ObjectStoreExt, PartNumber};
 
+pub use attrs::attributes_round_trip;
 pub use basic::{
     conditional_get, copy_object, delete_missing_key, error_classification, payload_checksums,
     put_checksums, put_get_head_delete, ranges, zero_byte_object,
@@ -90,6 +92,7 @@ cases!(
     put_checksums,
     payload_checksums,
     copy_object,
+    attributes_round_trip,
     error_classification,
     list_prefix_pagination,
     list_delimiter,
@@ -254,6 +257,7 @@ macro_rules! conformance_tests {
             put_checksums,
             payload_checksums,
             copy_object,
+            attributes_round_trip,
             error_classification,
             list_prefix_pagination,
             list_delimiter,

@@ -178,8 +178,9 @@ impl Locked {
         &self.file
     }
 
-    /// Truncates `data` to `size` bytes and makes it the object `key`: fsync,
-    /// rename over the target, directory fsync. Then the upload ends.
+    /// Truncates `data` to `size` bytes, sets its modification time to
+    /// `mtime` and makes it the object `key`: fsync, rename over the
+    /// target, directory fsync. Then the upload ends.
     ///
     /// When `data` is longer than `size`, the records of parts numbered above
     /// `last` go first: their bytes are cut off, and a record must never
@@ -191,6 +192,7 @@ impl Locked {
         dir: &Path,
         last: PartNumber,
         size: u64,
+        mtime: SystemTime,
     ) -> Result<fs::Metadata> {
         let k = key.as_str();
         let file = &self.file;
@@ -211,12 +213,12 @@ impl Locked {
             }
         }
         file.set_len(size).map_err(|e| io_err(k, e))?;
-        // The object was written now, whenever its parts arrived.
-        file.set_modified(SystemTime::now())
-            .map_err(|e| io_err(k, e))?;
+        // The object was written now (or when its source was, as recorded),
+        // whenever its parts arrived.
+        file.set_modified(mtime).map_err(|e| io_err(k, e))?;
         file.sync_all().map_err(|e| io_err(k, e))?;
         let meta = file.metadata().map_err(|e| io_err(k, e))?;
-        let target_dir = self.rename_into_place(root, key, dir, size)?;
+        let target_dir = self.rename_into_place(root, key, dir, size, mtime)?;
         sync_dir(&target_dir).map_err(|e| io_err(k, e))?;
         // Removing the record ends the upload; the rest is best-effort cleanup.
         match fs::remove_file(dir.join(RECORD)) {
@@ -232,7 +234,14 @@ impl Locked {
     /// Renames `data` over the object's path, creating its parents; when the
     /// object's directory is on another file system, copies `size` bytes to
     /// a temp file there and renames that. Returns the object's directory.
-    fn rename_into_place(&self, root: &Root, key: &Key, dir: &Path, size: u64) -> Result<PathBuf> {
+    fn rename_into_place(
+        &self,
+        root: &Root,
+        key: &Key,
+        dir: &Path,
+        size: u64,
+        mtime: SystemTime,
+    ) -> Result<PathBuf> {
         let k = key.as_str();
         let from = dir.join(DATA);
         let mut attempt = 0;
@@ -252,7 +261,7 @@ impl Locked {
                     attempt += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
-                    return self.copy_into_place(root, key, size);
+                    return self.copy_into_place(root, key, size, mtime);
                 }
                 Err(e) => return Err(io_err(k, e)),
             }
@@ -261,7 +270,13 @@ impl Locked {
 
     /// The cross-device fallback: `data` copied (`copy_file_range`) to a
     /// temp file beside the target, which is committed as every write is.
-    fn copy_into_place(&self, root: &Root, key: &Key, size: u64) -> Result<PathBuf> {
+    fn copy_into_place(
+        &self,
+        root: &Root,
+        key: &Key,
+        size: u64,
+        mtime: SystemTime,
+    ) -> Result<PathBuf> {
         let k = key.as_str();
         let (mut tmp, target) = temp_for(root, key)?;
         let mut from = &self.file;
@@ -277,6 +292,7 @@ impl Locked {
                 ),
             ));
         }
+        tmp.file.set_modified(mtime).map_err(|e| io_err(k, e))?;
         tmp.commit(&target).map_err(|e| io_err(k, e))?;
         Ok(target.parent().map(Path::to_owned).unwrap_or_default())
     }

@@ -2,6 +2,7 @@
 //! symlinks, ranges, listing order, multipart staging and crash leftovers.
 
 mod list;
+mod mtime;
 mod multipart;
 mod objects;
 mod paths;
