@@ -6,57 +6,15 @@ use bytes::Bytes;
 use haul_core::{Error, Result};
 use haul_http::error::ErrorContext;
 use haul_http::response::{check_embedded_error, read_small};
-use haul_http::send::{Body, Prepared, send};
+pub(crate) use haul_http::send::Call;
+use haul_http::send::{Prepared, header_map, send};
 use haul_http::{ClientOptions, build_client};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, Method};
 
 use crate::CosConfig;
 use crate::addr::{Endpoint, check_key};
 use crate::config::COS_VARS;
 use crate::sign::{KeyTime, is_signed_header, sign};
-
-/// One COS call, before signing.
-#[derive(Debug, Clone)]
-pub(crate) struct Call<'a> {
-    pub(crate) method: Method,
-    /// The object; `None` for bucket-level calls.
-    pub(crate) key: Option<&'a str>,
-    pub(crate) query: Vec<(&'static str, String)>,
-    /// Lowercase header names and values.
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Body,
-}
-
-impl<'a> Call<'a> {
-    /// A call of `method` on `key` (or the bucket).
-    pub(crate) fn new(method: Method, key: Option<&'a str>) -> Self {
-        Self {
-            method,
-            key,
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Body::Empty,
-        }
-    }
-
-    /// Adds a query parameter (an empty value is a bare name).
-    pub(crate) fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.query.push((name, value.into()));
-        self
-    }
-
-    /// Adds a header.
-    pub(crate) fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sets the body.
-    pub(crate) fn body(mut self, body: Body) -> Self {
-        self.body = body;
-        self
-    }
-}
 
 /// The shared state of a [`CosStore`](crate::CosStore).
 #[derive(Debug)]
@@ -159,14 +117,7 @@ impl Core {
             "authorization".to_owned(),
             signed.authorization(&self.cfg.secret_id),
         ));
-        let mut map = HeaderMap::with_capacity(headers.len());
-        for (k, v) in &headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| Error::invalid(what, format!("bad header name {k:?}: {e}")))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|e| Error::invalid(what, format!("bad value for header {k}: {e}")))?;
-            map.append(name, value);
-        }
+        let map = header_map(what, &headers)?;
         Ok(Prepared {
             method: call.method.clone(),
             url,

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
-use haul_core::{Error, Key, ListEntry, ListOptions, ListStream, ObjectMeta, Result};
-use haul_http::xml::{parse, parse_iso8601, unquote};
+use haul_core::{ListEntry, ListOptions, ListStream, Result};
+use haul_http::xml::{entry_name, listed_entries, parse, url_encoded};
 use http::Method;
 
 use crate::addr::decode_listed;
@@ -86,39 +86,11 @@ impl Core {
         };
         let (_, body) = self.send_small(call, &self.ctx(what)).await?;
         let res: ListBucketResult = parse(&body, what, "GET Bucket")?;
-        let encoded = res
-            .encoding_type
-            .as_deref()
-            .is_some_and(|e| e.eq_ignore_ascii_case("url"));
-        let decode = |s: &str| {
-            if encoded {
-                decode_listed(s)
-            } else {
-                Ok(s.to_owned())
-            }
-        };
-        let mut entries = Vec::with_capacity(res.contents.len() + res.common_prefixes.len());
-        for o in res.contents {
-            let name = decode(&o.key)?;
-            let key = Key::new(name.clone()).map_err(|e| {
-                Error::invalid(name, format!("the store listed an unusable key: {e}"))
-            })?;
-            entries.push(ListEntry::Object(ObjectMeta {
-                key,
-                size: o.size,
-                last_modified: o.last_modified.as_deref().and_then(parse_iso8601),
-                etag: o.etag.as_deref().map(unquote),
-                checksums: Vec::new(),
-                version: None,
-                attrs: haul_core::Attributes::default(),
-            }));
-        }
-        for p in res.common_prefixes {
-            entries.push(ListEntry::Prefix(decode(&p.prefix)?));
-        }
-        entries.sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
+        let encoded = url_encoded(res.encoding_type.as_deref());
+        let entries = listed_entries(res.contents, res.common_prefixes, encoded, decode_listed)?;
         let next = match res.next_marker.filter(|m| !m.is_empty()) {
-            Some(m) => Some(decode(&m)?),
+            Some(m) if encoded => Some(decode_listed(&m)?),
+            Some(m) => Some(m),
             None => None,
         };
         Ok(Page {
@@ -126,12 +98,5 @@ impl Core {
             truncated: res.is_truncated,
             next,
         })
-    }
-}
-
-fn entry_name(e: &ListEntry) -> &str {
-    match e {
-        ListEntry::Object(m) => m.key.as_str(),
-        ListEntry::Prefix(p) => p,
     }
 }

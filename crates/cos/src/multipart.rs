@@ -16,16 +16,14 @@ use haul_core::{
 };
 use haul_http::response::header;
 use haul_http::send::Body;
-use haul_http::xml::{parse, parse_iso8601, unquote};
+use haul_http::xml::{complete_body, parse, parse_iso8601, unquote};
 use http::Method;
 
 use crate::addr::{check_key, decode_listed};
 use crate::core::{Call, Core};
 use crate::reader::{check_crc64, crc64_from, parse_crc64};
 use crate::writer::{add_object_headers, outcome_from_headers};
-use crate::xml::{
-    CompleteResult, CopyResult, InitiateResult, ListPartsResult, ListUploadsResult, complete_body,
-};
+use crate::xml::{CompleteResult, CopyResult, InitiateResult, ListPartsResult, ListUploadsResult};
 
 /// A multipart upload that was started and neither completed nor aborted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +214,13 @@ impl Core {
                 "parts must be listed in strictly ascending order (InvalidPartOrder)",
             ));
         }
-        let doc = complete_body(parts.iter().map(|p| (p.number.get(), p.etag.as_str())));
+        // COS takes no per-part checksum in the document: none is named.
+        let doc = complete_body(
+            parts
+                .iter()
+                .map(|p| (p.number.get(), p.etag.as_str(), None)),
+            "",
+        );
         let call = Call::new(Method::POST, Some(key.as_str()))
             .query("uploadId", id.0.clone())
             .header("content-type", "application/xml")

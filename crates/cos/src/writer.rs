@@ -12,14 +12,14 @@ use haul_http::attrs::object_headers;
 use haul_http::error::map_code;
 use haul_http::response::header;
 use haul_http::send::Body;
-use haul_http::xml::{parse, unquote, xml_safe};
+use haul_http::xml::{DeleteResult, delete_body, parse, unquote, xml_safe};
 use http::{HeaderMap, Method};
 use md5::{Digest as _, Md5};
 
 use crate::addr::check_key;
 use crate::core::{Call, Core};
 use crate::reader::{META_PREFIX, check_crc64, crc64_from, parse_crc64};
-use crate::xml::{CopyResult, DeleteResult, delete_body};
+use crate::xml::CopyResult;
 
 /// Most keys in one DELETE Multiple Objects request.
 pub(crate) const BATCH_DELETE_MAX: usize = 1000;

@@ -1,9 +1,11 @@
 //! The XML documents COS answers with (element names from the Go SDK's
 //! structs), and the ones we send.
 
-use std::fmt::Write as _;
+//!
+//! The elements S3 spells the same way, and the `<Delete>` and
+//! `<CompleteMultipartUpload>` documents, are [`haul_http::xml`]'s.
 
-use haul_http::xml::escape;
+pub(crate) use haul_http::xml::{CommonPrefix, InitiateResult, ListedObject, ListedUpload};
 use serde::Deserialize;
 
 /// GET Bucket (`ListBucketResult`). With `encoding-type=url`, `Key`,
@@ -18,24 +20,6 @@ pub(crate) struct ListBucketResult {
     pub(crate) common_prefixes: Vec<CommonPrefix>,
 }
 
-/// One object of a listing.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct ListedObject {
-    pub(crate) key: String,
-    pub(crate) last_modified: Option<String>,
-    #[serde(rename = "ETag")]
-    pub(crate) etag: Option<String>,
-    pub(crate) size: u64,
-}
-
-/// One common prefix of a delimited listing.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct CommonPrefix {
-    pub(crate) prefix: String,
-}
-
 /// PUT Object copy (`CopyObjectResult`) and UploadPartCopy (`CopyPartResult`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
@@ -44,13 +28,6 @@ pub(crate) struct CopyResult {
     pub(crate) etag: Option<String>,
     #[serde(rename = "CRC64")]
     pub(crate) crc64: Option<String>,
-}
-
-/// InitiateMultipartUpload.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct InitiateResult {
-    pub(crate) upload_id: String,
 }
 
 /// CompleteMultipartUpload.
@@ -94,75 +71,11 @@ pub(crate) struct ListUploadsResult {
     pub(crate) uploads: Vec<ListedUpload>,
 }
 
-/// One upload of ListMultipartUploads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct ListedUpload {
-    pub(crate) key: String,
-    pub(crate) upload_id: String,
-    pub(crate) initiated: Option<String>,
-}
-
-/// DELETE Multiple Objects (`DeleteResult`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct DeleteResult {
-    #[serde(rename = "Error")]
-    pub(crate) errors: Vec<DeleteError>,
-}
-
-/// One refused key of a batch delete.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct DeleteError {
-    pub(crate) key: String,
-    pub(crate) code: String,
-    pub(crate) message: String,
-}
-
-/// A `<Delete>` document (quiet: only failures are answered).
-pub(crate) fn delete_body<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
-    let mut s = String::from("<Delete><Quiet>true</Quiet>");
-    for k in keys {
-        let _ = write!(s, "<Object><Key>{}</Key></Object>", escape(k));
-    }
-    s.push_str("</Delete>");
-    s
-}
-
-/// A `<CompleteMultipartUpload>` document, parts in the order given.
-pub(crate) fn complete_body<'a>(parts: impl IntoIterator<Item = (u32, &'a str)>) -> String {
-    let mut s = String::from("<CompleteMultipartUpload>");
-    for (n, etag) in parts {
-        let _ = write!(
-            s,
-            "<Part><PartNumber>{n}</PartNumber><ETag>\"{}\"</ETag></Part>",
-            escape(etag)
-        );
-    }
-    s.push_str("</CompleteMultipartUpload>");
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use haul_http::xml::parse;
 
     use super::*;
-
-    #[test]
-    fn bodies() {
-        assert_eq!(
-            delete_body(["a&b", "<c>"]),
-            "<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object>\
-             <Object><Key>&lt;c&gt;</Key></Object></Delete>"
-        );
-        assert_eq!(
-            complete_body([(1, "abc"), (2, "def")]),
-            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"abc\"</ETag></Part>\
-             <Part><PartNumber>2</PartNumber><ETag>\"def\"</ETag></Part></CompleteMultipartUpload>"
-        );
-    }
 
     #[test]
     fn parses_cos_documents() {

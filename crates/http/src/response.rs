@@ -140,6 +140,10 @@ mod tests {
             matches!(e, Error::Transient { .. }) && e.is_retryable(),
             "{e:?}"
         );
+        assert!(e.to_string().contains("big.bin"), "{e}");
+        let body = b"<Error><Code>InvalidPart</Code><Message>One or more parts could not be found</Message></Error>";
+        let e = check_embedded_error(body, &ctx).expect_err("an error");
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
         let body = b"<Error><Code>NoSuchUpload</Code></Error>";
         assert!(matches!(
             check_embedded_error(body, &ctx),
@@ -147,6 +151,8 @@ mod tests {
         ));
         let ok =
             b"<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>";
+        assert!(check_embedded_error(ok, &ctx).is_ok());
+        let ok = b"<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>";
         assert!(check_embedded_error(ok, &ctx).is_ok());
     }
 }

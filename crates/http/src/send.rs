@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use haul_core::{Payload, Result};
-use http::{HeaderMap, HeaderValue, Method};
+use haul_core::{Error, Payload, Result};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::error::{ErrorContext, error_from_response, map_transport};
 use crate::redact::{trace_request, trace_response};
@@ -38,6 +38,73 @@ impl Body {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// One call of an XML object API (S3, COS), before signing.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    /// The method.
+    pub method: Method,
+    /// The object; `None` for bucket-level calls.
+    pub key: Option<&'a str>,
+    /// Query parameters (an empty value is a bare name).
+    pub query: Vec<(&'static str, String)>,
+    /// Lowercase header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Body,
+}
+
+impl<'a> Call<'a> {
+    /// A call of `method` on `key` (or the bucket).
+    #[must_use]
+    pub fn new(method: Method, key: Option<&'a str>) -> Self {
+        Self {
+            method,
+            key,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// Adds a query parameter (an empty value is a bare name).
+    #[must_use]
+    pub fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.query.push((name, value.into()));
+        self
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    #[must_use]
+    pub fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+/// `headers` as a [`HeaderMap`]; a name or value HTTP cannot carry is an
+/// invalid-input error naming `what` (the key or the bucket).
+pub fn header_map<'h>(
+    what: &str,
+    headers: impl IntoIterator<Item = &'h (String, String)>,
+) -> Result<HeaderMap> {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| Error::invalid(what, format!("bad header name {k:?}: {e}")))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|e| Error::invalid(what, format!("bad value for header {k}: {e}")))?;
+        map.append(name, value);
+    }
+    Ok(map)
 }
 
 /// A request ready to go: signed headers and all.

@@ -1,10 +1,14 @@
 //! XML helpers every XML provider (S3, COS) shares: parsing an answer into
-//! a serde struct, escaping text for a request document, ETags and the ISO
-//! 8601 times listings carry.
+//! a serde struct, the answer elements both APIs spell the same, the
+//! `<Delete>` and `<CompleteMultipartUpload>` documents, a listing page's
+//! entries, escaping text for a request document, ETags and the ISO 8601
+//! times listings carry.
 
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use haul_core::{Error, Result};
+use haul_core::{Attributes, Error, Key, ListEntry, ObjectMeta, Result};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// Parses an answer body as `T`, naming `key` and the operation (`what`)
@@ -18,6 +22,152 @@ pub fn parse<T: DeserializeOwned>(body: &[u8], key: &str, what: &str) -> Result<
         message: format!("cannot parse the {what} answer: {e}"),
         retryable: false,
     })
+}
+
+/// One object of a listing (`<Contents>`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct ListedObject {
+    /// The key, URL-encoded when the listing says so.
+    pub key: String,
+    /// ISO 8601.
+    pub last_modified: Option<String>,
+    /// Quoted.
+    #[serde(rename = "ETag")]
+    pub etag: Option<String>,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// One common prefix of a delimited listing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct CommonPrefix {
+    /// The prefix, URL-encoded when the listing says so.
+    pub prefix: String,
+}
+
+/// `CreateMultipartUpload` (S3) / `InitiateMultipartUpload` (COS) answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct InitiateResult {
+    /// The new upload's id.
+    pub upload_id: String,
+}
+
+/// One upload of `ListMultipartUploads`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct ListedUpload {
+    /// The key, URL-encoded when the listing says so.
+    pub key: String,
+    /// The upload id.
+    pub upload_id: String,
+    /// ISO 8601.
+    pub initiated: Option<String>,
+}
+
+/// `DeleteObjects` (DELETE Multiple Objects) answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct DeleteResult {
+    /// The refused keys (quiet mode lists only those).
+    #[serde(rename = "Error")]
+    pub errors: Vec<DeleteError>,
+}
+
+/// One refused key of a batch delete.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct DeleteError {
+    /// The key.
+    pub key: String,
+    /// The error code.
+    pub code: String,
+    /// The message.
+    pub message: String,
+}
+
+/// A `<Delete>` document (quiet: only failures are answered).
+#[must_use]
+pub fn delete_body<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
+    let mut s = String::from("<Delete><Quiet>true</Quiet>");
+    for k in keys {
+        let _ = write!(s, "<Object><Key>{}</Key></Object>", escape(k));
+    }
+    s.push_str("</Delete>");
+    s
+}
+
+/// A `<CompleteMultipartUpload>` document, parts in the order given. A
+/// part's checksum, when it has one, goes in a `<{checksum_element}>`
+/// element (S3's `ChecksumCRC32C`).
+#[must_use]
+pub fn complete_body<'a>(
+    parts: impl IntoIterator<Item = (u32, &'a str, Option<String>)>,
+    checksum_element: &str,
+) -> String {
+    let mut s = String::from("<CompleteMultipartUpload>");
+    for (n, etag, sum) in parts {
+        let _ = write!(
+            s,
+            "<Part><PartNumber>{n}</PartNumber><ETag>\"{}\"</ETag>",
+            escape(etag)
+        );
+        if let Some(c) = sum {
+            let _ = write!(s, "<{checksum_element}>{c}</{checksum_element}>");
+        }
+        s.push_str("</Part>");
+    }
+    s.push_str("</CompleteMultipartUpload>");
+    s
+}
+
+/// Whether a listing's `EncodingType` says its names are URL-encoded.
+#[must_use]
+pub fn url_encoded(encoding_type: Option<&str>) -> bool {
+    encoding_type.is_some_and(|e| e.eq_ignore_ascii_case("url"))
+}
+
+/// The entries of one listing page, objects and common prefixes merged in
+/// name order. Names go through `decode` when `encoded` (the provider's
+/// URL decoding); a key haul cannot hold is an invalid-input error.
+pub fn listed_entries(
+    contents: Vec<ListedObject>,
+    common_prefixes: Vec<CommonPrefix>,
+    encoded: bool,
+    decode: impl Fn(&str) -> Result<String>,
+) -> Result<Vec<ListEntry>> {
+    let decode = |s: &str| if encoded { decode(s) } else { Ok(s.to_owned()) };
+    let mut entries = Vec::with_capacity(contents.len() + common_prefixes.len());
+    for o in contents {
+        let name = decode(&o.key)?;
+        let key = Key::new(name.clone())
+            .map_err(|e| Error::invalid(name, format!("the store listed an unusable key: {e}")))?;
+        entries.push(ListEntry::Object(ObjectMeta {
+            key,
+            size: o.size,
+            last_modified: o.last_modified.as_deref().and_then(parse_iso8601),
+            etag: o.etag.as_deref().map(unquote),
+            checksums: Vec::new(),
+            version: None,
+            attrs: Attributes::default(),
+        }));
+    }
+    for p in common_prefixes {
+        entries.push(ListEntry::Prefix(decode(&p.prefix)?));
+    }
+    entries.sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
+    Ok(entries)
+}
+
+/// The name a listing entry sorts by: an object's key or the prefix.
+#[must_use]
+pub fn entry_name(e: &ListEntry) -> &str {
+    match e {
+        ListEntry::Object(m) => m.key.as_str(),
+        ListEntry::Prefix(p) => p,
+    }
 }
 
 /// Escapes text for an XML element. `\r` becomes a character reference so
@@ -117,6 +267,57 @@ mod tests {
         assert!(xml_safe("a b\tc日") && !xml_safe("bell\u{7}"));
         assert_eq!(unquote("\"abc-2\""), "abc-2");
         assert_eq!(unquote("W/\"x\""), "x");
+    }
+
+    #[test]
+    fn bodies() {
+        assert_eq!(
+            delete_body(["a&b", "<c>\r"]),
+            "<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object>\
+             <Object><Key>&lt;c&gt;&#13;</Key></Object></Delete>"
+        );
+        assert_eq!(
+            complete_body(
+                [(1, "abc", Some("4waSgw==".into())), (2, "def", None)],
+                "ChecksumCRC32C"
+            ),
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"abc\"</ETag>\
+             <ChecksumCRC32C>4waSgw==</ChecksumCRC32C></Part><Part><PartNumber>2</PartNumber>\
+             <ETag>\"def\"</ETag></Part></CompleteMultipartUpload>"
+        );
+    }
+
+    #[test]
+    fn listing_entries_merge_in_name_order() {
+        let contents = vec![
+            ListedObject {
+                key: "p%2Fb".into(),
+                etag: Some("\"e\"".into()),
+                size: 3,
+                last_modified: Some("2009-10-12T17:50:30.000Z".into()),
+            },
+            ListedObject {
+                key: "p%2Fa".into(),
+                ..ListedObject::default()
+            },
+        ];
+        let prefixes = vec![CommonPrefix {
+            prefix: "p%2Fab%2F".into(),
+        }];
+        let decode = |s: &str| Ok(s.replace("%2F", "/"));
+        let got = listed_entries(contents, prefixes, true, decode).expect("entries");
+        let names: Vec<&str> = got.iter().map(entry_name).collect();
+        assert_eq!(names, ["p/a", "p/ab/", "p/b"]);
+        assert!(
+            matches!(&got[2], ListEntry::Object(m) if m.etag.as_deref() == Some("e") && m.size == 3 && m.last_modified.is_some())
+        );
+        let raw = vec![ListedObject {
+            key: "p%2Fa".into(),
+            ..ListedObject::default()
+        }];
+        let got = listed_entries(raw, Vec::new(), false, decode).expect("entries");
+        assert_eq!(entry_name(&got[0]), "p%2Fa");
+        assert!(url_encoded(Some("URL")) && !url_encoded(None));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::S3Endpoint;
 use crate::core::{Body, Call, Core};
-use crate::xml;
+use haul_http::xml;
 
 /// `ListBuckets` answer (`ListAllMyBucketsResult`).
 #[derive(Debug, Default, Deserialize)]

@@ -1,92 +1,33 @@
 //! Signed calls: one place builds, signs, sends and classifies every request.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use haul_core::{Error, Payload, Result};
-use haul_http::error::{
-    ErrorContext, error_from_response, map_code, parse_xml_error, root_element,
-};
-use haul_http::redact::{trace_request, trace_response};
-use haul_http::{ClientOptions, body_stream, build_client, map_transport};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use haul_core::{Error, Result};
+use haul_http::error::ErrorContext;
+use haul_http::response::{check_embedded_error, read_small};
+pub(crate) use haul_http::send::{Body, Call};
+use haul_http::send::{Prepared, header_map, send};
+use haul_http::{ClientOptions, build_client};
+use http::{HeaderMap, Method};
 use sha2::{Digest, Sha256};
 
 use crate::S3Config;
 use crate::addr::{Endpoint, check_key};
 use crate::sign::{EMPTY_SHA256, PayloadHash, Signer};
 
-/// Most bytes of a small (XML) answer read into memory.
-const MAX_SMALL_BODY: usize = 16 << 20;
-
-/// A request body.
-#[derive(Debug, Clone, Default)]
-pub(crate) enum Body {
-    /// No body.
-    #[default]
-    Empty,
-    /// A payload streamed from its pieces without copying.
-    Payload(Payload),
-    /// A small body we wrote (XML).
-    Bytes(Bytes),
-}
-
-impl Body {
-    fn sha256(&self) -> String {
-        match self {
-            Self::Empty => EMPTY_SHA256.to_owned(),
-            Self::Bytes(b) => hex::encode(Sha256::digest(b)),
-            Self::Payload(p) => {
-                let mut h = Sha256::new();
-                for piece in p.pieces() {
-                    h.update(piece);
-                }
-                hex::encode(h.finalize())
+/// The hex SHA-256 of a body, for a signed payload.
+fn body_sha256(body: &Body) -> String {
+    match body {
+        Body::Empty => EMPTY_SHA256.to_owned(),
+        Body::Bytes(b) => hex::encode(Sha256::digest(b)),
+        Body::Payload(p) => {
+            let mut h = Sha256::new();
+            for piece in p.pieces() {
+                h.update(piece);
             }
+            hex::encode(h.finalize())
         }
-    }
-}
-
-/// One S3 call, before signing.
-#[derive(Debug, Clone)]
-pub(crate) struct Call<'a> {
-    pub(crate) method: Method,
-    /// The object; `None` for bucket-level calls.
-    pub(crate) key: Option<&'a str>,
-    pub(crate) query: Vec<(&'static str, String)>,
-    /// Lowercase header names and values; all are signed.
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Body,
-}
-
-impl<'a> Call<'a> {
-    /// A call of `method` on `key` (or the bucket).
-    pub(crate) fn new(method: Method, key: Option<&'a str>) -> Self {
-        Self {
-            method,
-            key,
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Body::Empty,
-        }
-    }
-
-    /// Adds a query parameter (an empty value is a bare name).
-    pub(crate) fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.query.push((name, value.into()));
-        self
-    }
-
-    /// Adds a header.
-    pub(crate) fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sets the body.
-    pub(crate) fn body(mut self, body: Body) -> Self {
-        self.body = body;
-        self
     }
 }
 
@@ -167,7 +108,7 @@ impl Core {
         }
         let url = self.endpoint.url(call.key, &call.query);
         let payload = if self.cfg.signed_payload {
-            PayloadHash::Sha256(call.body.sha256())
+            PayloadHash::Sha256(body_sha256(&call.body))
         } else {
             PayloadHash::Unsigned
         };
@@ -175,81 +116,26 @@ impl Core {
             self.signer
                 .sign_headers(call.method.as_str(), &url, &call.headers, &payload, time)?;
         let what = call.key.unwrap_or(&self.cfg.bucket);
-        let mut map = HeaderMap::with_capacity(call.headers.len() + signed.len() + 1);
-        for (k, v) in call.headers.iter().chain(&signed) {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| Error::invalid(what, format!("bad header name {k:?}: {e}")))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|e| Error::invalid(what, format!("bad value for header {k}: {e}")))?;
-            map.append(name, value);
-        }
+        let map = header_map(what, call.headers.iter().chain(&signed))?;
         Ok((url, map))
     }
 
-    /// Signs and sends `call`; any answer but 2xx is mapped to an error with `ctx`.
-    ///
-    /// An idempotent request (GET, HEAD, PUT, DELETE) that fails before any
-    /// answer because a pooled connection turned out closed — servers drop
-    /// idle keep-alive connections, and a connection whose last request was
-    /// refused before its body was read — is sent once more on a fresh
-    /// connection. Everything else is left to the engine's retry policy.
+    /// Signs and sends `call` (signed afresh for a resend on a stale
+    /// connection); any answer but 2xx is mapped to an error with `ctx`.
     pub(crate) async fn send(
         &self,
         call: Call<'_>,
         ctx: &ErrorContext<'_>,
     ) -> Result<reqwest::Response> {
-        let idempotent = matches!(
-            call.method,
-            Method::GET | Method::HEAD | Method::PUT | Method::DELETE
-        );
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.send_once(&call).await? {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
-                Ok(resp) => return Err(error_from_response(resp, ctx).await),
-                Err(e) if idempotent && attempt == 1 && stale_connection(&e) => {
-                    tracing::debug!(target: "haul_s3", error = %e, "resending on a fresh connection");
-                }
-                Err(e) => return Err(map_transport(&e, ctx.key)),
-            }
-        }
-    }
-
-    /// One attempt: the outer error is ours (the request cannot be made),
-    /// the inner one the transport's.
-    async fn send_once(
-        &self,
-        call: &Call<'_>,
-    ) -> Result<Result<reqwest::Response, reqwest::Error>> {
-        let (url, mut headers) = self.prepare(call, SystemTime::now())?;
-        trace_request(&call.method, &url, &headers);
-        let body = match &call.body {
-            Body::Empty if matches!(call.method, Method::PUT | Method::POST) => {
-                Some(reqwest::Body::from(Bytes::new()))
-            }
-            Body::Empty => None,
-            Body::Bytes(b) => Some(reqwest::Body::from(b.clone())),
-            Body::Payload(p) => {
-                headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(p.len()));
-                let pieces: Vec<Result<Bytes, std::io::Error>> =
-                    p.pieces().iter().cloned().map(Ok).collect();
-                Some(reqwest::Body::wrap_stream(futures::stream::iter(pieces)))
-            }
-        };
-        let mut req = self
-            .http
-            .request(call.method.clone(), &url)
-            .headers(headers);
-        if let Some(b) = body {
-            req = req.body(b);
-        }
-        let started = Instant::now();
-        let resp = req.send().await;
-        if let Ok(r) = &resp {
-            trace_response(&call.method, &url, r.status(), started.elapsed());
-        }
-        Ok(resp)
+        send(&self.http, &call.body, ctx, || {
+            let (url, headers) = self.prepare(&call, SystemTime::now())?;
+            Ok(Prepared {
+                method: call.method.clone(),
+                url,
+                headers,
+            })
+        })
+        .await
     }
 
     /// Sends `call` and reads its (small) answer body, failing when the body
@@ -283,96 +169,5 @@ impl Core {
         }
         let url = self.endpoint.url(Some(key), &[]);
         self.signer.presign(method.as_str(), &url, expires, time)
-    }
-}
-
-/// Whether a transport error looks like a pooled connection that the server
-/// had already closed (reset, broken pipe, closed before the answer), as
-/// opposed to a timeout or a refused connection.
-fn stale_connection(e: &reqwest::Error) -> bool {
-    if e.is_timeout() || e.is_connect() || e.is_builder() {
-        return false;
-    }
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::UnexpectedEof
-            );
-        }
-        let text = err.to_string();
-        if text.contains("connection closed before message completed") {
-            return true;
-        }
-        source = err.source();
-    }
-    false
-}
-
-/// Reads a small answer body whole (bounded, with the stall timeout).
-async fn read_small(resp: reqwest::Response, key: &str, stall: Duration) -> Result<Bytes> {
-    use futures::TryStreamExt;
-    let mut stream = body_stream(resp, key, None, stall);
-    let mut buf = Vec::new();
-    while let Some(chunk) = stream.try_next().await? {
-        buf.extend_from_slice(&chunk);
-        if buf.len() > MAX_SMALL_BODY {
-            return Err(Error::transient(key, "answer body is unreasonably large"));
-        }
-    }
-    Ok(buf.into())
-}
-
-/// An `<Error>` document in a 200 answer (Complete, CopyObject,
-/// UploadPartCopy) is an error.
-pub(crate) fn check_embedded_error(body: &[u8], ctx: &ErrorContext<'_>) -> Result<()> {
-    if root_element(body) == Some("Error") {
-        let parsed = parse_xml_error(body).unwrap_or_default();
-        return Err(map_code(
-            None,
-            parsed.code.as_deref().unwrap_or("InternalError"),
-            parsed
-                .message
-                .as_deref()
-                .unwrap_or("error inside an HTTP 200 answer"),
-            None,
-            ctx,
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_inside_200_is_an_error() {
-        let ctx = ErrorContext::new("big.bin").upload_id("u-1");
-        let body =
-            b"\n  \n<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
-<Message>We encountered an internal error. Please try again.</Message></Error>";
-        let e = check_embedded_error(body, &ctx).expect_err("an error");
-        assert!(
-            matches!(e, Error::Transient { .. }) && e.is_retryable(),
-            "{e:?}"
-        );
-        assert!(e.to_string().contains("big.bin"), "{e}");
-        let body = b"<Error><Code>InvalidPart</Code><Message>One or more parts could not be found</Message></Error>";
-        let e = check_embedded_error(body, &ctx).expect_err("an error");
-        assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
-        let body = b"<Error><Code>NoSuchUpload</Code></Error>";
-        assert!(matches!(
-            check_embedded_error(body, &ctx),
-            Err(Error::NoSuchUpload { ref upload_id, .. }) if upload_id == "u-1"
-        ));
-        let ok = b"<?xml version=\"1.0\"?><CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>";
-        assert!(check_embedded_error(ok, &ctx).is_ok());
-        let ok = b"<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>";
-        assert!(check_embedded_error(ok, &ctx).is_ok());
     }
 }

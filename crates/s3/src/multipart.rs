@@ -15,16 +15,14 @@ use haul_core::{
     ByteRange, Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, Payload, PutOptions,
     PutOutcome, Result, UploadId,
 };
+use haul_http::response::header;
+use haul_http::xml::{self, parse_iso8601, unquote};
 use http::Method;
 
 use crate::addr::{check_key, decode_listed};
 use crate::core::{Body, Call, Core};
-use crate::reader::header;
 use crate::writer::{add_checksum_headers, add_object_headers, outcome_from_headers};
-use crate::xml::{
-    self, CompleteResult, CopyResult, InitiateResult, ListPartsResult, ListUploadsResult,
-    parse_iso8601, unquote,
-};
+use crate::xml::{CompleteResult, CopyResult, InitiateResult, ListPartsResult, ListUploadsResult};
 
 /// A multipart upload that was started and neither completed nor aborted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,7 +285,10 @@ impl Core {
                 .header("x-amz-checksum-crc32c", whole.to_base64())
                 .header("x-amz-checksum-type", "FULL_OBJECT");
         }
-        let call = call.body(Body::Bytes(Bytes::from(xml::complete_body(&listed))));
+        let call = call.body(Body::Bytes(Bytes::from(xml::complete_body(
+            listed,
+            "ChecksumCRC32C",
+        ))));
         let (h, body) = self
             .send_small(call, &self.ctx(key.as_str()).upload_id(&id.0))
             .await?;

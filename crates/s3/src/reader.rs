@@ -1,16 +1,15 @@
 //! HeadObject and GetObject, and reading object metadata off headers.
 
-use std::ops::Range;
-
 use haul_core::{
     ByteRange, Checksum, ChecksumKind, Error, GetOptions, GetResponse, Key, ObjectMeta, Result,
 };
 use haul_http::attrs::attributes_from_headers;
 use haul_http::body_stream;
+use haul_http::response::{answered_range, content_length, header};
+use haul_http::xml::unquote;
 use http::{HeaderMap, Method};
 
 use crate::core::{Call, Core};
-use crate::xml::unquote;
 
 /// The `x-amz-checksum-*` header of each kind S3 knows.
 pub(crate) const CHECKSUM_HEADERS: [(ChecksumKind, &str); 4] = [
@@ -22,11 +21,6 @@ pub(crate) const CHECKSUM_HEADERS: [(ChecksumKind, &str); 4] = [
 
 /// The prefix of user metadata headers.
 pub(crate) const META_PREFIX: &str = "x-amz-meta-";
-
-/// A header's value as text.
-pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
 
 /// Whole-object checksums in `x-amz-checksum-*` headers. Composite values
 /// (`xxxx-N`, or `x-amz-checksum-type: COMPOSITE`) are checksums of part
@@ -64,28 +58,12 @@ pub(crate) fn meta_from_headers(key: &Key, h: &HeaderMap, size: u64) -> ObjectMe
     }
 }
 
-fn content_length(key: &Key, h: &HeaderMap) -> Result<u64> {
-    header(h, "content-length")
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| Error::transient(key.as_str(), "answer has no usable Content-Length"))
-}
-
-/// Parses `Content-Range: bytes a-b/total` into `a..b+1` and `total`.
-pub(crate) fn parse_content_range(v: &str) -> Option<(Range<u64>, u64)> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (span, total) = rest.split_once('/')?;
-    let (a, b) = span.split_once('-')?;
-    let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    let total: u64 = total.trim().parse().ok()?;
-    (a <= b && b < total).then_some((a..b + 1, total))
-}
-
 impl Core {
     pub(crate) async fn head(&self, key: &Key) -> Result<ObjectMeta> {
         let call =
             Call::new(Method::HEAD, Some(key.as_str())).header("x-amz-checksum-mode", "ENABLED");
         let resp = self.send(call, &self.ctx(key.as_str())).await?;
-        let size = content_length(key, resp.headers())?;
+        let size = content_length(key.as_str(), resp.headers())?;
         Ok(meta_from_headers(key, resp.headers(), size))
     }
 
@@ -110,24 +88,7 @@ impl Core {
         let call = Self::get_call(key, &opts)?;
         let resp = self.send(call, &self.ctx(key.as_str())).await?;
         let h = resp.headers();
-        let len = content_length(key, h)?;
-        let (range, size) = if resp.status() == http::StatusCode::PARTIAL_CONTENT {
-            let cr = header(h, "content-range").ok_or_else(|| {
-                Error::transient(key.as_str(), "206 answer without Content-Range")
-            })?;
-            let (range, total) = parse_content_range(cr).ok_or_else(|| {
-                Error::transient(key.as_str(), format!("unparsable Content-Range {cr:?}"))
-            })?;
-            if range.end - range.start != len {
-                return Err(Error::transient(
-                    key.as_str(),
-                    format!("Content-Range {cr:?} disagrees with Content-Length {len}"),
-                ));
-            }
-            (range, total)
-        } else {
-            (0..len, len)
-        };
+        let (range, size) = answered_range(key.as_str(), resp.status(), h)?;
         let mut meta = meta_from_headers(key, h, size);
         if range.end - range.start != size {
             // Checksums in a ranged answer describe the range, not the object.
@@ -142,6 +103,7 @@ impl Core {
                 source: format!("ETag is {got}, not {}", unquote(want)).into(),
             });
         }
+        let len = range.end - range.start;
         let body = body_stream(resp, key.as_str(), Some(len), self.stall);
         Ok(GetResponse { meta, range, body })
     }
@@ -150,15 +112,6 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_ranges() {
-        assert_eq!(parse_content_range("bytes 0-9/100"), Some((0..10, 100)));
-        assert_eq!(parse_content_range("bytes 99-99/100"), Some((99..100, 100)));
-        assert_eq!(parse_content_range("bytes */100"), None);
-        assert_eq!(parse_content_range("bytes 5-2/100"), None);
-        assert_eq!(parse_content_range("bytes 0-100/100"), None);
-    }
 
     #[test]
     fn checksum_headers() {

@@ -8,12 +8,14 @@ use haul_core::{
 };
 use haul_http::attrs::object_headers;
 use haul_http::error::map_code;
+use haul_http::response::header;
+use haul_http::xml::{self, DeleteResult, unquote};
 use http::{HeaderMap, Method};
 use md5::{Digest as _, Md5};
 
 use crate::core::{Body, Call, Core};
-use crate::reader::{CHECKSUM_HEADERS, META_PREFIX, checksums_from_headers, header};
-use crate::xml::{self, CopyResult, DeleteResult, unquote};
+use crate::reader::{CHECKSUM_HEADERS, META_PREFIX, checksums_from_headers};
+use crate::xml::CopyResult;
 
 /// Adds `Content-MD5` and one `x-amz-checksum-*` header from the checksums
 /// at hand: S3 accepts a single checksum header per request, so the first
