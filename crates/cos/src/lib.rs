@@ -94,12 +94,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
-use haul_core::{
-    ByteRange, Capabilities, ChecksumKind, CompletedPart, CopyOptions, GetOptions, GetResponse,
-    Key, ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions,
-    PutOutcome, Result, UploadId,
-};
+use haul_core::{Capabilities, ChecksumKind, Key, Result};
+// The docs link to it; the impl is delegate_object_store!'s.
+#[cfg(doc)]
+use haul_core::ObjectStore;
 
 pub use config::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
 pub use multipart::PendingUpload;
@@ -190,82 +188,7 @@ impl fmt::Display for CosStore {
     }
 }
 
-#[async_trait]
-impl ObjectStore for CosStore {
-    fn capabilities(&self) -> &Capabilities {
-        &self.core.caps
-    }
-
-    async fn head(&self, key: &Key) -> Result<ObjectMeta> {
-        self.core.head(key).await
-    }
-
-    async fn get(&self, key: &Key, opts: GetOptions) -> Result<GetResponse> {
-        self.core.get(key, opts).await
-    }
-
-    async fn put(&self, key: &Key, body: Payload, opts: PutOptions) -> Result<PutOutcome> {
-        self.core.put(key, body, opts).await
-    }
-
-    async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome> {
-        self.core.copy(src, dst, opts).await
-    }
-
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.core.delete(key).await
-    }
-
-    async fn delete_many(&self, keys: &[Key]) -> Result<Vec<Result<()>>> {
-        self.core.delete_many(keys).await
-    }
-
-    fn list(&self, prefix: &str, opts: ListOptions) -> ListStream {
-        lister::list(Arc::clone(&self.core), prefix, opts)
-    }
-
-    async fn create_multipart(&self, key: &Key, opts: PutOptions) -> Result<UploadId> {
-        self.core.create_multipart(key, opts).await
-    }
-
-    async fn upload_part(
-        &self,
-        key: &Key,
-        id: &UploadId,
-        n: PartNumber,
-        body: Payload,
-    ) -> Result<CompletedPart> {
-        self.core.upload_part(key, id, n, body).await
-    }
-
-    async fn upload_part_copy(
-        &self,
-        src: &Key,
-        range: ByteRange,
-        dst: &Key,
-        id: &UploadId,
-        n: PartNumber,
-    ) -> Result<CompletedPart> {
-        self.core.upload_part_copy(src, range, dst, id, n).await
-    }
-
-    async fn list_parts(&self, key: &Key, id: &UploadId) -> Result<Vec<CompletedPart>> {
-        self.core.list_parts(key, id).await
-    }
-
-    async fn complete_multipart(
-        &self,
-        key: &Key,
-        id: &UploadId,
-        parts: &[CompletedPart],
-    ) -> Result<PutOutcome> {
-        self.core.complete_multipart(key, id, parts).await
-    }
-
-    async fn abort_multipart(&self, key: &Key, id: &UploadId) -> Result<()> {
-        self.core.abort_multipart(key, id).await
-    }
-}
+haul_http::delegate_object_store!(CosStore, lister::list);
 
 #[cfg(test)]
 mod vectors;

@@ -19,6 +19,8 @@
 //! * [`attrs`] — object attributes (Content-Type, Cache-Control …, user
 //!   metadata under a provider's prefix) as request headers and back, with
 //!   RFC 2047 for values a header cannot carry as they are.
+//! * [`delegate_object_store!`] — the `ObjectStore` impl of a store whose
+//!   methods all live on its shared core.
 //!
 //! ```
 //! use haul_http::error::{map_error, parse_xml_error, ErrorContext};
@@ -36,6 +38,7 @@ pub mod attrs;
 pub mod body;
 pub mod client;
 pub mod credentials;
+pub mod delegate;
 pub mod error;
 pub mod fetch;
 pub mod form;
