@@ -111,3 +111,79 @@ fn tcb_upload_download_delete() {
         "{err}"
     );
 }
+
+#[test]
+fn easemob_upload_download_by_location_limits_and_auth() {
+    use haul::testkit::easemob::{EASEMOB_APP, EASEMOB_ORG, EasemobOp, EasemobServer};
+    let e = Env::new();
+    let em = EasemobServer::start();
+    let app = format!("easemob://{EASEMOB_ORG}#{EASEMOB_APP}");
+    write(&e.path("voice.amr"), &vec![3u8; 200_000]);
+    write(&e.path("movie.mp4"), &vec![3u8; 11_000_000]);
+    let out = with_env(&e, em.env())
+        .args([
+            "cp",
+            s(&e.path("voice.amr")),
+            &format!("{app}/voice.amr"),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "file_done")
+        .unwrap();
+    let location = done["location"].as_str().unwrap().to_owned();
+    assert!(location.contains("share-secret="), "{location}");
+    // Download by the location (uuid and share secret).
+    let out = with_env(&e, em.env())
+        .args([
+            "cp",
+            &format!("{app}/{location}"),
+            s(&e.path("back.amr")),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(e.path("back.amr")).unwrap(),
+        vec![3u8; 200_000]
+    );
+    // 11 MB is refused before a byte is sent.
+    let before = em.requests(EasemobOp::Any);
+    let out = with_env(&e, em.env())
+        .args(["cp", s(&e.path("movie.mp4")), &format!("{app}/movie.mp4")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("movie.mp4: 11.0 MB exceeds"), "{err}");
+    assert_eq!(em.requests(EasemobOp::Any), before);
+    // A wrong client secret: one line naming the variable, no secret.
+    let out = with_env(&e, em.env())
+        .env("EASEMOB_CLIENT_SECRET", "wrong-secret")
+        .args(["cp", s(&e.path("voice.amr")), &format!("{app}/v2.amr")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("EASEMOB_CLIENT_SECRET"), "{err}");
+    assert!(!err.contains("wrong-secret"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+}

@@ -599,6 +599,9 @@ async fn transient_listing_and_head_failures_are_retried() {
     .await;
     assert!(s.is_success(), "{s:?}");
     assert_eq!(s.counts.files_done, 30);
-    assert!(faulty_src.stats().requests(Op::List) >= 2, "the listing was retried");
+    assert!(
+        faulty_src.stats().requests(Op::List) >= 2,
+        "the listing was retried"
+    );
     assert!(faulty_src.stats().faults_injected >= 1);
 }
