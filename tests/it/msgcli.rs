@@ -34,6 +34,43 @@ fn nos_uploads_report_locations_and_refuse_what_is_too_large() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("\"location\":\"http"), "{text}");
+    // Download by the location NOS chose.
+    let done: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "file_done")
+        .unwrap();
+    let url = done["location"].as_str().unwrap();
+    let out = with_env(&e, nos.env())
+        .args([
+            "cp",
+            &format!("nos://app/{url}"),
+            s(&e.path("back.jpg")),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(e.path("back.jpg")).unwrap(), b"jpeg bytes");
+    // A wrong secret: one line naming the variable, no secret.
+    let out = with_env(&e, nos.env())
+        .env("YUNXIN_APP_SECRET", "wrong-secret")
+        .args(["cp", s(&e.path("a.jpg")), "nos://app/c.jpg"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("YUNXIN_APP_SECRET"), "{err}");
+    assert!(!err.contains("wrong-secret"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
     let before = nos.requests(NosOp::Any);
     let out = with_env(&e, nos.env())
         .args(["cp", s(&e.path("photo.raw")), "nos://app/photo.raw"])
