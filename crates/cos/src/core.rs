@@ -132,7 +132,7 @@ impl Core {
         call: Call<'_>,
         ctx: &ErrorContext<'_>,
     ) -> Result<reqwest::Response> {
-        send(&self.http, &call.body, ctx, || {
+        send(&self.http, &call.body, ctx, self.stall, || {
             self.prepare(&call, self.key_time(SystemTime::now()))
         })
         .await

@@ -34,8 +34,10 @@ impl Default for ClientOptions {
 }
 
 /// Builds a client: rustls, keep-alive, `TCP_NODELAY`, a pool sized to the
-/// concurrency, a connect timeout and a read timeout equal to the stall
-/// timeout (so a server that stops answering fails the request), no
+/// concurrency, a connect timeout and a backstop read timeout of at least
+/// ten minutes (reqwest counts it from the request, upload included, so a
+/// tight one would fail large parts on slow links; [`crate::send::send`] watches
+/// upload progress against the stall timeout instead), no
 /// automatic decompression and no redirects (a signed request must not be
 /// replayed elsewhere).
 pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client> {
@@ -46,10 +48,17 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client> {
         .tcp_nodelay(true)
         .tcp_keepalive(Duration::from_secs(30))
         .connect_timeout(opts.connect_timeout)
-        .read_timeout(opts.stall_timeout)
+        .read_timeout(backstop(opts.stall_timeout))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::invalid("", format!("cannot build the HTTP client: {e}")))
+}
+
+/// The read timeout every client gets: [`crate::send::answer_timeout`] of the
+/// stall timeout, at least ten minutes.
+#[must_use]
+pub fn backstop(stall: Duration) -> Duration {
+    crate::send::answer_timeout(stall).max(Duration::from_mins(10))
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! Sending a signed request: the body, one attempt, and the single resend
 //! on a fresh connection that a stale pooled connection deserves.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use haul_core::{Error, Payload, Result};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
@@ -122,6 +125,12 @@ pub struct Prepared {
 /// sign with a fresh time); any answer but 2xx is mapped to an error with
 /// `ctx`.
 ///
+/// A watchdog fails the request as a retryable stall when no answer comes
+/// within `stall`, or — for an uploaded payload — when the body makes no
+/// progress for `stall` or no answer comes within [`answer_timeout`]`(stall)`
+/// after it was sent: progress, not total time, is what is limited, so a
+/// large part on a slow link never times out while its bytes flow.
+///
 /// An idempotent request (GET, HEAD, PUT, DELETE) that fails before any
 /// answer because a pooled connection turned out closed — servers drop
 /// idle keep-alive connections, and a connection whose last request was
@@ -131,6 +140,7 @@ pub async fn send(
     http: &reqwest::Client,
     body: &Body,
     ctx: &ErrorContext<'_>,
+    stall: Duration,
     prepare: impl Fn() -> Result<Prepared>,
 ) -> Result<reqwest::Response> {
     let mut attempt = 0;
@@ -141,7 +151,14 @@ pub async fn send(
             req.method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE
         );
-        match send_once(http, req, body).await {
+        let progress = Progress::new(matches!(body, Body::Payload(p) if !p.is_empty()));
+        let outcome = tokio::select! {
+            r = send_once(http, req, body, &progress) => r,
+            stalled = progress.watch(stall) => {
+                return Err(Error::transient(ctx.key, stalled));
+            }
+        };
+        match outcome {
             Ok(resp) if resp.status().is_success() => return Ok(resp),
             Ok(resp) => return Err(error_from_response(resp, ctx).await),
             Err(e) if idempotent && attempt == 1 && stale_connection(&e) => {
@@ -152,11 +169,73 @@ pub async fn send(
     }
 }
 
+/// How long an answer may take once the whole body was sent: servers may
+/// work before answering (a large CompleteMultipartUpload), so five stall
+/// periods, at least two minutes.
+#[must_use]
+pub fn answer_timeout(stall: Duration) -> Duration {
+    (stall * 5).max(Duration::from_mins(2))
+}
+
+/// Upload slices: the watchdog sees progress at least this often.
+const SLICE: usize = 256 * 1024;
+
+/// When the upload body last moved, and whether it is all sent.
+#[derive(Clone)]
+struct Progress {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    upload: bool,
+}
+
+impl Progress {
+    /// `upload`: a payload is streamed (else the request goes out at once).
+    fn new(upload: bool) -> Self {
+        Self {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+            done: Arc::new(AtomicBool::new(!upload)),
+            upload,
+        }
+    }
+
+    fn tick(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves (with the reason) once the request stalled.
+    async fn watch(&self, stall: Duration) -> String {
+        let step = (stall / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(step).await;
+            let idle = self
+                .start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)));
+            if self.done.load(Ordering::Relaxed) {
+                let limit = if self.upload {
+                    answer_timeout(stall)
+                } else {
+                    stall
+                };
+                if idle > limit {
+                    return format!("no answer {}s after the request was sent", idle.as_secs());
+                }
+            } else if idle > stall {
+                return format!("the upload made no progress for {}s", idle.as_secs());
+            }
+        }
+    }
+}
+
 /// One attempt, traced with secrets redacted.
 async fn send_once(
     http: &reqwest::Client,
     req: Prepared,
     body: &Body,
+    progress: &Progress,
 ) -> Result<reqwest::Response, reqwest::Error> {
     let Prepared {
         method,
@@ -172,9 +251,30 @@ async fn send_once(
         Body::Bytes(b) => Some(reqwest::Body::from(b.clone())),
         Body::Payload(p) => {
             headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(p.len()));
-            let pieces: Vec<Result<Bytes, std::io::Error>> =
-                p.pieces().iter().cloned().map(Ok).collect();
-            Some(reqwest::Body::wrap_stream(futures::stream::iter(pieces)))
+            // Sliced so the watchdog sees each 256 KiB leave; slices share
+            // the payload's buffers.
+            let mut slices: Vec<Bytes> = Vec::new();
+            for piece in p.pieces() {
+                let mut at = 0;
+                while at < piece.len() {
+                    let end = (at + SLICE).min(piece.len());
+                    slices.push(piece.slice(at..end));
+                    at = end;
+                }
+            }
+            // hyper stops polling once Content-Length bytes went out, so
+            // the last slice, not the end of the stream, marks the body sent.
+            let (ticks, total) = (progress.clone(), p.len());
+            let mut sent = 0u64;
+            let stream = futures::stream::iter(slices).map(move |b| {
+                sent += b.len() as u64;
+                ticks.tick();
+                if sent >= total {
+                    ticks.done.store(true, Ordering::Relaxed);
+                }
+                Ok::<Bytes, std::io::Error>(b)
+            });
+            Some(reqwest::Body::wrap_stream(stream))
         }
     };
     let mut builder = http.request(method.clone(), &url).headers(headers);

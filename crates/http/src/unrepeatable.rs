@@ -60,7 +60,7 @@ pub fn build_unrepeatable_client(opts: &ClientOptions) -> Result<reqwest::Client
         .pool_max_idle_per_host(0)
         .tcp_nodelay(true)
         .connect_timeout(opts.connect_timeout)
-        .read_timeout(opts.stall_timeout)
+        .read_timeout(crate::client::backstop(opts.stall_timeout))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::invalid("", format!("cannot build the HTTP client: {e}")))

@@ -127,7 +127,7 @@ impl Core {
         call: Call<'_>,
         ctx: &ErrorContext<'_>,
     ) -> Result<reqwest::Response> {
-        send(&self.http, &call.body, ctx, || {
+        send(&self.http, &call.body, ctx, self.stall, || {
             let (url, headers) = self.prepare(&call, SystemTime::now())?;
             Ok(Prepared {
                 method: call.method.clone(),
