@@ -38,14 +38,7 @@ impl CosEnv {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "haul {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        crate::cli::succeeded(args, &self.cmd().args(args).output().unwrap())
     }
 }
 

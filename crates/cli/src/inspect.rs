@@ -20,26 +20,9 @@ fn secs(t: Option<SystemTime>) -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// RFC 3339 UTC time from seconds since the epoch (no time-zone database needed).
+/// RFC 3339 UTC time from seconds since the epoch.
 fn rfc3339(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    haul_core::time::rfc3339(UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 fn meta_json(m: &ObjectMeta) -> serde_json::Value {
@@ -281,14 +264,4 @@ pub(crate) async fn cleanup(g: &Global, a: CleanupArgs) -> Result<u8, CliError> 
         eprintln!("{aborted} abandoned uploads aborted, {failed} failed");
     }
     Ok(u8::from(failed > 0))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_241_973), "2026-11-21T06:19:33Z");
-        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 }

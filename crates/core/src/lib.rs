@@ -17,6 +17,7 @@ mod meta;
 mod payload;
 mod range;
 mod store;
+pub mod time;
 
 pub use checksum::{Checksum, ChecksumKind, MultiHasher};
 pub use error::{BoxError, Error, Result};
