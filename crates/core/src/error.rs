@@ -210,6 +210,19 @@ impl Error {
         }
     }
 
+    /// `operation` is not something `store` can do at all.
+    pub fn not_supported(
+        key: impl Into<String>,
+        operation: impl Into<String>,
+        store: &dyn std::fmt::Display,
+    ) -> Self {
+        Self::NotSupported {
+            key: key.into(),
+            operation: operation.into(),
+            store: store.to_string(),
+        }
+    }
+
     /// An invalid-input error.
     pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidInput {

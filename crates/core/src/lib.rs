@@ -27,5 +27,5 @@ pub use payload::Payload;
 pub use range::ByteRange;
 pub use store::{
     CopyOptions, GetOptions, GetResponse, ListEntry, ListOptions, ListStream, ObjectStore,
-    ObjectStoreExt, PutOptions, PutOutcome,
+    ObjectStoreExt, PutOptions, PutOutcome, unlistable,
 };

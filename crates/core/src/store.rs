@@ -164,6 +164,12 @@ pub enum ListEntry {
 /// A stream of listing entries.
 pub type ListStream = BoxStream<'static, Result<ListEntry>>;
 
+/// The listing of a store that cannot list: one `NotSupported` error.
+pub fn unlistable(prefix: &str, store: &dyn Display) -> ListStream {
+    let err = crate::Error::not_supported(prefix, "list", store);
+    futures::stream::once(async move { Err(err) }).boxed()
+}
+
 /// An object store: the primitives every provider implements.
 ///
 /// Stateless by upload id: every multipart step names its upload, so the

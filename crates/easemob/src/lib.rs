@@ -52,7 +52,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
 use haul_core::{
     ByteRange, Capabilities, CompletedPart, CopyOptions, Error, GetOptions, GetResponse, Key,
     ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome,
@@ -176,11 +175,7 @@ impl EasemobStore {
     }
 
     fn unsupported(&self, key: &Key, operation: &str) -> Error {
-        Error::NotSupported {
-            key: key.to_string(),
-            operation: operation.to_owned(),
-            store: self.to_string(),
-        }
+        Error::not_supported(key.as_str(), operation, self)
     }
 }
 
@@ -232,12 +227,7 @@ impl ObjectStore for EasemobStore {
     }
 
     fn list(&self, prefix: &str, _opts: ListOptions) -> ListStream {
-        let err = Error::NotSupported {
-            key: prefix.to_owned(),
-            operation: "list".to_owned(),
-            store: self.to_string(),
-        };
-        futures::stream::once(async move { Err(err) }).boxed()
+        haul_core::unlistable(prefix, self)
     }
 
     async fn create_multipart(&self, key: &Key, _opts: PutOptions) -> Result<UploadId> {

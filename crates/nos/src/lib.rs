@@ -45,7 +45,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use haul_core::{
     ByteRange, Capabilities, CompletedPart, CopyOptions, Error, GetOptions, GetResponse, Key,
     ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome,
@@ -114,11 +113,7 @@ impl NosStore {
     }
 
     fn unsupported(&self, key: &Key, operation: &str) -> Error {
-        Error::NotSupported {
-            key: key.to_string(),
-            operation: operation.to_owned(),
-            store: self.to_string(),
-        }
+        Error::not_supported(key.as_str(), operation, self)
     }
 }
 
@@ -173,12 +168,7 @@ impl ObjectStore for NosStore {
     }
 
     fn list(&self, prefix: &str, _opts: ListOptions) -> ListStream {
-        let err = Error::NotSupported {
-            key: prefix.to_owned(),
-            operation: "list".to_owned(),
-            store: self.to_string(),
-        };
-        futures::stream::once(async move { Err(err) }).boxed()
+        haul_core::unlistable(prefix, self)
     }
 
     async fn create_multipart(&self, key: &Key, _opts: PutOptions) -> Result<UploadId> {

@@ -48,7 +48,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use haul_core::{
     ByteRange, Capabilities, CompletedPart, CopyOptions, Error, GetOptions, GetResponse, Key,
     ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome,
@@ -116,11 +115,7 @@ impl TcbStore {
     }
 
     fn unsupported(&self, key: &Key, operation: &str) -> Error {
-        Error::NotSupported {
-            key: key.to_string(),
-            operation: operation.to_owned(),
-            store: self.to_string(),
-        }
+        Error::not_supported(key.as_str(), operation, self)
     }
 }
 
@@ -170,12 +165,7 @@ impl ObjectStore for TcbStore {
     }
 
     fn list(&self, prefix: &str, _opts: ListOptions) -> ListStream {
-        let err = Error::NotSupported {
-            key: prefix.to_owned(),
-            operation: "list".to_owned(),
-            store: self.to_string(),
-        };
-        futures::stream::once(async move { Err(err) }).boxed()
+        haul_core::unlistable(prefix, self)
     }
 
     async fn create_multipart(&self, key: &Key, _opts: PutOptions) -> Result<UploadId> {
