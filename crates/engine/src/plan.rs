@@ -60,7 +60,8 @@ impl Filter {
     }
 }
 
-fn mtime_ns(meta: &ObjectMeta) -> Option<i64> {
+/// The source's modification time in nanoseconds, as the journal keeps it.
+pub(crate) fn mtime_ns(meta: &ObjectMeta) -> Option<i64> {
     meta.last_modified
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_nanos() as i64)

@@ -176,17 +176,8 @@ async fn finish(
                 Failure::Journal(e) => format!("{}: {e}", row.dst),
                 Failure::Cancelled => format!("{}: cancelled", row.dst),
             };
-            c.files_failed.store(1, Ordering::Relaxed);
-            journal.set_file_state(row.id, FileState::Failed, None, Some(line.clone()));
+            crate::transfer::fail(shared, row, line);
             journal.set_job_state(shared.job, JobState::Failed);
-            if let Ok(mut f) = shared.failures.lock() {
-                f.push((row.dst.clone(), line.clone()));
-            }
-            shared.emit(Event::FileFailed {
-                src: row.src.clone(),
-                dst: row.dst.clone(),
-                error: line,
-            });
         }
     }
     journal.flush().await?;

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::UNIX_EPOCH;
 
 use futures::StreamExt;
 use haul_core::{
@@ -63,11 +62,7 @@ pub(crate) struct Done {
     pub(crate) location: Option<String>,
 }
 
-fn mtime_ns(meta: &ObjectMeta) -> Option<i64> {
-    meta.last_modified
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos() as i64)
-}
+use crate::plan::mtime_ns;
 
 /// Transfers one planned file and records the outcome. Never panics on a
 /// store's or user's input; every failure becomes the file's error line.
@@ -137,7 +132,8 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
     }
 }
 
-fn fail(shared: &Shared, row: &FileRow, line: String) {
+/// Records a file as failed with its one-line error.
+pub(crate) fn fail(shared: &Shared, row: &FileRow, line: String) {
     shared
         .journal
         .set_file_state(row.id, FileState::Failed, None, Some(line.clone()));
