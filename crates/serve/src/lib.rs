@@ -53,8 +53,11 @@
 //! leaves its side files behind (a later copy may inherit stale metadata);
 //! no versioning, no SSE, no bucket policies.
 
+mod drain;
 mod files;
 mod shim;
+
+use drain::Drained;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -137,8 +140,16 @@ impl S3Server {
                             _ = &mut stopped => break,
                         };
                         let _ = socket.set_nodelay(true);
+                        let service = service.clone();
+                        let service = hyper::service::service_fn(
+                            move |req: http::Request<hyper::body::Incoming>| {
+                                let service = service.clone();
+                                let req = req.map(|b| s3s::Body::http_body(Drained::new(b)));
+                                async move { service.call(req).await }
+                            },
+                        );
                         let conn = http
-                            .serve_connection(TokioIo::new(socket), service.clone())
+                            .serve_connection(TokioIo::new(socket), service)
                             .into_owned();
                         tokio::spawn(async move {
                             let _ = conn.await;
