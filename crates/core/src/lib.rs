@@ -23,7 +23,7 @@ pub use checksum::{Checksum, ChecksumKind, MultiHasher};
 pub use error::{BoxError, Error, Result};
 pub use key::{Key, MAX_KEY_BYTES};
 pub use meta::{Attributes, Capabilities, CompletedPart, ObjectMeta, PartNumber, UploadId};
-pub use payload::Payload;
+pub use payload::{Payload, PayloadStream, StreamSums};
 pub use range::ByteRange;
 pub use store::{
     CopyOptions, GetOptions, GetResponse, ListEntry, ListOptions, ListStream, ObjectStore,

@@ -239,6 +239,11 @@ pub struct Capabilities {
     /// a store cannot preserve headers or user metadata, and callers should
     /// not compare attributes read back from it.
     pub metadata: bool,
+    /// Whether [`upload_part_stream`](crate::ObjectStore::upload_part_stream)
+    /// writes the bytes as they arrive, holding a few chunks at a time.
+    /// Otherwise it gathers the whole part first (the default method), and
+    /// a part costs its full size in memory while it is sent.
+    pub streamed_parts: bool,
 }
 
 impl Default for Capabilities {
@@ -265,6 +270,7 @@ impl Default for Capabilities {
             batch_delete_max: 1000,
             idempotent_put: true,
             metadata: true,
+            streamed_parts: false,
         }
     }
 }

@@ -1,4 +1,8 @@
+mod stream;
+
 use bytes::{Bytes, BytesMut};
+
+pub use stream::{PayloadStream, StreamSums};
 
 use crate::Checksum;
 

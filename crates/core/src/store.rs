@@ -8,8 +8,8 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::{
-    ByteRange, Capabilities, Checksum, CompletedPart, Key, ObjectMeta, PartNumber, Payload, Result,
-    UploadId,
+    ByteRange, Capabilities, Checksum, CompletedPart, Key, ObjectMeta, PartNumber, Payload,
+    PayloadStream, Result, UploadId,
 };
 
 /// Options for [`ObjectStore::get`].
@@ -260,6 +260,27 @@ pub trait ObjectStore: Debug + Display + Send + Sync + 'static {
         n: PartNumber,
         body: Payload,
     ) -> Result<CompletedPart>;
+
+    /// Uploads one part whose bytes are still being read.
+    ///
+    /// # Behavior
+    /// As [`upload_part`](Self::upload_part), with the bytes taken from
+    /// `body` as they arrive. A body that ends in an error fails the part
+    /// with that error, and nothing of it may count as stored. The default
+    /// gathers the whole body into a [`Payload`] (carrying the checksums
+    /// computed on the way) and calls `upload_part`; a store that writes
+    /// chunks as they come overrides it and says so in
+    /// [`Capabilities::streamed_parts`](crate::Capabilities::streamed_parts).
+    async fn upload_part_stream(
+        &self,
+        key: &Key,
+        id: &UploadId,
+        n: PartNumber,
+        body: PayloadStream,
+    ) -> Result<CompletedPart> {
+        let payload = body.collect().await?;
+        self.upload_part(key, id, n, payload).await
+    }
 
     /// Uploads one part by copying a range of an object inside the store.
     ///

@@ -131,6 +131,7 @@ fn capabilities() -> Capabilities {
         idempotent_put: false,
         // Nowhere to keep Content-Type or user metadata.
         metadata: false,
+        streamed_parts: false,
     }
 }
 

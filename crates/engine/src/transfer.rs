@@ -5,10 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures::StreamExt;
 use haul_core::{
     ByteRange, Capabilities, Checksum, ChecksumKind, CompletedPart, CopyOptions, Error, GetOptions,
-    Key, MultiHasher, ObjectMeta, Payload, PutOptions, UploadId,
+    Key, ObjectMeta, Payload, PayloadStream, PutOptions, UploadId,
 };
 use haul_journal::{FileRow, FileState, JournalError};
 
@@ -295,31 +294,32 @@ pub(crate) async fn read(
     len: u64,
     kinds: &[ChecksumKind],
 ) -> Result<(Payload, Vec<Checksum>), Error> {
-    let key = &meta.key;
     request(shared, || async {
-        let opts = GetOptions {
-            range,
-            if_match: meta.etag.clone(),
-        };
-        let resp = shared.src.store.get(key, opts).await?;
-        let mut body = resp.body;
-        let mut hasher = MultiHasher::new(kinds);
-        let mut payload = Payload::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            hasher.update(&chunk);
-            payload.push(chunk);
-        }
-        if payload.len() != len {
-            return Err(Error::transient(
-                key.as_str(),
-                format!("read {} of {len} bytes", payload.len()),
-            ));
-        }
-        let sums = hasher.finish();
-        Ok((payload.with_checksums(sums.clone()), sums))
+        let payload = open(shared, meta, range, len, kinds)
+            .await?
+            .collect()
+            .await?;
+        let sums = payload.checksums().to_vec();
+        Ok((payload, sums))
     })
     .await
+}
+
+/// Opens `range` (`len` bytes) of the source object as a body hashed with
+/// `kinds` while it is read; a changed source fails the read (`If-Match`).
+pub(crate) async fn open(
+    shared: &Shared,
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+    len: u64,
+    kinds: &[ChecksumKind],
+) -> Result<PayloadStream, Error> {
+    let opts = GetOptions {
+        range,
+        if_match: meta.etag.clone(),
+    };
+    let resp = shared.src.store.get(&meta.key, opts).await?;
+    Ok(PayloadStream::new(meta.key.as_str(), len, kinds, resp.body))
 }
 
 /// Runs `attempt` up to `1 + chunk_retry_times` times while its error is

@@ -151,13 +151,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use haul_core::{
-    ByteRange, Capabilities, CompletedPart, CopyOptions, Error, GetOptions, GetResponse, Key,
-    ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome,
-    Result, UploadId,
+    ByteRange, Capabilities, ChecksumKind, CompletedPart, CopyOptions, Error, GetOptions,
+    GetResponse, Key, ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload,
+    PayloadStream, PutOptions, PutOutcome, Result, UploadId,
 };
 
+use crate::multipart::Feed;
 use crate::path::Root;
+
+/// Chunks of a streamed part queued for its writer: with the chunks of a
+/// network body (tens of KiB) a part holds well under a MiB in memory.
+const FEED_DEPTH: usize = 8;
 
 /// Runs blocking file-system work off the async threads.
 ///
@@ -239,6 +245,8 @@ impl LocalStore {
             batch_delete_max: 1000,
             // Only the recorded mtime is kept, as the file's own.
             metadata: false,
+            // Parts are written chunk by chunk as they arrive.
+            streamed_parts: true,
             ..Capabilities::default()
         }
     }
@@ -322,6 +330,35 @@ impl ObjectStore for LocalStore {
             multipart::upload_part(root, &k, &id, n, &body)
         })
         .await
+    }
+
+    async fn upload_part_stream(
+        &self,
+        key: &Key,
+        id: &UploadId,
+        n: PartNumber,
+        mut body: PayloadStream,
+    ) -> Result<CompletedPart> {
+        let (tx, rx) = tokio::sync::mpsc::channel(FEED_DEPTH);
+        let trust = body.kinds().contains(&ChecksumKind::Crc32c);
+        let (k, id, len) = (key.clone(), id.clone(), body.len());
+        let write = self.run(key, move |root| {
+            multipart::upload_part_fed(root, &k, &id, n, len, trust, rx)
+        });
+        let feed = async move {
+            while let Some(chunk) = body.next().await {
+                if tx.send(Feed::Chunk(chunk?)).await.is_err() {
+                    return Ok(()); // the writer stopped; its error says why
+                }
+            }
+            let sums = body.checksums().unwrap_or_default().to_vec();
+            let _ = tx.send(Feed::End(sums)).await;
+            Ok(())
+        };
+        let (stored, sent): (Result<CompletedPart>, Result<()>) = tokio::join!(write, feed);
+        // A body that failed is the cause; the writer only saw it stop.
+        sent?;
+        stored
     }
 
     async fn upload_part_copy(

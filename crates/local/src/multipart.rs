@@ -22,7 +22,10 @@
 //!
 //! Either way a part's checksums come from its payload when it carries a
 //! CRC-32C, and from one pass over its bytes otherwise
-//! ([`part::payload_sums`]).
+//! ([`part::payload_sums`]). A streamed part (`upload_part_stream`) is
+//! written chunk by chunk as its body arrives, on one blocking thread fed
+//! by a short queue ([`part::write_feed`]), so a part in flight holds a
+//! few chunks of memory, not its size.
 
 mod part;
 mod placed;
@@ -44,6 +47,7 @@ use crate::path::{Root, io_err};
 use crate::read::{CHUNK, etag_of, read_full_at};
 use crate::temp::{TempFile, sync_dir};
 use crate::write::{recorded_mtime, temp_for, verify};
+pub(crate) use part::Feed;
 use part::{Hasher, PartFile, PartInfo, Sums};
 
 /// The file in a staging directory that makes the upload exist.
@@ -244,18 +248,47 @@ pub(crate) fn upload_part(
 ) -> Result<CompletedPart> {
     let staging = Staging::open(root, key, id)?;
     let sums = part::payload_sums(body).map_err(|m| m.into_error(key.as_str()))?;
+    store_part(&staging, key, id, n, sums.size, |file| {
+        part::write_pieces(file, body.pieces())?;
+        Ok(sums)
+    })
+}
+
+/// `upload_part_stream`, on a blocking thread: the chunks are written as
+/// they arrive from `rx` (see [`part::write_feed`]).
+pub(crate) fn upload_part_fed(
+    root: &Root,
+    key: &Key,
+    id: &UploadId,
+    n: PartNumber,
+    len: u64,
+    trust_carried: bool,
+    mut rx: tokio::sync::mpsc::Receiver<Feed>,
+) -> Result<CompletedPart> {
+    let staging = Staging::open(root, key, id)?;
+    store_part(&staging, key, id, n, len, |file| {
+        part::write_feed(file, len, trust_carried, &mut rx)
+    })
+}
+
+/// Stores part `n` of `size` bytes in its staging form: `fill` writes the
+/// bytes at the position of the file it is given and returns their sums.
+fn store_part(
+    staging: &Staging,
+    key: &Key,
+    id: &UploadId,
+    n: PartNumber,
+    size: u64,
+    fill: impl FnOnce(&mut File) -> io::Result<Sums>,
+) -> Result<CompletedPart> {
     let err = |e| Staging::write_err(key, id, e);
     let info = if let Some(hint) = staging.hint() {
         let offset =
-            placed::offset_of(n, sums.size, hint).map_err(|m| Error::invalid(key.as_str(), m))?;
-        placed::write_part(&staging.dir, n, offset, |file| {
-            part::write_pieces(file, body.pieces())?;
-            Ok(sums)
-        })
-        .map_err(err)?
+            placed::offset_of(n, size, hint).map_err(|m| Error::invalid(key.as_str(), m))?;
+        placed::write_part(&staging.dir, n, offset, fill).map_err(err)?
     } else {
         let mut w = PartFile::new(&staging.dir).map_err(err)?;
-        part::write_pieces(w.file(), body.pieces()).map_err(err)?;
+        let sums = fill(w.file()).map_err(err)?;
         let info = PartInfo::new(n, &sums);
         w.finish(&staging.dir, &info).map_err(err)?;
         info

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use haul_core::{
     ByteRange, Capabilities, CompletedPart, CopyOptions, GetOptions, GetResponse, Key, ListOptions,
-    ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome, Result,
-    UploadId,
+    ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PayloadStream, PutOptions,
+    PutOutcome, Result, UploadId,
 };
 use haul_local::LocalStore;
 use haul_testkit::Guarded;
@@ -76,6 +76,15 @@ impl ObjectStore for Hinted {
         body: Payload,
     ) -> Result<CompletedPart> {
         self.inner.upload_part(key, id, n, body).await
+    }
+    async fn upload_part_stream(
+        &self,
+        key: &Key,
+        id: &UploadId,
+        n: PartNumber,
+        body: PayloadStream,
+    ) -> Result<CompletedPart> {
+        self.inner.upload_part_stream(key, id, n, body).await
     }
     async fn upload_part_copy(
         &self,

@@ -40,7 +40,7 @@ pub use keys::{long_keys, odd_keys};
 pub use list::{list_delimiter, list_prefix_pagination};
 pub use multipart::{
     concurrent_upload_parts, multipart_abort, multipart_complete_refusals, multipart_out_of_order,
-    multipart_zero_byte, upload_part_copy_ranges,
+    multipart_zero_byte, streamed_parts, upload_part_copy_ranges,
 };
 
 /// Asserts that a result is an error matching a pattern.
@@ -102,6 +102,7 @@ cases!(
     multipart_zero_byte,
     upload_part_copy_ranges,
     concurrent_upload_parts,
+    streamed_parts,
     odd_keys,
     long_keys,
 );
@@ -267,6 +268,7 @@ macro_rules! conformance_tests {
             multipart_zero_byte,
             upload_part_copy_ranges,
             concurrent_upload_parts,
+            streamed_parts,
             odd_keys,
             long_keys,
         );

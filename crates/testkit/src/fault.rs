@@ -13,8 +13,8 @@ use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use haul_core::{
     ByteRange, Capabilities, CompletedPart, CopyOptions, Error, GetOptions, GetResponse, Key,
-    ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome,
-    Result, UploadId,
+    ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PayloadStream,
+    PutOptions, PutOutcome, Result, UploadId,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -157,14 +157,19 @@ impl FaultStore {
     {
         let _guard = self.enter(op, key, body.len());
         let plan = self.before(op, key).await?;
-        let body = if matches!(plan.fault, Some(Fault::CorruptBody)) && !body.is_empty() {
-            let mut bytes = BytesMut::from(&body.to_bytes()[..]);
-            bytes[(plan.pick % body.len()) as usize] ^= 0xff;
-            Payload::from(bytes.freeze()).with_checksums(body.checksums().to_vec())
-        } else {
-            body
-        };
+        let body = corrupt(&plan, body);
         after(&plan, op, key, call(body).await)
+    }
+}
+
+/// The payload with one byte flipped when the plan corrupts bodies.
+fn corrupt(plan: &Plan, body: Payload) -> Payload {
+    if matches!(plan.fault, Some(Fault::CorruptBody)) && !body.is_empty() {
+        let mut bytes = BytesMut::from(&body.to_bytes()[..]);
+        bytes[(plan.pick % body.len()) as usize] ^= 0xff;
+        Payload::from(bytes.freeze()).with_checksums(body.checksums().to_vec())
+    } else {
+        body
     }
 }
 
@@ -404,6 +409,26 @@ impl ObjectStore for FaultStore {
             inner.upload_part(key, id, n, b)
         })
         .await
+    }
+
+    async fn upload_part_stream(
+        &self,
+        key: &Key,
+        id: &UploadId,
+        n: PartNumber,
+        body: PayloadStream,
+    ) -> Result<CompletedPart> {
+        let (op, k) = (Op::UploadPart, key.as_str());
+        let _guard = self.enter(op, k, body.len());
+        let plan = self.before(op, k).await?;
+        let res = if matches!(plan.fault, Some(Fault::CorruptBody)) && !body.is_empty() {
+            // Damage needs the whole body: gathered, flipped, sent at once.
+            let payload = corrupt(&plan, body.collect().await?);
+            self.inner.upload_part(key, id, n, payload).await
+        } else {
+            self.inner.upload_part_stream(key, id, n, body).await
+        };
+        after(&plan, op, k, res)
     }
 
     async fn upload_part_copy(

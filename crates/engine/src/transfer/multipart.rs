@@ -15,13 +15,19 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{
-    Done, Failure, check_part, kinds, native_kind, parse_sum, part_size_for, read,
+    Done, Failure, check_part, kinds, native_kind, open, parse_sum, part_size_for, read,
     with_part_retries,
 };
 use crate::event::Event;
 use crate::job::Shared;
 use crate::retry::request;
 use crate::verify::{Expected, combine_parts, multipart_etag, verify};
+
+/// What a part written as it is read ([`Capabilities::streamed_parts`])
+/// holds of the byte budget: its chunks in flight, not its size.
+///
+/// [`Capabilities::streamed_parts`]: haul_core::Capabilities::streamed_parts
+const STREAMED_PART_BUDGET: u64 = 2 << 20;
 
 /// Reconciles a journaled upload with the store: the parts both agree on are
 /// done; everything else is sent (again).
@@ -126,6 +132,7 @@ pub(super) async fn multipart(
     } else {
         cfg.chunk_parallel_limit
     };
+    let streamed = !copy && cap.streamed_parts;
     let parts = Arc::new(Semaphore::new(limit));
     let kinds = Arc::new(kinds(shared, cap));
     let meta = Arc::new(meta.clone());
@@ -154,6 +161,8 @@ pub(super) async fn multipart(
         // Stream parts hold their share of the byte budget before reading a byte.
         let budget = if copy {
             None
+        } else if streamed {
+            Some(shared.budget.acquire(len.min(STREAMED_PART_BUDGET)).await)
         } else {
             Some(shared.budget.acquire(len).await)
         };
@@ -175,6 +184,21 @@ pub(super) async fn multipart(
                     let part =
                         request(&s, || store.upload_part_copy(&sk, range, &dk, &id, pn)).await?;
                     Ok((part, Vec::new()))
+                } else if streamed {
+                    crate::limit::take(s.bw.as_ref(), len).await;
+                    let store = &s.dst.store;
+                    let (part, sums) = request(&s, || async {
+                        let body = open(&s, &m, Some(range), len, &k).await?;
+                        let sums = body.sums();
+                        let part = store.upload_part_stream(&dk, &id, pn, body).await?;
+                        let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {
+                            Error::transient(dk.as_str(), "the store took part of the body")
+                        })?;
+                        Ok((part, sums))
+                    })
+                    .await?;
+                    check_part(&dk, &part, &sums)?;
+                    Ok((part, sums))
                 } else {
                     let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
                     crate::limit::take(s.bw.as_ref(), len).await;

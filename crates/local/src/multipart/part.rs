@@ -21,6 +21,8 @@ use std::path::Path;
 use bytes::Bytes;
 use haul_core::{Checksum, ChecksumKind, CompletedPart, Error, MultiHasher, PartNumber, Payload};
 
+use tokio::sync::mpsc::error::TryRecvError;
+
 use crate::read::read_full_at;
 use crate::temp::TempFile;
 
@@ -206,6 +208,86 @@ pub(crate) fn payload_sums(body: &Payload) -> Result<Sums, Mismatch> {
         size,
         md5: got.iter().find_map(md5_of),
         crc32c: got.iter().find_map(crc32c_of).unwrap_or(0),
+    })
+}
+
+/// What a streamed part's writer receives: its chunks, then the checksums
+/// its producer computed over them.
+#[derive(Debug)]
+pub(crate) enum Feed {
+    /// The next bytes.
+    Chunk(Bytes),
+    /// The end of the body, with the producer's checksums.
+    End(Vec<Checksum>),
+}
+
+/// Writes a streamed part's chunks at the file's position as they come
+/// from `rx` and returns their sums: the producer's when it computed a
+/// CRC-32C (taken at its word, as [`payload_sums`] does), else computed
+/// here while writing. A feed that stops before its end, or delivers other
+/// than `len` bytes, is an error (and the part is not recorded).
+pub(crate) fn write_feed(
+    file: &mut File,
+    len: u64,
+    trust_carried: bool,
+    rx: &mut tokio::sync::mpsc::Receiver<Feed>,
+) -> io::Result<Sums> {
+    let mut hasher = (!trust_carried).then(Hasher::new);
+    let mut written = 0u64;
+    // Chunks that queued up while the last batch was written go out in
+    // one `writev`.
+    let mut batch = Vec::new();
+    let mut next = rx.blocking_recv();
+    let carried = loop {
+        match next {
+            Some(Feed::Chunk(c)) => {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&c);
+                }
+                written += c.len() as u64;
+                batch.push(c);
+                next = match rx.try_recv() {
+                    Ok(feed) => Some(feed),
+                    Err(TryRecvError::Empty) => {
+                        write_pieces(file, &batch)?;
+                        batch.clear();
+                        rx.blocking_recv()
+                    }
+                    Err(TryRecvError::Disconnected) => None,
+                };
+            }
+            Some(Feed::End(sums)) => {
+                write_pieces(file, &batch)?;
+                break sums;
+            }
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    format!("the part's body stopped after {written} of {len} bytes"),
+                ));
+            }
+        }
+    };
+    if written != len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the part's body held {written} bytes, not {len}"),
+        ));
+    }
+    let crc32c = carried.iter().find_map(crc32c_of);
+    Ok(match (hasher, crc32c) {
+        (None, Some(crc32c)) => Sums {
+            size: written,
+            md5: carried.iter().find_map(md5_of),
+            crc32c,
+        },
+        (Some(h), _) => h.finish(),
+        (None, None) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the part's body came without the CRC-32C it promised",
+            ));
+        }
     })
 }
 

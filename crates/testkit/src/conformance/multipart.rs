@@ -4,7 +4,8 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
 use haul_core::checksum::compute;
 use haul_core::{
-    ByteRange, CompletedPart, Error, Key, ObjectStore, ObjectStoreExt, PutOptions, UploadId,
+    ByteRange, ChecksumKind, CompletedPart, Error, Key, ObjectStore, ObjectStoreExt, PayloadStream,
+    PutOptions, UploadId,
 };
 
 use super::{assert_err, assert_same, data, key, part, part_size, read, unique_prefix, write};
@@ -402,4 +403,104 @@ pub async fn concurrent_upload_parts(store: &dyn ObjectStore) {
         "object of 16 concurrent parts",
     );
     store.delete(k).await.expect("delete");
+}
+
+/// The `len` bytes of `body` as a [`PayloadStream`] hashed with `kinds`,
+/// in uneven chunks (1 byte, 7 bytes, then 64 KiB at a time), failing with
+/// a transient "source reset" after `fail_after` bytes when given.
+fn stream_of(
+    k: &Key,
+    len: u64,
+    body: &Bytes,
+    kinds: &[ChecksumKind],
+    fail_after: Option<usize>,
+) -> PayloadStream {
+    let end = fail_after.unwrap_or(body.len()).min(body.len());
+    let mut items: Vec<haul_core::Result<Bytes>> = Vec::new();
+    let mut at = 0;
+    for step in [1, 7].into_iter().chain(std::iter::repeat(64 << 10)) {
+        if at >= end {
+            break;
+        }
+        let to = (at + step).min(end);
+        items.push(Ok(body.slice(at..to)));
+        at = to;
+    }
+    if fail_after.is_some() {
+        items.push(Err(Error::transient(k.as_str(), "source reset")));
+    }
+    PayloadStream::new(k.as_str(), len, kinds, stream::iter(items).boxed())
+}
+
+/// Parts sent with `upload_part_stream`: chunks of any size make the part,
+/// with or without checksums computed on the way; a body that fails
+/// midway, or ends short, fails with its own error and leaves no part
+/// behind; the completed object is exact.
+pub async fn streamed_parts(store: &dyn ObjectStore) {
+    let caps = store.capabilities().clone();
+    if !caps.multipart {
+        return;
+    }
+    let p = unique_prefix("streamed_parts");
+    let k = key(format!("{p}object"));
+    // Stores without a real minimum still get parts of many chunks.
+    let ps = match part_size(store) {
+        small if small < 1024 => 200_000,
+        ps => ps,
+    };
+    let (b1, b2) = (data(21, ps), data(22, ps / 3 + 5));
+    let id = create(store, &k).await;
+
+    let body = stream_of(&k, b1.len() as u64, &b1, &[ChecksumKind::Crc32c], None);
+    let sums = body.sums();
+    let p1 = store
+        .upload_part_stream(&k, &id, part(1), body)
+        .await
+        .unwrap_or_else(|e| panic!("upload_part_stream 1 of {k:?}: {e}"));
+    check_part(&p1, 1, &b1);
+    assert_eq!(
+        sums.get(),
+        Some(&[compute(ChecksumKind::Crc32c, &b1)][..]),
+        "the checksums computed on the way"
+    );
+
+    let len2 = b2.len() as u64;
+    let failing = stream_of(&k, len2, &b2, &[ChecksumKind::Crc32c], Some(b2.len() / 2));
+    match store.upload_part_stream(&k, &id, part(2), failing).await {
+        Err(e @ Error::Transient { .. }) => {
+            assert!(
+                e.to_string().contains("source reset"),
+                "the body's error: {e}"
+            );
+        }
+        other => panic!("a body failing midway: expected its Transient error, got {other:?}"),
+    }
+    let short = stream_of(&k, len2 + 1, &b2, &[ChecksumKind::Crc32c], None);
+    assert_err!(
+        store.upload_part_stream(&k, &id, part(2), short).await,
+        Error::Transient { .. },
+        "a body one byte short"
+    );
+    if caps.list_parts {
+        let listed = store
+            .list_parts(&k, &id)
+            .await
+            .unwrap_or_else(|e| panic!("list_parts {k:?}: {e}"));
+        let numbers: Vec<u32> = listed.iter().map(|p| p.number.get()).collect();
+        assert_eq!(numbers, [1], "failed bodies leave no part");
+    }
+
+    let plain = stream_of(&k, len2, &b2, &[], None);
+    let p2 = store
+        .upload_part_stream(&k, &id, part(2), plain)
+        .await
+        .unwrap_or_else(|e| panic!("upload_part_stream 2 of {k:?}: {e}"));
+    check_part(&p2, 2, &b2);
+    complete(store, &k, &id, &[p1, p2]).await;
+    assert_same(
+        &read(store, &k).await,
+        &concat(&[&b1, &b2]),
+        "streamed object",
+    );
+    store.delete(&k).await.expect("delete");
 }
