@@ -220,6 +220,9 @@ fn s3_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<S3Conf
     cfg.endpoint.clone_from(&r.endpoint);
     cfg.force_path_style = r.force_path_style;
     cfg.session_token = token;
+    if let Some(stream) = r.stream_parts {
+        cfg.stream_parts = stream;
+    }
     Ok(cfg)
 }
 

@@ -47,6 +47,9 @@ pub(crate) struct Remote {
     pub(crate) session_token_env: Option<String>,
     #[serde(default)]
     pub(crate) force_path_style: bool,
+    /// S3: send parts as they are read (aws-chunked, CRC32C trailer);
+    /// `false` gathers each part first.
+    pub(crate) stream_parts: Option<bool>,
     /// Qiniu: upload host override.
     pub(crate) up_host: Option<String>,
     /// Qiniu: rs host override.

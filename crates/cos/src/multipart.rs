@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use haul_core::checksum::combine_all;
 use haul_core::{
-    ByteRange, Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, Payload, PutOptions,
-    PutOutcome, Result, UploadId,
+    ByteRange, Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, Payload,
+    PayloadStream, PutOptions, PutOutcome, Result, UploadId,
 };
 use haul_http::response::header;
 use haul_http::send::Body;
@@ -63,6 +63,18 @@ impl Core {
             ));
         }
         Ok(UploadId(res.upload_id))
+    }
+
+    /// `upload_part_stream`: COS parts carry their CRC64 and MD5 before the
+    /// body, so a streamed part is gathered first.
+    pub(crate) async fn upload_part_stream(
+        &self,
+        key: &Key,
+        id: &UploadId,
+        n: PartNumber,
+        body: PayloadStream,
+    ) -> Result<CompletedPart> {
+        self.upload_part(key, id, n, body.collect().await?).await
     }
 
     pub(crate) async fn upload_part(

@@ -89,6 +89,16 @@ macro_rules! delegate_object_store {
                 self.core.upload_part(key, id, n, body).await
             }
 
+            async fn upload_part_stream(
+                &self,
+                key: &::haul_core::Key,
+                id: &::haul_core::UploadId,
+                n: ::haul_core::PartNumber,
+                body: ::haul_core::PayloadStream,
+            ) -> ::haul_core::Result<::haul_core::CompletedPart> {
+                self.core.upload_part_stream(key, id, n, body).await
+            }
+
             async fn upload_part_copy(
                 &self,
                 src: &::haul_core::Key,

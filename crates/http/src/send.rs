@@ -1,12 +1,13 @@
 //! Sending a signed request: the body, one attempt, and the single resend
 //! on a fresh connection that a stale pooled connection deserves.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use haul_core::{Error, Payload, Result};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
@@ -23,6 +24,80 @@ pub enum Body {
     Payload(Payload),
     /// A small body we wrote (XML).
     Bytes(Bytes),
+    /// A body produced while it is sent; it goes out once, never again.
+    Stream(StreamBody),
+}
+
+/// A request body of a known length whose bytes are produced while it is
+/// sent (a part read from its source as it goes out). Clones share the
+/// one stream: the first send takes it, and a request whose body was taken
+/// cannot be sent again (the caller starts over with a new body).
+///
+/// An error of the stream aborts the request, and [`send`] answers with
+/// that error rather than the transport's.
+#[derive(Clone)]
+pub struct StreamBody {
+    len: u64,
+    stream: Arc<Mutex<Option<BoxStream<'static, Result<Bytes>>>>>,
+    failed: Arc<Mutex<Option<Error>>>,
+}
+
+impl StreamBody {
+    /// `len` bytes (the Content-Length) that `stream` yields.
+    #[must_use]
+    pub fn new(len: u64, stream: BoxStream<'static, Result<Bytes>>) -> Self {
+        Self {
+            len,
+            stream: Arc::new(Mutex::new(Some(stream))),
+            failed: Arc::default(),
+        }
+    }
+
+    /// Its length in bytes.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it has no bytes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The stream, the first time; afterwards one that fails at once.
+    pub(crate) fn take(&self) -> BoxStream<'static, std::io::Result<Bytes>> {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        let Some(stream) = taken else {
+            let e = std::io::Error::other("the streamed body was already sent");
+            return futures::stream::once(async move { Err(e) }).boxed();
+        };
+        let failed = Arc::clone(&self.failed);
+        stream
+            .map(move |item| {
+                item.map_err(|e| {
+                    let text = e.to_string();
+                    if let Ok(mut slot) = failed.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    std::io::Error::other(text)
+                })
+            })
+            .boxed()
+    }
+
+    /// The stream's own error, once it failed.
+    pub(crate) fn failure(&self) -> Option<Error> {
+        self.failed.lock().ok().and_then(|mut e| e.take())
+    }
+}
+
+impl std::fmt::Debug for StreamBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamBody")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Body {
@@ -33,6 +108,7 @@ impl Body {
             Self::Empty => 0,
             Self::Payload(p) => p.len(),
             Self::Bytes(b) => b.len() as u64,
+            Self::Stream(s) => s.len,
         }
     }
 
@@ -147,11 +223,16 @@ pub async fn send(
     loop {
         attempt += 1;
         let req = prepare()?;
+        // A streamed body is gone once sent: never resent here.
         let idempotent = matches!(
             req.method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE
-        );
-        let progress = Progress::new(matches!(body, Body::Payload(p) if !p.is_empty()));
+        ) && !matches!(body, Body::Stream(_));
+        let progress = Progress::new(match body {
+            Body::Payload(p) => !p.is_empty(),
+            Body::Stream(s) => s.len > 0,
+            Body::Empty | Body::Bytes(_) => false,
+        });
         let outcome = tokio::select! {
             r = send_once(http, req, body, &progress) => r,
             stalled = progress.watch(stall) => {
@@ -164,7 +245,13 @@ pub async fn send(
             Err(e) if idempotent && attempt == 1 && stale_connection(&e) => {
                 tracing::debug!(target: "haul_http", error = %crate::redact::redact_text(&e.to_string()), "resending on a fresh connection");
             }
-            Err(e) => return Err(map_transport(&e, ctx.key)),
+            Err(e) => {
+                let own = match body {
+                    Body::Stream(s) => s.failure(),
+                    _ => None,
+                };
+                return Err(own.unwrap_or_else(|| map_transport(&e, ctx.key)));
+            }
         }
     }
 }
@@ -203,6 +290,27 @@ impl Progress {
     fn tick(&self) {
         let ms = self.start.elapsed().as_millis() as u64;
         self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The request body of `total` bytes from `stream`, ticking as each
+    /// piece leaves. hyper stops polling once Content-Length bytes went
+    /// out, so the last piece, not the end of the stream, marks it sent.
+    fn body(
+        &self,
+        total: u64,
+        stream: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    ) -> reqwest::Body {
+        let ticks = self.clone();
+        let mut sent = 0u64;
+        reqwest::Body::wrap_stream(stream.inspect(move |item| {
+            if let Ok(b) = item {
+                sent += b.len() as u64;
+                ticks.tick();
+                if sent >= total {
+                    ticks.done.store(true, Ordering::Relaxed);
+                }
+            }
+        }))
     }
 
     /// Resolves (with the reason) once the request stalled.
@@ -262,19 +370,12 @@ async fn send_once(
                     at = end;
                 }
             }
-            // hyper stops polling once Content-Length bytes went out, so
-            // the last slice, not the end of the stream, marks the body sent.
-            let (ticks, total) = (progress.clone(), p.len());
-            let mut sent = 0u64;
-            let stream = futures::stream::iter(slices).map(move |b| {
-                sent += b.len() as u64;
-                ticks.tick();
-                if sent >= total {
-                    ticks.done.store(true, Ordering::Relaxed);
-                }
-                Ok::<Bytes, std::io::Error>(b)
-            });
-            Some(reqwest::Body::wrap_stream(stream))
+            let stream = futures::stream::iter(slices).map(Ok::<Bytes, std::io::Error>);
+            Some(progress.body(p.len(), stream))
+        }
+        Body::Stream(s) => {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(s.len));
+            Some(progress.body(s.len, s.take()))
         }
     };
     let mut builder = http.request(method.clone(), &url).headers(headers);

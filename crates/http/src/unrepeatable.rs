@@ -94,6 +94,13 @@ pub async fn send_unrepeatable(
                 p.pieces().iter().cloned().map(Ok).collect();
             reqwest::Body::wrap_stream(futures::stream::iter(pieces))
         }
+        Body::Stream(s) => {
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(s.len()),
+            );
+            reqwest::Body::wrap_stream(s.take())
+        }
     };
     let started = Instant::now();
     match http

@@ -37,6 +37,15 @@ pub struct S3Config {
     /// `UNSIGNED-PAYLOAD` (bodies are then hashed once more before sending;
     /// integrity is covered either way by the checksum headers).
     pub signed_payload: bool,
+    /// Send parts while they are read, as `aws-chunked` bodies with the
+    /// CRC32C in a trailer (what AWS's SDKs do), so a part in flight holds
+    /// a few chunks of memory rather than its size. Default on; off
+    /// (`HAUL_S3_STREAM_PARTS=0`, or `stream_parts = false` on a remote)
+    /// gathers each part and sends its CRC32C as a header, for servers
+    /// without trailer support or whose `aws-chunked` decoding costs more
+    /// than the memory (Garage hashes such bodies again: about twice its CPU).
+    /// Ignored with [`signed_payload`](Self::signed_payload).
+    pub stream_parts: bool,
     /// The largest object the service accepts.
     pub max_object_size_bytes: u64,
     /// Requests run at once: sizes the connection pool.
@@ -64,6 +73,7 @@ impl S3Config {
             session_token: None,
             force_path_style: false,
             signed_payload: false,
+            stream_parts: true,
             max_object_size_bytes: DEFAULT_MAX_OBJECT_SIZE,
             concurrency: 16,
             stall_timeout: haul_http::ClientOptions::default().stall_timeout,
@@ -146,6 +156,9 @@ impl S3Config {
         let mut cfg = Self::new(bucket, region, ak, sk);
         cfg.session_token = token;
         cfg.endpoint = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL"));
+        if let Some(v) = var("HAUL_S3_STREAM_PARTS") {
+            cfg.stream_parts = !matches!(v.trim(), "0" | "false" | "no" | "off");
+        }
         Ok(cfg)
     }
 }
@@ -186,6 +199,7 @@ impl fmt::Debug for S3Config {
             )
             .field("force_path_style", &self.force_path_style)
             .field("signed_payload", &self.signed_payload)
+            .field("stream_parts", &self.stream_parts)
             .field("max_object_size_bytes", &self.max_object_size_bytes)
             .field("concurrency", &self.concurrency)
             .field("stall_timeout", &self.stall_timeout)

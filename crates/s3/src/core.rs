@@ -28,6 +28,8 @@ fn body_sha256(body: &Body) -> String {
             }
             hex::encode(h.finalize())
         }
+        // Sent as `aws-chunked` with a trailer, never signed whole.
+        Body::Stream(_) => "STREAMING-UNSIGNED-PAYLOAD-TRAILER".to_owned(),
     }
 }
 
@@ -107,10 +109,10 @@ impl Core {
             check_key(k)?;
         }
         let url = self.endpoint.url(call.key, &call.query);
-        let payload = if self.cfg.signed_payload {
-            PayloadHash::Sha256(body_sha256(&call.body))
-        } else {
-            PayloadHash::Unsigned
+        let payload = match &call.body {
+            Body::Stream(_) => PayloadHash::StreamingTrailer,
+            body if self.cfg.signed_payload => PayloadHash::Sha256(body_sha256(body)),
+            _ => PayloadHash::Unsigned,
         };
         let signed =
             self.signer

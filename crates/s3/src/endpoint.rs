@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt, stream};
 use haul_core::{
     ByteRange, Capabilities, CompletedPart, CopyOptions, Error, GetOptions, GetResponse, Key,
-    ListEntry, ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions,
-    PutOutcome, Result, UploadId,
+    ListEntry, ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload,
+    PayloadStream, PutOptions, PutOutcome, Result, UploadId,
 };
 
 use crate::{S3Config, S3Store};
@@ -353,6 +353,20 @@ impl ObjectStore for S3Endpoint {
         let (store, inner) = self.locate(key)?;
         store
             .upload_part(&inner, id, n, body)
+            .await
+            .map_err(|e| qualify(e, &[(inner.as_str(), key.as_str())]))
+    }
+
+    async fn upload_part_stream(
+        &self,
+        key: &Key,
+        id: &UploadId,
+        n: PartNumber,
+        body: PayloadStream,
+    ) -> Result<CompletedPart> {
+        let (store, inner) = self.locate(key)?;
+        store
+            .upload_part_stream(&inner, id, n, body)
             .await
             .map_err(|e| qualify(e, &[(inner.as_str(), key.as_str())]))
     }

@@ -54,6 +54,7 @@
 
 mod addr;
 mod buckets;
+mod chunked;
 mod config;
 mod core;
 mod endpoint;
@@ -104,6 +105,9 @@ fn capabilities(cfg: &S3Config) -> Capabilities {
         wants_content_md5: false,
         etag_is_md5: true,
         batch_delete_max: 1000,
+        // Parts go out as they are read, their CRC32C in an aws-chunked
+        // trailer; signed payloads would need every chunk signed.
+        streamed_parts: cfg.stream_parts && !cfg.signed_payload,
         ..Capabilities::default()
     }
 }

@@ -97,17 +97,8 @@ impl Core {
         n: PartNumber,
         body: Payload,
     ) -> Result<CompletedPart> {
-        let max = self.caps.max_part_size_bytes;
-        if body.len() > max {
-            return Err(Error::invalid(
-                key.as_str(),
-                format!(
-                    "part {n} of {} bytes is over the {max}-byte part limit",
-                    body.len()
-                ),
-            ));
-        }
         let size = body.len();
+        self.check_part_size(key, n, size)?;
         let sums: Vec<&Checksum> = body.checksums().iter().collect();
         let sent = body.checksum(ChecksumKind::Crc32c).cloned();
         let call = Call::new(Method::PUT, Some(key.as_str()))
@@ -118,7 +109,30 @@ impl Core {
         let resp = self
             .send(call, &self.ctx(key.as_str()).upload_id(&id.0))
             .await?;
-        let h = resp.headers();
+        Self::acknowledged_part(key, n, size, resp.headers(), sent)
+    }
+
+    /// Refuses a part over the store's part size limit.
+    pub(crate) fn check_part_size(&self, key: &Key, n: PartNumber, size: u64) -> Result<()> {
+        let max = self.caps.max_part_size_bytes;
+        if size > max {
+            return Err(Error::invalid(
+                key.as_str(),
+                format!("part {n} of {size} bytes is over the {max}-byte part limit"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The part an `UploadPart` answer acknowledges: its ETag, and the
+    /// CRC32C the store echoed (else the one `sent`).
+    pub(crate) fn acknowledged_part(
+        key: &Key,
+        n: PartNumber,
+        size: u64,
+        h: &http::HeaderMap,
+        sent: Option<Checksum>,
+    ) -> Result<CompletedPart> {
         let etag = header(h, "etag").map(unquote).ok_or_else(|| {
             Error::transient(key.as_str(), format!("part {n} answer has no ETag"))
         })?;

@@ -28,6 +28,9 @@ pub(crate) enum PayloadHash {
     Unsigned,
     /// The lowercase hex SHA-256 of the body.
     Sha256(String),
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: an `aws-chunked` body whose
+    /// checksum comes in a trailer after the last chunk.
+    StreamingTrailer,
 }
 
 /// Signs requests for one service and region with one identity.
@@ -111,6 +114,7 @@ impl Signer {
         let body = match payload {
             PayloadHash::Unsigned => SignableBody::UnsignedPayload,
             PayloadHash::Sha256(h) => SignableBody::Precomputed(h.clone()),
+            PayloadHash::StreamingTrailer => SignableBody::StreamingUnsignedPayloadTrailer,
         };
         let req = SignableRequest::new(
             method,

@@ -61,6 +61,23 @@ mod signed_payload {
     }
 }
 
+/// With `stream_parts` off, streamed parts are gathered and sent with
+/// their CRC32C as a header (the path for servers without trailers).
+mod gathered_parts {
+    use super::*;
+
+    #[tokio::test]
+    async fn streamed_parts_are_gathered() {
+        let (server, dir, mut cfg) = server("gathered");
+        cfg.stream_parts = false;
+        let store = S3Store::new(cfg).expect("store");
+        assert!(!store.capabilities().streamed_parts);
+        let store = Guarded::new(Arc::new(store), (server, dir));
+        haul_testkit::conformance::streamed_parts(&*store).await;
+        haul_testkit::conformance::multipart_out_of_order(&*store).await;
+    }
+}
+
 #[tokio::test]
 async fn bad_secret_is_unauthenticated_naming_key_and_hint() {
     let (_server, _dir, mut cfg) = server("auth");
