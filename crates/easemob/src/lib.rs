@@ -1,4 +1,4 @@
-//! haul-easemob: [`EasemobStore`], an [`ObjectStore`] for the chat files of
+//! haul-easemob: [`EasemobStore`], an [`ObjectStore`](haul_core::ObjectStore) for the chat files of
 //! one Easemob (or Agora Chat) app, over its REST API (protocols §5).
 //!
 //! Easemob stores an uploaded file under a uuid it picks, with a share
@@ -50,12 +50,10 @@ mod token;
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use haul_core::{
-    ByteRange, Capabilities, CompletedPart, CopyOptions, Error, GetOptions, GetResponse, Key,
-    ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome,
-    Result, UploadId,
+    Capabilities, CopyOptions, Error, GetOptions, GetResponse, Key, ListOptions, ListStream,
+    ObjectMeta, Payload, PutOptions, PutOutcome, Result,
 };
 
 pub use config::{DEFAULT_HOST, EasemobConfig};
@@ -135,7 +133,7 @@ fn capabilities() -> Capabilities {
     }
 }
 
-/// An [`ObjectStore`] over one Easemob app's chat files. Cheap to clone;
+/// An [`ObjectStore`](haul_core::ObjectStore) over one Easemob app's chat files. Cheap to clone;
 /// clones share the token cache.
 #[derive(Clone)]
 pub struct EasemobStore {
@@ -194,8 +192,7 @@ impl fmt::Display for EasemobStore {
     }
 }
 
-#[async_trait]
-impl ObjectStore for EasemobStore {
+haul_http::single_put_store!(EasemobStore {
     fn capabilities(&self) -> &Capabilities {
         &self.core.caps
     }
@@ -230,49 +227,7 @@ impl ObjectStore for EasemobStore {
     fn list(&self, prefix: &str, _opts: ListOptions) -> ListStream {
         haul_core::unlistable(prefix, self)
     }
-
-    async fn create_multipart(&self, key: &Key, _opts: PutOptions) -> Result<UploadId> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-
-    async fn upload_part(
-        &self,
-        key: &Key,
-        _id: &UploadId,
-        _n: PartNumber,
-        _body: Payload,
-    ) -> Result<CompletedPart> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-
-    async fn upload_part_copy(
-        &self,
-        _src: &Key,
-        _range: ByteRange,
-        dst: &Key,
-        _id: &UploadId,
-        _n: PartNumber,
-    ) -> Result<CompletedPart> {
-        Err(self.unsupported(dst, "upload_part_copy"))
-    }
-
-    async fn list_parts(&self, key: &Key, _id: &UploadId) -> Result<Vec<CompletedPart>> {
-        Err(self.unsupported(key, "list_parts"))
-    }
-
-    async fn complete_multipart(
-        &self,
-        key: &Key,
-        _id: &UploadId,
-        _parts: &[CompletedPart],
-    ) -> Result<PutOutcome> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-
-    async fn abort_multipart(&self, key: &Key, _id: &UploadId) -> Result<()> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {

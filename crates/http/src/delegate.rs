@@ -137,3 +137,71 @@ macro_rules! delegate_object_store {
         }
     };
 }
+
+/// Implements [`haul_core::ObjectStore`] for `$store`, a store without
+/// multipart uploads (NOS, Easemob, CloudBase): the methods given in the
+/// braces, plus every multipart method refused with
+/// [`haul_core::Error::not_supported`] naming the key and the store.
+#[macro_export]
+macro_rules! single_put_store {
+    ($store:ty { $($methods:tt)* }) => {
+        #[$crate::delegate::async_trait]
+        impl ::haul_core::ObjectStore for $store {
+            $($methods)*
+
+            async fn create_multipart(
+                &self,
+                key: &::haul_core::Key,
+                _opts: ::haul_core::PutOptions,
+            ) -> ::haul_core::Result<::haul_core::UploadId> {
+                Err(::haul_core::Error::not_supported(key.as_str(), "multipart upload", self))
+            }
+
+            async fn upload_part(
+                &self,
+                key: &::haul_core::Key,
+                _id: &::haul_core::UploadId,
+                _n: ::haul_core::PartNumber,
+                _body: ::haul_core::Payload,
+            ) -> ::haul_core::Result<::haul_core::CompletedPart> {
+                Err(::haul_core::Error::not_supported(key.as_str(), "multipart upload", self))
+            }
+
+            async fn upload_part_copy(
+                &self,
+                _src: &::haul_core::Key,
+                _range: ::haul_core::ByteRange,
+                dst: &::haul_core::Key,
+                _id: &::haul_core::UploadId,
+                _n: ::haul_core::PartNumber,
+            ) -> ::haul_core::Result<::haul_core::CompletedPart> {
+                Err(::haul_core::Error::not_supported(dst.as_str(), "upload_part_copy", self))
+            }
+
+            async fn list_parts(
+                &self,
+                key: &::haul_core::Key,
+                _id: &::haul_core::UploadId,
+            ) -> ::haul_core::Result<::std::vec::Vec<::haul_core::CompletedPart>> {
+                Err(::haul_core::Error::not_supported(key.as_str(), "list_parts", self))
+            }
+
+            async fn complete_multipart(
+                &self,
+                key: &::haul_core::Key,
+                _id: &::haul_core::UploadId,
+                _parts: &[::haul_core::CompletedPart],
+            ) -> ::haul_core::Result<::haul_core::PutOutcome> {
+                Err(::haul_core::Error::not_supported(key.as_str(), "multipart upload", self))
+            }
+
+            async fn abort_multipart(
+                &self,
+                key: &::haul_core::Key,
+                _id: &::haul_core::UploadId,
+            ) -> ::haul_core::Result<()> {
+                Err(::haul_core::Error::not_supported(key.as_str(), "multipart upload", self))
+            }
+        }
+    };
+}

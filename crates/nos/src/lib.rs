@@ -1,4 +1,4 @@
-//! haul-nos: [`NosStore`], an [`ObjectStore`] for files uploaded through
+//! haul-nos: [`NosStore`], an [`ObjectStore`](haul_core::ObjectStore) for files uploaded through
 //! NetEase Yunxin's IM server API into NOS (protocols §4).
 //!
 //! Yunxin stores a file and answers with its URL; it keeps no name, cannot
@@ -44,11 +44,9 @@ mod error;
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use haul_core::{
-    ByteRange, Capabilities, CompletedPart, CopyOptions, Error, GetOptions, GetResponse, Key,
-    ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome,
-    Result, UploadId,
+    Capabilities, CopyOptions, Error, GetOptions, GetResponse, Key, ListOptions, ListStream,
+    ObjectMeta, Payload, PutOptions, PutOutcome, Result,
 };
 
 pub use config::{DEFAULT_API_URL, MAX_TAG_CHARS, MIN_EXPIRE_SECS, NosConfig, SG_API_URL};
@@ -85,7 +83,7 @@ fn capabilities() -> Capabilities {
     }
 }
 
-/// An [`ObjectStore`] over one Yunxin app's NOS uploads. Cheap to clone.
+/// An [`ObjectStore`](haul_core::ObjectStore) over one Yunxin app's NOS uploads. Cheap to clone.
 #[derive(Clone)]
 pub struct NosStore {
     core: Arc<Core>,
@@ -132,8 +130,7 @@ impl fmt::Display for NosStore {
     }
 }
 
-#[async_trait]
-impl ObjectStore for NosStore {
+haul_http::single_put_store!(NosStore {
     fn capabilities(&self) -> &Capabilities {
         &self.core.caps
     }
@@ -171,46 +168,4 @@ impl ObjectStore for NosStore {
     fn list(&self, prefix: &str, _opts: ListOptions) -> ListStream {
         haul_core::unlistable(prefix, self)
     }
-
-    async fn create_multipart(&self, key: &Key, _opts: PutOptions) -> Result<UploadId> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-
-    async fn upload_part(
-        &self,
-        key: &Key,
-        _id: &UploadId,
-        _n: PartNumber,
-        _body: Payload,
-    ) -> Result<CompletedPart> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-
-    async fn upload_part_copy(
-        &self,
-        _src: &Key,
-        _range: ByteRange,
-        dst: &Key,
-        _id: &UploadId,
-        _n: PartNumber,
-    ) -> Result<CompletedPart> {
-        Err(self.unsupported(dst, "upload_part_copy"))
-    }
-
-    async fn list_parts(&self, key: &Key, _id: &UploadId) -> Result<Vec<CompletedPart>> {
-        Err(self.unsupported(key, "list_parts"))
-    }
-
-    async fn complete_multipart(
-        &self,
-        key: &Key,
-        _id: &UploadId,
-        _parts: &[CompletedPart],
-    ) -> Result<PutOutcome> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-
-    async fn abort_multipart(&self, key: &Key, _id: &UploadId) -> Result<()> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-}
+});

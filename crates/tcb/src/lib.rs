@@ -1,4 +1,4 @@
-//! haul-tcb: [`TcbStore`], an [`ObjectStore`] for the cloud storage of one
+//! haul-tcb: [`TcbStore`], an [`ObjectStore`](haul_core::ObjectStore) for the cloud storage of one
 //! WeChat CloudBase (tcb) environment, over WeChat's HTTP API
 //! (protocols §6).
 //!
@@ -47,11 +47,9 @@ mod error;
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use haul_core::{
-    ByteRange, Capabilities, CompletedPart, CopyOptions, Error, GetOptions, GetResponse, Key,
-    ListOptions, ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome,
-    Result, UploadId,
+    Capabilities, CopyOptions, Error, GetOptions, GetResponse, Key, ListOptions, ListStream,
+    ObjectMeta, Payload, PutOptions, PutOutcome, Result,
 };
 
 pub use config::{DEFAULT_API_URL, TcbConfig};
@@ -89,7 +87,7 @@ fn capabilities() -> Capabilities {
     }
 }
 
-/// An [`ObjectStore`] over one CloudBase environment's storage. Cheap to
+/// An [`ObjectStore`](haul_core::ObjectStore) over one CloudBase environment's storage. Cheap to
 /// clone; clones share the token.
 #[derive(Clone)]
 pub struct TcbStore {
@@ -134,8 +132,7 @@ impl fmt::Display for TcbStore {
     }
 }
 
-#[async_trait]
-impl ObjectStore for TcbStore {
+haul_http::single_put_store!(TcbStore {
     fn capabilities(&self) -> &Capabilities {
         &self.core.caps
     }
@@ -168,46 +165,4 @@ impl ObjectStore for TcbStore {
     fn list(&self, prefix: &str, _opts: ListOptions) -> ListStream {
         haul_core::unlistable(prefix, self)
     }
-
-    async fn create_multipart(&self, key: &Key, _opts: PutOptions) -> Result<UploadId> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-
-    async fn upload_part(
-        &self,
-        key: &Key,
-        _id: &UploadId,
-        _n: PartNumber,
-        _body: Payload,
-    ) -> Result<CompletedPart> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-
-    async fn upload_part_copy(
-        &self,
-        _src: &Key,
-        _range: ByteRange,
-        dst: &Key,
-        _id: &UploadId,
-        _n: PartNumber,
-    ) -> Result<CompletedPart> {
-        Err(self.unsupported(dst, "upload_part_copy"))
-    }
-
-    async fn list_parts(&self, key: &Key, _id: &UploadId) -> Result<Vec<CompletedPart>> {
-        Err(self.unsupported(key, "list_parts"))
-    }
-
-    async fn complete_multipart(
-        &self,
-        key: &Key,
-        _id: &UploadId,
-        _parts: &[CompletedPart],
-    ) -> Result<PutOutcome> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-
-    async fn abort_multipart(&self, key: &Key, _id: &UploadId) -> Result<()> {
-        Err(self.unsupported(key, "multipart upload"))
-    }
-}
+});
