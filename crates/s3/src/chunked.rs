@@ -96,7 +96,9 @@ impl Chunked {
             .body
             .checksums()
             .and_then(|s| s.iter().find(|c| c.kind() == ChecksumKind::Crc32c))
-            .ok_or_else(|| Error::transient("", "the part's body ended without its CRC32C"))?;
+            .ok_or_else(|| {
+                Error::transient(self.body.key(), "the part's body ended without its CRC32C")
+            })?;
         Ok(Bytes::from(format!(
             "0\r\n{TRAILER}:{}\r\n\r\n",
             crc.to_base64()

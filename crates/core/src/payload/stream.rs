@@ -64,6 +64,12 @@ impl PayloadStream {
         }
     }
 
+    /// The key of the object the bytes come from (for error messages).
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The number of bytes the body holds.
     #[must_use]
     pub fn len(&self) -> u64 {

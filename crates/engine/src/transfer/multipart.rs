@@ -179,15 +179,14 @@ pub(super) async fn multipart(
             let pn = PartNumber::new(n)?;
             let range = ByteRange::at(offset, len);
             let (part, sums) = with_part_retries(&s, dk.as_str(), len, true, || async {
-                if copy {
-                    let store = &s.dst.store;
+                let store = &s.dst.store;
+                let (part, sums) = if copy {
                     let part =
                         request(&s, || store.upload_part_copy(&sk, range, &dk, &id, pn)).await?;
-                    Ok((part, Vec::new()))
+                    (part, Vec::new())
                 } else if streamed {
                     crate::limit::take(s.bw.as_ref(), len).await;
-                    let store = &s.dst.store;
-                    let (part, sums) = request(&s, || async {
+                    request(&s, || async {
                         let body = open(&s, &m, Some(range), len, &k).await?;
                         let sums = body.sums();
                         let part = store.upload_part_stream(&dk, &id, pn, body).await?;
@@ -196,18 +195,16 @@ pub(super) async fn multipart(
                         })?;
                         Ok((part, sums))
                     })
-                    .await?;
-                    check_part(&dk, &part, &sums)?;
-                    Ok((part, sums))
+                    .await?
                 } else {
                     let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
                     crate::limit::take(s.bw.as_ref(), len).await;
-                    let store = &s.dst.store;
                     let part =
                         request(&s, || store.upload_part(&dk, &id, pn, payload.clone())).await?;
-                    check_part(&dk, &part, &sums)?;
-                    Ok((part, sums))
-                }
+                    (part, sums)
+                };
+                check_part(&dk, &part, &sums)?;
+                Ok((part, sums))
             })
             .await?;
             Ok(finish_part(&s, &dk, n, offset, len, &part, &sums))
