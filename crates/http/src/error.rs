@@ -428,13 +428,27 @@ pub fn map_transport(err: &reqwest::Error, key: &str) -> Error {
     }
 }
 
-/// Reads (at most 64 KiB of) an error answer's body and maps it.
+/// Reads (at most 64 KiB of) an error answer's body and maps it; an answer
+/// whose body breaks off is a retryable [`Error::Transient`], whatever its
+/// status, since the code that says what went wrong may be in the lost part.
 pub async fn error_from_response(resp: reqwest::Response, ctx: &ErrorContext<'_>) -> Error {
     let status = resp.status();
     let headers = resp.headers().clone();
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            // The code is in the part that never came: a 404 cut short may
+            // have been NoSuchUpload as well as NoSuchKey. Ask again.
+            Err(e) => {
+                let cut = map_transport(&e, ctx.key);
+                return Error::transient(
+                    ctx.key,
+                    format!("the HTTP {status} error answer was cut short ({cut})"),
+                );
+            }
+        };
         body.extend_from_slice(&chunk);
         if body.len() >= MAX_ERROR_BODY {
             body.truncate(MAX_ERROR_BODY);

@@ -199,15 +199,6 @@ pub(super) async fn has_files(dir: &Path) -> S3Result<bool> {
     Ok(false)
 }
 
-/// Kinds a PUT may carry a checksum of.
-pub(super) const PUT_KINDS: [ChecksumKind; 5] = [
-    ChecksumKind::Md5,
-    ChecksumKind::Crc32,
-    ChecksumKind::Crc32c,
-    ChecksumKind::Crc64Nvme,
-    ChecksumKind::Sha1,
-];
-
 /// Hashes a file with `kinds`.
 pub(super) async fn hash_file(
     path: &Path,

@@ -46,16 +46,22 @@
 //!   and `CompleteMultipartUpload` work for 1024-byte keys, without
 //!   Content-Type or user metadata, with plain MD5 ETags.
 //!
-//! Gaps that remain: a `PutObject` refused for a bad checksum (`BadDigest`)
-//! has already replaced the object; `UploadPart` verifies neither
-//! `Content-MD5` nor `x-amz-checksum-*`; no part or object reports a CRC it
-//! was not sent; `GetObject ?partNumber=` is ignored; deleting an object
+//! * `PutObject` and `UploadPart` check the body against the checksums the
+//!   request declared — `Content-MD5` and `x-amz-checksum-*` headers, or the
+//!   `aws-chunked` trailer an `x-amz-trailer` header promises — before
+//!   anything is replaced: a mismatch is `BadDigest` and the object or part
+//!   that was there stays (s3s-fs checks PutObject only after replacing the
+//!   object, and parts not at all); the verified values are in the answer.
+//!
+//! Gaps that remain: no part or object reports a CRC it was not sent;
+//! `GetObject ?partNumber=` is ignored; deleting an object
 //! leaves its side files behind (a later copy may inherit stale metadata);
 //! no versioning, no SSE, no bucket policies.
 
 mod drain;
 mod files;
 mod shim;
+mod verify;
 
 use drain::Drained;
 

@@ -14,15 +14,17 @@ use s3s::dto::{
     HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListMultipartUploadsInput,
     ListMultipartUploadsOutput, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input,
     ListObjectsV2Output, ListPartsInput, ListPartsOutput, MultipartUpload, Part, PutObjectInput,
-    PutObjectOutput, Range, Timestamp, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
-    UploadPartOutput,
+    PutObjectOutput, Range, StreamingBlob, Timestamp, UploadPartCopyInput, UploadPartCopyOutput,
+    UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 
+use super::verify::{Declared, Verdict};
+
 use super::files::{
-    Layout, PUT_KINDS, etag_matches, has_files, io_err, md5_etag, new_upload_id, publish, sub,
-    url_encode, write_stream,
+    Layout, etag_matches, has_files, io_err, md5_etag, new_upload_id, publish, sub, url_encode,
+    write_stream,
 };
 
 /// Smallest part but the last, as S3 has it.
@@ -110,6 +112,22 @@ impl Shim {
             numbers.push(n);
         }
         Ok(numbers)
+    }
+
+    /// `PutObject` of a key too long for s3s-fs's side files.
+    async fn put_long(&self, input: PutObjectInput) -> S3Result<S3Response<PutObjectOutput>> {
+        let dst = self.layout.object(&input.bucket, &input.key)?;
+        if !self.layout.root.join(&input.bucket).is_dir() {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
+        let (tmp, sums) = write_stream(&self.layout, body, &[ChecksumKind::Md5]).await?;
+        publish(&tmp, &dst).await?;
+        let md5 = sums.first().map(haul_core::Checksum::to_hex);
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(md5.unwrap_or_default())),
+            ..PutObjectOutput::default()
+        }))
     }
 
     /// Renames the listed parts to 1..=N (s3s-fs wants them contiguous) and
@@ -232,48 +250,20 @@ impl S3 for Shim {
 
     async fn put_object(
         &self,
-        req: S3Request<PutObjectInput>,
+        mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        if !Layout::is_long(&req.input.bucket, &req.input.key) {
-            return self.fs.put_object(req).await;
+        let verdict = verify_body(&mut req, |i| &mut i.body)?;
+        let long = Layout::is_long(&req.input.bucket, &req.input.key);
+        let result = if long {
+            self.put_long(req.input).await
+        } else {
+            self.fs.put_object(req).await
+        };
+        let mut resp = settle(result, verdict.as_ref())?;
+        if let Some(v) = &verdict {
+            report!(v, resp.output);
         }
-        let input = req.input;
-        let dst = self.layout.object(&input.bucket, &input.key)?;
-        if !self.layout.root.join(&input.bucket).is_dir() {
-            return Err(s3_error!(NoSuchBucket));
-        }
-        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let (tmp, sums) = write_stream(&self.layout, body, &PUT_KINDS).await?;
-        let sent = [
-            (ChecksumKind::Md5, &input.content_md5),
-            (ChecksumKind::Crc32, &input.checksum_crc32),
-            (ChecksumKind::Crc32c, &input.checksum_crc32c),
-            (ChecksumKind::Crc64Nvme, &input.checksum_crc64nvme),
-            (ChecksumKind::Sha1, &input.checksum_sha1),
-        ];
-        for (kind, value) in sent {
-            let got = sums
-                .iter()
-                .find(|c| c.kind() == kind)
-                .map(haul_core::Checksum::to_base64);
-            if let Some(v) = value
-                && got.as_deref() != Some(v.as_str())
-            {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(s3_error!(BadDigest, "{kind} mismatch"));
-            }
-        }
-        publish(&tmp, &dst).await?;
-        let md5 = sums
-            .iter()
-            .find(|c| c.kind() == ChecksumKind::Md5)
-            .map(haul_core::Checksum::to_hex)
-            .unwrap_or_default();
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(ETag::Strong(md5)),
-            checksum_crc32c: input.checksum_crc32c,
-            ..PutObjectOutput::default()
-        }))
+        Ok(resp)
     }
 
     async fn copy_object(
@@ -395,10 +385,15 @@ impl S3 for Shim {
 
     async fn upload_part(
         &self,
-        req: S3Request<UploadPartInput>,
+        mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         self.layout.check_upload(&req.input.upload_id)?;
-        self.fs.upload_part(req).await
+        let verdict = verify_body(&mut req, |i| &mut i.body)?;
+        let mut resp = settle(self.fs.upload_part(req).await, verdict.as_ref())?;
+        if let Some(v) = &verdict {
+            report!(v, resp.output);
+        }
+        Ok(resp)
     }
 
     async fn upload_part_copy(
@@ -572,6 +567,50 @@ impl S3 for Shim {
         }))
     }
 }
+
+/// Wraps the body of `req` (reached through `body`) so that it is checked
+/// against the checksums the request declared, if it declared any.
+fn verify_body<T>(
+    req: &mut S3Request<T>,
+    body: impl FnOnce(&mut T) -> &mut Option<StreamingBlob>,
+) -> S3Result<Option<Verdict>> {
+    let declared = Declared::of(req);
+    if declared.is_empty() {
+        return Ok(None);
+    }
+    let slot = body(&mut req.input);
+    let blob = slot.take().ok_or_else(|| s3_error!(IncompleteBody))?;
+    let (blob, verdict) = declared.verify(blob);
+    *slot = Some(blob);
+    Ok(Some(verdict))
+}
+
+/// `BadDigest` when the body did not match what was declared (the write
+/// then failed and nothing was replaced), else `result`.
+fn settle<T>(result: S3Result<T>, verdict: Option<&Verdict>) -> S3Result<T> {
+    match verdict.and_then(Verdict::refusal) {
+        Some(refused) => Err(refused),
+        None => result,
+    }
+}
+
+/// Fills an answer's checksum fields with the body's, as S3 reports the
+/// checksums it verified.
+macro_rules! report {
+    ($verdict:expr, $out:expr) => {
+        for (kind, field) in [
+            (ChecksumKind::Crc32, &mut $out.checksum_crc32),
+            (ChecksumKind::Crc32c, &mut $out.checksum_crc32c),
+            (ChecksumKind::Crc64Nvme, &mut $out.checksum_crc64nvme),
+            (ChecksumKind::Sha1, &mut $out.checksum_sha1),
+        ] {
+            if let Some(v) = $verdict.base64(kind) {
+                *field = Some(v);
+            }
+        }
+    };
+}
+use report;
 
 #[cfg(test)]
 mod tests {

@@ -26,8 +26,9 @@ use stats::Counters;
 /// deterministically from a seed: connection resets before or after the
 /// server saw the request, `503 SlowDown` and `500 InternalError` answers with
 /// S3 XML error bodies, response bodies cut short under their full
-/// `Content-Length`, and stalls (before the answer, or in the middle of a
-/// body).
+/// `Content-Length`, stalls (before the answer, or in the middle of a
+/// body), and request bodies forwarded with one byte inverted (which a
+/// declared checksum must catch).
 ///
 /// Requests and answers stream through without being buffered; client
 /// connections are kept alive between requests (a reset or a cut body ends

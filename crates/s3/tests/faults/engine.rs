@@ -62,7 +62,15 @@ async fn upload_through_faults_is_complete_and_exact() {
     let files = files();
     let src = rig.local_dir("src");
     write_files(&src, &files);
-    rig.proxy.set_rules(mixed_faults("ups"));
+    // The first two parts arrive with a byte flipped: the server refuses
+    // them (BadDigest) and the engine sends them again.
+    let mut rules = vec![
+        ProxyRule::first(2, ProxyFault::CorruptRequest)
+            .method("PUT")
+            .path_contains("partNumber="),
+    ];
+    rules.extend(mixed_faults("ups"));
+    rig.proxy.set_rules(rules);
 
     let req = JobRequest::copy(ep(local(&src), ""), ep(rig.faulty(), "ups/data/"));
     let (s, events) = run(transfer_config(), req).await;
@@ -79,7 +87,8 @@ async fn upload_through_faults_is_complete_and_exact() {
         stats.faults_injected() >= 3,
         "faults were injected: {stats}"
     );
-    assert!(s.counts.retries > 0, "{s:?}");
+    assert_eq!(stats.injected(ProxyFaultKind::CorruptRequest), 2, "{stats}");
+    assert!(s.counts.retries >= 2, "{s:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

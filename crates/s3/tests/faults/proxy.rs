@@ -5,8 +5,11 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::TryStreamExt;
-use haul_core::{ByteRange, Error, GetOptions, Key, ObjectStore, ObjectStoreExt};
+use futures::{StreamExt, TryStreamExt};
+use haul_core::{
+    ByteRange, ChecksumKind, Error, GetOptions, Key, MultiHasher, ObjectStore, ObjectStoreExt,
+    Payload, PayloadStream,
+};
 use haul_testkit::{ProxyFault, ProxyFaultKind, ProxyRule};
 
 use crate::rig::{KIB, MIB, Rig, STALL, data};
@@ -62,6 +65,19 @@ async fn truncated_bodies_are_retryable_errors_never_short_successes() {
     let stats = rig.proxy.stats();
     assert_eq!(stats.injected(ProxyFaultKind::TruncateBody), 3, "{stats}");
     assert_eq!(stats.faults_injected(), 3, "{stats}");
+
+    // An error answer cut short is not the error it would have said (a 404
+    // may be NoSuchKey or NoSuchUpload): it is a transport failure.
+    rig.proxy.set_rules(vec![
+        ProxyRule::always(ProxyFault::TruncateBody).method("GET"),
+    ]);
+    let e = store
+        .get_bytes(&key("missing"))
+        .await
+        .expect_err("a cut error answer");
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(e.to_string().contains("cut short"), "{e}");
+    assert!(rig.proxy.stats().injected(ProxyFaultKind::TruncateBody) > 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,4 +260,107 @@ async fn requests_share_kept_alive_connections_and_large_bodies_stream() {
     // connections); most requests must still ride a kept connection.
     assert!(stats.connections * 2 <= stats.requests, "{stats}");
     assert_eq!(stats.faults_injected(), 0, "{stats}");
+}
+
+/// `len` bytes of `body` as a part body streamed in 64 KiB chunks, its
+/// CRC32C computed on the way (so sent in an aws-chunked trailer).
+fn streamed(k: &Key, body: &Bytes) -> PayloadStream {
+    let chunks: Vec<haul_core::Result<Bytes>> = body
+        .chunks(64 * KIB as usize)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let stream = futures::stream::iter(chunks).boxed();
+    PayloadStream::new(
+        k.as_str(),
+        body.len() as u64,
+        &[ChecksumKind::Crc32c],
+        stream,
+    )
+}
+
+/// A body with its CRC32C, sent in a header.
+fn hashed(body: &Bytes) -> Payload {
+    let mut h = MultiHasher::new(&[ChecksumKind::Crc32c]);
+    h.update(body);
+    Payload::from(body.clone()).with_checksums(h.finish())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_corrupted_on_the_way_are_bad_digest_and_replace_nothing() {
+    let rig = Rig::new(&["bkt"], 8);
+    let store = rig.bucket("bkt");
+    let k = key("corrupt me");
+    let (old, new) = (data(256 * KIB, 1), data(256 * KIB, 2));
+    store.put_bytes(&k, old.clone()).await.expect("put");
+
+    let corrupt_first = |path: &str| {
+        vec![
+            ProxyRule::first(1, ProxyFault::CorruptRequest)
+                .method("PUT")
+                .path_contains(path),
+        ]
+    };
+    rig.proxy.set_rules(corrupt_first("/bkt/"));
+    let e = store
+        .put(&k, hashed(&new), haul_core::PutOptions::default())
+        .await
+        .expect_err("a put corrupted on the way");
+    assert!(matches!(e, Error::Integrity { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("corrupt me"),
+        "names the object: {e}"
+    );
+    assert!(
+        store.get_bytes(&k).await.expect("get") == old,
+        "the refused put replaced nothing"
+    );
+
+    // Part 1 streamed (CRC32C in the aws-chunked trailer), part 2 gathered
+    // (CRC32C in a header); each re-sent corrupted, each refused, and the
+    // parts uploaded first are what completes.
+    let (p1, p2) = (data(6 * MIB, 3), data(2 * MIB + 5, 4));
+    let id = store
+        .create_multipart(&k, haul_core::PutOptions::default())
+        .await
+        .expect("create");
+    let n = |i| haul_core::PartNumber::new(i).expect("part number");
+    let first = store
+        .upload_part_stream(&k, &id, n(1), streamed(&k, &p1))
+        .await
+        .expect("part 1");
+    let second = store
+        .upload_part(&k, &id, n(2), hashed(&p2))
+        .await
+        .expect("part 2");
+    assert!(
+        first.checksum.is_some(),
+        "the server reports what it verified"
+    );
+
+    rig.proxy.set_rules(corrupt_first("partNumber=1"));
+    let e = store
+        .upload_part_stream(&k, &id, n(1), streamed(&k, &new))
+        .await
+        .expect_err("a streamed part corrupted on the way");
+    assert!(matches!(e, Error::Integrity { .. }), "{e:?}");
+    let again = store
+        .upload_part_stream(&k, &id, n(1), streamed(&k, &p1))
+        .await
+        .expect("part 1 again");
+    assert_eq!(again.etag, first.etag);
+    rig.proxy.set_rules(corrupt_first("partNumber=2"));
+    let e = store
+        .upload_part(&k, &id, n(2), hashed(&new))
+        .await
+        .expect_err("a gathered part corrupted on the way");
+    assert!(matches!(e, Error::Integrity { .. }), "{e:?}");
+
+    store
+        .complete_multipart(&k, &id, &[first, second])
+        .await
+        .expect("complete with the parts that arrived whole");
+    let whole: Bytes = [p1, p2].concat().into();
+    assert!(store.get_bytes(&k).await.expect("get") == whole);
+    let stats = rig.proxy.stats();
+    assert_eq!(stats.injected(ProxyFaultKind::CorruptRequest), 3, "{stats}");
 }

@@ -1,5 +1,6 @@
 //! Answer bodies: small ones the proxy writes, and the server's, streamed
-//! through and damaged on request.
+//! through and damaged on request; and request bodies, forwarded with one
+//! byte flipped on request.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -165,5 +166,63 @@ impl Body for ProxyBody {
             Self::Forward(f) if f.sent == 0 => f.inner.size_hint(),
             Self::Forward(_) => SizeHint::default(),
         }
+    }
+}
+
+/// A request body on its way to the server, with the byte at `flip`
+/// (counted from the start of the body as sent) inverted, if set.
+pub(crate) struct Upload {
+    inner: Incoming,
+    flip: Option<u64>,
+    /// Bytes forwarded so far.
+    seen: u64,
+}
+
+impl Upload {
+    /// `inner`, with the byte at offset `flip` inverted when set.
+    pub(crate) fn new(inner: Incoming, flip: Option<u64>) -> Self {
+        Self {
+            inner,
+            flip,
+            seen: 0,
+        }
+    }
+}
+
+impl Body for Upload {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(f))) => f,
+            other => return other,
+        };
+        let data = match frame.into_data() {
+            Ok(d) => d,
+            Err(other) => return Poll::Ready(Some(Ok(other))),
+        };
+        let start = this.seen;
+        this.seen += data.len() as u64;
+        match this.flip {
+            Some(at) if (start..this.seen).contains(&at) => {
+                let mut bytes = data.to_vec();
+                bytes[(at - start) as usize] ^= 0xff;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(bytes)))))
+            }
+            _ => Poll::Ready(Some(Ok(Frame::data(data)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::Shared;
-use super::body::{Damage, ProxyBody};
+use super::body::{Damage, ProxyBody, Upload};
 use super::rules::ProxyFault;
 use super::stats::ProxyFaultKind;
 
@@ -122,7 +122,7 @@ impl std::error::Error for Dropped {}
 /// What every connection task holds.
 struct Ctx {
     shared: Arc<Shared>,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, Upload>,
     request_ids: AtomicU64,
 }
 
@@ -220,7 +220,16 @@ async fn handle(
         }
         _ => {}
     }
-    let resp = match forward(&ctx, req).await {
+    // Halfway through the body as sent: inside the data of an aws-chunked
+    // body too, whose frame headers are a few bytes per MiB.
+    let flip = match (&plan.fault, content_length(req.headers())) {
+        (Some(ProxyFault::CorruptRequest), Some(n)) if n > 0 => {
+            shared.counters.injected(ProxyFaultKind::CorruptRequest);
+            Some(n / 2)
+        }
+        _ => None,
+    };
+    let resp = match forward(&ctx, req, flip).await {
         Ok(r) => r,
         Err(e) => {
             let msg = format!("fault proxy: upstream unreachable: {e}");
@@ -264,8 +273,13 @@ async fn handle(
     ))
 }
 
-/// Sends `req` upstream as it came, `Host` header included.
-async fn forward(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Incoming>, String> {
+/// Sends `req` upstream as it came, `Host` header included, with the body
+/// byte at `flip` inverted when set.
+async fn forward(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+    flip: Option<u64>,
+) -> Result<Response<Incoming>, String> {
     let (mut parts, body) = req.into_parts();
     let path = parts
         .uri
@@ -280,7 +294,7 @@ async fn forward(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Incoming>
         .map_err(|e| e.to_string())?;
     strip_hop_by_hop(&mut parts.headers);
     ctx.client
-        .request(Request::from_parts(parts, body))
+        .request(Request::from_parts(parts, Upload::new(body, flip)))
         .await
         .map_err(|e| e.to_string())
 }

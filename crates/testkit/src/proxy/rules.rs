@@ -42,6 +42,11 @@ pub enum ProxyFault {
     /// Forwards, sends the first half of the body, pauses this long, then
     /// sends the rest. Only for answers with a body; not for `HEAD`.
     StallBody(Duration),
+    /// Forwards the request with one byte of its body inverted, halfway
+    /// through its `Content-Length`: what a bad NIC or middlebox does, and
+    /// what a declared checksum must catch. Only for requests with a body
+    /// of known length; not for `GET`, `HEAD` or `DELETE`.
+    CorruptRequest,
 }
 
 impl ProxyFault {
@@ -56,6 +61,7 @@ impl ProxyFault {
             Self::TruncateBody => ProxyFaultKind::TruncateBody,
             Self::Delay(_) => ProxyFaultKind::Delay,
             Self::StallBody(_) => ProxyFaultKind::StallBody,
+            Self::CorruptRequest => ProxyFaultKind::CorruptRequest,
         }
     }
 
@@ -65,6 +71,9 @@ impl ProxyFault {
     pub fn applies_to(&self, method: &str) -> bool {
         match self {
             Self::TruncateBody | Self::StallBody(_) => !method.eq_ignore_ascii_case("HEAD"),
+            Self::CorruptRequest => ["PUT", "POST"]
+                .iter()
+                .any(|m| method.eq_ignore_ascii_case(m)),
             _ => true,
         }
     }

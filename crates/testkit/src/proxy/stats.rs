@@ -21,11 +21,13 @@ pub enum ProxyFaultKind {
     StallBody,
     /// A delay before forwarding.
     Delay,
+    /// A request body forwarded with one byte inverted.
+    CorruptRequest,
 }
 
 impl ProxyFaultKind {
     /// Every kind, in order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::ResetBefore,
         Self::ResetAfter,
         Self::SlowDown,
@@ -33,6 +35,7 @@ impl ProxyFaultKind {
         Self::TruncateBody,
         Self::StallBody,
         Self::Delay,
+        Self::CorruptRequest,
     ];
 
     /// A short snake_case name.
@@ -46,6 +49,7 @@ impl ProxyFaultKind {
             Self::TruncateBody => "truncate_body",
             Self::StallBody => "stall_body",
             Self::Delay => "delay",
+            Self::CorruptRequest => "corrupt_request",
         }
     }
 }
