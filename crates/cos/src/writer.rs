@@ -1,10 +1,5 @@
 //! PUT Object, PUT Object copy, DELETE Object and DELETE Multiple Objects.
 
-use std::collections::HashMap;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use bytes::Bytes;
 use haul_core::{
     Checksum, ChecksumKind, CopyOptions, Error, Key, Payload, PutOptions, PutOutcome, Result,
 };
@@ -12,9 +7,8 @@ use haul_http::attrs::object_headers;
 use haul_http::error::map_code;
 use haul_http::response::header;
 use haul_http::send::Body;
-use haul_http::xml::{DeleteResult, delete_body, parse, unquote, xml_safe};
+use haul_http::xml::{DeleteBatch, DeleteError, DeleteResult, parse, unquote};
 use http::{HeaderMap, Method};
-use md5::{Digest as _, Md5};
 
 use crate::addr::check_key;
 use crate::core::{Call, Core};
@@ -139,42 +133,21 @@ impl Core {
     /// One DELETE Multiple Objects call of at most 1000 keys, with the
     /// Content-MD5 COS requires. Keys XML cannot carry are deleted one by one.
     async fn delete_batch(&self, keys: &[Key]) -> Result<Vec<Result<()>>> {
-        let safe = |k: &Key| xml_safe(k.as_str()) && check_key(k.as_str()).is_ok();
-        let batchable: Vec<&Key> = keys.iter().filter(|k| safe(k)).collect();
-        let mut errors = HashMap::new();
-        if !batchable.is_empty() {
-            let doc = delete_body(batchable.iter().map(|k| k.as_str()));
-            let md5 = B64.encode(Md5::digest(doc.as_bytes()));
+        let batch = DeleteBatch::new(keys, |k| check_key(k).is_ok());
+        let mut answer = DeleteResult::default();
+        if let Some((doc, md5)) = batch.document() {
             let call = Call::new(Method::POST, None)
                 .query("delete", "")
                 .header("content-md5", md5)
                 .header("content-type", "application/xml")
-                .body(Body::Bytes(Bytes::from(doc)));
+                .body(Body::Bytes(doc));
             let bucket = self.cfg.bucket.clone();
             let (_, body) = self.send_small(call, &self.ctx(&bucket)).await?;
-            let res: DeleteResult = parse(&body, &bucket, "DELETE Multiple Objects")?;
-            for e in res.errors {
-                errors.insert(e.key.clone(), e);
-            }
+            answer = parse(&body, &bucket, "DELETE Multiple Objects")?;
         }
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            if !safe(k) {
-                out.push(self.delete(k).await);
-                continue;
-            }
-            out.push(match errors.get(k.as_str()) {
-                None => Ok(()),
-                Some(e) if e.code == "NoSuchKey" => Ok(()),
-                Some(e) => Err(map_code(
-                    None,
-                    &e.code,
-                    &e.message,
-                    None,
-                    &self.ctx(k.as_str()),
-                )),
-            });
-        }
-        Ok(out)
+        let refused = |k: &Key, e: &DeleteError| {
+            map_code(None, &e.code, &e.message, None, &self.ctx(k.as_str()))
+        };
+        Ok(batch.outcomes(&answer, refused, |k| self.delete(k)).await)
     }
 }

@@ -99,6 +99,78 @@ pub fn delete_body<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
     s
 }
 
+/// A batch delete (S3's `DeleteObjects`, COS's "DELETE Multiple Objects")
+/// as both providers take it: the keys that can be named in its XML body,
+/// and the rest, which go one by one.
+#[derive(Debug)]
+pub struct DeleteBatch<'a> {
+    keys: &'a [Key],
+    sendable: Vec<bool>,
+}
+
+impl<'a> DeleteBatch<'a> {
+    /// Splits `keys`: those `sendable` says the document can carry.
+    pub fn new(keys: &'a [Key], sendable: impl Fn(&str) -> bool) -> Self {
+        let sendable = keys
+            .iter()
+            .map(|k| xml_safe(k.as_str()) && sendable(k.as_str()))
+            .collect();
+        Self { keys, sendable }
+    }
+
+    /// The `<Delete>` document and its `Content-MD5`, or `None` when no key
+    /// can be sent in one.
+    #[must_use]
+    pub fn document(&self) -> Option<(bytes::Bytes, String)> {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let keys: Vec<&str> = self.sent().map(Key::as_str).collect();
+        if keys.is_empty() {
+            return None;
+        }
+        let doc = delete_body(keys);
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&doc));
+        Some((doc.into(), md5))
+    }
+
+    fn sent(&self) -> impl Iterator<Item = &Key> {
+        self.keys
+            .iter()
+            .zip(&self.sendable)
+            .filter_map(|(k, &s)| s.then_some(k))
+    }
+
+    /// One result per key, in order: a key the answer does not list (or
+    /// lists as `NoSuchKey`) is deleted; a refused key is `refused(key,
+    /// error)`; a key the document could not carry is deleted by `single`.
+    pub async fn outcomes<F, Fut>(
+        self,
+        answer: &DeleteResult,
+        refused: impl Fn(&Key, &DeleteError) -> Error,
+        mut single: F,
+    ) -> Vec<Result<()>>
+    where
+        F: FnMut(&'a Key) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let errors: std::collections::HashMap<&str, &DeleteError> =
+            answer.errors.iter().map(|e| (e.key.as_str(), e)).collect();
+        let mut out = Vec::with_capacity(self.keys.len());
+        for (k, sent) in self.keys.iter().zip(self.sendable) {
+            out.push(if sent {
+                match errors.get(k.as_str()) {
+                    None => Ok(()),
+                    Some(e) if e.code == "NoSuchKey" => Ok(()),
+                    Some(e) => Err(refused(k, e)),
+                }
+            } else {
+                single(k).await
+            });
+        }
+        out
+    }
+}
+
 /// A `<CompleteMultipartUpload>` document, parts in the order given. A
 /// part's checksum, when it has one, goes in a `<{checksum_element}>`
 /// element (S3's `ChecksumCRC32C`).
