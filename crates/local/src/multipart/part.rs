@@ -215,8 +215,8 @@ pub(crate) fn payload_sums(body: &Payload) -> Result<Sums, Mismatch> {
 /// its producer computed over them.
 #[derive(Debug)]
 pub(crate) enum Feed {
-    /// The next bytes.
-    Chunk(Bytes),
+    /// The next bytes, in the pieces they came in.
+    Chunks(Vec<Bytes>),
     /// The end of the body, with the producer's checksums.
     End(Vec<Checksum>),
 }
@@ -240,12 +240,14 @@ pub(crate) fn write_feed(
     let mut next = rx.blocking_recv();
     let carried = loop {
         match next {
-            Some(Feed::Chunk(c)) => {
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&c);
+            Some(Feed::Chunks(pieces)) => {
+                for c in pieces {
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&c);
+                    }
+                    written += c.len() as u64;
+                    batch.push(c);
                 }
-                written += c.len() as u64;
-                batch.push(c);
                 next = match rx.try_recv() {
                     Ok(feed) => Some(feed),
                     Err(TryRecvError::Empty) => {
