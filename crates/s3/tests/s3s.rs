@@ -280,3 +280,36 @@ async fn get_streams_a_large_object_and_reports_ranges() {
     let got = resp.bytes().await.expect("read");
     assert!(got == body.slice(5..), "ranged body differs");
 }
+
+/// Files put in the served directory by hand get their MD5 as ETag, and a
+/// new one when they change on disk.
+#[tokio::test]
+async fn files_put_in_the_directory_by_hand_have_their_md5_as_etag() {
+    let (server, _dir, cfg) = server("byhand");
+    let store = S3Store::new(cfg).expect("store");
+    let path = server.root().join("byhand").join("by hand.bin");
+    let md5 = |b: &[u8]| compute(ChecksumKind::Md5, b).to_hex();
+    let etag = |m: &haul_core::ObjectMeta| m.etag.clone().unwrap_or_default().replace('"', "");
+
+    std::fs::write(&path, b"first version").expect("write");
+    let k = key("by hand.bin");
+    let head = store.head(&k).await.expect("head");
+    assert_eq!(etag(&head), md5(b"first version"));
+    assert_eq!(
+        etag(&store.head(&k).await.expect("head again")),
+        etag(&head)
+    );
+
+    std::fs::write(&path, b"second, longer version").expect("rewrite");
+    let head = store.head(&k).await.expect("head after the change");
+    assert_eq!(etag(&head), md5(b"second, longer version"));
+    let got = store.get_bytes(&k).await.expect("get");
+    assert_eq!(&got[..], b"second, longer version");
+
+    // Objects the server wrote keep the ETag it recorded.
+    store
+        .put_bytes(&k, Bytes::from_static(b"uploaded"))
+        .await
+        .expect("put");
+    assert_eq!(etag(&store.head(&k).await.expect("head")), md5(b"uploaded"));
+}

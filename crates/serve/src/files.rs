@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -27,13 +28,21 @@ pub(super) fn io_err(e: std::io::Error) -> S3Error {
 pub(super) struct Layout {
     pub(super) root: PathBuf,
     tmp: AtomicU64,
+    /// Held while an ETag is computed, so parallel ranged reads of a new
+    /// file hash it once.
+    hashing: tokio::sync::Mutex<()>,
 }
+
+/// The side-file entry recording which size and modification time the
+/// ETag the shim computed belongs to.
+const STAMP: &str = "haul_etag_of";
 
 impl Layout {
     pub(super) fn new(root: PathBuf) -> Self {
         Self {
             root,
             tmp: AtomicU64::new(0),
+            hashing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -62,6 +71,60 @@ impl Layout {
             return Err(s3_error!(InvalidArgument, "path escapes the bucket"));
         }
         Ok(self.root.join(bucket).join(key))
+    }
+
+    /// s3s-fs's side file of an object's attributes (ETag, checksums).
+    fn info(&self, bucket: &str, key: &str) -> PathBuf {
+        use base64::Engine as _;
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        self.root.join(format!(
+            ".bucket-{}.object-{}.internal.json",
+            enc(bucket),
+            enc(key)
+        ))
+    }
+
+    /// Makes sure s3s-fs finds the ETag of a file that was put in the
+    /// directory by hand: s3s-fs hashes the whole file on every `GET` and
+    /// `HEAD` of such an object (each ranged part of a download re-reads
+    /// all of it). The MD5 is computed once and kept in the side file with
+    /// the file's size and modification time, and computed again when
+    /// either changes. Objects s3s-fs wrote itself are left alone.
+    pub(super) async fn remember_etag(&self, bucket: &str, key: &str) -> S3Result<()> {
+        let (Ok(object), true) = (self.object(bucket, key), !Self::is_long(bucket, key)) else {
+            return Ok(());
+        };
+        let Ok(meta) = tokio::fs::metadata(&object).await else {
+            return Ok(()); // s3s-fs answers for a missing object
+        };
+        if !meta.is_file() {
+            return Ok(());
+        }
+        let stamp = format!(
+            "{}:{:?}",
+            meta.len(),
+            meta.modified()
+                .ok()
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        );
+        let info_path = self.info(bucket, key);
+        let mut info: serde_json::Map<String, serde_json::Value> =
+            match tokio::fs::read(&info_path).await {
+                Ok(text) => serde_json::from_slice(&text).unwrap_or_default(),
+                Err(_) => serde_json::Map::new(),
+            };
+        let ours = info.get(STAMP).and_then(|v| v.as_str());
+        if info.contains_key("e_tag") && ours.is_none_or(|s| s == stamp) {
+            return Ok(());
+        }
+        let _one_at_a_time = self.hashing.lock().await;
+        let (etag, _) = md5_etag(&object).await?;
+        info.insert("e_tag".into(), etag.value().into());
+        info.insert(STAMP.into(), stamp.into());
+        let tmp = self.tmp();
+        let doc = serde_json::to_vec(&info).map_err(|e| s3_error!(e, InternalError))?;
+        tokio::fs::write(&tmp, doc).await.map_err(io_err)?;
+        publish(&tmp, &info_path).await
     }
 
     /// Whether `id` looks like the UUIDs s3s-fs hands out (so it is safe

@@ -214,6 +214,9 @@ impl S3 for Shim {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.layout
+            .remember_etag(&req.input.bucket, &req.input.key)
+            .await?;
         self.fs.head_object(req).await
     }
 
@@ -221,6 +224,9 @@ impl S3 for Shim {
         &self,
         mut req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.layout
+            .remember_etag(&req.input.bucket, &req.input.key)
+            .await?;
         // s3s-fs seeks before the start for a suffix longer than the object.
         if let Some(Range::Suffix { length }) = req.input.range
             && let Ok(path) = self.layout.object(&req.input.bucket, &req.input.key)
