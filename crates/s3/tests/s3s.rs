@@ -312,4 +312,28 @@ async fn files_put_in_the_directory_by_hand_have_their_md5_as_etag() {
         .await
         .expect("put");
     assert_eq!(etag(&store.head(&k).await.expect("head")), md5(b"uploaded"));
+
+    // By hand again, then a multipart upload over it: the multipart ETag
+    // the server recorded wins over the one remembered for the old file.
+    std::fs::write(&path, b"by hand again").expect("rewrite");
+    assert_eq!(
+        etag(&store.head(&k).await.expect("head")),
+        md5(b"by hand again")
+    );
+    let id = store
+        .create_multipart(&k, PutOptions::default())
+        .await
+        .expect("create");
+    let n = haul_core::PartNumber::new(1).expect("part number");
+    let part = store
+        .upload_part(&k, &id, n, Payload::from(Bytes::from_static(b"one part")))
+        .await
+        .expect("part");
+    store
+        .complete_multipart(&k, &id, &[part])
+        .await
+        .expect("complete");
+    let after = etag(&store.head(&k).await.expect("head after multipart"));
+    assert!(after.ends_with("-1"), "the multipart ETag: {after}");
+    assert_eq!(&store.get_bytes(&k).await.expect("get")[..], b"one part");
 }

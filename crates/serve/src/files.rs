@@ -33,8 +33,8 @@ pub(super) struct Layout {
     hashing: tokio::sync::Mutex<()>,
 }
 
-/// The side-file entry recording which size and modification time the
-/// ETag the shim computed belongs to.
+/// The side-file entry recording which size, modification time and ETag
+/// the shim computed (`SIZE:MTIME:ETAG`).
 const STAMP: &str = "haul_etag_of";
 
 impl Layout {
@@ -89,7 +89,8 @@ impl Layout {
     /// `HEAD` of such an object (each ranged part of a download re-reads
     /// all of it). The MD5 is computed once and kept in the side file with
     /// the file's size and modification time, and computed again when
-    /// either changes. Objects s3s-fs wrote itself are left alone.
+    /// either changes; the ETag s3s-fs recorded for an upload is adopted
+    /// the same way, so a later change by hand is noticed too.
     pub(super) async fn remember_etag(&self, bucket: &str, key: &str) -> S3Result<()> {
         let (Ok(object), true) = (self.object(bucket, key), !Self::is_long(bucket, key)) else {
             return Ok(());
@@ -113,14 +114,26 @@ impl Layout {
                 Ok(text) => serde_json::from_slice(&text).unwrap_or_default(),
                 Err(_) => serde_json::Map::new(),
             };
-        let ours = info.get(STAMP).and_then(|v| v.as_str());
-        if info.contains_key("e_tag") && ours.is_none_or(|s| s == stamp) {
-            return Ok(());
-        }
-        let _one_at_a_time = self.hashing.lock().await;
-        let (etag, _) = md5_etag(&object).await?;
-        info.insert("e_tag".into(), etag.value().into());
-        info.insert(STAMP.into(), stamp.into());
+        // The stamp vouches for the ETag it names. s3s-fs rewrites `e_tag`
+        // (keeping other entries) when the object is uploaded: an ETag the
+        // stamp does not name is s3s-fs's, for the file as it is now, and
+        // is adopted without hashing; a stamped ETag whose file changed
+        // since is computed again.
+        let etag = info
+            .get("e_tag")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let stamped = info.get(STAMP).and_then(|v| v.as_str()).map(str::to_owned);
+        let etag = match etag {
+            Some(e) if stamped.as_deref() == Some(&format!("{stamp}:{e}")) => return Ok(()),
+            Some(e) if !stamped.is_some_and(|s| s.ends_with(&format!(":{e}"))) => e,
+            _ => {
+                let _one_at_a_time = self.hashing.lock().await;
+                md5_etag(&object).await?.0.value().to_owned()
+            }
+        };
+        info.insert(STAMP.into(), format!("{stamp}:{etag}").into());
+        info.insert("e_tag".into(), etag.into());
         let tmp = self.tmp();
         let doc = serde_json::to_vec(&info).map_err(|e| s3_error!(e, InternalError))?;
         tokio::fs::write(&tmp, doc).await.map_err(io_err)?;
@@ -151,6 +164,23 @@ impl Layout {
                 NoSuchUpload,
                 "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
             )),
+        }
+    }
+
+    /// Fails with `AccessDenied` unless upload `id` was started with
+    /// `access_key` (s3s-fs records the starter's key).
+    pub(super) async fn check_owner(&self, id: &str, access_key: Option<&str>) -> S3Result<()> {
+        let record = self
+            .upload_record(id)
+            .ok_or_else(|| s3_error!(NoSuchUpload))?;
+        let text = tokio::fs::read(&record)
+            .await
+            .map_err(|_| s3_error!(NoSuchUpload))?;
+        let owner: Option<String> = serde_json::from_slice(&text).unwrap_or_default();
+        if owner.as_deref() == access_key {
+            Ok(())
+        } else {
+            Err(s3_error!(AccessDenied))
         }
     }
 
@@ -314,6 +344,53 @@ where
     }
     f.flush().await.map_err(io_err)?;
     Ok((tmp, h.finish()))
+}
+
+/// Copies the `x-amz-copy-source-range` (`bytes=FIRST-LAST`, the whole
+/// file without one) of `src` into the new file `dst` with large blocking
+/// reads, returning the hex MD5 of what was copied. Runs on a blocking
+/// thread.
+pub(super) fn copy_range(src: &Path, range: Option<&str>, dst: &Path) -> S3Result<String> {
+    use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+    let mut from = std::fs::File::open(src).map_err(|e| s3_error!(e, NoSuchKey))?;
+    let len = from.metadata().map_err(io_err)?.len();
+    let (first, count) = match range {
+        None => (0, len),
+        Some(r) => {
+            let spec = r
+                .strip_prefix("bytes=")
+                .ok_or_else(|| s3_error!(InvalidArgument, "bad copy range {r}"))?;
+            let (a, b) = spec
+                .split_once('-')
+                .ok_or_else(|| s3_error!(InvalidArgument, "bad copy range {r}"))?;
+            let first: u64 = a.parse().map_err(|_| s3_error!(InvalidArgument))?;
+            let last: u64 = if b.is_empty() {
+                len.saturating_sub(1)
+            } else {
+                b.parse().map_err(|_| s3_error!(InvalidArgument))?
+            };
+            if first > last || last >= len {
+                return Err(s3_error!(InvalidRange));
+            }
+            (first, last - first + 1)
+        }
+    };
+    from.seek(SeekFrom::Start(first)).map_err(io_err)?;
+    let mut to = std::fs::File::create(dst).map_err(io_err)?;
+    let mut h = MultiHasher::new(&[ChecksumKind::Md5]);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = count;
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let n = from.read(&mut buf[..want]).map_err(io_err)?;
+        if n == 0 {
+            return Err(s3_error!(InternalError, "the source ended early"));
+        }
+        h.update(&buf[..n]);
+        to.write_all(&buf[..n]).map_err(io_err)?;
+        left -= n as u64;
+    }
+    Ok(h.finish().first().map(Checksum::to_hex).unwrap_or_default())
 }
 
 /// Moves a finished temporary file into place.

@@ -59,6 +59,10 @@
 //!   `GET` and `HEAD`, so a ranged download of a 256 MiB file took 11 s
 //!   instead of 1.
 //!
+//! * `UploadPartCopy` copies with 1 MiB blocking reads (s3s-fs reads
+//!   through tokio's `File` 4 KiB at a time, a trip to the blocking pool
+//!   each: the demo's bucket-to-bucket copy went from 7.0 s to 2.0 s).
+//!
 //! Gaps that remain: no part or object reports a CRC it was not sent;
 //! `GetObject ?partNumber=` is ignored; deleting an object
 //! leaves its side files behind (a later copy may inherit stale metadata);
