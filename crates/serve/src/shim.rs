@@ -14,13 +14,13 @@ use s3s::dto::{
     HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput,
     ListMultipartUploadsInput, ListMultipartUploadsOutput, ListObjectsInput, ListObjectsOutput,
     ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput, MultipartUpload,
-    Part, PutObjectInput, PutObjectOutput, Range, StreamingBlob, Timestamp, UploadPartCopyInput,
+    Part, PutObjectInput, PutObjectOutput, Range, Timestamp, UploadPartCopyInput,
     UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 
-use super::verify::{Declared, Verdict};
+use super::verify::{report, settle, verify_body};
 
 use super::files::{
     Layout, copy_range, etag_matches, has_files, io_err, md5_etag, new_upload_id, publish, sub,
@@ -610,50 +610,6 @@ impl S3 for Shim {
         }))
     }
 }
-
-/// Wraps the body of `req` (reached through `body`) so that it is checked
-/// against the checksums the request declared, if it declared any.
-fn verify_body<T>(
-    req: &mut S3Request<T>,
-    body: impl FnOnce(&mut T) -> &mut Option<StreamingBlob>,
-) -> S3Result<Option<Verdict>> {
-    let declared = Declared::of(req);
-    if declared.is_empty() {
-        return Ok(None);
-    }
-    let slot = body(&mut req.input);
-    let blob = slot.take().ok_or_else(|| s3_error!(IncompleteBody))?;
-    let (blob, verdict) = declared.verify(blob);
-    *slot = Some(blob);
-    Ok(Some(verdict))
-}
-
-/// `BadDigest` when the body did not match what was declared (the write
-/// then failed and nothing was replaced), else `result`.
-fn settle<T>(result: S3Result<T>, verdict: Option<&Verdict>) -> S3Result<T> {
-    match verdict.and_then(Verdict::refusal) {
-        Some(refused) => Err(refused),
-        None => result,
-    }
-}
-
-/// Fills an answer's checksum fields with the body's, as S3 reports the
-/// checksums it verified.
-macro_rules! report {
-    ($verdict:expr, $out:expr) => {
-        for (kind, field) in [
-            (ChecksumKind::Crc32, &mut $out.checksum_crc32),
-            (ChecksumKind::Crc32c, &mut $out.checksum_crc32c),
-            (ChecksumKind::Crc64Nvme, &mut $out.checksum_crc64nvme),
-            (ChecksumKind::Sha1, &mut $out.checksum_sha1),
-        ] {
-            if let Some(v) = $verdict.base64(kind) {
-                *field = Some(v);
-            }
-        }
-    };
-}
-use report;
 
 #[cfg(test)]
 mod tests {

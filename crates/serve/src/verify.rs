@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures::Stream;
 use haul_core::{Checksum, ChecksumKind, MultiHasher};
 use s3s::dto::StreamingBlob;
-use s3s::{S3Error, S3Request, TrailingHeaders, s3_error};
+use s3s::{S3Error, S3Request, S3Result, TrailingHeaders, s3_error};
 
 /// The checksums a request declared: values sent as headers, and the kind
 /// an `x-amz-trailer` header promises at the end of the body.
@@ -205,3 +205,47 @@ impl Stream for Verified {
         }
     }
 }
+
+/// Wraps the body of `req` (reached through `body`) so that it is checked
+/// against the checksums the request declared, if it declared any.
+pub(super) fn verify_body<T>(
+    req: &mut S3Request<T>,
+    body: impl FnOnce(&mut T) -> &mut Option<StreamingBlob>,
+) -> S3Result<Option<Verdict>> {
+    let declared = Declared::of(req);
+    if declared.is_empty() {
+        return Ok(None);
+    }
+    let slot = body(&mut req.input);
+    let blob = slot.take().ok_or_else(|| s3_error!(IncompleteBody))?;
+    let (blob, verdict) = declared.verify(blob);
+    *slot = Some(blob);
+    Ok(Some(verdict))
+}
+
+/// `BadDigest` when the body did not match what was declared (the write
+/// then failed and nothing was replaced), else `result`.
+pub(super) fn settle<T>(result: S3Result<T>, verdict: Option<&Verdict>) -> S3Result<T> {
+    match verdict.and_then(Verdict::refusal) {
+        Some(refused) => Err(refused),
+        None => result,
+    }
+}
+
+/// Fills an answer's checksum fields with the body's, as S3 reports the
+/// checksums it verified.
+macro_rules! report {
+    ($verdict:expr, $out:expr) => {
+        for (kind, field) in [
+            (ChecksumKind::Crc32, &mut $out.checksum_crc32),
+            (ChecksumKind::Crc32c, &mut $out.checksum_crc32c),
+            (ChecksumKind::Crc64Nvme, &mut $out.checksum_crc64nvme),
+            (ChecksumKind::Sha1, &mut $out.checksum_sha1),
+        ] {
+            if let Some(v) = $verdict.base64(kind) {
+                *field = Some(v);
+            }
+        }
+    };
+}
+pub(super) use report;
