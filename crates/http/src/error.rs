@@ -406,6 +406,16 @@ fn describe(status: Option<StatusCode>, code: &str, message: &str) -> String {
 /// be built is [`Error::InvalidInput`].
 #[must_use]
 pub fn map_transport(err: &reqwest::Error, key: &str) -> Error {
+    let msg = transport_message(err);
+    if err.is_builder() {
+        Error::invalid(key, msg)
+    } else {
+        Error::transient(key, msg)
+    }
+}
+
+/// What went wrong on the wire, then the error chain (secrets redacted).
+fn transport_message(err: &reqwest::Error) -> String {
     let mut msg = if err.is_timeout() {
         "timed out".to_owned()
     } else if err.is_connect() {
@@ -421,11 +431,7 @@ pub fn map_transport(err: &reqwest::Error, key: &str) -> Error {
         msg.push_str(&crate::redact::redact_text(&e.to_string()));
         source = e.source();
     }
-    if err.is_builder() {
-        Error::invalid(key, msg)
-    } else {
-        Error::transient(key, msg)
-    }
+    msg
 }
 
 /// Reads (at most 64 KiB of) an error answer's body and maps it; an answer
@@ -442,7 +448,7 @@ pub async fn error_from_response(resp: reqwest::Response, ctx: &ErrorContext<'_>
             // The code is in the part that never came: a 404 cut short may
             // have been NoSuchUpload as well as NoSuchKey. Ask again.
             Err(e) => {
-                let cut = map_transport(&e, ctx.key);
+                let cut = transport_message(&e);
                 return Error::transient(
                     ctx.key,
                     format!("the HTTP {status} error answer was cut short ({cut})"),

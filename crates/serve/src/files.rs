@@ -91,15 +91,15 @@ impl Layout {
     /// the file's size and modification time, and computed again when
     /// either changes; the ETag s3s-fs recorded for an upload is adopted
     /// the same way, so a later change by hand is noticed too.
-    pub(super) async fn remember_etag(&self, bucket: &str, key: &str) -> S3Result<()> {
+    pub(super) async fn remember_etag(&self, bucket: &str, key: &str) -> S3Result<Option<String>> {
         let (Ok(object), true) = (self.object(bucket, key), !Self::is_long(bucket, key)) else {
-            return Ok(());
+            return Ok(None);
         };
         let Ok(meta) = tokio::fs::metadata(&object).await else {
-            return Ok(()); // s3s-fs answers for a missing object
+            return Ok(None); // s3s-fs answers for a missing object
         };
         if !meta.is_file() {
-            return Ok(());
+            return Ok(None);
         }
         let stamp = format!(
             "{}:{:?}",
@@ -125,7 +125,7 @@ impl Layout {
             .map(str::to_owned);
         let stamped = info.get(STAMP).and_then(|v| v.as_str()).map(str::to_owned);
         let etag = match etag {
-            Some(e) if stamped.as_deref() == Some(&format!("{stamp}:{e}")) => return Ok(()),
+            Some(e) if stamped.as_deref() == Some(&format!("{stamp}:{e}")) => return Ok(Some(e)),
             Some(e) if !stamped.is_some_and(|s| s.ends_with(&format!(":{e}"))) => e,
             _ => {
                 let _one_at_a_time = self.hashing.lock().await;
@@ -133,11 +133,12 @@ impl Layout {
             }
         };
         info.insert(STAMP.into(), format!("{stamp}:{etag}").into());
-        info.insert("e_tag".into(), etag.into());
+        info.insert("e_tag".into(), etag.clone().into());
         let tmp = self.tmp();
         let doc = serde_json::to_vec(&info).map_err(|e| s3_error!(e, InternalError))?;
         tokio::fs::write(&tmp, doc).await.map_err(io_err)?;
-        publish(&tmp, &info_path).await
+        publish(&tmp, &info_path).await?;
+        Ok(Some(etag))
     }
 
     /// Whether `id` looks like the UUIDs s3s-fs hands out (so it is safe

@@ -54,8 +54,12 @@ impl Shim {
         })
     }
 
-    /// The current ETag of an object (s3s-fs's own notion of it).
+    /// The current ETag of an object: the one remembered for a file s3s-fs
+    /// serves (see `Layout::remember_etag`), else what s3s-fs answers.
     async fn etag_of<T>(&self, req: &S3Request<T>, bucket: &str, key: &str) -> S3Result<ETag> {
+        if let Some(etag) = self.layout.remember_etag(bucket, key).await? {
+            return Ok(ETag::Strong(etag));
+        }
         let input = HeadObjectInput {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -224,9 +228,6 @@ impl S3 for Shim {
         &self,
         mut req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        self.layout
-            .remember_etag(&req.input.bucket, &req.input.key)
-            .await?;
         // s3s-fs seeks before the start for a suffix longer than the object.
         if let Some(Range::Suffix { length }) = req.input.range
             && let Ok(path) = self.layout.object(&req.input.bucket, &req.input.key)
@@ -250,6 +251,11 @@ impl S3 for Shim {
                     current.value()
                 ));
             }
+        } else {
+            // etag_of remembers it when there is a condition; here too.
+            self.layout
+                .remember_etag(&req.input.bucket, &req.input.key)
+                .await?;
         }
         self.fs.get_object(req).await
     }
