@@ -66,9 +66,9 @@ pub(crate) async fn bench(g: &Global, a: BenchArgs) -> Result<u8, CliError> {
         }
     };
     if g.json {
-        println!("{}", serde_json::to_string(&report).map_err(failed)?);
+        outln!("{}", serde_json::to_string(&report).map_err(failed)?);
     } else if !g.quiet {
-        print!("{}", haul_bench::render_text(&report));
+        out!("{}", haul_bench::render_text(&report));
     }
     if let Some(path) = &a.report {
         write_report(
@@ -118,9 +118,9 @@ async fn migration(
         .await
         .map_err(failed)?;
     if g.json {
-        println!("{}", serde_json::to_string(&report).map_err(failed)?);
+        outln!("{}", serde_json::to_string(&report).map_err(failed)?);
     } else if !g.quiet {
-        print!("{}", haul_bench::render_migration_text(&report));
+        out!("{}", haul_bench::render_migration_text(&report));
     }
     if let Some(path) = &a.report {
         write_report(

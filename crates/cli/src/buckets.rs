@@ -29,9 +29,9 @@ pub(crate) async fn list(g: &Global, store: &str, config: &ConfigFile) -> Result
     let admin = bucket_admin(store, config)?;
     for b in admin.list_buckets().await? {
         if g.json {
-            println!("{}", json!({ "bucket": b }));
+            outln!("{}", json!({ "bucket": b }));
         } else {
-            println!("{b}");
+            outln!("{b}");
         }
     }
     Ok(0)

@@ -301,7 +301,7 @@ pub(crate) async fn demo(g: &Global, a: DemoArgs) -> Result<u8, CliError> {
         }
     }
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "type": "demo", "verified": ok, "files": files, "bytes": bytes,

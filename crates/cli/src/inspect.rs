@@ -78,16 +78,16 @@ pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
         let entry = entry?;
         count += 1;
         match entry {
-            ListEntry::Prefix(p) if g.json => println!("{}", json!({"prefix": shown(&p)})),
-            ListEntry::Prefix(p) => println!("{:>30} {}", "PRE", shown(&p)),
-            ListEntry::Object(m) if g.json => println!("{}", meta_json(&m)),
-            ListEntry::Object(m) if a.long => println!(
+            ListEntry::Prefix(p) if g.json => outln!("{}", json!({"prefix": shown(&p)})),
+            ListEntry::Prefix(p) => outln!("{:>30} {}", "PRE", shown(&p)),
+            ListEntry::Object(m) if g.json => outln!("{}", meta_json(&m)),
+            ListEntry::Object(m) if a.long => outln!(
                 "{:>12} {} {}",
                 m.size,
                 rfc3339(secs(m.last_modified)),
                 shown(m.key.as_str())
             ),
-            ListEntry::Object(m) => println!("{}", shown(m.key.as_str())),
+            ListEntry::Object(m) => outln!("{}", shown(m.key.as_str())),
         }
     }
     if count == 0 && !g.quiet && !g.json {
@@ -120,21 +120,21 @@ pub(crate) async fn stat(g: &Global, a: StatArgs) -> Result<u8, CliError> {
     let key = Key::new(key).map_err(|e| CliError::usage(format!("{}: {e}", a.target)))?;
     let m = store.head(&key).await?;
     if g.json {
-        println!("{}", meta_json(&m));
+        outln!("{}", meta_json(&m));
     } else {
-        println!("key:           {}", m.key);
-        println!("size:          {} ({})", m.size, human(m.size));
+        outln!("key:           {}", m.key);
+        outln!("size:          {} ({})", m.size, human(m.size));
         if let Some(t) = m.last_modified {
-            println!("last modified: {}", rfc3339(secs(Some(t))));
+            outln!("last modified: {}", rfc3339(secs(Some(t))));
         }
         if let Some(e) = &m.etag {
-            println!("etag:          {e}");
+            outln!("etag:          {e}");
         }
         for c in &m.checksums {
-            println!("checksum:      {c}");
+            outln!("checksum:      {c}");
         }
         if let Some(v) = &m.version {
-            println!("version:       {v}");
+            outln!("version:       {v}");
         }
     }
     Ok(0)
@@ -148,7 +148,7 @@ pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
             for j in journal.list_jobs()? {
                 let spec: serde_json::Value = serde_json::from_str(&j.spec).unwrap_or_default();
                 if g.json {
-                    println!(
+                    outln!(
                         "{}",
                         json!({"job_id": j.id.0, "state": j.state.as_str(), "op": spec["op"],
                                "src": spec["src"], "dst": spec["dst"], "files_total": j.files_total,
@@ -157,7 +157,7 @@ pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
                                "updated_at": rfc3339(j.updated_at as u64)})
                     );
                 } else {
-                    println!(
+                    outln!(
                         "{:>5}  {:<11} {:<5} {}/{} files ({} failed) {:>10}  {} {} -> {} {}",
                         j.id,
                         j.state.as_str(),
@@ -176,7 +176,7 @@ pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
         }
         JobsAction::Show { job } => {
             let row = journal.job(JobId(job))?;
-            println!(
+            outln!(
                 "job {} {} ({} files)",
                 row.id,
                 row.state.as_str(),
@@ -189,7 +189,7 @@ pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
                     String::new()
                 };
                 let err = f.error.map(|e| format!(" — {e}")).unwrap_or_default();
-                println!(
+                outln!(
                     "{:<8} {:<6} {} -> {} ({}){parts}{err}",
                     f.state.as_str(),
                     f.action.as_str(),
@@ -238,7 +238,7 @@ pub(crate) async fn cleanup(g: &Global, a: CleanupArgs) -> Result<u8, CliError> 
                 journal.reset_file(file.id, file.size, file.mtime_ns, file.src_version.clone());
                 aborted += 1;
                 if !g.quiet {
-                    println!("aborted upload {upload} of {} (job {})", file.dst, job.id);
+                    outln!("aborted upload {upload} of {} (job {})", file.dst, job.id);
                 }
             }
             Err(e) => {
@@ -252,7 +252,7 @@ pub(crate) async fn cleanup(g: &Global, a: CleanupArgs) -> Result<u8, CliError> 
         match Location::parse(&loc, &config)? {
             Location::Bucket { store, bucket, key } => {
                 for u in crate::providers::list_uploads(&store, &bucket, &key, &config).await? {
-                    println!("{u}");
+                    outln!("{u}");
                 }
             }
             Location::Local(_) => {

@@ -6,6 +6,16 @@
 //! Exit codes: 0 all done; 1 some files failed; 2 usage or configuration
 //! error; 3 verification failed; 130 interrupted.
 
+/// Prints to standard output like `print!`; see [`output::stdout`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::output::stdout(format_args!($($t)*), false) };
+}
+
+/// Prints a line to standard output like `println!`; see [`output::stdout`].
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::output::stdout(format_args!($($t)*), true) };
+}
+
 mod args;
 mod bench;
 mod buckets;
@@ -78,8 +88,10 @@ impl From<haul_core::Error> for CliError {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, quiet: bool) {
+    use std::io::IsTerminal as _;
     let default = match verbose {
+        0 if quiet => "error",
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -90,6 +102,7 @@ fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -103,7 +116,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    init_tracing(cli.global.verbose);
+    init_tracing(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -142,7 +155,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Demo(a) => demo::demo(g, a).await,
         Command::Bench(a) => bench::bench(g, a).await,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "haul", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "haul", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(0)
         }
     }

@@ -27,15 +27,19 @@ pub(crate) enum Location {
     },
 }
 
+/// Whether `name` can name a remote: letters, digits, `-` and `_`. One
+/// letter is a name like any other (there are no drive letters here).
 fn is_remote_name(name: &str) -> bool {
-    name.len() > 1
+    !name.is_empty()
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl Location {
-    /// Parses a location; a path that exists is always local.
+    /// Parses a location. `NAME:…` is a remote when the config file defines
+    /// `NAME` (whatever exists on disk), else a local path when that path
+    /// exists, else an unknown remote.
     pub(crate) fn parse(text: &str, config: &ConfigFile) -> Result<Self, CliError> {
         if let Some((scheme, rest)) = text.split_once("://") {
             if !crate::providers::SCHEMES.contains(&scheme) {
@@ -60,7 +64,7 @@ impl Location {
         }
         if let Some((name, rest)) = text.split_once(':')
             && is_remote_name(name)
-            && !Path::new(text).exists()
+            && (config.remotes.contains_key(name) || !Path::new(text).exists())
         {
             if !config.remotes.contains_key(name) {
                 return Err(CliError::usage(format!(
@@ -144,6 +148,8 @@ mod tests {
         let mut c = ConfigFile::default();
         c.remotes
             .insert("backup".into(), crate::settings::Remote::default());
+        c.remotes
+            .insert("z".into(), crate::settings::Remote::default());
         c
     }
 
@@ -162,6 +168,11 @@ mod tests {
             Location::parse("backup:b/p/", &c).unwrap(),
             Location::Bucket { ref store, .. } if store == "backup"
         ));
+        // A one-letter remote is a remote like any other.
+        assert!(matches!(
+            Location::parse("z:b/k", &c).unwrap(),
+            Location::Bucket { ref store, ref bucket, ref key } if store == "z" && bucket == "b" && key == "k"
+        ));
         assert_eq!(
             Location::parse("./data", &c).unwrap(),
             Location::Local("./data".into())
@@ -171,6 +182,8 @@ mod tests {
         let e = Location::parse("s3:///k", &c).unwrap_err();
         assert!(e.to_string().contains("malformed URL"), "{e}");
         let e = Location::parse("nosuch:b/k", &c).unwrap_err();
+        assert!(e.to_string().contains("unknown remote"), "{e}");
+        let e = Location::parse("q:b/k", &c).unwrap_err();
         assert!(e.to_string().contains("unknown remote"), "{e}");
         assert_eq!(
             Location::parse("s3://b/dir/f.txt", &c)

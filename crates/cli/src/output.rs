@@ -2,6 +2,7 @@
 //! nothing but errors with `-q`, and the end-of-job summary.
 
 use std::io::IsTerminal as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use haul_engine::{Event, Summary};
@@ -10,6 +11,30 @@ use serde_json::json;
 
 use crate::args::Global;
 use crate::size::human;
+
+/// Set once standard output is a closed pipe: nothing more is written.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes to standard output (what `out!`/`outln!` expand to). When the
+/// reader went away (`haul jobs | head -1`) the rest is dropped quietly
+/// instead of panicking: a listing just stops, a job runs to its end and
+/// keeps its exit code.
+pub(crate) fn stdout(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write as _;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) })
+        .and_then(|()| out.flush());
+    if let Err(e) = written
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
 
 /// How events are shown.
 #[derive(Debug)]
@@ -42,7 +67,7 @@ impl Output {
     fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => println!("{text}"),
+            None => outln!("{text}"),
         }
     }
 
@@ -57,7 +82,7 @@ impl Output {
                     | Event::DryRun { .. }
             ) && let Ok(text) = serde_json::to_string(ev)
             {
-                println!("{text}");
+                outln!("{text}");
             }
             return;
         }
@@ -121,7 +146,7 @@ impl Output {
                 "elapsed_s": c.elapsed_s,
                 "cancelled": s.cancelled,
             });
-            println!("{v}");
+            outln!("{v}");
         } else if !self.quiet {
             let rate = c.bytes_transferred as f64 / c.elapsed_s.max(1e-3);
             eprintln!(

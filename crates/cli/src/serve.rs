@@ -38,10 +38,10 @@ pub(crate) async fn serve(g: &Global, a: ServeArgs) -> Result<u8, CliError> {
         );
     }
     // The keys are printed on purpose: they were made for this endpoint.
-    println!("export AWS_ENDPOINT_URL={}", server.endpoint());
-    println!("export AWS_ACCESS_KEY_ID={}", server.access_key());
-    println!("export AWS_SECRET_ACCESS_KEY={}", server.secret_key());
-    println!("export AWS_REGION={REGION}");
+    outln!("export AWS_ENDPOINT_URL={}", server.endpoint());
+    outln!("export AWS_ACCESS_KEY_ID={}", server.access_key());
+    outln!("export AWS_SECRET_ACCESS_KEY={}", server.secret_key());
+    outln!("export AWS_REGION={REGION}");
     let _ = tokio::signal::ctrl_c().await;
     drop(server);
     Ok(0)

@@ -180,6 +180,32 @@ fn share_store(src: &Side, dst: &mut Side) {
     }
 }
 
+/// Whether two resolved sides name the same object (`single`) or tree:
+/// one file or directory on disk however it is spelled (same device and
+/// inode), or the same key or prefix of the same bucket.
+fn same_target(src: &Side, dst: &Side, single: bool, locs: (&Location, &Location)) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match locs {
+        (Location::Local(_), Location::Local(_)) => {
+            let path = |side: &Side| {
+                if single {
+                    Path::new(&side.id).join(&side.prefix)
+                } else {
+                    PathBuf::from(&side.id)
+                }
+            };
+            match (std::fs::metadata(path(src)), std::fs::metadata(path(dst))) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            }
+        }
+        (Location::Bucket { .. }, Location::Bucket { .. }) => {
+            src.id == dst.id && src.prefix == dst.prefix
+        }
+        _ => false,
+    }
+}
+
 struct Plan {
     op: Operation,
     src: String,
@@ -201,6 +227,22 @@ async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
     let dst_loc = Location::parse(&p.dst, &config)?;
     let (src, single) = source(&src_loc, p.recursive, &config)?;
     let mut dst = destination(&dst_loc, single, src_loc.basename(), &config)?;
+    if same_target(&src, &dst, single, (&src_loc, &dst_loc)) {
+        if p.op == Operation::Move {
+            return Err(CliError::usage(format!(
+                "{}: source and destination are the same {}; mv would delete it",
+                p.src,
+                if single { "file" } else { "directory" }
+            )));
+        }
+        if !g.quiet {
+            eprintln!("{}: source and destination are the same; nothing to do", p.src);
+        }
+        if g.json {
+            return Ok(Output::new(g).summary(&haul_engine::Summary::default()));
+        }
+        return Ok(0);
+    }
     share_store(&src, &mut dst);
     let req = JobRequest {
         op: p.op,

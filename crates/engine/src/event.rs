@@ -115,7 +115,7 @@ pub struct Snapshot {
 }
 
 /// The end-of-job report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// The job's id in the journal.
     pub job_id: i64,

@@ -212,8 +212,21 @@ impl Engine {
     }
 
     /// Plans and starts a job; returns at once with its handle.
+    ///
+    /// A move whose two endpoints have the same location and prefix is
+    /// refused ([`EngineError::SameSourceAndDestination`]): callers that can
+    /// see aliases (two paths to one file) should compare those themselves.
     pub async fn start(&self, req: JobRequest) -> Result<JobHandle, EngineError> {
         self.config.validate().map_err(EngineError::Config)?;
+        if req.op == Operation::Move
+            && req.src.location == req.dst.location
+            && req.src.prefix == req.dst.prefix
+        {
+            return Err(EngineError::SameSourceAndDestination {
+                location: req.src.location.clone(),
+                prefix: req.src.prefix.clone(),
+            });
+        }
         let spec = JobSpec {
             op: req.op,
             src: req.src.location.clone(),

@@ -87,6 +87,15 @@ pub enum EngineError {
         /// The limit.
         max: u64,
     },
+    /// A move whose source and destination are one object or tree: the
+    /// delete after the copy would remove the only copy.
+    #[error("{location}{prefix}: source and destination are the same; a move would delete it")]
+    SameSourceAndDestination {
+        /// The endpoint's location.
+        location: String,
+        /// The key or prefix.
+        prefix: String,
+    },
     /// The job's spec in the journal cannot be read.
     #[error("job {job}: unreadable spec in the journal: {cause}")]
     BadSpec {
