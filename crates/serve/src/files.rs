@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 use s3s::S3Request;
 use s3s::dto::{ETag, ETagCondition};
 use s3s::{S3Error, S3Result, s3_error};
+
+use super::confine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest file name the file system takes.
@@ -56,21 +58,15 @@ impl Layout {
     }
 
     /// The directory of bucket `name`, refusing names that would leave
-    /// the root.
+    /// the root and a bucket that is a symbolic link out of it.
     pub(super) fn bucket_dir(&self, name: &str) -> S3Result<PathBuf> {
-        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-            return Err(s3_error!(InvalidBucketName));
-        }
-        Ok(self.root.join(name))
+        confine::resolve(&self.root, name, "")
     }
 
-    /// The object file, refusing keys that would leave the bucket.
+    /// The object file, through the one checked resolver (see
+    /// `confine`): refuses keys and links that would leave the bucket.
     pub(super) fn object(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
-        let bad = |s: &str| s.is_empty() || s == "." || s == "..";
-        if bad(bucket) || bucket.contains('/') || key.split('/').any(|s| s == "." || s == "..") {
-            return Err(s3_error!(InvalidArgument, "path escapes the bucket"));
-        }
-        Ok(self.root.join(bucket).join(key))
+        confine::resolve(&self.root, bucket, key)
     }
 
     /// s3s-fs's side file of an object's attributes (ETag, checksums).

@@ -16,6 +16,23 @@
 //! println!("{} {} {}", server.endpoint(), server.access_key(), server.secret_key());
 //! ```
 //!
+//! **Confinement.** Every bucket name and key a request carries — object
+//! keys, copy sources, multipart keys, each key of a `DeleteObjects` —
+//! goes through one checked resolver (`confine.rs`) before the shim or
+//! s3s-fs opens anything: keys with a leading `/`, an empty segment, a `.`
+//! or `..` segment or a NUL are `InvalidArgument`, and a path that a
+//! symbolic link inside the root leads out of its bucket is
+//! `AccessDenied`. s3s-fs joins `root/bucket/key` itself (with a lexical
+//! `..` check only, blind to links), so nothing reaches it unchecked.
+//!
+//! s3s-fs is kept rather than replaced by an `S3` implementation over
+//! haul-local's `LocalStore` (which refuses escaping keys on its own):
+//! the shim, its on-disk layout (side files, upload records, part files)
+//! and the remembered ETags of files already served are built on s3s-fs's
+//! layout, and a rewrite of every operation was more than the confinement
+//! fix needed. Routing every input through the resolver closes the same
+//! holes; replacing s3s-fs remains the cleaner end state.
+//!
 //! s3s-fs is a small, lenient S3. A shim in front of it fixes, the way S3
 //! behaves, what the conformance suite would otherwise trip on:
 //!
@@ -68,6 +85,7 @@
 //! leaves its side files behind (a later copy may inherit stale metadata);
 //! no versioning, no SSE, no bucket policies.
 
+mod confine;
 mod drain;
 mod files;
 mod shim;

@@ -121,7 +121,7 @@ impl Shim {
     /// `PutObject` of a key too long for s3s-fs's side files.
     async fn put_long(&self, input: PutObjectInput) -> S3Result<S3Response<PutObjectOutput>> {
         let dst = self.layout.object(&input.bucket, &input.key)?;
-        if !self.layout.root.join(&input.bucket).is_dir() {
+        if !self.layout.bucket_dir(&input.bucket)?.is_dir() {
             return Err(s3_error!(NoSuchBucket));
         }
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
@@ -193,6 +193,7 @@ impl S3 for Shim {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.layout.bucket_dir(&req.input.bucket)?;
         self.fs.head_bucket(req).await
     }
 
@@ -211,6 +212,7 @@ impl S3 for Shim {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.layout.bucket_dir(&req.input.bucket)?;
         self.fs.get_bucket_location(req).await
     }
 
@@ -218,6 +220,7 @@ impl S3 for Shim {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.layout.object(&req.input.bucket, &req.input.key)?;
         self.layout
             .remember_etag(&req.input.bucket, &req.input.key)
             .await?;
@@ -228,9 +231,9 @@ impl S3 for Shim {
         &self,
         mut req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        let path = self.layout.object(&req.input.bucket, &req.input.key)?;
         // s3s-fs seeks before the start for a suffix longer than the object.
         if let Some(Range::Suffix { length }) = req.input.range
-            && let Ok(path) = self.layout.object(&req.input.bucket, &req.input.key)
             && let Ok(m) = tokio::fs::metadata(&path).await
             && length >= m.len()
             && m.len() > 0
@@ -264,6 +267,7 @@ impl S3 for Shim {
         &self,
         mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.layout.object(&req.input.bucket, &req.input.key)?;
         let verdict = verify_body(&mut req, |i| &mut i.body)?;
         let long = Layout::is_long(&req.input.bucket, &req.input.key);
         let result = if long {
@@ -286,11 +290,12 @@ impl S3 for Shim {
             return Err(s3_error!(NotImplemented));
         };
         let (sb, sk) = (bucket.to_string(), key.to_string());
+        let src = self.layout.object(&sb, &sk)?;
+        let dst = self.layout.object(&req.input.bucket, &req.input.key)?;
         let long = Layout::is_long(&sb, &sk) || Layout::is_long(&req.input.bucket, &req.input.key);
         if !long {
             return self.fs.copy_object(req).await;
         }
-        let src = self.layout.object(&sb, &sk)?;
         if !src.is_file() {
             return Err(s3_error!(NoSuchKey));
         }
@@ -300,7 +305,6 @@ impl S3 for Shim {
                 return Err(s3_error!(PreconditionFailed));
             }
         }
-        let dst = self.layout.object(&req.input.bucket, &req.input.key)?;
         let tmp = self.layout.tmp();
         tokio::fs::copy(&src, &tmp).await.map_err(io_err)?;
         publish(&tmp, &dst).await?;
@@ -319,6 +323,7 @@ impl S3 for Shim {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.layout.object(&req.input.bucket, &req.input.key)?;
         self.fs.delete_object(req).await
     }
 
@@ -326,13 +331,44 @@ impl S3 for Shim {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.fs.delete_objects(req).await
+        let mut req = req;
+        self.layout.bucket_dir(&req.input.bucket)?;
+        let objects = std::mem::take(&mut req.input.delete.objects);
+        if objects.len() > 1000 {
+            return Err(s3_error!(
+                MalformedXML,
+                "DeleteObjects takes at most 1000 keys, not {}",
+                objects.len()
+            ));
+        }
+        // Each key through the resolver: a refused one is an error entry.
+        let mut errors = Vec::new();
+        for o in objects {
+            match self.layout.object(&req.input.bucket, &o.key) {
+                Ok(_) => req.input.delete.objects.push(o),
+                Err(e) => errors.push(s3s::dto::Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    key: Some(o.key),
+                    message: e.message().map(str::to_owned),
+                    version_id: o.version_id,
+                }),
+            }
+        }
+        let mut resp = self.fs.delete_objects(req).await?;
+        if !errors.is_empty() {
+            resp.output
+                .errors
+                .get_or_insert_with(Vec::new)
+                .extend(errors);
+        }
+        Ok(resp)
     }
 
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.layout.bucket_dir(&req.input.bucket)?;
         self.fs.list_objects(req).await
     }
 
@@ -345,6 +381,7 @@ impl S3 for Shim {
             .encoding_type
             .as_ref()
             .is_some_and(|e| e.as_str() == "url");
+        self.layout.bucket_dir(&req.input.bucket)?;
         let mut resp = self.fs.list_objects_v2(req).await?;
         if encode {
             let out = &mut resp.output;
@@ -366,7 +403,8 @@ impl S3 for Shim {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        if !self.layout.root.join(&bucket).is_dir() {
+        self.layout.object(&bucket, &key)?;
+        if !self.layout.bucket_dir(&bucket)?.is_dir() {
             return Err(s3_error!(NoSuchBucket));
         }
         let id = if Layout::is_long(&bucket, &key) {
@@ -399,6 +437,7 @@ impl S3 for Shim {
         &self,
         mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.layout.object(&req.input.bucket, &req.input.key)?;
         self.layout.check_upload(&req.input.upload_id)?;
         let verdict = verify_body(&mut req, |i| &mut i.body)?;
         let mut resp = settle(self.fs.upload_part(req).await, verdict.as_ref())?;
@@ -412,6 +451,10 @@ impl S3 for Shim {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.layout.object(&req.input.bucket, &req.input.key)?;
+        if let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source {
+            self.layout.object(bucket, key)?;
+        }
         self.layout.check_upload(&req.input.upload_id)?;
         if let (Some(cond), CopySource::Bucket { bucket, key, .. }) =
             (&req.input.copy_source_if_match, &req.input.copy_source)
@@ -466,6 +509,7 @@ impl S3 for Shim {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
+        self.layout.object(&input.bucket, &input.key)?;
         self.layout.check_upload(&input.upload_id)?;
         let marker = input.part_number_marker.unwrap_or(0);
         let max = input.max_parts.unwrap_or(1000).clamp(1, 1000);
@@ -512,6 +556,7 @@ impl S3 for Shim {
         mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let id = req.input.upload_id.clone();
+        self.layout.object(&req.input.bucket, &req.input.key)?;
         self.layout.check_upload(&id)?;
         let numbers = self
             .check_completion(&id, req.input.multipart_upload.as_ref())
@@ -555,6 +600,7 @@ impl S3 for Shim {
         req: S3Request<s3s::dto::AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<s3s::dto::AbortMultipartUploadOutput>> {
         let id = req.input.upload_id.clone();
+        self.layout.object(&req.input.bucket, &req.input.key)?;
         self.layout.check_upload(&id)?;
         let out = self.fs.abort_multipart_upload(req).await?;
         self.layout.forget_upload(&id).await;
@@ -566,7 +612,7 @@ impl S3 for Shim {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
-        if !self.layout.root.join(&input.bucket).is_dir() {
+        if !self.layout.bucket_dir(&input.bucket)?.is_dir() {
             return Err(s3_error!(NoSuchBucket));
         }
         let prefix = input.prefix.clone().unwrap_or_default();
