@@ -183,6 +183,10 @@ pub(crate) struct Filters {
     /// Show what would be done; do nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Skip symbolic links in a local source (each is counted and reported)
+    /// instead of copying what they point to.
+    #[arg(long)]
+    pub(crate) no_follow_symlinks: bool,
 }
 
 #[derive(Debug, Args)]

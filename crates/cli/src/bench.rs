@@ -107,7 +107,7 @@ async fn migration(
     let (src, _) = if generate.is_some() {
         (destination(&src_loc, false, None, config)?, false)
     } else {
-        source(&src_loc, true, config)?
+        source(&src_loc, true, true, config)?
     };
     let dst = destination(&Location::parse(to, config)?, false, None, config)?;
     let (src, mut dst) = (src, dst);

@@ -221,7 +221,7 @@ pub(crate) async fn demo(g: &Global, a: DemoArgs) -> Result<u8, CliError> {
         progress_interval: std::time::Duration::from_millis(100),
         ..TransferConfig::default()
     };
-    let local: Arc<dyn ObjectStore> = crate::location::open_local(&data)?;
+    let local: Arc<dyn ObjectStore> = crate::location::open_local(&data, false)?;
     let s3 = endpoint(&server)?;
     let ep = |s: &Arc<dyn ObjectStore>, p: &str, id: &str| Endpoint::new(Arc::clone(s), p, id);
     let engine = |tx| Engine::new(Arc::clone(&journal), config.clone()).with_events(tx);
@@ -275,7 +275,7 @@ pub(crate) async fn demo(g: &Global, a: DemoArgs) -> Result<u8, CliError> {
     report(g, &copied, "");
     // 4. Download.
     let down_dir = dir.join("download");
-    let down: Arc<dyn ObjectStore> = crate::location::open_local(&down_dir)?;
+    let down: Arc<dyn ObjectStore> = crate::location::open_local(&down_dir, false)?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let e = engine(tx);
     let req = JobRequest::copy(

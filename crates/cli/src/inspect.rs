@@ -55,7 +55,7 @@ pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
             if !p.is_dir() {
                 return Err(CliError::usage(format!("{}: not a directory", p.display())));
             }
-            (open_local(&p)?, String::new(), String::new())
+            (open_local(&p, true)?, String::new(), String::new())
         }
         Location::Bucket { store, bucket, key } => {
             let prefix = if key.is_empty() || key.ends_with('/') {
@@ -74,10 +74,23 @@ pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
     };
     let mut list = store.list(&prefix, opts);
     let mut count = 0u64;
+    let mut unusable = 0u64;
     while let Some(entry) = list.next().await {
         let entry = entry?;
         count += 1;
         match entry {
+            ListEntry::Unusable(u) => {
+                unusable += u64::from(u.fails);
+                if g.json {
+                    outln!(
+                        "{}",
+                        json!({"unusable": shown(&u.name), "reason": u.reason, "fails": u.fails})
+                    );
+                } else if u.fails || !g.quiet {
+                    let what = if u.fails { "error" } else { "skipped" };
+                    eprintln!("{what}: {}: {}", shown(&u.name), u.reason);
+                }
+            }
             ListEntry::Prefix(p) if g.json => outln!("{}", json!({"prefix": shown(&p)})),
             ListEntry::Prefix(p) => outln!("{:>30} {}", "PRE", shown(&p)),
             ListEntry::Object(m) if g.json => outln!("{}", meta_json(&m)),
@@ -93,7 +106,8 @@ pub(crate) async fn ls(g: &Global, a: LsArgs) -> Result<u8, CliError> {
     if count == 0 && !g.quiet && !g.json {
         eprintln!("(nothing under {})", a.target);
     }
-    Ok(0)
+    // Entries that cannot be keys are listed on stderr and make the exit 1.
+    Ok(u8::from(unusable > 0))
 }
 
 /// `haul stat`.
@@ -110,7 +124,7 @@ pub(crate) async fn stat(g: &Global, a: StatArgs) -> Result<u8, CliError> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            (open_local(&parent)?, name)
+            (open_local(&parent, true)?, name)
         }
         Location::Bucket { store, bucket, key } => {
             let o = open_bucket(&store, &bucket, &config)?;

@@ -99,11 +99,16 @@ impl Location {
     }
 }
 
-/// Opens a local directory as a store, creating it if needed.
-pub(crate) fn open_local(root: &Path) -> Result<Arc<dyn ObjectStore>, CliError> {
+/// Opens a local directory as a store, creating it if needed; `follow`:
+/// symbolic links are listed and read as what they point to (a source,
+/// like `aws s3 cp`), else listed as skipped.
+pub(crate) fn open_local(root: &Path, follow: bool) -> Result<Arc<dyn ObjectStore>, CliError> {
     let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     LocalStore::new(&abs)
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map(|s| {
+            let s = if follow { s.following_symlinks() } else { s };
+            Arc::new(s) as Arc<dyn ObjectStore>
+        })
         .map_err(|e| CliError::usage(format!("{}: cannot use as a directory: {e}", abs.display())))
 }
 
@@ -136,7 +141,9 @@ pub(crate) fn reopen(id: &str, config: &ConfigFile) -> Result<Arc<dyn ObjectStor
     };
     match bucket_store {
         Some((store, bucket)) => Ok(open_bucket(store, bucket, config)?.store),
-        None => open_local(Path::new(id)),
+        // A resumed job's links were settled while planning: its files are
+        // read through the links they were listed by.
+        None => open_local(Path::new(id), true),
     }
 }
 

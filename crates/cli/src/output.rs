@@ -27,7 +27,13 @@ pub(crate) fn stdout(args: std::fmt::Arguments<'_>, newline: bool) {
     let mut out = std::io::stdout().lock();
     let written = out
         .write_fmt(args)
-        .and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) })
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
         .and_then(|()| out.flush());
     if let Err(e) = written
         && e.kind() == std::io::ErrorKind::BrokenPipe
@@ -87,10 +93,24 @@ impl Output {
             return;
         }
         match ev {
-            Event::FileFailed { error, .. } => match &self.bar {
-                Some(bar) => bar.println(format!("error: {error}")),
-                None => eprintln!("error: {error}"),
-            },
+            Event::FileFailed { error, .. } => {
+                let line = format!("error: {}", haul_core::escape_text(error));
+                match &self.bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            Event::FileSkipped {
+                src,
+                reason: Some(reason),
+                ..
+            } if !self.quiet => {
+                let line = format!("skipped: {}: {reason}", haul_core::escape_text(src));
+                match &self.bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
             Event::DryRun {
                 action,
                 src,
@@ -145,6 +165,7 @@ impl Output {
                 "retries": c.retries,
                 "elapsed_s": c.elapsed_s,
                 "cancelled": s.cancelled,
+                "skipped_by_reason": s.skipped_by_reason.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             });
             outln!("{v}");
         } else if !self.quiet {
@@ -163,6 +184,15 @@ impl Output {
                 human(c.bytes_resumed),
                 c.retries
             );
+            let left_out: Vec<String> = s
+                .skipped_by_reason
+                .iter()
+                .filter(|(why, _)| why != "up to date")
+                .map(|(why, n)| format!("{n} {why}"))
+                .collect();
+            if !left_out.is_empty() {
+                eprintln!("skipped: {}", left_out.join("; "));
+            }
         }
         if s.cancelled {
             eprintln!("interrupted; resume with: haul resume {}", s.job_id);
@@ -172,7 +202,7 @@ impl Output {
         } else if c.files_failed > 0 {
             for (key, _) in &s.failures {
                 if !self.json {
-                    eprintln!("failed: {key}");
+                    eprintln!("failed: {}", haul_core::escape_text(key));
                 }
             }
             1

@@ -45,7 +45,7 @@ async fn download(
     config: &ConfigFile,
 ) -> Result<u8, CliError> {
     let loc = Location::parse(src, config)?;
-    let (side, _) = source(&loc, false, config)?;
+    let (side, _) = source(&loc, false, true, config)?;
     let summary = engine
         .download_stream(side.endpoint(), tokio::io::stdout())
         .await?;

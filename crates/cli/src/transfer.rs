@@ -50,6 +50,7 @@ fn dir_prefix(key: &str) -> String {
 pub(crate) fn source(
     loc: &Location,
     recursive: bool,
+    follow: bool,
     config: &ConfigFile,
 ) -> Result<(Side, bool), CliError> {
     match loc {
@@ -65,13 +66,13 @@ pub(crate) fn source(
                     )));
                 }
                 let root = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                Ok((side_local(&root, String::new())?, false))
+                Ok((side_local(&root, String::new(), follow)?, false))
             } else {
                 let root = parent_of(path);
                 let name = loc
                     .basename()
                     .ok_or_else(|| CliError::usage(format!("{}: no file name", path.display())))?;
-                Ok((side_local(&root, name)?, true))
+                Ok((side_local(&root, name, follow)?, true))
             }
         }
         Location::Bucket { store, bucket, key } => {
@@ -110,9 +111,9 @@ fn parent_of(path: &Path) -> PathBuf {
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
 }
 
-fn side_local(root: &Path, prefix: String) -> Result<Side, CliError> {
+fn side_local(root: &Path, prefix: String, follow: bool) -> Result<Side, CliError> {
     Ok(Side {
-        store: open_local(root)?,
+        store: open_local(root, follow)?,
         prefix,
         id: root.to_string_lossy().into_owned(),
     })
@@ -138,7 +139,7 @@ pub(crate) fn destination(
         Location::Local(path) => {
             if !single {
                 let root = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                return side_local(&root, String::new());
+                return side_local(&root, String::new(), false);
             }
             let as_dir = path.is_dir() || path.to_string_lossy().ends_with('/');
             let file = if as_dir {
@@ -150,7 +151,7 @@ pub(crate) fn destination(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .ok_or_else(|| CliError::usage(format!("{}: no file name", path.display())))?;
-            side_local(&parent_of(&file), name)
+            side_local(&parent_of(&file), name, false)
         }
         Location::Bucket { store, bucket, key } => {
             let o = open_bucket(store, bucket, config)?;
@@ -217,6 +218,7 @@ struct Plan {
     include: Vec<String>,
     exclude: Vec<String>,
     dry_run: bool,
+    no_follow_symlinks: bool,
     attrs: haul_engine::AttrOverrides,
 }
 
@@ -225,7 +227,7 @@ async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
     let transfer = config.transfer_config(knobs)?;
     let src_loc = Location::parse(&p.src, &config)?;
     let dst_loc = Location::parse(&p.dst, &config)?;
-    let (src, single) = source(&src_loc, p.recursive, &config)?;
+    let (src, single) = source(&src_loc, p.recursive, !p.no_follow_symlinks, &config)?;
     let mut dst = destination(&dst_loc, single, src_loc.basename(), &config)?;
     if same_target(&src, &dst, single, (&src_loc, &dst_loc)) {
         if p.op == Operation::Move {
@@ -236,7 +238,10 @@ async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
             )));
         }
         if !g.quiet {
-            eprintln!("{}: source and destination are the same; nothing to do", p.src);
+            eprintln!(
+                "{}: source and destination are the same; nothing to do",
+                p.src
+            );
         }
         if g.json {
             return Ok(Output::new(g).summary(&haul_engine::Summary::default()));
@@ -332,6 +337,7 @@ pub(crate) async fn cp(g: &Global, a: CpArgs, op: Operation) -> Result<u8, CliEr
             include: a.filters.include,
             exclude: a.filters.exclude,
             dry_run: a.filters.dry_run,
+            no_follow_symlinks: a.filters.no_follow_symlinks,
             attrs: a.attrs.overrides(),
         },
         &a.knobs,
@@ -361,6 +367,7 @@ pub(crate) async fn sync(g: &Global, a: SyncArgs) -> Result<u8, CliError> {
             include: a.filters.include,
             exclude: a.filters.exclude,
             dry_run: a.filters.dry_run,
+            no_follow_symlinks: a.filters.no_follow_symlinks,
             attrs: a.attrs.overrides(),
         },
         &a.knobs,
@@ -372,7 +379,7 @@ pub(crate) async fn sync(g: &Global, a: SyncArgs) -> Result<u8, CliError> {
 pub(crate) async fn rm(g: &Global, a: RmArgs) -> Result<u8, CliError> {
     let config = ConfigFile::load()?;
     let loc = Location::parse(&a.target, &config)?;
-    let (side, single) = source(&loc, a.recursive, &config)?;
+    let (side, single) = source(&loc, a.recursive, false, &config)?;
     let transfer = config.transfer_config(&Knobs::default())?;
     let ep = side.endpoint();
     let req = JobRequest {

@@ -17,10 +17,10 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub struct Key(String);
 
 impl Key {
-    /// Validates `key` and wraps it.
-    pub fn new(key: impl Into<String>) -> Result<Self, Error> {
-        let key = key.into();
-        let reason = if key.is_empty() {
+    /// Why `key` cannot be a key, if it cannot.
+    #[must_use]
+    pub fn problem(key: &str) -> Option<&'static str> {
+        if key.is_empty() {
             Some("key is empty")
         } else if key.len() > MAX_KEY_BYTES {
             Some("key is longer than 1024 bytes")
@@ -28,10 +28,16 @@ impl Key {
             Some("key contains a NUL byte")
         } else {
             None
-        };
-        match reason {
+        }
+    }
+
+    /// Validates `key` and wraps it. The error names the key with control
+    /// characters escaped (a NUL is printed `\0`).
+    pub fn new(key: impl Into<String>) -> Result<Self, Error> {
+        let key = key.into();
+        match Self::problem(&key) {
             Some(reason) => Err(Error::InvalidInput {
-                key: key.chars().take(80).collect(),
+                key: crate::escape_text(&key.chars().take(80).collect::<String>()).into_owned(),
                 message: reason.to_owned(),
             }),
             None => Ok(Self(key)),

@@ -12,6 +12,7 @@
 
 pub mod checksum;
 mod error;
+mod escape;
 mod key;
 mod meta;
 mod payload;
@@ -21,11 +22,12 @@ pub mod time;
 
 pub use checksum::{Checksum, ChecksumKind, MultiHasher};
 pub use error::{BoxError, Error, Result};
+pub use escape::{escape_bytes, escape_text};
 pub use key::{Key, MAX_KEY_BYTES};
 pub use meta::{Attributes, Capabilities, CompletedPart, ObjectMeta, PartNumber, UploadId};
 pub use payload::{Payload, PayloadStream, StreamSums};
 pub use range::ByteRange;
 pub use store::{
     CopyOptions, GetOptions, GetResponse, ListEntry, ListOptions, ListStream, ObjectStore,
-    ObjectStoreExt, PutOptions, PutOutcome, unlistable,
+    ObjectStoreExt, PutOptions, PutOutcome, Unusable, unlistable,
 };

@@ -159,6 +159,58 @@ pub enum ListEntry {
     Object(ObjectMeta),
     /// A common prefix (with a delimiter), ending in the delimiter.
     Prefix(String),
+    /// Something the listing met that cannot be offered as an object (a
+    /// file name that is not UTF-8, a key with a NUL, a link not followed,
+    /// a fifo): reported so that nothing is left out silently.
+    Unusable(Unusable),
+}
+
+impl ListEntry {
+    /// The name the entry sorts by: an object's key, the prefix, or the
+    /// unusable entry's escaped name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Object(m) => m.key.as_str(),
+            Self::Prefix(p) => p,
+            Self::Unusable(u) => &u.name,
+        }
+    }
+}
+
+/// An entry a listing cannot offer as an object, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable {
+    /// Its name where a key would be (the full path under the listed
+    /// root), escaped with [`crate::escape_bytes`]: printable, never a key.
+    pub name: String,
+    /// Why, as a phrase (`"name is not UTF-8"`).
+    pub reason: String,
+    /// Data that cannot be carried (a failure, exit 1) rather than an
+    /// entry left out by choice or by nature (a skip, counted).
+    pub fails: bool,
+}
+
+impl Unusable {
+    /// An entry that is a failure: data the listing cannot carry.
+    #[must_use]
+    pub fn failed(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            reason: reason.into(),
+            fails: true,
+        }
+    }
+
+    /// An entry skipped by choice or by nature (not a regular file).
+    #[must_use]
+    pub fn skipped(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            reason: reason.into(),
+            fails: false,
+        }
+    }
 }
 
 /// A stream of listing entries.
@@ -235,7 +287,10 @@ pub trait ObjectStore: Debug + Display + Send + Sync + 'static {
     /// Entries come in ascending byte order of key, across pages, with
     /// `Prefix` entries for common prefixes when a delimiter is set. A missing
     /// bucket is `NotFound` on the first item. Objects with a pending
-    /// multipart upload are not listed until completed.
+    /// multipart upload are not listed until completed. What the store
+    /// holds but cannot offer as an object (a name that is not a valid key,
+    /// a link or a special file) is an `Unusable` entry, in its place; it
+    /// never ends the listing.
     fn list(&self, prefix: &str, opts: ListOptions) -> ListStream;
 
     /// Starts a multipart upload.
@@ -354,12 +409,14 @@ pub trait ObjectStoreExt: ObjectStore {
     }
 
     /// Objects under `prefix` (no delimiter), as a stream of metadata.
+    /// `Unusable` entries are left out: callers that must account for every
+    /// entry (the engine's planning) use [`ObjectStore::list`].
     fn list_objects(&self, prefix: &str) -> BoxStream<'static, Result<ObjectMeta>> {
         self.list(prefix, ListOptions::default())
             .try_filter_map(|e| async move {
                 Ok(match e {
                     ListEntry::Object(m) => Some(m),
-                    ListEntry::Prefix(_) => None,
+                    ListEntry::Prefix(_) | ListEntry::Unusable(_) => None,
                 })
             })
             .boxed()

@@ -51,12 +51,15 @@ pub enum Event {
         /// One line naming the object and the cause.
         error: String,
     },
-    /// A file needed nothing.
+    /// A file needed nothing, or was left out for a reason.
     FileSkipped {
-        /// Source key.
+        /// Source key (an escaped name for entries that cannot be keys).
         src: String,
         /// Destination key.
         dst: String,
+        /// Why it was left out; `None` when it is already up to date.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A part finished.
     PartDone {
@@ -126,6 +129,9 @@ pub struct Summary {
     pub cancelled: bool,
     /// Failed files: destination key and error line.
     pub failures: Vec<(String, String)>,
+    /// Skipped files by reason (`"up to date"`, `"a fifo, not a regular
+    /// file"`, …), most common first; they add up to `files_skipped`.
+    pub skipped_by_reason: Vec<(String, u64)>,
 }
 
 impl Summary {

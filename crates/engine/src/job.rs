@@ -404,11 +404,19 @@ pub(crate) fn summary_of(shared: &Shared) -> Summary {
         .lock()
         .map(|f| f.clone())
         .unwrap_or_default();
+    let skipped_by_reason = shared
+        .journal
+        .skip_reasons(shared.job)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(why, n)| (why.unwrap_or_else(|| "up to date".to_owned()), n))
+        .collect();
     Summary {
         job_id: shared.job.0,
         counts: shared.counters.snapshot(shared.started.elapsed()),
         cancelled: shared.cancelled(),
         failures,
+        skipped_by_reason,
     }
 }
 
@@ -482,9 +490,18 @@ async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineE
     Ok(summary)
 }
 
-/// Files sent to a non-idempotent store whose answer was lost: sent again
-/// when asked (`resend_unknown`), else reported as failed and left alone.
+/// Entries refused while planning are counted as failed again. Files sent
+/// to a non-idempotent store whose answer was lost: sent again when asked
+/// (`resend_unknown`), else reported as failed and left alone.
 async fn settle_unknown(shared: &Shared) -> Result<(), EngineError> {
+    // Entries refused while planning stay refused: counted, never retried.
+    for row in shared
+        .journal
+        .files_in_state(shared.job, haul_journal::FileState::Refused)?
+    {
+        let line = row.error.clone().unwrap_or_else(|| row.src.clone());
+        crate::transfer::record_failure(shared, &row, line);
+    }
     if shared.config.resend_unknown {
         shared.journal.requeue_unknown(shared.job).await?;
         return Ok(());

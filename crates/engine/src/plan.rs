@@ -10,6 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use haul_core::{
     ChecksumKind, Error, Key, ListEntry, ListOptions, MultiHasher, ObjectMeta, ObjectStore, Result,
+    Unusable,
 };
 use haul_journal::{FileAction, FileId, FileState, JobState, NewFile};
 
@@ -77,6 +78,26 @@ fn row(meta: &ObjectMeta, dst: String, action: FileAction, state: FileState) -> 
         src_version: meta.etag.clone(),
         action,
         state,
+        error: None,
+    }
+}
+
+/// A planned row for an entry the source listed but cannot offer: skipped
+/// or refused, with its reason, so that nothing is left out silently.
+fn unusable_row(u: &Unusable, dst: String, action: FileAction) -> NewFile {
+    NewFile {
+        state: if u.fails {
+            FileState::Refused
+        } else {
+            FileState::Skipped
+        },
+        error: Some(if u.fails {
+            format!("{}: {}", u.name, u.reason)
+        } else {
+            u.reason.clone()
+        }),
+        action,
+        ..NewFile::copy(u.name.clone(), dst, 0)
     }
 }
 
@@ -157,7 +178,12 @@ impl Planner<'_> {
                 self.shared.emit(Event::FileSkipped {
                     src: f.src.clone(),
                     dst: f.dst.clone(),
+                    reason: f.error.clone(),
                 });
+            }
+            (_, FileState::Refused) => {
+                let line = f.error.clone().unwrap_or_default();
+                crate::transfer::count_failure(self.shared, &f.src, &f.dst, line);
             }
             (FileAction::Delete, _) => {
                 self.deletes += 1;
@@ -185,18 +211,33 @@ impl Planner<'_> {
 struct Listing {
     store: Arc<dyn ObjectStore>,
     prefix: String,
-    stream: BoxStream<'static, Result<ObjectMeta>>,
+    stream: BoxStream<'static, Result<Item>>,
     last: Option<String>,
     retries: usize,
     max_retries: usize,
     base_delay: Duration,
 }
 
+/// What planning takes from a listing: objects, and what cannot be one.
+enum Item {
+    Object(ObjectMeta),
+    Unusable(Unusable),
+}
+
+impl Item {
+    fn name(&self) -> &str {
+        match self {
+            Self::Object(m) => m.key.as_str(),
+            Self::Unusable(u) => &u.name,
+        }
+    }
+}
+
 fn objects(
     store: &Arc<dyn ObjectStore>,
     prefix: &str,
     start_after: Option<String>,
-) -> BoxStream<'static, Result<ObjectMeta>> {
+) -> BoxStream<'static, Result<Item>> {
     let opts = ListOptions {
         start_after,
         ..ListOptions::default()
@@ -205,7 +246,8 @@ fn objects(
         .list(prefix, opts)
         .try_filter_map(|e| async move {
             Ok(match e {
-                ListEntry::Object(m) => Some(m),
+                ListEntry::Object(m) => Some(Item::Object(m)),
+                ListEntry::Unusable(u) => Some(Item::Unusable(u)),
                 ListEntry::Prefix(_) => None,
             })
         })
@@ -225,15 +267,16 @@ impl Listing {
         }
     }
 
-    async fn next(&mut self) -> Result<Option<ObjectMeta>> {
+    async fn next(&mut self) -> Result<Option<Item>> {
         loop {
             match self.stream.next().await {
                 None => return Ok(None),
-                Some(Ok(m)) => {
+                Some(Ok(Item::Object(m))) => {
                     self.last = Some(m.key.to_string());
                     self.retries = 0;
-                    return Ok(Some(m));
+                    return Ok(Some(Item::Object(m)));
                 }
+                Some(Ok(item)) => return Ok(Some(item)),
                 Some(Err(e)) if e.is_retryable() && self.retries < self.max_retries => {
                     self.retries += 1;
                     let backoff = self.base_delay * (1 << self.retries.min(8));
@@ -251,22 +294,55 @@ async fn next(
     s: &mut Option<Listing>,
     prefix: &str,
     filter: &Filter,
-) -> Result<Option<(String, ObjectMeta)>, EngineError> {
+) -> Result<Option<(String, Item)>, EngineError> {
     let Some(listing) = s.as_mut() else {
         return Ok(None);
     };
-    while let Some(meta) = listing.next().await.map_err(EngineError::Plan)? {
-        let rel = meta
-            .key
-            .as_str()
-            .strip_prefix(prefix)
-            .unwrap_or(meta.key.as_str())
-            .to_owned();
+    while let Some(item) = listing.next().await.map_err(EngineError::Plan)? {
+        let name = item.name();
+        let rel = name.strip_prefix(prefix).unwrap_or(name).to_owned();
         if filter.admits(&rel) {
-            return Ok(Some((rel, meta)));
+            return Ok(Some((rel, item)));
         }
     }
     Ok(None)
+}
+
+/// The next source entry that is an object; the unusable ones met on the
+/// way are planned as skipped or refused rows.
+async fn next_object(
+    p: &mut Planner<'_>,
+    s: &mut Option<Listing>,
+    prefixes: (&str, &str),
+    action: FileAction,
+    filter: &Filter,
+) -> Result<Option<(String, ObjectMeta)>, EngineError> {
+    loop {
+        match next(s, prefixes.0, filter).await? {
+            None => return Ok(None),
+            Some((rel, Item::Object(m))) => return Ok(Some((rel, m))),
+            Some((rel, Item::Unusable(u))) => {
+                let dst = format!("{}{rel}", prefixes.1);
+                p.push(unusable_row(&u, dst, action))?;
+            }
+        }
+    }
+}
+
+/// The next destination entry that is an object (what the destination
+/// cannot offer is neither compared nor deleted).
+async fn next_dst(
+    s: &mut Option<Listing>,
+    prefix: &str,
+    filter: &Filter,
+) -> Result<Option<(String, ObjectMeta)>, EngineError> {
+    loop {
+        match next(s, prefix, filter).await? {
+            None => return Ok(None),
+            Some((rel, Item::Object(m))) => return Ok(Some((rel, m))),
+            Some((_, Item::Unusable(_))) => {}
+        }
+    }
 }
 
 fn key(text: &str) -> Result<Key, EngineError> {
@@ -319,7 +395,10 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
             })?;
         } else {
             let mut s = Some(Listing::new(shared, &req.src.store, &req.src.prefix));
-            while let Some((_, m)) = next(&mut s, &req.src.prefix, filter).await? {
+            let prefixes = (req.src.prefix.as_str(), req.src.prefix.as_str());
+            while let Some((_, m)) =
+                next_object(&mut p, &mut s, prefixes, FileAction::Delete, filter).await?
+            {
                 p.push(row(
                     &m,
                     m.key.to_string(),
@@ -353,8 +432,10 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
         let mut src_list = Some(Listing::new(shared, &req.src.store, &req.src.prefix));
         let mut dst_list = (req.compare != CompareMode::Always || req.delete_extraneous)
             .then(|| Listing::new(shared, &req.dst.store, &req.dst.prefix));
-        let mut cur_s = next(&mut src_list, &req.src.prefix, filter).await?;
-        let mut cur_d = next(&mut dst_list, &req.dst.prefix, filter).await?;
+        let prefixes = (req.src.prefix.as_str(), req.dst.prefix.as_str());
+        let mut cur_s =
+            next_object(&mut p, &mut src_list, prefixes, FileAction::Copy, filter).await?;
+        let mut cur_d = next_dst(&mut dst_list, &req.dst.prefix, filter).await?;
         loop {
             let order = match (&cur_s, &cur_d) {
                 (None, None) => break,
@@ -375,11 +456,12 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
                         {
                             state = FileState::Skipped;
                         }
-                        cur_d = next(&mut dst_list, &req.dst.prefix, filter).await?;
+                        cur_d = next_dst(&mut dst_list, &req.dst.prefix, filter).await?;
                     }
                     key(&dst_key)?;
                     p.push(row(&sm, dst_key, FileAction::Copy, state))?;
-                    cur_s = next(&mut src_list, &req.src.prefix, filter).await?;
+                    cur_s = next_object(&mut p, &mut src_list, prefixes, FileAction::Copy, filter)
+                        .await?;
                 }
                 std::cmp::Ordering::Greater => {
                     let Some((_, dm)) = cur_d.take() else { break };
@@ -390,7 +472,7 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
                             ..NewFile::copy(k.clone(), k, 0)
                         })?;
                     }
-                    cur_d = next(&mut dst_list, &req.dst.prefix, filter).await?;
+                    cur_d = next_dst(&mut dst_list, &req.dst.prefix, filter).await?;
                 }
             }
         }

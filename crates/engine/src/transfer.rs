@@ -141,13 +141,18 @@ pub(crate) fn fail(shared: &Shared, row: &FileRow, line: String) {
 
 /// Counts a file that did not arrive and tells the observers.
 pub(crate) fn record_failure(shared: &Shared, row: &FileRow, line: String) {
+    count_failure(shared, &row.src, &row.dst, line);
+}
+
+/// Counts a failure of `src` → `dst` and tells the observers.
+pub(crate) fn count_failure(shared: &Shared, src: &str, dst: &str, line: String) {
     shared.counters.files_failed.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut f) = shared.failures.lock() {
-        f.push((row.dst.clone(), line.clone()));
+        f.push((dst.to_owned(), line.clone()));
     }
     shared.emit(Event::FileFailed {
-        src: row.src.clone(),
-        dst: row.dst.clone(),
+        src: src.to_owned(),
+        dst: dst.to_owned(),
         error: line,
     });
 }

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use haul_core::{Attributes, Error, Key, ListEntry, ObjectMeta, Result};
+use haul_core::{Attributes, Error, Key, ListEntry, ObjectMeta, Result, Unusable, escape_text};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -214,8 +214,14 @@ pub fn listed_entries(
     let mut entries = Vec::with_capacity(contents.len() + common_prefixes.len());
     for o in contents {
         let name = decode(&o.key)?;
-        let key = Key::new(name.clone())
-            .map_err(|e| Error::invalid(name, format!("the store listed an unusable key: {e}")))?;
+        if let Some(problem) = Key::problem(&name) {
+            entries.push(ListEntry::Unusable(Unusable::failed(
+                escape_text(&name),
+                format!("the store listed a key haul cannot hold: {problem}"),
+            )));
+            continue;
+        }
+        let key = Key::new(name)?;
         entries.push(ListEntry::Object(ObjectMeta {
             key,
             size: o.size,
@@ -236,10 +242,7 @@ pub fn listed_entries(
 /// The name a listing entry sorts by: an object's key or the prefix.
 #[must_use]
 pub fn entry_name(e: &ListEntry) -> &str {
-    match e {
-        ListEntry::Object(m) => m.key.as_str(),
-        ListEntry::Prefix(p) => p,
-    }
+    e.name()
 }
 
 /// Escapes text for an XML element. `\r` becomes a character reference so

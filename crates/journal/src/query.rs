@@ -10,7 +10,7 @@ const JOB_COLS: &str = "j.id, j.spec, j.state, j.created_at, j.updated_at,
     (SELECT count(*) FROM files f WHERE f.job = j.id),
     (SELECT count(*) FROM files f WHERE f.job = j.id AND f.state = 'done'),
     (SELECT count(*) FROM files f WHERE f.job = j.id AND f.state = 'skipped'),
-    (SELECT count(*) FROM files f WHERE f.job = j.id AND f.state = 'failed'),
+    (SELECT count(*) FROM files f WHERE f.job = j.id AND f.state IN ('failed', 'refused')),
     (SELECT coalesce(sum(size), 0) FROM files f WHERE f.job = j.id AND f.action = 'copy')";
 
 const FILE_COLS: &str = "id, job, src, dst, size, mtime_ns, src_version, action, state, upload_id, part_size, checksum, error, location";
@@ -135,11 +135,24 @@ impl Journal {
         })
     }
 
-    /// Failed files of a job with their last error.
+    /// How many files of a job were skipped, by reason (`None`: up to date),
+    /// most common first.
+    pub fn skip_reasons(&self, job: JobId) -> Result<Vec<(Option<String>, u64)>, JournalError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT error, count(*) FROM files WHERE job = ?1 AND state = 'skipped'
+                 GROUP BY error ORDER BY count(*) DESC, error",
+            )?
+            .query_map([job.0], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect()
+        })
+    }
+
+    /// Failed and refused files of a job with their last error.
     pub fn failed_files(&self, job: JobId) -> Result<Vec<FileRow>, JournalError> {
         self.read(|c| {
             c.prepare(&format!(
-                "SELECT {FILE_COLS} FROM files WHERE job = ?1 AND state = 'failed' ORDER BY id"
+                "SELECT {FILE_COLS} FROM files WHERE job = ?1 AND state IN ('failed', 'refused') ORDER BY id"
             ))?
             .query_map([job.0], file_row)?
             .collect()

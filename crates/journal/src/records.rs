@@ -79,8 +79,12 @@ text_enum!(
         Done = "done",
         /// Failed; see its error.
         Failed = "failed",
-        /// Nothing to do (already identical at the destination).
+        /// Nothing to do: already identical at the destination, or left out
+        /// for the reason in its error (a link not followed, a fifo).
         Skipped = "skipped",
+        /// Cannot be carried at all (a name that cannot be a key): counted
+        /// as failed with the reason in its error, never retried.
+        Refused = "refused",
         /// Sent to a store whose uploads are not idempotent, and the answer
         /// was lost: it may or may not have arrived. Not re-sent unless asked.
         Unknown = "unknown",
@@ -112,8 +116,11 @@ pub struct NewFile {
     pub src_version: Option<String>,
     /// What to do.
     pub action: FileAction,
-    /// Initial state (`Pending`, or `Skipped` for files already in place).
+    /// Initial state (`Pending`, `Skipped` for files already in place or
+    /// left out, `Refused` for entries that cannot be carried).
     pub state: FileState,
+    /// Why a `Skipped` or `Refused` entry is so (`None` for up to date).
+    pub error: Option<String>,
 }
 
 impl NewFile {
@@ -127,6 +134,7 @@ impl NewFile {
             src_version: None,
             action: FileAction::Copy,
             state: FileState::Pending,
+            error: None,
         }
     }
 }
@@ -150,7 +158,7 @@ pub struct JobRow {
     pub files_done: u64,
     /// Files skipped.
     pub files_skipped: u64,
-    /// Files failed.
+    /// Files failed or refused.
     pub files_failed: u64,
     /// Bytes planned (copies only).
     pub bytes_total: u64,

@@ -170,8 +170,8 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
         }
         Cmd::AddFiles { job, files } => {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO files(job, src, dst, size, mtime_ns, src_version, action, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO files(job, src, dst, size, mtime_ns, src_version, action, state, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for f in files {
                 stmt.execute(params![
@@ -182,7 +182,8 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                     f.mtime_ns,
                     f.src_version,
                     f.action.as_str(),
-                    f.state.as_str()
+                    f.state.as_str(),
+                    f.error
                 ])?;
             }
         }

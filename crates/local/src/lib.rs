@@ -215,6 +215,22 @@ impl LocalStore {
         })
     }
 
+    /// The same store, following symbolic links wherever they lead when
+    /// listing and reading, as `aws s3 cp` does: a link to a file is listed
+    /// and read as that file, a link to a directory is walked, under the
+    /// link's own name; a link loop is skipped and reported. Writes never
+    /// follow a link out of the root. Without this (the default, what
+    /// `haul serve` wants) links that leave the root are refused and links
+    /// are listed as skipped entries.
+    #[must_use]
+    pub fn following_symlinks(self) -> Self {
+        let root = Arc::unwrap_or_clone(self.root).following_links();
+        Self {
+            root: Arc::new(root),
+            ..self
+        }
+    }
+
     /// The canonical root directory.
     #[must_use]
     pub fn root(&self) -> &Path {

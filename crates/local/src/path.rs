@@ -93,6 +93,8 @@ fn escapes(key: &str) -> Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Root {
     path: PathBuf,
+    /// Follow symbolic links when listing and reading, wherever they lead.
+    follow: bool,
 }
 
 impl Root {
@@ -101,13 +103,30 @@ impl Root {
         fs::create_dir_all(path)?;
         let path = fs::canonicalize(path)?;
         if fs::metadata(&path)?.is_dir() {
-            Ok(Self { path })
+            Ok(Self {
+                path,
+                follow: false,
+            })
         } else {
             Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
                 format!("{} is not a directory", path.display()),
             ))
         }
+    }
+
+    /// The same root, following symbolic links when listing and reading.
+    pub(crate) fn following_links(self) -> Self {
+        Self {
+            follow: true,
+            ..self
+        }
+    }
+
+    /// Whether links are followed wherever they lead (see
+    /// [`following_links`](Self::following_links)).
+    pub(crate) fn follows_links(&self) -> bool {
+        self.follow
     }
 
     /// The canonical root directory.
@@ -123,6 +142,16 @@ impl Root {
     /// The path of `key` (validated), not yet checked against symlinks.
     pub(crate) fn object_path(&self, key: &Key) -> Result<PathBuf> {
         Ok(self.path.join(key_to_rel(key.as_str())?))
+    }
+
+    /// The canonical path to read `key` at: inside the root, or anywhere a
+    /// link leads when the root follows links. Missing paths are `NotFound`.
+    fn readable(&self, key: &str, path: &Path) -> Result<PathBuf> {
+        if self.follow {
+            fs::canonicalize(path).map_err(|e| io_err(key, e))
+        } else {
+            self.check_inside(key, path)
+        }
     }
 
     /// Fails unless `path` resolves inside the root. Missing paths are `NotFound`.
@@ -141,7 +170,7 @@ impl Root {
     /// that resolves outside the root through a symlink is `InvalidInput`.
     pub(crate) fn stat_object(&self, key: &Key) -> Result<Metadata> {
         let k = key.as_str();
-        let path = self.check_inside(k, &self.object_path(key)?)?;
+        let path = self.readable(k, &self.object_path(key)?)?;
         let meta = fs::metadata(&path).map_err(|e| io_err(k, e))?;
         only_files(k, meta)
     }
@@ -150,7 +179,7 @@ impl Root {
     /// [`stat_object`](Self::stat_object) does.
     pub(crate) fn open_object(&self, key: &Key) -> Result<(File, Metadata)> {
         let k = key.as_str();
-        let path = self.check_inside(k, &self.object_path(key)?)?;
+        let path = self.readable(k, &self.object_path(key)?)?;
         let file = File::open(&path).map_err(|e| io_err(k, e))?;
         let meta = file.metadata().map_err(|e| io_err(k, e))?;
         Ok((file, only_files(k, meta)?))

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
-use haul_core::{Error, Key, ListEntry, ListOptions, ListStream, Result};
+use haul_core::{Key, ListEntry, ListOptions, ListStream, Result};
 use http::Method;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -47,10 +47,7 @@ struct Cursor {
 }
 
 fn name(e: &ListEntry) -> &str {
-    match e {
-        ListEntry::Object(m) => m.key.as_str(),
-        ListEntry::Prefix(p) => p,
-    }
+    e.name()
 }
 
 /// Whether an entry lies after `start_after`: an object whose key is
@@ -58,6 +55,7 @@ fn name(e: &ListEntry) -> &str {
 fn after(e: &ListEntry, start_after: &str) -> bool {
     match e {
         ListEntry::Object(m) => m.key.as_str() > start_after,
+        ListEntry::Unusable(u) => u.name.as_str() > start_after,
         ListEntry::Prefix(p) => p.as_str() > start_after || start_after.starts_with(p.as_str()),
     }
 }
@@ -139,9 +137,13 @@ impl Core {
         let mut entries = Vec::with_capacity(items.len() + prefixes.len());
         for item in items {
             let k = item.key.clone().unwrap_or_default();
-            let key = Key::new(k.clone())
-                .map_err(|e| Error::invalid(k, format!("Kodo listed an unusable key: {e}")))?;
-            entries.push(ListEntry::Object(item.meta(key)));
+            match Key::problem(&k) {
+                None => entries.push(ListEntry::Object(item.meta(Key::new(k)?))),
+                Some(problem) => entries.push(ListEntry::Unusable(haul_core::Unusable::failed(
+                    haul_core::escape_text(&k),
+                    format!("Kodo listed a key haul cannot hold: {problem}"),
+                ))),
+            }
         }
         entries.extend(prefixes.into_iter().map(ListEntry::Prefix));
         entries.sort_by(|a, b| name(a).cmp(name(b)));

@@ -324,6 +324,10 @@ impl ObjectStore for S3Endpoint {
                     Ok(ListEntry::Object(meta))
                 }
                 Ok(ListEntry::Prefix(p)) => Ok(ListEntry::Prefix(format!("{head}{p}"))),
+                Ok(ListEntry::Unusable(mut u)) => {
+                    u.name = format!("{head}{}", u.name);
+                    Ok(ListEntry::Unusable(u))
+                }
                 Err(e) => Err(rekey(e, |k| {
                     Some(if bare && k == bucket {
                         outer.clone()

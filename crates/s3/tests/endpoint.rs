@@ -291,6 +291,7 @@ async fn names(s3: &S3Endpoint, prefix: &str, opts: ListOptions) -> Vec<String> 
         .map_ok(|e| match e {
             ListEntry::Object(m) => format!("obj:{}", m.key),
             ListEntry::Prefix(p) => format!("dir:{p}"),
+            ListEntry::Unusable(u) => format!("unusable:{}", u.name),
         })
         .try_collect()
         .await

@@ -53,6 +53,7 @@ async fn listed(
         .map_ok(|e| match e {
             ListEntry::Object(m) => format!("O:{}", m.key),
             ListEntry::Prefix(p) => format!("P:{p}"),
+            ListEntry::Unusable(u) => format!("U:{}", u.name),
         })
         .try_collect()
         .await
@@ -206,18 +207,33 @@ async fn empty_directories_and_haul_files_are_not_common_prefixes() {
     std::fs::write(store.root().join("tmponly/y.haul-partial"), b"t").unwrap();
     std::fs::write(store.root().join("back\\slash"), b"t").unwrap();
     let got = listed(&store, "", Some("/"), None, None).await;
-    assert_eq!(got, ["P:x/"]);
-    assert_eq!(listed(&store, "", None, None, None).await, ["O:x/1"]);
+    // A name that cannot be a key is listed as unusable, never left out.
+    assert_eq!(got, ["U:back\\slash", "P:x/"]);
+    assert_eq!(
+        listed(&store, "", None, None, None).await,
+        ["U:back\\slash", "O:x/1"]
+    );
 }
 
 #[tokio::test]
-async fn non_utf8_names_are_skipped() {
+async fn non_utf8_names_are_listed_as_unusable() {
     use std::os::unix::ffi::OsStrExt;
     let (_dir, store) = store();
     fill(&store, &["ok".to_owned()]).await;
     let name = std::ffi::OsStr::from_bytes(b"bad\xff");
     std::fs::write(store.root().join(name), b"t").unwrap();
-    assert_eq!(listed(&store, "", None, None, None).await, ["O:ok"]);
+    assert_eq!(
+        listed(&store, "", None, None, None).await,
+        ["U:bad\\xFF", "O:ok"]
+    );
+    let mut s = store.list("", ListOptions::default());
+    match futures::StreamExt::next(&mut s).await {
+        Some(Ok(ListEntry::Unusable(u))) => {
+            assert!(u.fails, "{u:?}");
+            assert!(u.reason.contains("not UTF-8"), "{u:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -242,4 +258,79 @@ async fn a_large_directory_pages_through() {
     assert_eq!(got, reference(&keys, "many/", None, None));
     let after = listed(&store, "many/", None, Some("many/5"), Some(100)).await;
     assert_eq!(after, reference(&keys, "many/", None, Some("many/5")));
+}
+
+/// `(name, fails)` of every unusable entry, and the object keys, of a listing.
+async fn unusable_and_objects(store: &LocalStore) -> (Vec<(String, bool)>, Vec<String>) {
+    let all: Vec<ListEntry> = store
+        .list("", ListOptions::default())
+        .try_collect()
+        .await
+        .unwrap();
+    let mut bad = Vec::new();
+    let mut ok = Vec::new();
+    for e in all {
+        match e {
+            ListEntry::Unusable(u) => bad.push((u.name, u.fails)),
+            ListEntry::Object(m) => ok.push(m.key.to_string()),
+            ListEntry::Prefix(p) => panic!("no delimiter, yet a prefix {p}"),
+        }
+    }
+    (bad, ok)
+}
+
+/// A tree with a link to a file inside, a link to a file outside, a link
+/// loop, a dangling link and a fifo.
+fn linked_tree(root: &std::path::Path, outside: &std::path::Path) {
+    use std::os::unix::fs::symlink;
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(root.join("sub/t.txt"), b"t").unwrap();
+    std::fs::write(outside.join("o.txt"), b"outside").unwrap();
+    symlink("sub/t.txt", root.join("link.txt")).unwrap();
+    symlink(outside.join("o.txt"), root.join("out.txt")).unwrap();
+    symlink("..", root.join("sub/loop")).unwrap();
+    symlink("nowhere", root.join("dangling")).unwrap();
+    let fifo = root.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+}
+
+#[tokio::test]
+async fn links_are_followed_when_asked_and_every_other_entry_is_reported() {
+    let (_dir, store) = store();
+    let outside = tempfile::tempdir().unwrap();
+    linked_tree(store.root(), outside.path());
+    let following = store.clone().following_symlinks();
+    let (bad, ok) = unusable_and_objects(&following).await;
+    assert_eq!(ok, ["link.txt", "out.txt", "sub/t.txt"]);
+    assert_eq!(
+        bad,
+        [
+            ("dangling".to_owned(), false),
+            ("fifo".to_owned(), false),
+            ("sub/loop".to_owned(), false)
+        ]
+    );
+    // Read through the links, wherever they lead.
+    let got = following.get_bytes(&crate::key("out.txt")).await.unwrap();
+    assert_eq!(&got[..], b"outside");
+    assert_eq!(
+        &following.get_bytes(&crate::key("link.txt")).await.unwrap()[..],
+        b"t"
+    );
+
+    // Not following: every link is a skipped entry, the fifo too.
+    let (bad, ok) = unusable_and_objects(&store).await;
+    assert_eq!(ok, ["sub/t.txt"]);
+    let names: Vec<&str> = bad.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["dangling", "fifo", "link.txt", "out.txt", "sub/loop"]
+    );
+    assert!(bad.iter().all(|(_, fails)| !fails));
+    // And a link leading out of the root is not read.
+    assert!(store.get_bytes(&crate::key("out.txt")).await.is_err());
 }

@@ -22,6 +22,7 @@ async fn names(store: &dyn ObjectStore, prefix: &str, opts: ListOptions) -> Vec<
         .map(|e| match e {
             ListEntry::Object(m) => format!("obj:{}", m.key),
             ListEntry::Prefix(p) => format!("dir:{p}"),
+            ListEntry::Unusable(u) => format!("unusable:{}", u.name),
         })
         .collect()
 }

@@ -109,6 +109,7 @@ async fn list_pages_through_common_prefixes() {
         .map(|e| match e {
             ListEntry::Object(m) => m.key.to_string(),
             ListEntry::Prefix(p) => p,
+            ListEntry::Unusable(u) => u.name,
         })
         .collect();
     assert_eq!(names, ["a/", "b", "c/", "d"]);
