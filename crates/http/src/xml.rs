@@ -363,6 +363,38 @@ mod tests {
     }
 
     #[test]
+    fn a_key_with_a_nul_is_one_unusable_entry_not_the_end_of_the_listing() {
+        let contents = ["good/a", "bad%00key", "good/b"]
+            .into_iter()
+            .map(|k| ListedObject {
+                key: k.into(),
+                size: 1,
+                ..ListedObject::default()
+            })
+            .collect();
+        let decode = |s: &str| Ok(s.replace("%00", "\0"));
+        let got = listed_entries(contents, Vec::new(), true, decode).expect("entries");
+        let objects: Vec<&str> = got
+            .iter()
+            .filter(|e| matches!(e, ListEntry::Object(_)))
+            .map(entry_name)
+            .collect();
+        assert_eq!(objects, ["good/a", "good/b"]);
+        let bad: Vec<&Unusable> = got
+            .iter()
+            .filter_map(|e| match e {
+                ListEntry::Unusable(u) => Some(u),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bad.len(), 1, "{got:?}");
+        assert!(bad[0].fails);
+        // Printable: the NUL is escaped, never raw.
+        assert_eq!(bad[0].name, "bad\\0key");
+        assert!(bad[0].reason.contains("NUL"), "{}", bad[0].reason);
+    }
+
+    #[test]
     fn listing_entries_merge_in_name_order() {
         let contents = vec![
             ListedObject {

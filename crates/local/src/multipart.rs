@@ -116,10 +116,14 @@ impl Staging {
         let staging = Self { dir, record };
         if staging.hint().is_some() {
             // `data` leaves only by the rename that completes the upload: a
-            // crash before `upload.json` went too leaves this state.
+            // crash before `upload.json` went too leaves this state, which
+            // is the completed upload's leftovers, removed now.
             match fs::symlink_metadata(staging.dir.join(placed::DATA)) {
                 Ok(_) => {}
-                Err(e) if is_missing(&e) => return Err(no_such(key, id)),
+                Err(e) if is_missing(&e) => {
+                    remove_staging(root, &staging.dir);
+                    return Err(no_such(key, id));
+                }
                 Err(e) => return Err(io_err(key.as_str(), e)),
             }
         }
@@ -198,15 +202,41 @@ fn read_record(dir: &std::path::Path, key: &Key) -> Result<Option<UploadRecord>>
         })
 }
 
+/// Removes an ended upload's staging directory, and the uploads directory
+/// when that leaves it empty (a finished download leaves nothing behind).
+/// Best effort: what cannot be removed now is removed by `haul cleanup`.
+pub(crate) fn remove_staging(root: &Root, dir: &std::path::Path) {
+    let _ = fs::remove_dir_all(dir);
+    // Fails, as it should, while another upload is staged.
+    let _ = fs::remove_dir(root.uploads_dir());
+}
+
+/// Whether `e` says the disk (or the user's quota) is full.
+fn is_disk_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
 /// `create_multipart`, on a blocking thread.
 pub(crate) fn create(root: &Root, key: &Key, opts: &PutOptions) -> Result<UploadId> {
     let k = key.as_str();
     root.object_path(key)?;
     let uploads = root.uploads_dir();
-    fs::create_dir_all(&uploads).map_err(|e| io_err(k, e))?;
     let id = UploadId(format!("{:032x}", rand::random::<u128>()));
     let dir = uploads.join(&id.0);
-    fs::create_dir(&dir).map_err(|e| io_err(k, e))?;
+    // The uploads directory goes when its last upload ends: make it again
+    // if another upload's end removed it between the two steps.
+    let mut attempts = 0;
+    loop {
+        fs::create_dir_all(&uploads).map_err(|e| io_err(k, e))?;
+        match fs::create_dir(&dir) {
+            Ok(()) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+            Err(e) => return Err(io_err(k, e)),
+        }
+    }
     let record = UploadRecord {
         key: k.to_owned(),
         created_unix_ms: SystemTime::now()
@@ -231,7 +261,7 @@ pub(crate) fn create(root: &Root, key: &Key, opts: &PutOptions) -> Result<Upload
         sync_dir(&uploads)
     };
     if let Err(e) = write() {
-        let _ = fs::remove_dir_all(&dir);
+        remove_staging(root, &dir);
         return Err(io_err(k, e));
     }
     Ok(id)
@@ -248,7 +278,7 @@ pub(crate) fn upload_part(
 ) -> Result<CompletedPart> {
     let staging = Staging::open(root, key, id)?;
     let sums = part::payload_sums(body).map_err(|m| m.into_error(key.as_str()))?;
-    store_part(&staging, key, id, n, sums.size, |file| {
+    store_part(root, &staging, key, id, n, sums.size, |file| {
         part::write_pieces(file, body.pieces())?;
         Ok(sums)
     })
@@ -266,14 +296,18 @@ pub(crate) fn upload_part_fed(
     mut rx: tokio::sync::mpsc::Receiver<Feed>,
 ) -> Result<CompletedPart> {
     let staging = Staging::open(root, key, id)?;
-    store_part(&staging, key, id, n, len, |file| {
+    store_part(root, &staging, key, id, n, len, |file| {
         part::write_feed(file, len, trust_carried, &mut rx)
     })
 }
 
 /// Stores part `n` of `size` bytes in its staging form: `fill` writes the
 /// bytes at the position of the file it is given and returns their sums.
+///
+/// A full disk ends the upload: its staging area is removed at once, so a
+/// failed download does not keep the disk full (a resume starts it again).
 fn store_part(
+    root: &Root,
     staging: &Staging,
     key: &Key,
     id: &UploadId,
@@ -281,7 +315,22 @@ fn store_part(
     size: u64,
     fill: impl FnOnce(&mut File) -> io::Result<Sums>,
 ) -> Result<CompletedPart> {
-    let err = |e| Staging::write_err(key, id, e);
+    let err = |e: io::Error| {
+        if is_disk_full(&e) {
+            remove_staging(root, &staging.dir);
+            return Error::io(
+                key.as_str(),
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e} writing part {n}; the partial file (upload {}) was removed to free the space",
+                        id.0
+                    ),
+                ),
+            );
+        }
+        Staging::write_err(key, id, e)
+    };
     let info = if let Some(hint) = staging.hint() {
         let offset =
             placed::offset_of(n, size, hint).map_err(|m| Error::invalid(key.as_str(), m))?;
@@ -596,7 +645,7 @@ fn complete_files(
         Err(e) if is_missing(&e) => {}
         Err(e) => return Err(io_err(k, e)),
     }
-    let _ = fs::remove_dir_all(&staging.dir);
+    remove_staging(root, &staging.dir);
     Ok(PutOutcome {
         etag: Some(etag_of(&meta)),
         checksums: crc.into_iter().collect(),
@@ -646,9 +695,11 @@ pub(crate) fn abort(root: &Root, key: &Key, id: &UploadId) -> Result<()> {
         }
         None => {}
     }
-    match fs::remove_dir_all(&dir) {
+    let removed = match fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
         Err(e) if is_missing(&e) => Ok(()),
         Err(e) => Err(io_err(key.as_str(), e)),
-    }
+    };
+    let _ = fs::remove_dir(root.uploads_dir());
+    removed
 }

@@ -227,7 +227,7 @@ impl Locked {
             Err(e) => return Err(io_err(k, e)),
         }
         drop(self);
-        let _ = fs::remove_dir_all(dir);
+        super::remove_staging(root, dir);
         Ok(meta)
     }
 

@@ -34,7 +34,8 @@ pub(crate) async fn put(store: &LocalStore, k: &str, body: &'static [u8]) {
         .unwrap_or_else(|e| panic!("put {k:?}: {e}"));
 }
 
-/// Every file and directory under `dir`, relative, sorted.
+/// Every file and directory under `dir`, relative, sorted (none when `dir`
+/// does not exist: the uploads directory goes with its last upload).
 pub(crate) fn tree(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
         for e in std::fs::read_dir(dir).unwrap() {
@@ -47,6 +48,9 @@ pub(crate) fn tree(dir: &Path) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
+    if !dir.exists() {
+        return out;
+    }
     walk(dir, dir, &mut out);
     out.sort();
     out

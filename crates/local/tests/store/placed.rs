@@ -118,7 +118,12 @@ async fn out_of_order_parts_are_written_in_place_and_renamed_into_place() {
     assert!(no_such(
         store.upload_part(&k, &id, n(1), with_crc(b"x")).await
     ));
-    assert!(tree(&store.root().join(".haul-uploads")).is_empty());
+    // The last upload's end removes the uploads directory too.
+    assert!(
+        !store.root().join(".haul-uploads").exists(),
+        "{:?}",
+        tree(store.root())
+    );
 }
 
 #[tokio::test]
@@ -330,6 +335,12 @@ async fn an_upload_whose_data_was_renamed_away_has_ended() {
     // A crash between completing's rename and its removing upload.json.
     std::fs::remove_file(staging(&store, &id).join("data")).unwrap();
     assert!(no_such(store.list_parts(&k, &id).await));
+    // The first look at it removed the leftovers (records, locks, upload.json).
+    assert!(
+        !staging(&store, &id).exists(),
+        "{:?}",
+        tree(&staging(&store, &id))
+    );
     assert!(no_such(
         store.upload_part(&k, &id, n(2), with_crc(b"x")).await
     ));
@@ -440,4 +451,26 @@ async fn many_parts_in_flight_at_once() {
     store.complete_multipart(&k, &id, &parts).await.unwrap();
     let want: Vec<u8> = (1..=24u32).flat_map(body).collect();
     assert_eq!(&store.get_bytes(&k).await.unwrap()[..], &want[..]);
+}
+
+#[tokio::test]
+async fn a_full_disk_ends_the_upload_and_frees_its_space() {
+    let (_dir, store) = store();
+    let k = key("full/disk");
+    let id = create(&store, "full/disk").await;
+    part(&store, "full/disk", &id, 1, b"aaaa").await;
+    // Every write to /dev/full fails with ENOSPC, as a full disk does.
+    let data = staging(&store, &id).join("data");
+    std::fs::remove_file(&data).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &data).unwrap();
+    let err = store
+        .upload_part(&k, &id, n(2), with_crc(b"bbbb"))
+        .await
+        .expect_err("the disk is full");
+    let line = err.to_string();
+    assert!(line.contains("full/disk"), "names the object: {line}");
+    assert!(line.contains("removed to free the space"), "{line}");
+    assert!(!staging(&store, &id).exists(), "the partial file is gone");
+    assert!(!store.root().join(".haul-uploads").exists());
+    assert!(no_such(store.list_parts(&k, &id).await));
 }
