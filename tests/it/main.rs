@@ -5,5 +5,6 @@ mod coscli;
 mod crash;
 mod msgcli;
 mod paths;
+mod promises;
 mod qiniucli;
 mod s3cli;

@@ -38,6 +38,11 @@ pub(crate) struct Global {
     /// The journal database (default: $HAUL_JOURNAL, else $XDG_DATA_HOME/haul/journal.db).
     #[arg(long, global = true, value_name = "PATH")]
     pub(crate) journal: Option<PathBuf>,
+    /// Longest wait for a connection, for an answer to begin and for a body
+    /// to move (default: $HAUL_TIMEOUT, else 60s). A request that timed out
+    /// is sent once more, then its file fails.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::size::parse_duration)]
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -117,6 +117,22 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(cli.global.verbose, cli.global.quiet);
+    let timeout = match cli.global.timeout {
+        Some(t) => Some(t),
+        None => match std::env::var("HAUL_TIMEOUT") {
+            Ok(text) => match size::parse_duration(&text) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("error: HAUL_TIMEOUT={text:?}: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            Err(_) => None,
+        },
+    };
+    if let Some(t) = timeout {
+        haul_http::set_request_timeout(t);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

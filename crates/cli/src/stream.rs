@@ -55,6 +55,7 @@ async fn download(
         json: false,
         verbose: g.verbose,
         journal: None,
+        timeout: None,
     };
     for (_, e) in &summary.failures {
         eprintln!("error: {e}");

@@ -107,6 +107,16 @@ pub enum Error {
         /// The underlying failure.
         source: BoxError,
     },
+    /// No answer, or no progress, within the request timeout: the endpoint
+    /// is silent. Retryable, but each try costs a whole timeout, so callers
+    /// retry it fewer times than other transient failures.
+    #[error("{key}: no answer: {message}")]
+    Timeout {
+        /// The key concerned.
+        key: String,
+        /// What was waited for, and how long.
+        message: String,
+    },
     /// A local I/O failure (disk full, read-only file system, ...).
     #[error("{key}: {source}")]
     Io {
@@ -144,7 +154,7 @@ impl Error {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transient { .. } | Self::RateLimited { .. } => true,
+            Self::Transient { .. } | Self::RateLimited { .. } | Self::Timeout { .. } => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::Interrupted
@@ -155,6 +165,20 @@ impl Error {
             ),
             Self::Provider { retryable, .. } => *retryable,
             _ => false,
+        }
+    }
+
+    /// Whether the endpoint stayed silent past the request timeout.
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+
+    /// A timeout: nothing came back within the limit.
+    pub fn timeout(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Timeout {
+            key: key.into(),
+            message: message.into(),
         }
     }
 
@@ -189,6 +213,7 @@ impl Error {
             | Self::RateLimited { key, .. }
             | Self::Integrity { key, .. }
             | Self::Transient { key, .. }
+            | Self::Timeout { key, .. }
             | Self::Io { key, .. }
             | Self::Provider { key, .. } => key,
         }

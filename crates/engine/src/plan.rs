@@ -215,6 +215,7 @@ struct Listing {
     last: Option<String>,
     retries: usize,
     max_retries: usize,
+    patience: crate::retry::Patience,
     base_delay: Duration,
 }
 
@@ -263,6 +264,7 @@ impl Listing {
             last: None,
             retries: 0,
             max_retries: shared.config.request_retry_times,
+            patience: crate::retry::Patience::default(),
             base_delay: shared.config.retry_base_delay,
         }
     }
@@ -277,7 +279,7 @@ impl Listing {
                     return Ok(Some(Item::Object(m)));
                 }
                 Some(Ok(item)) => return Ok(Some(item)),
-                Some(Err(e)) if e.is_retryable() && self.retries < self.max_retries => {
+                Some(Err(e)) if self.retries < self.max_retries && self.patience.retry(&e) => {
                     self.retries += 1;
                     let backoff = self.base_delay * (1 << self.retries.min(8));
                     tracing::debug!(error = %e, "listing again after a transient failure");

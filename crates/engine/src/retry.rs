@@ -13,9 +13,48 @@ use crate::job::Shared;
 /// The longest single backoff.
 const MAX_DELAY: Duration = Duration::from_secs(15);
 
+/// How many times a request that timed out is sent again: each try costs a
+/// whole timeout, so a silent endpoint fails a request after two timeouts
+/// rather than after `request_retry_times` of them.
+pub(crate) const TIMEOUT_RETRIES: usize = 1;
+
+/// Counts the timeouts of one request (or part), deciding whether another
+/// try is worth it: timeouts at most [`TIMEOUT_RETRIES`] times, anything
+/// else when it is retryable.
+#[derive(Debug, Default)]
+pub(crate) struct Patience {
+    timeouts: std::sync::atomic::AtomicUsize,
+}
+
+impl Patience {
+    /// Whether `e` should be tried again.
+    pub(crate) fn retry(&self, e: &Error) -> bool {
+        if e.is_timeout() {
+            self.timeouts.fetch_add(1, Ordering::Relaxed) < TIMEOUT_RETRIES
+        } else {
+            e.is_retryable()
+        }
+    }
+}
+
 /// Runs `op` (one store request), retrying retryable failures. Every request,
 /// first try or retry, passes the request-rate limit.
-pub(crate) async fn request<T, F, Fut>(shared: &Shared, mut op: F) -> Result<T>
+pub(crate) async fn request<T, F, Fut>(shared: &Shared, op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    request_with(shared, &Patience::default(), op).await
+}
+
+/// [`request`] counting timeouts in `patience`, shared with an enclosing
+/// retry loop (a part's), so that the two together send a request that
+/// timed out only [`TIMEOUT_RETRIES`] more times.
+pub(crate) async fn request_with<T, F, Fut>(
+    shared: &Shared,
+    patience: &Patience,
+    mut op: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -35,7 +74,7 @@ where
         }
     })
     .retry(backoff)
-    .when(Error::is_retryable)
+    .when(|e| patience.retry(e))
     .adjust(|e: &Error, d| d.map(|d| e.retry_after().unwrap_or(d)))
     .notify(|e: &Error, d: Duration| {
         shared.counters.retries.fetch_add(1, Ordering::Relaxed);

@@ -275,12 +275,19 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
             let _held = (permit, budget);
             let pn = PartNumber::new(n)?;
             let store = &s.dst.store;
-            let part = with_part_retries(&s, dk2.as_str(), part_len, true, || async {
-                let part =
-                    request(&s, || store.upload_part(&dk2, &id, pn, payload.clone())).await?;
-                check_part(&dk2, &part, &sums)?;
-                Ok(part)
-            })
+            let part = with_part_retries(
+                &s,
+                dk2.as_str(),
+                part_len,
+                true,
+                &crate::retry::Patience::default(),
+                || async {
+                    let part =
+                        request(&s, || store.upload_part(&dk2, &id, pn, payload.clone())).await?;
+                    check_part(&dk2, &part, &sums)?;
+                    Ok(part)
+                },
+            )
             .await?;
             Ok(finish_part(
                 &s,
@@ -331,9 +338,15 @@ async fn download_stream<W: AsyncWrite + Unpin + Send>(
             async move {
                 let budget = s.budget.acquire(len).await;
                 let range = Some(ByteRange::at(offset, len));
-                let (payload, sums) =
-                    with_part_retries(&s, key, len, true, || read(&s, &m, range, len, &kinds))
-                        .await?;
+                let (payload, sums) = with_part_retries(
+                    &s,
+                    key,
+                    len,
+                    true,
+                    &crate::retry::Patience::default(),
+                    || read(&s, &m, range, len, &kinds),
+                )
+                .await?;
                 Ok::<_, Error>((payload, sums, len, budget))
             }
         })

@@ -330,11 +330,15 @@ pub(crate) async fn open(
 /// Runs `attempt` up to `1 + chunk_retry_times` times while its error is
 /// retryable or (with `resend_on_mismatch`) an integrity mismatch, counting
 /// re-sent bytes.
+///
+/// Timeouts are counted in `patience`, which the attempt's own requests may
+/// share ([`crate::retry::request_with`]).
 pub(crate) async fn with_part_retries<T, F, Fut>(
     shared: &Shared,
     dst: &str,
     len: u64,
     resend_on_mismatch: bool,
+    patience: &crate::retry::Patience,
     mut attempt: F,
 ) -> Result<T, Error>
 where
@@ -347,7 +351,7 @@ where
             Ok(v) => return Ok(v),
             Err(e)
                 if tries < shared.config.chunk_retry_times
-                    && (e.is_retryable()
+                    && (patience.retry(&e)
                         || resend_on_mismatch && matches!(e, Error::Integrity { .. })) =>
             {
                 tries += 1;
@@ -391,24 +395,29 @@ async fn single_put(
     let kinds = kinds(shared, dst.capabilities());
     let _permit = shared.budget.acquire(size).await;
     let resend = dst.capabilities().idempotent_put;
-    let (outcome, sums) = with_part_retries(shared, dk.as_str(), size, resend, || async {
-        let (payload, sums) = read(shared, meta, None, size, &kinds).await?;
-        crate::limit::take(shared.bw.as_ref(), size).await;
-        let opts = PutOptions {
-            checksums: sums.clone(),
-            ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
-        };
-        let outcome = request(shared, || dst.put(dk, payload.clone(), opts.clone())).await?;
-        let expected = Expected {
-            checksums: sums.clone(),
-            etag: None,
-            size,
-        };
-        // A mismatch here is retried like a corrupted part.
-        verify(shared, dk, meta, &expected, &outcome).await?;
-        Ok((outcome, sums))
-    })
-    .await?;
+    let patience = crate::retry::Patience::default();
+    let (outcome, sums) =
+        with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
+            let (payload, sums) = read(shared, meta, None, size, &kinds).await?;
+            crate::limit::take(shared.bw.as_ref(), size).await;
+            let opts = PutOptions {
+                checksums: sums.clone(),
+                ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
+            };
+            let outcome = crate::retry::request_with(shared, &patience, || {
+                dst.put(dk, payload.clone(), opts.clone())
+            })
+            .await?;
+            let expected = Expected {
+                checksums: sums.clone(),
+                etag: None,
+                size,
+            };
+            // A mismatch here is retried like a corrupted part.
+            verify(shared, dk, meta, &expected, &outcome).await?;
+            Ok((outcome, sums))
+        })
+        .await?;
     shared
         .counters
         .bytes_transferred

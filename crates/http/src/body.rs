@@ -12,8 +12,8 @@ use crate::error::map_transport;
 
 /// The body of `resp` as a stream, never buffered whole.
 ///
-/// Fails with a retryable [`Error::Transient`] naming `key` when no chunk
-/// arrives within `stall`, when the connection breaks, and when the body ends
+/// Fails with a retryable error naming `key` ([`Error::Timeout`] when no
+/// chunk arrives within `stall`), when the connection breaks, and when the body ends
 /// before `expected` bytes (when given) — a truncated body is never a short
 /// success.
 #[must_use]
@@ -65,11 +65,11 @@ where
             Err(_) => {
                 st.done = true;
                 let msg = format!(
-                    "body stalled: no data for {}s after {} bytes",
+                    "body stalled: no data for {}s after {} bytes (the limit is --timeout)",
                     st.stall.as_secs_f64(),
                     st.received
                 );
-                Some((Err(Error::transient(st.key.clone(), msg)), st))
+                Some((Err(Error::timeout(st.key.clone(), msg)), st))
             }
             Ok(Some(Ok(chunk))) => {
                 st.received += chunk.len() as u64;
@@ -132,11 +132,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn stall_is_transient() {
+    async fn stall_is_a_retryable_timeout() {
         let slow = chunks(&[b"a"]).chain(stream::pending());
         let s = guard_stream(Box::pin(slow), "obj", None, Duration::from_millis(50));
         let err = s.try_collect::<Vec<Bytes>>().await.expect_err("stall");
-        assert!(err.is_retryable());
+        assert!(err.is_retryable() && err.is_timeout(), "{err:?}");
         assert!(err.to_string().contains("stalled"), "{err}");
     }
 }

@@ -1,5 +1,6 @@
 //! The pooled HTTP client every HTTP store builds once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use haul_core::{Error, Result};
@@ -21,12 +22,36 @@ pub struct ClientOptions {
     pub user_agent: String,
 }
 
+/// The process-wide request timeout in milliseconds (0: the built-in 60 s).
+static TIMEOUT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The request timeout every store's client gets by default: 60 s unless
+/// [`set_request_timeout`] changed it.
+#[must_use]
+pub fn request_timeout() -> Duration {
+    match TIMEOUT_MS.load(Ordering::Relaxed) {
+        0 => Duration::from_mins(1),
+        ms => Duration::from_millis(ms),
+    }
+}
+
+/// Sets the request timeout for clients built from now on (what `haul
+/// --timeout` and `HAUL_TIMEOUT` set): the longest wait for a connection,
+/// for an answer to begin, and for a body to move. A silent endpoint fails
+/// each request after it, and a request that timed out is tried once more,
+/// so a file against a silent endpoint fails within a few timeouts.
+pub fn set_request_timeout(limit: Duration) {
+    let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1);
+    TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
+        let timeout = request_timeout();
         Self {
             concurrency: 16,
-            connect_timeout: Duration::from_secs(10),
-            stall_timeout: Duration::from_mins(1),
+            connect_timeout: timeout.min(Duration::from_secs(10)),
+            stall_timeout: timeout,
             idle_timeout: Duration::from_secs(50),
             user_agent: concat!("haul/", env!("CARGO_PKG_VERSION")).to_owned(),
         }

@@ -409,6 +409,8 @@ pub fn map_transport(err: &reqwest::Error, key: &str) -> Error {
     let msg = transport_message(err);
     if err.is_builder() {
         Error::invalid(key, msg)
+    } else if err.is_timeout() {
+        Error::timeout(key, msg)
     } else {
         Error::transient(key, msg)
     }

@@ -51,7 +51,7 @@ pub mod unrepeatable;
 pub mod xml;
 
 pub use body::body_stream;
-pub use client::{ClientOptions, build_client};
+pub use client::{ClientOptions, build_client, request_timeout, set_request_timeout};
 pub use error::{
     CredentialVars, ErrorBody, ErrorContext, error_from_response, map_error, map_transport,
 };

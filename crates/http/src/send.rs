@@ -236,7 +236,7 @@ pub async fn send(
         let outcome = tokio::select! {
             r = send_once(http, req, body, &progress) => r,
             stalled = progress.watch(stall) => {
-                return Err(Error::transient(ctx.key, stalled));
+                return Err(Error::timeout(ctx.key, stalled));
             }
         };
         match outcome {
@@ -257,11 +257,12 @@ pub async fn send(
 }
 
 /// How long an answer may take once the whole body was sent: servers may
-/// work before answering (a large CompleteMultipartUpload), so five stall
-/// periods, at least two minutes.
+/// work before answering (a large CompleteMultipartUpload), so two stall
+/// periods (S3 itself starts the answer to a long completion at once and
+/// keeps it alive with whitespace).
 #[must_use]
 pub fn answer_timeout(stall: Duration) -> Duration {
-    (stall * 5).max(Duration::from_mins(2))
+    stall * 2
 }
 
 /// Upload slices: the watchdog sees progress at least this often.
@@ -329,10 +330,18 @@ impl Progress {
                     stall
                 };
                 if idle > limit {
-                    return format!("no answer {}s after the request was sent", idle.as_secs());
+                    return format!(
+                        "nothing came back {}s after the request was sent (the limit is --timeout {}s)",
+                        idle.as_secs(),
+                        stall.as_secs()
+                    );
                 }
             } else if idle > stall {
-                return format!("the upload made no progress for {}s", idle.as_secs());
+                return format!(
+                    "the upload made no progress for {}s (the limit is --timeout {}s)",
+                    idle.as_secs(),
+                    stall.as_secs()
+                );
             }
         }
     }

@@ -178,34 +178,41 @@ pub(super) async fn multipart(
             let _held = (permit, budget);
             let pn = PartNumber::new(n)?;
             let range = ByteRange::at(offset, len);
-            let (part, sums) = with_part_retries(&s, dk.as_str(), len, true, || async {
-                let store = &s.dst.store;
-                let (part, sums) = if copy {
-                    let part =
-                        request(&s, || store.upload_part_copy(&sk, range, &dk, &id, pn)).await?;
-                    (part, Vec::new())
-                } else if streamed {
-                    crate::limit::take(s.bw.as_ref(), len).await;
-                    request(&s, || async {
-                        let body = open(&s, &m, Some(range), len, &k).await?;
-                        let sums = body.sums();
-                        let part = store.upload_part_stream(&dk, &id, pn, body).await?;
-                        let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {
-                            Error::transient(dk.as_str(), "the store took part of the body")
-                        })?;
-                        Ok((part, sums))
-                    })
-                    .await?
-                } else {
-                    let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
-                    crate::limit::take(s.bw.as_ref(), len).await;
-                    let part =
-                        request(&s, || store.upload_part(&dk, &id, pn, payload.clone())).await?;
-                    (part, sums)
-                };
-                check_part(&dk, &part, &sums)?;
-                Ok((part, sums))
-            })
+            let (part, sums) = with_part_retries(
+                &s,
+                dk.as_str(),
+                len,
+                true,
+                &crate::retry::Patience::default(),
+                || async {
+                    let store = &s.dst.store;
+                    let (part, sums) = if copy {
+                        let part = request(&s, || store.upload_part_copy(&sk, range, &dk, &id, pn))
+                            .await?;
+                        (part, Vec::new())
+                    } else if streamed {
+                        crate::limit::take(s.bw.as_ref(), len).await;
+                        request(&s, || async {
+                            let body = open(&s, &m, Some(range), len, &k).await?;
+                            let sums = body.sums();
+                            let part = store.upload_part_stream(&dk, &id, pn, body).await?;
+                            let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {
+                                Error::transient(dk.as_str(), "the store took part of the body")
+                            })?;
+                            Ok((part, sums))
+                        })
+                        .await?
+                    } else {
+                        let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
+                        crate::limit::take(s.bw.as_ref(), len).await;
+                        let part = request(&s, || store.upload_part(&dk, &id, pn, payload.clone()))
+                            .await?;
+                        (part, sums)
+                    };
+                    check_part(&dk, &part, &sums)?;
+                    Ok((part, sums))
+                },
+            )
             .await?;
             Ok(finish_part(&s, &dk, n, offset, len, &part, &sums))
         });
