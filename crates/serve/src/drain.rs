@@ -21,11 +21,23 @@ use hyper::body::Incoming;
 /// An incoming body that drains itself when dropped unread.
 pub(crate) struct Drained {
     inner: Option<Incoming>,
+    /// The request said `Expect: 100-continue` and nothing was read yet:
+    /// the client waits for `100 Continue` before it sends the body, and
+    /// after a final answer it never does. Draining would then wait for a
+    /// body that never comes and read the next request as its bytes (the
+    /// next request on the connection got 400); such a body is dropped
+    /// instead, and hyper closes the connection after the answer.
+    awaiting_continue: bool,
 }
 
 impl Drained {
-    pub(crate) fn new(inner: Incoming) -> Self {
-        Self { inner: Some(inner) }
+    /// Wraps `inner`; `expects_continue` when the request carried
+    /// `Expect: 100-continue`.
+    pub(crate) fn new(inner: Incoming, expects_continue: bool) -> Self {
+        Self {
+            inner: Some(inner),
+            awaiting_continue: expects_continue,
+        }
     }
 }
 
@@ -37,6 +49,8 @@ impl Body for Drained {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        // Reading asks hyper for the body: it sends `100 Continue`.
+        self.awaiting_continue = false;
         match self.inner.as_mut() {
             Some(body) => Pin::new(body).poll_frame(cx),
             None => Poll::Ready(None),
@@ -59,7 +73,7 @@ impl Drop for Drained {
         let Some(mut body) = self.inner.take() else {
             return;
         };
-        if body.is_end_stream() {
+        if body.is_end_stream() || self.awaiting_continue {
             return;
         }
         // Outside a runtime (never, in this server) the body is dropped

@@ -70,14 +70,60 @@ impl Layout {
     }
 
     /// s3s-fs's side file of an object's attributes (ETag, checksums).
-    fn info(&self, bucket: &str, key: &str) -> PathBuf {
+    pub(super) fn info(&self, bucket: &str, key: &str) -> PathBuf {
+        self.side(bucket, key, "internal.json")
+    }
+
+    /// s3s-fs's side file of an object's (or, with `upload`, an
+    /// upload's) metadata: Content-Type, user metadata and the like.
+    pub(super) fn meta(&self, bucket: &str, key: &str, upload: Option<&str>) -> PathBuf {
+        let tail = upload.map_or_else(
+            || "metadata.json".to_owned(),
+            |u| format!("upload-{u}.metadata.json"),
+        );
+        self.side(bucket, key, &tail)
+    }
+
+    fn side(&self, bucket: &str, key: &str, tail: &str) -> PathBuf {
         use base64::Engine as _;
         let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         self.root.join(format!(
-            ".bucket-{}.object-{}.internal.json",
+            ".bucket-{}.object-{}.{tail}",
             enc(bucket),
             enc(key)
         ))
+    }
+
+    /// Removes an object's side files once the object is gone (s3s-fs
+    /// leaves them, and a later object at the key inherited them).
+    pub(super) async fn forget_object(&self, bucket: &str, key: &str) {
+        if Self::is_long(bucket, key) || key.ends_with('/') {
+            return;
+        }
+        if let Ok(path) = self.object(bucket, key)
+            && tokio::fs::symlink_metadata(&path).await.is_ok()
+        {
+            return; // still there (a refused delete)
+        }
+        let _ = tokio::fs::remove_file(self.meta(bucket, key, None)).await;
+        let _ = tokio::fs::remove_file(self.info(bucket, key)).await;
+    }
+
+    /// Keeps only the ETag in an object's attribute side file: s3s-fs
+    /// completes a multipart upload over an object keeping the old
+    /// object's checksums.
+    pub(super) async fn keep_only_etag(&self, bucket: &str, key: &str) -> S3Result<()> {
+        let path = self.info(bucket, key);
+        let Ok(text) = tokio::fs::read(&path).await else {
+            return Ok(());
+        };
+        let mut info: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&text).unwrap_or_default();
+        info.retain(|k, _| k == "e_tag");
+        let tmp = self.tmp();
+        let doc = serde_json::to_vec(&info).map_err(|e| s3_error!(e, InternalError))?;
+        tokio::fs::write(&tmp, doc).await.map_err(io_err)?;
+        publish(&tmp, &path).await
     }
 
     /// Makes sure s3s-fs finds the ETag of a file that was put in the

@@ -49,10 +49,31 @@
 //! * `ListMultipartUploads` exists (s3s-fs has none);
 //! * a suffix range longer than the object is the whole object (s3s-fs
 //!   fails with `InternalError`);
-//! * `GetObject` honours `If-Match`, `UploadPartCopy` honours
-//!   `x-amz-copy-source-if-match` (s3s-fs ignores both);
-//! * `encoding-type=url` listings are URL-encoded (s3s-fs echoes the
-//!   encoding type but sends keys raw);
+//! * `GetObject` and `HeadObject` honour `If-Match`, `If-None-Match`,
+//!   `If-Modified-Since` and `If-Unmodified-Since` (`412`/`304`), and
+//!   `UploadPartCopy` honours `x-amz-copy-source-if-match` (s3s-fs ignores
+//!   them);
+//! * listings: v1 and v2 `encoding-type=url` listings are URL-encoded
+//!   (s3s-fs echoes the encoding type but sends keys raw), objects carry
+//!   ETags, v1 echoes `Marker` and gives `NextMarker`, a prefix starting
+//!   with `/` matches nothing (s3s-fs strips the `/`), and
+//!   `ListObjectVersions` of this unversioned store lists each object once
+//!   as version `null`;
+//! * deleting an object removes its side files (s3s-fs left them, and a
+//!   later object at the key inherited their Content-Type and checksums);
+//!   a multipart upload over an object keeps none of the old object's
+//!   checksums or metadata;
+//! * `CompleteMultipartUpload` repeated within an hour with the same part
+//!   list (its answer lost) gets the same success, as on S3;
+//! * a key below an object (`a/b/c` when `a/b` is one), above objects,
+//!   or ending in `/` with data cannot be a file path: `409 KeyConflict`
+//!   naming both keys, instead of a `500` without a message;
+//! * a malformed `Content-MD5` is `InvalidDigest`, `DeleteObjects` of
+//!   over 1000 keys is `MalformedXML`, and every answer has an
+//!   `x-amz-request-id` (error documents a `<RequestId>`, `request_id.rs`);
+//! * a request refused before its body was read keeps its connection
+//!   usable: the body is drained (`drain.rs`), unless the client is still
+//!   waiting for `100 Continue` and will never send it;
 //! * `DeleteBucket` refuses a bucket that holds objects (`BucketNotEmpty`;
 //!   s3s-fs deletes it with everything in it), `CreateBucket` of an
 //!   existing bucket is `BucketAlreadyOwnedByYou` (there is one owner), and
@@ -81,13 +102,14 @@
 //!   each: the demo's bucket-to-bucket copy went from 7.0 s to 2.0 s).
 //!
 //! Gaps that remain: no part or object reports a CRC it was not sent;
-//! `GetObject ?partNumber=` is ignored; deleting an object
-//! leaves its side files behind (a later copy may inherit stale metadata);
-//! no versioning, no SSE, no bucket policies.
+//! `GetObject ?partNumber=` is ignored; a key cannot be both an object and
+//! a "directory" of others, and keys ending in `/` hold no data; no
+//! versioning, no SSE, no bucket policies.
 
 mod confine;
 mod drain;
 mod files;
+mod request_id;
 mod shim;
 mod verify;
 
@@ -178,8 +200,13 @@ impl S3Server {
                         let service = hyper::service::service_fn(
                             move |req: http::Request<hyper::body::Incoming>| {
                                 let service = service.clone();
-                                let req = req.map(|b| s3s::Body::http_body(Drained::new(b)));
-                                async move { service.call(req).await }
+                                let expects =
+                                    req.headers().get(http::header::EXPECT).is_some_and(|v| {
+                                        v.as_bytes().eq_ignore_ascii_case(b"100-continue")
+                                    });
+                                let req =
+                                    req.map(|b| s3s::Body::http_body(Drained::new(b, expects)));
+                                async move { service.call(req).await.map(request_id::add) }
                             },
                         );
                         let conn = http

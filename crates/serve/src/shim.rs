@@ -5,27 +5,34 @@ use std::time::SystemTime;
 
 use haul_core::ChecksumKind;
 use s3s::dto::{
-    CommonPrefix, CompleteMultipartUploadInput, CompleteMultipartUploadOutput,
-    CompletedMultipartUpload, CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopyPartResult,
-    CopySource, CreateBucketInput, CreateBucketOutput, CreateMultipartUploadInput,
-    CreateMultipartUploadOutput, DeleteBucketInput, DeleteBucketOutput, DeleteObjectInput,
-    DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, ETag, GetBucketLocationInput,
-    GetBucketLocationOutput, GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput,
-    HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput,
-    ListMultipartUploadsInput, ListMultipartUploadsOutput, ListObjectsInput, ListObjectsOutput,
-    ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput, MultipartUpload,
-    Part, PutObjectInput, PutObjectOutput, Range, Timestamp, UploadPartCopyInput,
-    UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
+    CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput,
+    CopyObjectResult, CopyPartResult, CopySource, CreateBucketInput, CreateBucketOutput,
+    CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteBucketInput, DeleteBucketOutput,
+    DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, ETag,
+    GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput, GetObjectOutput,
+    HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput, ListBucketsInput,
+    ListBucketsOutput, ListMultipartUploadsInput, ListMultipartUploadsOutput,
+    ListObjectVersionsInput, ListObjectVersionsOutput, ListObjectsInput, ListObjectsOutput,
+    ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput, PutObjectInput,
+    PutObjectOutput, Range, Timestamp, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
+    UploadPartOutput,
 };
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 
-use super::verify::{report, settle, verify_body};
+use super::confine::check_storable;
+use super::verify::{check_content_md5, report, settle, verify_body};
 
 use super::files::{
     Layout, copy_range, etag_matches, has_files, io_err, md5_etag, new_upload_id, publish, sub,
-    url_encode, write_stream,
+    write_stream,
 };
+
+mod cond;
+mod list;
+mod multipart;
+
+use cond::Conditions;
 
 /// Smallest part but the last, as S3 has it.
 const MIN_PART: u64 = 5 << 20;
@@ -71,51 +78,20 @@ impl Shim {
             .ok_or_else(|| s3_error!(InternalError, "object has no ETag"))
     }
 
-    /// Checks a completion list against the parts on disk, as S3 does,
-    /// before anything changes: the upload survives a refused completion.
-    async fn check_completion(
+    /// Checks a read's conditions against the object at `path`.
+    async fn check_conditions<T>(
         &self,
-        id: &str,
-        list: Option<&CompletedMultipartUpload>,
-    ) -> S3Result<Vec<i32>> {
-        let parts = list
-            .and_then(|l| l.parts.as_ref())
-            .map_or(&[][..], Vec::as_slice);
-        if parts.is_empty() {
-            return Err(s3_error!(
-                InvalidRequest,
-                "You must specify at least one part"
-            ));
-        }
-        let mut numbers = Vec::with_capacity(parts.len());
-        for (i, p) in parts.iter().enumerate() {
-            let n = p
-                .part_number
-                .ok_or_else(|| s3_error!(InvalidPart, "part without a number"))?;
-            if numbers.last().is_some_and(|&prev| prev >= n) {
-                return Err(s3_error!(
-                    InvalidPartOrder,
-                    "The list of parts was not in ascending order."
-                ));
-            }
-            let path = self.layout.part(id, n);
-            if !path.is_file() {
-                return Err(s3_error!(InvalidPart, "part {n} was never uploaded"));
-            }
-            let (etag, size) = md5_etag(&path).await?;
-            let sent = p
-                .e_tag
-                .as_ref()
-                .map(|e| e.value().trim_matches('"').to_owned());
-            if sent.as_deref() != Some(etag.value()) {
-                return Err(s3_error!(InvalidPart, "part {n}: the ETag does not match"));
-            }
-            if i + 1 < parts.len() && size < MIN_PART {
-                return Err(s3_error!(EntityTooSmall, "part {n} is smaller than 5 MiB"));
-            }
-            numbers.push(n);
-        }
-        Ok(numbers)
+        req: &S3Request<T>,
+        (bucket, key): (&str, &str),
+        conditions: &Conditions<'_>,
+        path: &std::path::Path,
+    ) -> S3Result<()> {
+        let modified = tokio::fs::metadata(path)
+            .await
+            .and_then(|m| m.modified())
+            .map_err(|_| s3_error!(NoSuchKey))?;
+        let etag = self.etag_of(req, bucket, key).await?;
+        conditions.check(&etag, modified)
     }
 
     /// `PutObject` of a key too long for s3s-fs's side files.
@@ -132,35 +108,6 @@ impl Shim {
             e_tag: Some(ETag::Strong(md5.unwrap_or_default())),
             ..PutObjectOutput::default()
         }))
-    }
-
-    /// Renames the listed parts to 1..=N (s3s-fs wants them contiguous) and
-    /// drops the unlisted ones, as S3 does on completion.
-    async fn renumber(&self, id: &str, numbers: &[i32]) -> S3Result<()> {
-        for n in self.layout.part_numbers(id).await? {
-            if !numbers.contains(&n) {
-                let _ = tokio::fs::remove_file(self.layout.part(id, n)).await;
-            }
-        }
-        if numbers.iter().zip(1..).all(|(&n, want)| n == want) {
-            return Ok(());
-        }
-        let staged = |i: usize| {
-            self.layout
-                .root
-                .join(format!(".upload_id-{id}.renumber-{i}"))
-        };
-        for (i, &n) in numbers.iter().enumerate() {
-            tokio::fs::rename(self.layout.part(id, n), staged(i))
-                .await
-                .map_err(io_err)?;
-        }
-        for (i, want) in (0..numbers.len()).zip(1..) {
-            tokio::fs::rename(staged(i), self.layout.part(id, want))
-                .await
-                .map_err(io_err)?;
-        }
-        Ok(())
     }
 }
 
@@ -220,10 +167,20 @@ impl S3 for Shim {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.layout.object(&req.input.bucket, &req.input.key)?;
-        self.layout
-            .remember_etag(&req.input.bucket, &req.input.key)
-            .await?;
+        let path = self.layout.object(&req.input.bucket, &req.input.key)?;
+        let i = &req.input;
+        let conditions = Conditions {
+            if_match: i.if_match.as_ref(),
+            if_none_match: i.if_none_match.as_ref(),
+            if_modified_since: i.if_modified_since.as_ref(),
+            if_unmodified_since: i.if_unmodified_since.as_ref(),
+        };
+        if conditions.any() {
+            self.check_conditions(&req, (&i.bucket, &i.key), &conditions, &path)
+                .await?;
+        } else {
+            self.layout.remember_etag(&i.bucket, &i.key).await?;
+        }
         self.fs.head_object(req).await
     }
 
@@ -243,22 +200,19 @@ impl S3 for Shim {
                 last: None,
             });
         }
-        if let Some(cond) = &req.input.if_match {
-            let current = self
-                .etag_of(&req, &req.input.bucket, &req.input.key)
+        let i = &req.input;
+        let conditions = Conditions {
+            if_match: i.if_match.as_ref(),
+            if_none_match: i.if_none_match.as_ref(),
+            if_modified_since: i.if_modified_since.as_ref(),
+            if_unmodified_since: i.if_unmodified_since.as_ref(),
+        };
+        if conditions.any() {
+            self.check_conditions(&req, (&i.bucket, &i.key), &conditions, &path)
                 .await?;
-            if !etag_matches(cond, &current) {
-                return Err(s3_error!(
-                    PreconditionFailed,
-                    "If-Match: the ETag is {}",
-                    current.value()
-                ));
-            }
         } else {
-            // etag_of remembers it when there is a condition; here too.
-            self.layout
-                .remember_etag(&req.input.bucket, &req.input.key)
-                .await?;
+            // check_conditions remembers the ETag; here too.
+            self.layout.remember_etag(&i.bucket, &i.key).await?;
         }
         self.fs.get_object(req).await
     }
@@ -267,7 +221,11 @@ impl S3 for Shim {
         &self,
         mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        self.layout.object(&req.input.bucket, &req.input.key)?;
+        let path = self.layout.object(&req.input.bucket, &req.input.key)?;
+        check_content_md5(&req.headers)?;
+        let has_data = req.input.content_length.is_some_and(|n| n > 0)
+            || req.input.content_length.is_none() && req.input.body.is_some();
+        check_storable(&path, &req.input.key, has_data)?;
         let verdict = verify_body(&mut req, |i| &mut i.body)?;
         let long = Layout::is_long(&req.input.bucket, &req.input.key);
         let result = if long {
@@ -292,6 +250,7 @@ impl S3 for Shim {
         let (sb, sk) = (bucket.to_string(), key.to_string());
         let src = self.layout.object(&sb, &sk)?;
         let dst = self.layout.object(&req.input.bucket, &req.input.key)?;
+        check_storable(&dst, &req.input.key, true)?;
         let long = Layout::is_long(&sb, &sk) || Layout::is_long(&req.input.bucket, &req.input.key);
         if !long {
             return self.fs.copy_object(req).await;
@@ -324,7 +283,10 @@ impl S3 for Shim {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.layout.object(&req.input.bucket, &req.input.key)?;
-        self.fs.delete_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let out = self.fs.delete_object(req).await?;
+        self.layout.forget_object(&bucket, &key).await;
+        Ok(out)
     }
 
     async fn delete_objects(
@@ -354,7 +316,13 @@ impl S3 for Shim {
                 }),
             }
         }
+        let bucket = req.input.bucket.clone();
         let mut resp = self.fs.delete_objects(req).await?;
+        for d in resp.output.deleted.iter().flatten() {
+            if let Some(key) = &d.key {
+                self.layout.forget_object(&bucket, key).await;
+            }
+        }
         if !errors.is_empty() {
             resp.output
                 .errors
@@ -368,34 +336,21 @@ impl S3 for Shim {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.layout.bucket_dir(&req.input.bucket)?;
-        self.fs.list_objects(req).await
+        self.list_v1(req).await
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let encode = req
-            .input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == "url");
-        self.layout.bucket_dir(&req.input.bucket)?;
-        let mut resp = self.fs.list_objects_v2(req).await?;
-        if encode {
-            let out = &mut resp.output;
-            for o in out.contents.iter_mut().flatten() {
-                o.key = o.key.as_deref().map(url_encode);
-            }
-            for p in out.common_prefixes.iter_mut().flatten() {
-                p.prefix = p.prefix.as_deref().map(url_encode);
-            }
-            out.prefix = out.prefix.as_deref().map(url_encode);
-            out.start_after = out.start_after.as_deref().map(url_encode);
-            out.delimiter = out.delimiter.as_deref().map(url_encode);
-        }
-        Ok(resp)
+        self.list_v2(req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.list_versions(req).await
     }
 
     async fn create_multipart_upload(
@@ -403,7 +358,7 @@ impl S3 for Shim {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.layout.object(&bucket, &key)?;
+        check_storable(&self.layout.object(&bucket, &key)?, &key, true)?;
         if !self.layout.bucket_dir(&bucket)?.is_dir() {
             return Err(s3_error!(NoSuchBucket));
         }
@@ -438,6 +393,7 @@ impl S3 for Shim {
         mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         self.layout.object(&req.input.bucket, &req.input.key)?;
+        check_content_md5(&req.headers)?;
         self.layout.check_upload(&req.input.upload_id)?;
         let verdict = verify_body(&mut req, |i| &mut i.body)?;
         let mut resp = settle(self.fs.upload_part(req).await, verdict.as_ref())?;
@@ -508,91 +464,14 @@ impl S3 for Shim {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        let input = req.input;
-        self.layout.object(&input.bucket, &input.key)?;
-        self.layout.check_upload(&input.upload_id)?;
-        let marker = input.part_number_marker.unwrap_or(0);
-        let max = input.max_parts.unwrap_or(1000).clamp(1, 1000);
-        let numbers: Vec<i32> = self
-            .layout
-            .part_numbers(&input.upload_id)
-            .await?
-            .into_iter()
-            .filter(|&n| n > marker)
-            .collect();
-        let truncated = numbers.len() > max as usize;
-        let mut parts = Vec::new();
-        for &n in numbers.iter().take(max as usize) {
-            let path = self.layout.part(&input.upload_id, n);
-            let (etag, size) = md5_etag(&path).await?;
-            let modified = tokio::fs::metadata(&path)
-                .await
-                .and_then(|m| m.modified())
-                .map_err(io_err)?;
-            parts.push(Part {
-                e_tag: Some(etag),
-                part_number: Some(n),
-                size: Some(size as i64),
-                last_modified: Some(Timestamp::from(modified)),
-                ..Part::default()
-            });
-        }
-        let next = parts.last().and_then(|p| p.part_number);
-        Ok(S3Response::new(ListPartsOutput {
-            bucket: Some(input.bucket),
-            key: Some(input.key),
-            upload_id: Some(input.upload_id),
-            is_truncated: Some(truncated),
-            next_part_number_marker: if truncated { next } else { None },
-            part_number_marker: input.part_number_marker,
-            max_parts: Some(max),
-            parts: Some(parts),
-            ..ListPartsOutput::default()
-        }))
+        self.do_list_parts(req).await
     }
 
     async fn complete_multipart_upload(
         &self,
-        mut req: S3Request<CompleteMultipartUploadInput>,
+        req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let id = req.input.upload_id.clone();
-        self.layout.object(&req.input.bucket, &req.input.key)?;
-        self.layout.check_upload(&id)?;
-        let numbers = self
-            .check_completion(&id, req.input.multipart_upload.as_ref())
-            .await?;
-        self.renumber(&id, &numbers).await?;
-        if let Some(list) = req.input.multipart_upload.as_mut() {
-            for (p, n) in list.parts.iter_mut().flatten().zip(1..) {
-                p.part_number = Some(n);
-            }
-        }
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        if !Layout::is_long(&bucket, &key) {
-            let out = self.fs.complete_multipart_upload(req).await?;
-            self.layout.forget_upload(&id).await;
-            return Ok(out);
-        }
-        // s3s-fs would fail on its side file after publishing: do it here.
-        let dst = self.layout.object(&bucket, &key)?;
-        let tmp = self.layout.tmp();
-        let mut out = tokio::fs::File::create(&tmp).await.map_err(io_err)?;
-        for n in 1..=numbers.len() as i32 {
-            let mut part = tokio::fs::File::open(self.layout.part(&id, n))
-                .await
-                .map_err(io_err)?;
-            tokio::io::copy(&mut part, &mut out).await.map_err(io_err)?;
-        }
-        drop(out);
-        publish(&tmp, &dst).await?;
-        self.layout.forget_upload(&id).await;
-        let (etag, _) = md5_etag(&dst).await?;
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(bucket),
-            key: Some(key),
-            e_tag: Some(etag),
-            ..CompleteMultipartUploadOutput::default()
-        }))
+        self.do_complete_multipart_upload(req).await
     }
 
     async fn abort_multipart_upload(
@@ -611,61 +490,14 @@ impl S3 for Shim {
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        let input = req.input;
-        if !self.layout.bucket_dir(&input.bucket)?.is_dir() {
-            return Err(s3_error!(NoSuchBucket));
-        }
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let mut found: Vec<(String, String, SystemTime)> = Vec::new();
-        for (id, bucket, key, record) in self.layout.uploads().await? {
-            if bucket == input.bucket && key.starts_with(&prefix) {
-                let at = tokio::fs::metadata(&record)
-                    .await
-                    .and_then(|m| m.modified())
-                    .unwrap_or(SystemTime::UNIX_EPOCH);
-                found.push((key, id, at));
-            }
-        }
-        found.sort_by(|a, b| (&a.0, a.2, &a.1).cmp(&(&b.0, b.2, &b.1)));
-        if let Some(km) = &input.key_marker {
-            let um = input.upload_id_marker.clone().unwrap_or_default();
-            found.retain(|(k, id, _)| k > km || (k == km && !um.is_empty() && *id > um));
-        }
-        let max = input.max_uploads.unwrap_or(1000).clamp(1, 1000) as usize;
-        let truncated = found.len() > max;
-        found.truncate(max);
-        let encode = input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == "url");
-        let enc = |s: &str| if encode { url_encode(s) } else { s.to_owned() };
-        let last = found.last().cloned();
-        let uploads = found
-            .into_iter()
-            .map(|(key, id, at)| MultipartUpload {
-                key: Some(enc(&key)),
-                upload_id: Some(id),
-                initiated: Some(Timestamp::from(at)),
-                ..MultipartUpload::default()
-            })
-            .collect();
-        Ok(S3Response::new(ListMultipartUploadsOutput {
-            bucket: Some(input.bucket),
-            prefix: input.prefix.as_deref().map(enc),
-            encoding_type: input.encoding_type,
-            is_truncated: Some(truncated),
-            next_key_marker: last.as_ref().filter(|_| truncated).map(|l| enc(&l.0)),
-            next_upload_id_marker: last.filter(|_| truncated).map(|l| l.1),
-            uploads: Some(uploads),
-            common_prefixes: None::<Vec<CommonPrefix>>,
-            ..ListMultipartUploadsOutput::default()
-        }))
+        self.do_list_multipart_uploads(req).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::url_encode;
 
     #[test]
     fn encodes_like_s3() {

@@ -249,3 +249,25 @@ macro_rules! report {
     };
 }
 pub(super) use report;
+
+/// Refuses a `Content-MD5` header that is not the base64 of 16 bytes
+/// (`InvalidDigest`, as S3 answers; a well-formed one that differs is
+/// `BadDigest`, later).
+pub(super) fn check_content_md5(headers: &http::HeaderMap) -> S3Result<()> {
+    use base64::Engine as _;
+    let Some(value) = headers.get("content-md5") else {
+        return Ok(());
+    };
+    let decoded = value.to_str().ok().and_then(|v| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.trim())
+            .ok()
+    });
+    match decoded {
+        Some(d) if d.len() == 16 => Ok(()),
+        _ => Err(s3_error!(
+            InvalidDigest,
+            "The Content-MD5 you specified is not valid."
+        )),
+    }
+}

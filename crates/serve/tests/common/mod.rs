@@ -97,6 +97,17 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Resp {
+        self.send_inner(method, path, headers, body, false)
+    }
+
+    fn send_inner(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        expect: bool,
+    ) -> Resp {
         let mut all: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -114,15 +125,38 @@ impl Client {
         }
         let _ = write!(head, "content-length: {}\r\n\r\n", body.len());
         let mut wire = head.into_bytes();
-        wire.extend_from_slice(body);
-        if self.conn.is_none() {
-            let s = TcpStream::connect(&self.addr).expect("connect");
-            self.conn = Some(BufReader::new(s));
-            self.opened += 1;
+        if !expect {
+            wire.extend_from_slice(body);
         }
-        let conn = self.conn.as_mut().expect("connection");
-        conn.get_mut().write_all(&wire).expect("send");
-        let resp = read_resp(conn, method == "HEAD");
+        // A kept-alive connection the server closed is reopened once, as
+        // HTTP clients do (a fresh one must answer).
+        let mut resp = None;
+        for _ in 0..2 {
+            if self.conn.is_none() {
+                let s = TcpStream::connect(&self.addr).expect("connect");
+                // A hang is a failure, not a stuck test.
+                s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                    .expect("timeout");
+                self.conn = Some(BufReader::new(s));
+                self.opened += 1;
+            }
+            let conn = self.conn.as_mut().expect("connection");
+            if conn.get_mut().write_all(&wire).is_err() {
+                self.conn = None;
+                continue;
+            }
+            let Some(mut r) = read_resp(conn, method == "HEAD") else {
+                self.conn = None;
+                continue;
+            };
+            if expect && r.status == 100 {
+                conn.get_mut().write_all(body).expect("send body");
+                r = read_resp(conn, method == "HEAD").expect("answer after 100");
+            }
+            resp = Some(r);
+            break;
+        }
+        let resp = resp.expect("no answer on a fresh connection");
         if resp
             .header("connection")
             .is_some_and(|c| c.eq_ignore_ascii_case("close"))
@@ -130,6 +164,21 @@ impl Client {
             self.conn = None;
         }
         resp
+    }
+
+    /// Like [`Client::send`] with `Expect: 100-continue`: the body goes
+    /// only after a `100 Continue`; a final answer instead means it is
+    /// never sent (as botocore does).
+    pub(crate) fn send_expect(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let mut h = headers.to_vec();
+        h.push(("expect", "100-continue"));
+        self.send_inner(method, path, &h, body, true)
     }
 
     /// SigV4 by hand over the path exactly as sent (s3s accepts the raw
@@ -277,9 +326,11 @@ fn httpdate_amz(t: SystemTime) -> String {
     )
 }
 
-fn read_resp(conn: &mut BufReader<TcpStream>, head_only: bool) -> Resp {
+fn read_resp(conn: &mut BufReader<TcpStream>, head_only: bool) -> Option<Resp> {
     let mut line = String::new();
-    conn.read_line(&mut line).expect("status line");
+    if conn.read_line(&mut line).expect("status line (timed out?)") == 0 {
+        return None; // closed
+    }
     let status: u16 = line
         .split_whitespace()
         .nth(1)
@@ -299,7 +350,7 @@ fn read_resp(conn: &mut BufReader<TcpStream>, head_only: bool) -> Resp {
     }
     let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let mut body = Vec::new();
-    if head_only || status == 304 || status == 204 {
+    if head_only || status == 304 || status == 204 || status == 100 {
         // no body
     } else if get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
         loop {
@@ -318,11 +369,11 @@ fn read_resp(conn: &mut BufReader<TcpStream>, head_only: bool) -> Resp {
         body.resize(n, 0);
         conn.read_exact(&mut body).expect("body");
     }
-    Resp {
+    Some(Resp {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// Lowercase hex SHA-256.

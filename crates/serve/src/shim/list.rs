@@ -1,0 +1,230 @@
+//! Listings: v1 and v2 with URL encoding, ETags and a leading-`/` prefix
+//! handled as S3 does, and `ListObjectVersions` of an unversioned bucket
+//! (each object once, as version `null`: clients empty buckets with it).
+
+use s3s::dto::{
+    ETag, EncodingType, ListObjectVersionsInput, ListObjectVersionsOutput, ListObjectsInput,
+    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object, ObjectVersion,
+    ObjectVersionStorageClass,
+};
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use super::Shim;
+use crate::files::{Layout, md5_etag, sub, url_encode};
+
+/// Whether `encoding-type=url` was asked for.
+fn is_url(e: Option<&EncodingType>) -> bool {
+    e.is_some_and(|e| e.as_str() == "url")
+}
+
+/// `s` URL-encoded when `encode`.
+fn enc(encode: bool, s: Option<String>) -> Option<String> {
+    if encode {
+        s.as_deref().map(url_encode)
+    } else {
+        s
+    }
+}
+
+impl Shim {
+    /// The ETag of each listed object (s3s-fs lists none).
+    async fn add_etags(&self, bucket: &str, objects: Option<&mut Vec<Object>>) -> S3Result<()> {
+        for o in objects.into_iter().flatten() {
+            let Some(key) = o.key.as_deref() else {
+                continue;
+            };
+            let etag = match self.layout.remember_etag(bucket, key).await? {
+                Some(e) => Some(e),
+                None if Layout::is_long(bucket, key) => {
+                    let path = self.layout.object(bucket, key)?;
+                    Some(md5_etag(&path).await?.0.value().to_owned())
+                }
+                None => None,
+            };
+            o.e_tag = etag.map(ETag::Strong);
+        }
+        Ok(())
+    }
+
+    /// `ListObjectsV2`, keys URL-encoded on request.
+    pub(super) async fn list_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let bucket = req.input.bucket.clone();
+        if !self.layout.bucket_dir(&bucket)?.is_dir() {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        let encode = is_url(req.input.encoding_type.as_ref());
+        // No key starts with '/' (they are refused); s3s-fs would strip it.
+        let mut resp = if req
+            .input
+            .prefix
+            .as_deref()
+            .is_some_and(|p| p.starts_with('/'))
+        {
+            let i = &req.input;
+            S3Response::new(ListObjectsV2Output {
+                name: Some(bucket.clone()),
+                prefix: i.prefix.clone(),
+                delimiter: i.delimiter.clone(),
+                max_keys: Some(i.max_keys.unwrap_or(1000)),
+                key_count: Some(0),
+                is_truncated: Some(false),
+                start_after: i.start_after.clone(),
+                continuation_token: i.continuation_token.clone(),
+                encoding_type: i.encoding_type.clone(),
+                ..ListObjectsV2Output::default()
+            })
+        } else {
+            self.fs.list_objects_v2(req).await?
+        };
+        self.add_etags(&bucket, resp.output.contents.as_mut())
+            .await?;
+        if encode {
+            let out = &mut resp.output;
+            for o in out.contents.iter_mut().flatten() {
+                o.key = enc(true, o.key.take());
+            }
+            for p in out.common_prefixes.iter_mut().flatten() {
+                p.prefix = enc(true, p.prefix.take());
+            }
+            out.prefix = enc(true, out.prefix.take());
+            out.start_after = enc(true, out.start_after.take());
+            out.delimiter = enc(true, out.delimiter.take());
+        }
+        Ok(resp)
+    }
+
+    /// `ListObjects` (v1): `Marker` echoed, `NextMarker` when truncated,
+    /// keys URL-encoded on request (s3s-fs echoes the encoding type only).
+    pub(super) async fn list_v1(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let i = &req.input;
+        let encode = is_url(i.encoding_type.as_ref());
+        let v2 = ListObjectsV2Input {
+            bucket: i.bucket.clone(),
+            delimiter: i.delimiter.clone(),
+            max_keys: i.max_keys,
+            prefix: i.prefix.clone(),
+            start_after: i.marker.clone(),
+            ..ListObjectsV2Input::default()
+        };
+        let out = self.list_v2(sub(&req, v2)).await?.output;
+        let truncated = out.is_truncated.unwrap_or(false);
+        let last_key = out
+            .contents
+            .iter()
+            .flatten()
+            .filter_map(|o| o.key.clone())
+            .max();
+        let last_prefix = out
+            .common_prefixes
+            .iter()
+            .flatten()
+            .filter_map(|p| p.prefix.clone())
+            .max();
+        let next = if truncated {
+            last_key.max(last_prefix)
+        } else {
+            None
+        };
+        let mut contents = out.contents;
+        let mut prefixes = out.common_prefixes;
+        for o in contents.iter_mut().flatten() {
+            o.key = enc(encode, o.key.take());
+        }
+        for p in prefixes.iter_mut().flatten() {
+            p.prefix = enc(encode, p.prefix.take());
+        }
+        let i = req.input;
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(i.bucket),
+            prefix: enc(encode, i.prefix),
+            delimiter: enc(encode, i.delimiter),
+            marker: enc(encode, i.marker),
+            next_marker: enc(encode, next),
+            max_keys: out.max_keys,
+            is_truncated: Some(truncated),
+            encoding_type: i.encoding_type,
+            contents,
+            common_prefixes: prefixes,
+            ..ListObjectsOutput::default()
+        }))
+    }
+
+    /// `ListObjectVersions` of an unversioned bucket: each object once,
+    /// as the latest version `null`.
+    pub(super) async fn list_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let i = &req.input;
+        let encode = is_url(i.encoding_type.as_ref());
+        let v2 = ListObjectsV2Input {
+            bucket: i.bucket.clone(),
+            delimiter: i.delimiter.clone(),
+            max_keys: i.max_keys,
+            prefix: i.prefix.clone(),
+            start_after: i.key_marker.clone(),
+            ..ListObjectsV2Input::default()
+        };
+        let out = self.list_v2(sub(&req, v2)).await?.output;
+        let truncated = out.is_truncated.unwrap_or(false);
+        let versions: Vec<ObjectVersion> = out
+            .contents
+            .into_iter()
+            .flatten()
+            .map(|o| ObjectVersion {
+                key: o.key,
+                e_tag: o.e_tag,
+                size: o.size,
+                last_modified: o.last_modified,
+                is_latest: Some(true),
+                version_id: Some("null".to_owned()),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                ..ObjectVersion::default()
+            })
+            .collect();
+        let last_key = versions.iter().filter_map(|v| v.key.clone()).max();
+        let last_prefix = out
+            .common_prefixes
+            .iter()
+            .flatten()
+            .filter_map(|p| p.prefix.clone())
+            .max();
+        let next = if truncated {
+            last_key.max(last_prefix)
+        } else {
+            None
+        };
+        let mut versions = versions;
+        let mut prefixes = out.common_prefixes;
+        for v in &mut versions {
+            v.key = enc(encode, v.key.take());
+        }
+        for p in prefixes.iter_mut().flatten() {
+            p.prefix = enc(encode, p.prefix.take());
+        }
+        let i = req.input;
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(i.bucket),
+            prefix: enc(encode, i.prefix),
+            delimiter: enc(encode, i.delimiter),
+            key_marker: enc(encode, i.key_marker),
+            version_id_marker: i.version_id_marker,
+            next_version_id_marker: next.as_ref().map(|_| "null".to_owned()),
+            next_key_marker: enc(encode, next),
+            max_keys: out.max_keys,
+            is_truncated: Some(truncated),
+            encoding_type: i.encoding_type,
+            versions: Some(versions),
+            common_prefixes: prefixes,
+            ..ListObjectVersionsOutput::default()
+        }))
+    }
+}
