@@ -459,7 +459,7 @@ pub(super) fn sub<T, U>(req: &S3Request<T>, input: U) -> S3Request<U> {
     }
 }
 
-/// S3's `encoding-type=url`: form encoding, `/` kept.
+/// S3's `encoding-type=url`: percent-encoding (a space is `%20`), `/` kept.
 pub(super) fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -467,7 +467,6 @@ pub(super) fn url_encode(s: &str) -> String {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
                 out.push(b as char);
             }
-            b' ' => out.push('+'),
             _ => {
                 let _ = write!(out, "%{b:02X}");
             }

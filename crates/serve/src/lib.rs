@@ -68,6 +68,14 @@
 //! * a key below an object (`a/b/c` when `a/b` is one), above objects,
 //!   or ending in `/` with data cannot be a file path: `409 KeyConflict`
 //!   naming both keys, instead of a `500` without a message;
+//! * `PutObject` honours `If-None-Match` with an ETag, and `If-Match` on a
+//!   missing key is `NoSuchKey`; a copy of an object onto itself that
+//!   changes nothing is `InvalidRequest`; a write to or a read from a
+//!   missing bucket is `NoSuchBucket`; `aws-chunked` is not stored as a
+//!   Content-Encoding;
+//! * `x-amz-checksum-*` values come only with `x-amz-checksum-mode:
+//!   ENABLED`; an empty `delimiter` is none; listings carry a storage
+//!   class and, with `fetch-owner`, an owner;
 //! * a malformed `Content-MD5` is `InvalidDigest`, `DeleteObjects` of
 //!   over 1000 keys is `MalformedXML`, and every answer has an
 //!   `x-amz-request-id` (error documents a `<RequestId>`, `request_id.rs`);

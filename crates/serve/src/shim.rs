@@ -9,9 +9,9 @@ use s3s::dto::{
     CopyObjectResult, CopyPartResult, CopySource, CreateBucketInput, CreateBucketOutput,
     CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteBucketInput, DeleteBucketOutput,
     DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, ETag,
-    GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput, GetObjectOutput,
-    HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput, ListBucketsInput,
-    ListBucketsOutput, ListMultipartUploadsInput, ListMultipartUploadsOutput,
+    ETagCondition, GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput,
+    GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput,
+    ListBucketsInput, ListBucketsOutput, ListMultipartUploadsInput, ListMultipartUploadsOutput,
     ListObjectVersionsInput, ListObjectVersionsOutput, ListObjectsInput, ListObjectsOutput,
     ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput, PutObjectInput,
     PutObjectOutput, Range, Timestamp, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
@@ -33,6 +33,25 @@ mod list;
 mod multipart;
 
 use cond::Conditions;
+
+/// Clears the `x-amz-checksum-*` values of an answer: S3 sends them only
+/// to a request with `x-amz-checksum-mode: ENABLED`.
+macro_rules! no_checksums {
+    ($out:expr) => {{
+        let out = &mut $out;
+        out.checksum_crc32 = None;
+        out.checksum_crc32c = None;
+        out.checksum_crc64nvme = None;
+        out.checksum_sha1 = None;
+        out.checksum_sha256 = None;
+        out.checksum_type = None;
+    }};
+}
+
+/// Whether a read asked for checksums.
+fn checksum_mode(mode: Option<&s3s::dto::ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED"))
+}
 
 /// Smallest part but the last, as S3 has it.
 const MIN_PART: u64 = 5 << 20;
@@ -92,6 +111,43 @@ impl Shim {
             .map_err(|_| s3_error!(NoSuchKey))?;
         let etag = self.etag_of(req, bucket, key).await?;
         conditions.check(&etag, modified)
+    }
+
+    /// `NoSuchBucket` unless bucket `name` exists.
+    fn bucket_exists(&self, name: &str) -> S3Result<()> {
+        if self.layout.bucket_dir(name)?.is_dir() {
+            Ok(())
+        } else {
+            Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            ))
+        }
+    }
+
+    /// A `PutObject`'s conditions s3s-fs does not check: `If-None-Match`
+    /// with an ETag (412 when it matches), `If-Match` on a missing object
+    /// (`NoSuchKey`, as S3 answers, not 412).
+    async fn check_put_conditions(
+        &self,
+        req: &S3Request<PutObjectInput>,
+        path: &std::path::Path,
+    ) -> S3Result<()> {
+        let i = &req.input;
+        let exists = path.is_file();
+        if i.if_match.is_some() && !exists {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+        }
+        if let Some(cond @ ETagCondition::ETag(_)) = &i.if_none_match
+            && exists
+            && etag_matches(cond, &self.etag_of(req, &i.bucket, &i.key).await?)
+        {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold (If-None-Match)"
+            ));
+        }
+        Ok(())
     }
 
     /// `PutObject` of a key too long for s3s-fs's side files.
@@ -168,7 +224,9 @@ impl S3 for Shim {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let path = self.layout.object(&req.input.bucket, &req.input.key)?;
+        self.bucket_exists(&req.input.bucket)?;
         let i = &req.input;
+        let checksums = checksum_mode(i.checksum_mode.as_ref());
         let conditions = Conditions {
             if_match: i.if_match.as_ref(),
             if_none_match: i.if_none_match.as_ref(),
@@ -181,7 +239,11 @@ impl S3 for Shim {
         } else {
             self.layout.remember_etag(&i.bucket, &i.key).await?;
         }
-        self.fs.head_object(req).await
+        let mut resp = self.fs.head_object(req).await?;
+        if !checksums {
+            no_checksums!(resp.output);
+        }
+        Ok(resp)
     }
 
     async fn get_object(
@@ -189,6 +251,8 @@ impl S3 for Shim {
         mut req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let path = self.layout.object(&req.input.bucket, &req.input.key)?;
+        self.bucket_exists(&req.input.bucket)?;
+        let checksums = checksum_mode(req.input.checksum_mode.as_ref());
         // s3s-fs seeks before the start for a suffix longer than the object.
         if let Some(Range::Suffix { length }) = req.input.range
             && let Ok(m) = tokio::fs::metadata(&path).await
@@ -214,7 +278,11 @@ impl S3 for Shim {
             // check_conditions remembers the ETag; here too.
             self.layout.remember_etag(&i.bucket, &i.key).await?;
         }
-        self.fs.get_object(req).await
+        let mut resp = self.fs.get_object(req).await?;
+        if !checksums {
+            no_checksums!(resp.output);
+        }
+        Ok(resp)
     }
 
     async fn put_object(
@@ -226,6 +294,17 @@ impl S3 for Shim {
         let has_data = req.input.content_length.is_some_and(|n| n > 0)
             || req.input.content_length.is_none() && req.input.body.is_some();
         check_storable(&path, &req.input.key, has_data)?;
+        self.bucket_exists(&req.input.bucket)?;
+        self.check_put_conditions(&req, &path).await?;
+        // aws-chunked is how the body was sent, not how it is stored.
+        req.input.content_encoding = req.input.content_encoding.take().and_then(|e| {
+            let kept: Vec<&str> = e
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+                .collect();
+            (!kept.is_empty()).then(|| kept.join(", "))
+        });
         let verdict = verify_body(&mut req, |i| &mut i.body)?;
         let long = Layout::is_long(&req.input.bucket, &req.input.key);
         let result = if long {
@@ -251,6 +330,18 @@ impl S3 for Shim {
         let src = self.layout.object(&sb, &sk)?;
         let dst = self.layout.object(&req.input.bucket, &req.input.key)?;
         check_storable(&dst, &req.input.key, true)?;
+        self.bucket_exists(&req.input.bucket)?;
+        let replace = req
+            .input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == "REPLACE");
+        if src == dst && !replace {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
         let long = Layout::is_long(&sb, &sk) || Layout::is_long(&req.input.bucket, &req.input.key);
         if !long {
             return self.fs.copy_object(req).await;
@@ -501,7 +592,7 @@ mod tests {
 
     #[test]
     fn encodes_like_s3() {
-        assert_eq!(url_encode("a b+c/%d日"), "a+b%2Bc/%25d%E6%97%A5");
+        assert_eq!(url_encode("a b+c/%d日"), "a%20b%2Bc/%25d%E6%97%A5");
         let id = new_upload_id();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");

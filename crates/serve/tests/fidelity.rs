@@ -98,11 +98,11 @@ fn listings_encode_keys_honour_markers_and_carry_etags() {
             200
         );
     }
-    // v1 with encoding-type=url encodes keys ("a b+c" is "a+b%2Bc").
+    // v1 with encoding-type=url encodes keys ("a b+c" is "a%20b%2Bc").
     let r = c.send("GET", "/bkt?encoding-type=url", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
     let keys = r.tags("Key");
-    assert!(keys.contains(&"a+b%2Bc".to_owned()), "{keys:?}");
+    assert!(keys.contains(&"a%20b%2Bc".to_owned()), "{keys:?}");
     let md5 = "8d777f385d3dfec8815d20f7496026dc"; // MD5 of "data"
     assert_eq!(r.tags("ETag").len(), 3, "{}", r.text());
     assert!(
@@ -314,6 +314,81 @@ fn malformed_digests_and_large_deletes_are_refused_as_s3_does() {
     assert_eq!(r.status, 404);
     assert!(
         r.tag("RequestId").is_some_and(|id| !id.is_empty()),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn missing_buckets_self_copies_and_put_conditions_answer_as_s3() {
+    let (_root, server) = server();
+    let mut c = Client::new(&server);
+    let r = c.send("PUT", "/nobucket/k", &[], b"data");
+    assert_eq!(
+        r.tag("Code").as_deref(),
+        Some("NoSuchBucket"),
+        "{}",
+        r.text()
+    );
+    let r = c.send("GET", "/nobucket/k", &[], b"");
+    assert_eq!(
+        r.tag("Code").as_deref(),
+        Some("NoSuchBucket"),
+        "{}",
+        r.text()
+    );
+    let r = c.send("PUT", "/bkt/k", &[], b"data");
+    let etag = r.header("etag").expect("etag").to_owned();
+    // If-None-Match with the current ETag, and If-Match on a missing key.
+    let r = c.send("PUT", "/bkt/k", &[("if-none-match", &etag)], b"new");
+    assert_eq!(r.status, 412, "{}", r.text());
+    let r = c.send("PUT", "/bkt/missing", &[("if-match", &etag)], b"new");
+    assert_eq!(r.tag("Code").as_deref(), Some("NoSuchKey"), "{}", r.text());
+    // A copy onto itself that changes nothing.
+    let r = c.send("PUT", "/bkt/k", &[("x-amz-copy-source", "bkt/k")], b"");
+    assert_eq!(
+        r.tag("Code").as_deref(),
+        Some("InvalidRequest"),
+        "{}",
+        r.text()
+    );
+    let h = [
+        ("x-amz-copy-source", "bkt/k"),
+        ("x-amz-metadata-directive", "REPLACE"),
+    ];
+    assert_eq!(c.send("PUT", "/bkt/k", &h, b"").status, 200);
+    assert_eq!(c.send("GET", "/bkt/k", &[], b"").body, b"data");
+}
+
+#[test]
+fn checksums_only_on_request_and_empty_delimiters_ignored() {
+    let (_root, server) = server();
+    let mut c = Client::new(&server);
+    let crc = crc32_b64(b"data");
+    let h = [("x-amz-checksum-crc32", crc.as_str())];
+    assert_eq!(c.send("PUT", "/bkt/a/k", &h, b"data").status, 200);
+    let r = c.send("HEAD", "/bkt/a/k", &[], b"");
+    assert_eq!(r.header("x-amz-checksum-crc32"), None);
+    let r = c.send(
+        "HEAD",
+        "/bkt/a/k",
+        &[("x-amz-checksum-mode", "ENABLED")],
+        b"",
+    );
+    assert_eq!(r.header("x-amz-checksum-crc32"), Some(crc.as_str()));
+    for q in ["/bkt?delimiter=", "/bkt?list-type=2&delimiter="] {
+        let r = c.send("GET", q, &[], b"");
+        assert_eq!(r.tags("Key"), vec!["a/k".to_owned()], "{q}: {}", r.text());
+        assert!(
+            r.tags("Prefix").iter().all(String::is_empty),
+            "{}",
+            r.text()
+        );
+        assert!(!r.text().contains("<Delimiter>"), "{}", r.text());
+    }
+    let r = c.send("GET", "/bkt", &[], b"");
+    assert!(
+        r.text().contains("<Marker></Marker>") || r.text().contains("<Marker/>"),
         "{}",
         r.text()
     );

@@ -4,12 +4,15 @@
 
 use s3s::dto::{
     ETag, EncodingType, ListObjectVersionsInput, ListObjectVersionsOutput, ListObjectsInput,
-    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object, ObjectVersion,
-    ObjectVersionStorageClass,
+    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object, ObjectStorageClass,
+    ObjectVersion, ObjectVersionStorageClass, Owner,
 };
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use super::Shim;
+
+/// The one owner of everything here.
+const OWNER: &str = "haul";
 use crate::files::{Layout, md5_etag, sub, url_encode};
 
 /// Whether `encoding-type=url` was asked for.
@@ -49,8 +52,13 @@ impl Shim {
     /// `ListObjectsV2`, keys URL-encoded on request.
     pub(super) async fn list_v2(
         &self,
-        req: S3Request<ListObjectsV2Input>,
+        mut req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        // An empty delimiter is no delimiter (s3s-fs splits on "").
+        if req.input.delimiter.as_deref() == Some("") {
+            req.input.delimiter = None;
+        }
+        let owner = req.input.fetch_owner.unwrap_or(false);
         let bucket = req.input.bucket.clone();
         if !self.layout.bucket_dir(&bucket)?.is_dir() {
             return Err(s3_error!(NoSuchBucket));
@@ -81,6 +89,17 @@ impl Shim {
         };
         self.add_etags(&bucket, resp.output.contents.as_mut())
             .await?;
+        for o in resp.output.contents.iter_mut().flatten() {
+            o.storage_class = Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            ));
+            if owner {
+                o.owner = Some(Owner {
+                    display_name: Some(OWNER.to_owned()),
+                    id: Some(OWNER.to_owned()),
+                });
+            }
+        }
         if encode {
             let out = &mut resp.output;
             for o in out.contents.iter_mut().flatten() {
@@ -110,6 +129,7 @@ impl Shim {
             max_keys: i.max_keys,
             prefix: i.prefix.clone(),
             start_after: i.marker.clone(),
+            fetch_owner: Some(true),
             ..ListObjectsV2Input::default()
         };
         let out = self.list_v2(sub(&req, v2)).await?.output;
@@ -143,8 +163,8 @@ impl Shim {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(i.bucket),
             prefix: enc(encode, i.prefix),
-            delimiter: enc(encode, i.delimiter),
-            marker: enc(encode, i.marker),
+            delimiter: enc(encode, i.delimiter.filter(|d| !d.is_empty())),
+            marker: enc(encode, Some(i.marker.unwrap_or_default())),
             next_marker: enc(encode, next),
             max_keys: out.max_keys,
             is_truncated: Some(truncated),
