@@ -125,22 +125,24 @@ impl Shim {
         }
     }
 
-    /// A `PutObject`'s conditions s3s-fs does not check: `If-None-Match`
-    /// with an ETag (412 when it matches), `If-Match` on a missing object
-    /// (`NoSuchKey`, as S3 answers, not 412).
-    async fn check_put_conditions(
+    /// The write conditions s3s-fs does not check (`PutObject`,
+    /// `CompleteMultipartUpload`): `If-None-Match` with an ETag (412 when
+    /// it matches), `If-Match` on a missing object (`NoSuchKey`, as S3
+    /// answers, not 412).
+    pub(super) async fn check_write_conditions<T>(
         &self,
-        req: &S3Request<PutObjectInput>,
+        req: &S3Request<T>,
+        (bucket, key): (&str, &str),
+        (if_match, if_none_match): (Option<&ETagCondition>, Option<&ETagCondition>),
         path: &std::path::Path,
     ) -> S3Result<()> {
-        let i = &req.input;
         let exists = path.is_file();
-        if i.if_match.is_some() && !exists {
+        if if_match.is_some() && !exists {
             return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
         }
-        if let Some(cond @ ETagCondition::ETag(_)) = &i.if_none_match
+        if let Some(cond @ ETagCondition::ETag(_)) = if_none_match
             && exists
-            && etag_matches(cond, &self.etag_of(req, &i.bucket, &i.key).await?)
+            && etag_matches(cond, &self.etag_of(req, bucket, key).await?)
         {
             return Err(s3_error!(
                 PreconditionFailed,
@@ -173,9 +175,12 @@ impl S3 for Shim {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        // One owner: S3 says the bucket is already ours.
+        // One owner, and us-east-1's answer to re-creating one's own
+        // bucket: success, nothing changed.
         if self.layout.bucket_dir(&req.input.bucket)?.is_dir() {
-            return Err(s3_error!(BucketAlreadyOwnedByYou));
+            return Ok(S3Response::new(CreateBucketOutput {
+                location: Some(format!("/{}", req.input.bucket)),
+            }));
         }
         self.fs.create_bucket(req).await
     }
@@ -295,7 +300,10 @@ impl S3 for Shim {
             || req.input.content_length.is_none() && req.input.body.is_some();
         check_storable(&path, &req.input.key, has_data)?;
         self.bucket_exists(&req.input.bucket)?;
-        self.check_put_conditions(&req, &path).await?;
+        let i = &req.input;
+        let conds = (i.if_match.as_ref(), i.if_none_match.as_ref());
+        self.check_write_conditions(&req, (&i.bucket, &i.key), conds, &path)
+            .await?;
         // aws-chunked is how the body was sent, not how it is stored.
         req.input.content_encoding = req.input.content_encoding.take().and_then(|e| {
             let kept: Vec<&str> = e

@@ -393,3 +393,29 @@ fn checksums_only_on_request_and_empty_delimiters_ignored() {
         r.text()
     );
 }
+
+#[test]
+fn not_modified_names_the_etag_and_recreating_a_bucket_keeps_it() {
+    let (_root, server) = server();
+    let mut c = Client::new(&server);
+    let r = c.send("PUT", "/bkt/k", &[], b"data");
+    let etag = r.header("etag").expect("etag").to_owned();
+    let r = c.send("GET", "/bkt/k", &[("if-none-match", &etag)], b"");
+    assert_eq!(r.status, 304);
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+    assert!(r.header("last-modified").is_some());
+    // The connection still works after a 304.
+    assert_eq!(c.send("GET", "/bkt/k", &[], b"").body, b"data");
+    // CreateBucket of one's own bucket: success, objects kept.
+    assert_eq!(c.send("PUT", "/bkt", &[], b"").status, 200);
+    assert_eq!(c.send("GET", "/bkt/k", &[], b"").body, b"data");
+    // CompleteMultipartUpload honours If-None-Match with an ETag.
+    let (id, doc) = multipart(&mut c, "k", b"other");
+    let h = [("if-none-match", etag.as_str())];
+    let r = c.send("POST", &format!("/bkt/k?uploadId={id}"), &h, doc.as_bytes());
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(c.send("GET", "/bkt/k", &[], b"").body, b"data");
+    // v1 with encoding-type=url sends Prefix as given.
+    let r = c.send("GET", "/bkt?encoding-type=url&prefix=%0A", &[], b"");
+    assert_eq!(r.tag("Prefix").as_deref(), Some("\n"), "{}", r.text());
+}

@@ -51,8 +51,8 @@ impl Conditions<'_> {
 
     /// Checks the conditions against the object's current ETag and
     /// modification time.
-    pub(super) fn check(&self, etag: &ETag, modified: SystemTime) -> S3Result<()> {
-        let modified = secs_of(modified);
+    pub(super) fn check(&self, etag: &ETag, modified_at: SystemTime) -> S3Result<()> {
+        let modified = secs_of(modified_at);
         match self.if_match {
             Some(cond) if !etag_matches(cond, etag) => {
                 return Err(s3_error!(
@@ -73,13 +73,30 @@ impl Conditions<'_> {
                 }
             }
         }
-        match self.if_none_match {
-            Some(cond) if etag_matches(cond, etag) => Err(s3_error!(NotModified)),
-            Some(_) => Ok(()),
-            None => match self.if_modified_since {
-                Some(t) if modified <= secs_of_timestamp(t) => Err(s3_error!(NotModified)),
-                _ => Ok(()),
-            },
+        let unchanged = match self.if_none_match {
+            Some(cond) => etag_matches(cond, etag),
+            None => self
+                .if_modified_since
+                .is_some_and(|t| modified <= secs_of_timestamp(t)),
+        };
+        if unchanged {
+            // A 304 names the ETag and time the client's copy matches.
+            let mut e = s3_error!(NotModified);
+            let mut headers = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", etag.value())) {
+                headers.insert(http::header::ETAG, v);
+            }
+            let mut date = Vec::new();
+            if Timestamp::from(modified_at)
+                .format(TimestampFormat::HttpDate, &mut date)
+                .is_ok()
+                && let Ok(v) = http::HeaderValue::from_bytes(&date)
+            {
+                headers.insert(http::header::LAST_MODIFIED, v);
+            }
+            e.set_headers(headers);
+            return Err(e);
         }
+        Ok(())
     }
 }

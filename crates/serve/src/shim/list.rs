@@ -162,7 +162,9 @@ impl Shim {
         let i = req.input;
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(i.bucket),
-            prefix: enc(encode, i.prefix),
+            // v1 sends Prefix as given even with encoding (botocore does
+            // not decode it there).
+            prefix: i.prefix,
             delimiter: enc(encode, i.delimiter.filter(|d| !d.is_empty())),
             marker: enc(encode, Some(i.marker.unwrap_or_default())),
             next_marker: enc(encode, next),

@@ -175,6 +175,10 @@ impl Shim {
                 .await;
         }
         check_storable(&dst, &req.input.key, true)?;
+        let i = &req.input;
+        let conds = (i.if_match.as_ref(), i.if_none_match.as_ref());
+        self.check_write_conditions(&req, (&i.bucket, &i.key), conds, &dst)
+            .await?;
         let numbers = self
             .check_completion(&id, req.input.multipart_upload.as_ref())
             .await?;
