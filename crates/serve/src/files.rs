@@ -84,6 +84,12 @@ impl Layout {
         self.side(bucket, key, &tail)
     }
 
+    /// The shim's side file of the part sizes of an object completed from
+    /// parts (`GetObjectAttributes`).
+    pub(super) fn parts_of(&self, bucket: &str, key: &str) -> PathBuf {
+        self.side(bucket, key, "haul-parts.json")
+    }
+
     fn side(&self, bucket: &str, key: &str, tail: &str) -> PathBuf {
         use base64::Engine as _;
         let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
@@ -107,6 +113,7 @@ impl Layout {
         }
         let _ = tokio::fs::remove_file(self.meta(bucket, key, None)).await;
         let _ = tokio::fs::remove_file(self.info(bucket, key)).await;
+        let _ = tokio::fs::remove_file(self.parts_of(bucket, key)).await;
     }
 
     /// Keeps only the ETag in an object's attribute side file: s3s-fs

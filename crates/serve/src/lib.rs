@@ -76,6 +76,9 @@
 //! * `x-amz-checksum-*` values come only with `x-amz-checksum-mode:
 //!   ENABLED`; an empty `delimiter` is none; listings carry a storage
 //!   class and, with `fetch-owner`, an owner;
+//! * `GetObjectAttributes` exists (s3s-fs has none): size, ETag, storage
+//!   class, stored checksums, and the parts of an object completed here
+//!   (their sizes kept in a side file), paginated;
 //! * a malformed `Content-MD5` is `InvalidDigest`, `DeleteObjects` of
 //!   over 1000 keys is `MalformedXML`, and every answer has an
 //!   `x-amz-request-id` (error documents a `<RequestId>`, `request_id.rs`);

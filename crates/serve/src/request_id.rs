@@ -1,11 +1,18 @@
-//! A request id on every answer, as S3 sends: the `x-amz-request-id`
-//! header, and `<RequestId>` in error documents (s3s writes none; clients
-//! and conformance suites quote it in their error reports).
+//! Finishing touches on every answer, after s3s has written it: a request
+//! id, as S3 sends — the `x-amz-request-id` header, and `<RequestId>` in
+//! error documents (s3s writes none; clients and conformance suites quote
+//! it in their error reports) — and an unquoted `<ETag>` where S3 sends
+//! one unquoted (`GetObjectAttributes`; s3s always quotes it), asked for
+//! by the shim with [`UNQUOTE_ETAG`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::HeaderValue;
+
+/// A header the shim sets on an answer whose `<ETag>` S3 sends unquoted;
+/// removed here.
+pub(crate) const UNQUOTE_ETAG: &str = "x-haul-unquote-etag";
 
 /// Requests answered so far by this process.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -24,6 +31,16 @@ pub(crate) fn add(mut resp: http::Response<s3s::Body>) -> http::Response<s3s::Bo
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
+    if resp.headers_mut().remove(UNQUOTE_ETAG).is_some()
+        && let Some(body) = resp.body().bytes()
+    {
+        let text = String::from_utf8_lossy(&body).replace("<ETag>&quot;", "<ETag>");
+        let text = text
+            .replace("<ETag>\"", "<ETag>")
+            .replace("&quot;</ETag>", "</ETag>")
+            .replace("\"</ETag>", "</ETag>");
+        set_body(&mut resp, text.into_bytes());
+    }
     if !resp.status().is_client_error() && !resp.status().is_server_error() {
         return resp;
     }
@@ -41,10 +58,15 @@ pub(crate) fn add(mut resp: http::Response<s3s::Body>) -> http::Response<s3s::Bo
     out.extend_from_slice(&body[..at]);
     out.extend_from_slice(format!("<RequestId>{id}</RequestId>").as_bytes());
     out.extend_from_slice(&body[at..]);
-    let len = out.len();
-    *resp.body_mut() = s3s::Body::from(Bytes::from(out));
+    set_body(&mut resp, out);
+    resp
+}
+
+/// Replaces the body of `resp` (and its length).
+fn set_body(resp: &mut http::Response<s3s::Body>, body: Vec<u8>) {
+    let len = body.len();
+    *resp.body_mut() = s3s::Body::from(Bytes::from(body));
     if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
         resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
     }
-    resp
 }

@@ -28,6 +28,7 @@ use super::files::{
     write_stream,
 };
 
+mod attrs;
 mod cond;
 mod list;
 mod multipart;
@@ -314,7 +315,8 @@ impl S3 for Shim {
             (!kept.is_empty()).then(|| kept.join(", "))
         });
         let verdict = verify_body(&mut req, |i| &mut i.body)?;
-        let long = Layout::is_long(&req.input.bucket, &req.input.key);
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let long = Layout::is_long(&bucket, &key);
         let result = if long {
             self.put_long(req.input).await
         } else {
@@ -324,6 +326,7 @@ impl S3 for Shim {
         if let Some(v) = &verdict {
             report!(v, resp.output);
         }
+        let _ = tokio::fs::remove_file(self.layout.parts_of(&bucket, &key)).await;
         Ok(resp)
     }
 
@@ -352,7 +355,10 @@ impl S3 for Shim {
         }
         let long = Layout::is_long(&sb, &sk) || Layout::is_long(&req.input.bucket, &req.input.key);
         if !long {
-            return self.fs.copy_object(req).await;
+            let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+            let out = self.fs.copy_object(req).await?;
+            let _ = tokio::fs::remove_file(self.layout.parts_of(&bucket, &key)).await;
+            return Ok(out);
         }
         if !src.is_file() {
             return Err(s3_error!(NoSuchKey));
@@ -443,6 +449,13 @@ impl S3 for Shim {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         self.list_v2(req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<s3s::dto::GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<s3s::dto::GetObjectAttributesOutput>> {
+        self.object_attributes(req).await
     }
 
     async fn list_object_versions(

@@ -419,3 +419,64 @@ fn not_modified_names_the_etag_and_recreating_a_bucket_keeps_it() {
     let r = c.send("GET", "/bkt?encoding-type=url&prefix=%0A", &[], b"");
     assert_eq!(r.tag("Prefix").as_deref(), Some("\n"), "{}", r.text());
 }
+
+#[test]
+fn object_attributes_give_size_etag_and_parts() {
+    let (_root, server) = server();
+    let mut c = Client::new(&server);
+    let r = c.send("PUT", "/bkt/one", &[], b"foo");
+    let etag = r.header("etag").expect("etag").trim_matches('"').to_owned();
+    let attrs = [(
+        "x-amz-object-attributes",
+        "ETag,ObjectSize,ObjectParts,StorageClass",
+    )];
+    let r = c.send("GET", "/bkt/one?attributes", &attrs, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.tag("ObjectSize").as_deref(), Some("3"));
+    assert_eq!(
+        r.tag("ETag").as_deref(),
+        Some(etag.as_str()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.tag("StorageClass").as_deref(), Some("STANDARD"));
+    assert!(!r.text().contains("ObjectParts"), "{}", r.text());
+    // Three parts; the second page of one part each.
+    let r = c.send("POST", "/bkt/mp?uploads", &[], b"");
+    let id = r.tag("UploadId").expect("upload id");
+    let big = vec![1u8; 5 << 20];
+    let mut doc = String::from("<CompleteMultipartUpload>");
+    for (n, body) in [(1, &big[..]), (2, &big[..]), (3, &b"tail"[..])] {
+        let r = c.send(
+            "PUT",
+            &format!("/bkt/mp?partNumber={n}&uploadId={id}"),
+            &[],
+            body,
+        );
+        let e = r.header("etag").expect("etag");
+        let _ = write!(
+            doc,
+            "<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>"
+        );
+    }
+    doc.push_str("</CompleteMultipartUpload>");
+    let r = c.send(
+        "POST",
+        &format!("/bkt/mp?uploadId={id}"),
+        &[],
+        doc.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut h = attrs.to_vec();
+    h.extend([("x-amz-max-parts", "1"), ("x-amz-part-number-marker", "1")]);
+    let r = c.send("GET", "/bkt/mp?attributes", &h, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.tag("PartsCount").as_deref(), Some("3"), "{}", r.text());
+    assert_eq!(r.tag("IsTruncated").as_deref(), Some("true"));
+    assert_eq!(r.tag("NextPartNumberMarker").as_deref(), Some("2"));
+    assert_eq!(r.tags("Size"), vec![(5u64 << 20).to_string()]);
+    // Replaced by a plain PUT: no parts any more.
+    assert_eq!(c.send("PUT", "/bkt/mp", &[], b"x").status, 200);
+    let r = c.send("GET", "/bkt/mp?attributes", &attrs, b"");
+    assert!(!r.text().contains("ObjectParts"), "{}", r.text());
+}

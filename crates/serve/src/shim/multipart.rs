@@ -189,6 +189,11 @@ impl Shim {
             }
         }
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let mut sizes = Vec::with_capacity(numbers.len());
+        for n in 1..=i32::try_from(numbers.len()).unwrap_or(i32::MAX) {
+            let m = tokio::fs::metadata(self.layout.part(&id, n)).await;
+            sizes.push(m.map_err(io_err)?.len());
+        }
         let output = if Layout::is_long(&bucket, &key) {
             self.complete_long(&id, &bucket, &key, numbers.len())
                 .await?
@@ -207,6 +212,9 @@ impl Shim {
             }
             resp.output
         };
+        if !Layout::is_long(&bucket, &key) {
+            self.record_parts(&bucket, &key, &sizes).await;
+        }
         let etag = output.e_tag.as_ref().map(|e| e.value().to_owned());
         self.record_completed(&id, &bucket, &key, &sent, etag.as_deref())
             .await;
