@@ -129,45 +129,6 @@ pub(super) fn resolve(root: &Path, bucket: &str, key: &str) -> S3Result<PathBuf>
     Ok(path)
 }
 
-/// Refuses, with a message naming both keys, an object that a file
-/// system cannot hold next to what is there: a key below an object
-/// (`foo/bar/x` when `foo/bar` is an object), a key above objects
-/// (`foo/bar` when `foo/bar/x` exists), or a key ending in `/` with data
-/// (such keys are directories here). S3 stores all three; this server
-/// stores keys as file paths.
-pub(super) fn check_storable(object: &Path, key: &str, has_data: bool) -> S3Result<()> {
-    let conflict = |why: String| {
-        let mut e = s3s::S3Error::with_message(
-            s3s::S3ErrorCode::Custom("KeyConflict".into()),
-            format!("Key {key:?} cannot be stored: {why} (this server stores keys as file paths)"),
-        );
-        e.set_status_code(http::StatusCode::CONFLICT);
-        e
-    };
-    if key.ends_with('/') {
-        if has_data {
-            return Err(conflict(
-                "a key ending in '/' is a directory here and holds no data".into(),
-            ));
-        }
-        return Ok(());
-    }
-    let mut at = object.parent();
-    let mut depth = key.matches('/').count();
-    while let (Some(dir), true) = (at, depth > 0) {
-        if dir.is_file() {
-            let above: String = key.split('/').take(depth).collect::<Vec<_>>().join("/");
-            return Err(conflict(format!("{above:?} is an object")));
-        }
-        at = dir.parent();
-        depth -= 1;
-    }
-    if object.is_dir() {
-        return Err(conflict(format!("objects exist under \"{key}/\"")));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,9 +65,12 @@
 //!   checksums or metadata;
 //! * `CompleteMultipartUpload` repeated within an hour with the same part
 //!   list (its answer lost) gets the same success, as on S3;
-//! * a key below an object (`a/b/c` when `a/b` is one), above objects,
-//!   or ending in `/` with data cannot be a file path: `409 KeyConflict`
-//!   naming both keys, instead of a `500` without a message;
+//! * a key can be an object and a prefix of others (`a/b` and `a/b/c`),
+//!   and a key ending in `/` can hold data: such objects are kept as
+//!   `a/b/.haul-object` and `k/.haul-folder` (`shim/keys.rs`), and
+//!   listings, now read from the directory by the shim (`shim/walk.rs`),
+//!   show clients' keys (s3s-fs answered `500` without a message, or
+//!   refused the body);
 //! * `PutObject` honours `If-None-Match` with an ETag, and `If-Match` on a
 //!   missing key is `NoSuchKey`; a copy of an object onto itself that
 //!   changes nothing is `InvalidRequest`; a write to or a read from a
@@ -114,9 +117,9 @@
 //!   each: the demo's bucket-to-bucket copy went from 7.0 s to 2.0 s).
 //!
 //! Gaps that remain: no part or object reports a CRC it was not sent;
-//! `GetObject ?partNumber=` is ignored; a key cannot be both an object and
-//! a "directory" of others, and keys ending in `/` hold no data; no
-//! versioning, no SSE, no bucket policies.
+//! `GetObject ?partNumber=` is ignored; keys whose segment is
+//! `.haul-object` or `.haul-folder` are refused; no versioning, no SSE, no
+//! bucket policies.
 
 mod confine;
 mod drain;

@@ -20,7 +20,6 @@ use s3s::dto::{
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 
-use super::confine::check_storable;
 use super::verify::{check_content_md5, report, settle, verify_body};
 
 use super::files::{
@@ -30,8 +29,10 @@ use super::files::{
 
 mod attrs;
 mod cond;
+mod keys;
 mod list;
 mod multipart;
+mod walk;
 
 use cond::Conditions;
 
@@ -227,8 +228,9 @@ impl S3 for Shim {
 
     async fn head_object(
         &self,
-        req: S3Request<HeadObjectInput>,
+        mut req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        req.input.key = self.stored(&req.input.bucket, &req.input.key)?;
         let path = self.layout.object(&req.input.bucket, &req.input.key)?;
         self.bucket_exists(&req.input.bucket)?;
         let i = &req.input;
@@ -256,6 +258,7 @@ impl S3 for Shim {
         &self,
         mut req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        req.input.key = self.stored(&req.input.bucket, &req.input.key)?;
         let path = self.layout.object(&req.input.bucket, &req.input.key)?;
         self.bucket_exists(&req.input.bucket)?;
         let checksums = checksum_mode(req.input.checksum_mode.as_ref());
@@ -295,12 +298,12 @@ impl S3 for Shim {
         &self,
         mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let path = self.layout.object(&req.input.bucket, &req.input.key)?;
         check_content_md5(&req.headers)?;
-        let has_data = req.input.content_length.is_some_and(|n| n > 0)
-            || req.input.content_length.is_none() && req.input.body.is_some();
-        check_storable(&path, &req.input.key, has_data)?;
         self.bucket_exists(&req.input.bucket)?;
+        req.input.key = self
+            .stored_for_write(&req.input.bucket, &req.input.key)
+            .await?;
+        let path = self.layout.object(&req.input.bucket, &req.input.key)?;
         let i = &req.input;
         let conds = (i.if_match.as_ref(), i.if_none_match.as_ref());
         self.check_write_conditions(&req, (&i.bucket, &i.key), conds, &path)
@@ -332,16 +335,19 @@ impl S3 for Shim {
 
     async fn copy_object(
         &self,
-        req: S3Request<CopyObjectInput>,
+        mut req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        req.input.copy_source = self.stored_source(&req.input.copy_source)?;
+        self.bucket_exists(&req.input.bucket)?;
+        req.input.key = self
+            .stored_for_write(&req.input.bucket, &req.input.key)
+            .await?;
         let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source else {
             return Err(s3_error!(NotImplemented));
         };
         let (sb, sk) = (bucket.to_string(), key.to_string());
         let src = self.layout.object(&sb, &sk)?;
         let dst = self.layout.object(&req.input.bucket, &req.input.key)?;
-        check_storable(&dst, &req.input.key, true)?;
-        self.bucket_exists(&req.input.bucket)?;
         let replace = req
             .input
             .metadata_directive
@@ -385,9 +391,9 @@ impl S3 for Shim {
 
     async fn delete_object(
         &self,
-        req: S3Request<DeleteObjectInput>,
+        mut req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.layout.object(&req.input.bucket, &req.input.key)?;
+        req.input.key = self.stored(&req.input.bucket, &req.input.key)?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let out = self.fs.delete_object(req).await?;
         self.layout.forget_object(&bucket, &key).await;
@@ -410,9 +416,12 @@ impl S3 for Shim {
         }
         // Each key through the resolver: a refused one is an error entry.
         let mut errors = Vec::new();
-        for o in objects {
-            match self.layout.object(&req.input.bucket, &o.key) {
-                Ok(_) => req.input.delete.objects.push(o),
+        for mut o in objects {
+            match self.stored(&req.input.bucket, &o.key) {
+                Ok(stored) => {
+                    o.key = stored;
+                    req.input.delete.objects.push(o);
+                }
                 Err(e) => errors.push(s3s::dto::Error {
                     code: Some(e.code().as_str().to_owned()),
                     key: Some(o.key),
@@ -423,10 +432,11 @@ impl S3 for Shim {
         }
         let bucket = req.input.bucket.clone();
         let mut resp = self.fs.delete_objects(req).await?;
-        for d in resp.output.deleted.iter().flatten() {
+        for d in resp.output.deleted.iter_mut().flatten() {
             if let Some(key) = &d.key {
                 self.layout.forget_object(&bucket, key).await;
             }
+            d.key = d.key.as_deref().map(keys::client_key);
         }
         if !errors.is_empty() {
             resp.output
@@ -469,12 +479,11 @@ impl S3 for Shim {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let mut req = req;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        check_storable(&self.layout.object(&bucket, &key)?, &key, true)?;
-        if !self.layout.bucket_dir(&bucket)?.is_dir() {
-            return Err(s3_error!(NoSuchBucket));
-        }
-        let id = if Layout::is_long(&bucket, &key) {
+        self.bucket_exists(&bucket)?;
+        req.input.key = self.stored(&bucket, &key)?;
+        let id = if Layout::is_long(&bucket, &req.input.key) {
             // s3s-fs would fail writing its side file: record the upload as it would.
             let id = new_upload_id();
             let ak = req.credentials.as_ref().map(|c| c.access_key.as_str());
@@ -504,7 +513,7 @@ impl S3 for Shim {
         &self,
         mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        self.layout.object(&req.input.bucket, &req.input.key)?;
+        req.input.key = self.stored(&req.input.bucket, &req.input.key)?;
         check_content_md5(&req.headers)?;
         self.layout.check_upload(&req.input.upload_id)?;
         let verdict = verify_body(&mut req, |i| &mut i.body)?;
@@ -517,12 +526,10 @@ impl S3 for Shim {
 
     async fn upload_part_copy(
         &self,
-        req: S3Request<UploadPartCopyInput>,
+        mut req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        self.layout.object(&req.input.bucket, &req.input.key)?;
-        if let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source {
-            self.layout.object(bucket, key)?;
-        }
+        req.input.key = self.stored(&req.input.bucket, &req.input.key)?;
+        req.input.copy_source = self.stored_source(&req.input.copy_source)?;
         self.layout.check_upload(&req.input.upload_id)?;
         if let (Some(cond), CopySource::Bucket { bucket, key, .. }) =
             (&req.input.copy_source_if_match, &req.input.copy_source)
@@ -590,8 +597,9 @@ impl S3 for Shim {
         &self,
         req: S3Request<s3s::dto::AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<s3s::dto::AbortMultipartUploadOutput>> {
+        let mut req = req;
         let id = req.input.upload_id.clone();
-        self.layout.object(&req.input.bucket, &req.input.key)?;
+        req.input.key = self.stored(&req.input.bucket, &req.input.key)?;
         self.layout.check_upload(&id)?;
         let out = self.fs.abort_multipart_upload(req).await?;
         self.layout.forget_upload(&id).await;

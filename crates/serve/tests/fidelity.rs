@@ -139,35 +139,72 @@ fn listings_encode_keys_honour_markers_and_carry_etags() {
 }
 
 #[test]
-fn a_key_both_file_and_directory_is_a_clear_error() {
-    let (_root, server) = server();
+fn a_key_can_be_an_object_and_a_prefix_and_end_in_a_slash() {
+    let (root, server) = server();
     let mut c = Client::new(&server);
-    assert_eq!(c.send("PUT", "/bkt/foo/bar", &[], b"file").status, 200);
-    let r = c.send("PUT", "/bkt/foo/bar/x", &[], b"below");
-    assert!((400..500).contains(&r.status), "{} {}", r.status, r.text());
-    assert!(
-        r.tag("Message").is_some_and(|m| m.contains("foo/bar")),
+    let objects: [(&str, &[u8]); 6] = [
+        ("foo/bar", b"file"),
+        ("foo/bar/x", b"below"),
+        ("a/b/c", b"deep"),
+        ("a/b", b"above"),
+        ("dir/", b"folder with data"),
+        ("dir/in", b"inside"),
+    ];
+    for (k, body) in objects {
+        let r = c.send(
+            "PUT",
+            &format!("/bkt/{k}"),
+            &[("content-type", "text/x")],
+            body,
+        );
+        assert_eq!(r.status, 200, "{k}: {}", r.text());
+    }
+    for (k, body) in objects {
+        let r = c.send("GET", &format!("/bkt/{k}"), &[], b"");
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, body),
+            "{k}: {}",
+            r.text()
+        );
+        assert_eq!(r.header("content-type"), Some("text/x"), "{k}");
+    }
+    let mut want: Vec<&str> = objects.iter().map(|o| o.0).collect();
+    want.sort_unstable();
+    let r = c.send("GET", "/bkt?list-type=2", &[], b"");
+    assert_eq!(r.tags("Key"), want, "{}", r.text());
+    let r = c.send(
+        "GET",
+        "/bkt?list-type=2&prefix=foo%2F&delimiter=%2F",
+        &[],
+        b"",
+    );
+    assert_eq!(r.tags("Key"), ["foo/bar"], "{}", r.text());
+    assert_eq!(r.tags("Prefix"), ["foo/", "foo/bar/"], "{}", r.text());
+    // The reserved names are refused as keys.
+    let r = c.send("PUT", "/bkt/x/.haul-object", &[], b"no");
+    assert_eq!(
+        r.tag("Code").as_deref(),
+        Some("InvalidArgument"),
         "{}",
         r.text()
     );
-    assert_eq!(c.send("PUT", "/bkt/a/b/c", &[], b"deep").status, 200);
-    let r = c.send("PUT", "/bkt/a/b", &[], b"above");
-    assert!((400..500).contains(&r.status), "{} {}", r.status, r.text());
-    assert!(
-        r.tag("Message").is_some_and(|m| m.contains("a/b")),
-        "{}",
-        r.text()
-    );
-    let r = c.send("PUT", "/bkt/dir/", &[], b"content");
-    assert!((400..500).contains(&r.status), "{} {}", r.status, r.text());
-    assert!(
-        r.tag("Message").is_some_and(|m| m.contains("dir/")),
-        "{}",
-        r.text()
-    );
-    // Both objects that were stored are still served.
-    assert_eq!(c.send("GET", "/bkt/foo/bar", &[], b"").body, b"file");
-    assert_eq!(c.send("GET", "/bkt/a/b/c", &[], b"").body, b"deep");
+    // Deleting each leaves the others, and at the end nothing is listed.
+    for (i, (k, _)) in objects.iter().enumerate() {
+        assert_eq!(c.send("DELETE", &format!("/bkt/{k}"), &[], b"").status, 204);
+        for (other, body) in &objects[i + 1..] {
+            let r = c.send("GET", &format!("/bkt/{other}"), &[], b"");
+            assert_eq!(r.body, *body, "{other} after deleting {k}");
+        }
+    }
+    let r = c.send("GET", "/bkt?list-type=2", &[], b"");
+    assert!(r.tags("Key").is_empty(), "{}", r.text());
+    let side = std::fs::read_dir(root.path())
+        .expect("root")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".bucket-"))
+        .count();
+    assert_eq!(side, 0, "side files left");
 }
 
 #[test]

@@ -3,13 +3,16 @@
 //! (each object once, as version `null`: clients empty buckets with it).
 
 use s3s::dto::{
-    ETag, EncodingType, ListObjectVersionsInput, ListObjectVersionsOutput, ListObjectsInput,
-    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object, ObjectStorageClass,
-    ObjectVersion, ObjectVersionStorageClass, Owner,
+    CommonPrefix, ETag, EncodingType, ListObjectVersionsInput, ListObjectVersionsOutput,
+    ListObjectsInput, ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object,
+    ObjectStorageClass, ObjectVersion, ObjectVersionStorageClass, Owner,
 };
-use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::Shim;
+use super::keys::client_key;
+use super::walk::{page, walk};
+use crate::files::io_err;
 
 /// The one owner of everything here.
 const OWNER: &str = "haul";
@@ -30,7 +33,57 @@ fn enc(encode: bool, s: Option<String>) -> Option<String> {
 }
 
 impl Shim {
-    /// The ETag of each listed object (s3s-fs lists none).
+    /// A v2 listing from the bucket's directory; keys are left stored
+    /// (for `add_etags`) and mapped to clients' keys by the caller.
+    async fn list_dir(&self, i: &ListObjectsV2Input) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let root = self.layout.root.clone();
+        let dir = self.layout.bucket_dir(&i.bucket)?;
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let p = prefix.clone();
+        let entries = tokio::task::spawn_blocking(move || walk(&root, &dir, &p))
+            .await
+            .map_err(|e| s3_error!(InternalError, "listing task failed: {e}"))?
+            .map_err(io_err)?;
+        let start = match (i.continuation_token.as_deref(), i.start_after.as_deref()) {
+            (Some(c), Some(s)) => Some(c.max(s)),
+            (c, s) => c.or(s),
+        };
+        let max = usize::try_from(i.max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+        let page = page(entries, &prefix, i.delimiter.as_deref(), start, max);
+        let count = page.objects.len() + page.prefixes.len();
+        let contents: Vec<Object> = page
+            .objects
+            .into_iter()
+            .map(|e| Object {
+                key: Some(e.stored),
+                size: i64::try_from(e.size).ok(),
+                last_modified: Some(e.modified.into()),
+                ..Object::default()
+            })
+            .collect();
+        let prefixes: Vec<CommonPrefix> = page
+            .prefixes
+            .into_iter()
+            .map(|p| CommonPrefix { prefix: Some(p) })
+            .collect();
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(i.bucket.clone()),
+            prefix: i.prefix.clone(),
+            delimiter: i.delimiter.clone(),
+            max_keys: i.max_keys.or(Some(1000)),
+            key_count: i32::try_from(count).ok(),
+            is_truncated: Some(page.truncated),
+            next_continuation_token: page.last.filter(|_| page.truncated),
+            continuation_token: i.continuation_token.clone(),
+            start_after: i.start_after.clone(),
+            encoding_type: i.encoding_type.clone(),
+            contents: (!contents.is_empty()).then_some(contents),
+            common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+            ..ListObjectsV2Output::default()
+        }))
+    }
+
+    /// The ETag of each listed object (s3s-fs lists none), by stored key.
     async fn add_etags(&self, bucket: &str, objects: Option<&mut Vec<Object>>) -> S3Result<()> {
         for o in objects.into_iter().flatten() {
             let Some(key) = o.key.as_deref() else {
@@ -85,10 +138,13 @@ impl Shim {
                 ..ListObjectsV2Output::default()
             })
         } else {
-            self.fs.list_objects_v2(req).await?
+            self.list_dir(&req.input).await?
         };
         self.add_etags(&bucket, resp.output.contents.as_mut())
             .await?;
+        for o in resp.output.contents.iter_mut().flatten() {
+            o.key = o.key.as_deref().map(client_key);
+        }
         for o in resp.output.contents.iter_mut().flatten() {
             o.storage_class = Some(ObjectStorageClass::from_static(
                 ObjectStorageClass::STANDARD,

@@ -13,7 +13,6 @@ use s3s::dto::{
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use super::{MIN_PART, Shim};
-use crate::confine::check_storable;
 use crate::files::{Layout, io_err, md5_etag, publish, url_encode};
 
 /// How long a completed upload is remembered, to answer a repeated
@@ -118,7 +117,7 @@ impl Shim {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
-        self.layout.object(&input.bucket, &input.key)?;
+        self.stored(&input.bucket, &input.key)?;
         self.layout.check_upload(&input.upload_id)?;
         let marker = input.part_number_marker.unwrap_or(0);
         let max = input.max_parts.unwrap_or(1000).clamp(1, 1000);
@@ -167,14 +166,18 @@ impl Shim {
         mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let id = req.input.upload_id.clone();
-        let dst = self.layout.object(&req.input.bucket, &req.input.key)?;
+        let client_key = req.input.key.clone();
+        self.stored(&req.input.bucket, &client_key)?;
         let sent = part_list(req.input.multipart_upload.as_ref());
         if self.layout.check_upload(&id).is_err() {
             return self
-                .completed_again(&id, &req.input.bucket, &req.input.key, &sent)
+                .completed_again(&id, &req.input.bucket, &client_key, &sent)
                 .await;
         }
-        check_storable(&dst, &req.input.key, true)?;
+        req.input.key = self
+            .stored_for_write(&req.input.bucket, &client_key)
+            .await?;
+        let dst = self.layout.object(&req.input.bucket, &req.input.key)?;
         let i = &req.input;
         let conds = (i.if_match.as_ref(), i.if_none_match.as_ref());
         self.check_write_conditions(&req, (&i.bucket, &i.key), conds, &dst)
@@ -216,8 +219,10 @@ impl Shim {
             self.record_parts(&bucket, &key, &sizes).await;
         }
         let etag = output.e_tag.as_ref().map(|e| e.value().to_owned());
-        self.record_completed(&id, &bucket, &key, &sent, etag.as_deref())
+        self.record_completed(&id, &bucket, &client_key, &sent, etag.as_deref())
             .await;
+        let mut output = output;
+        output.key = Some(client_key);
         Ok(S3Response::new(output))
     }
 
