@@ -90,8 +90,7 @@
 //!   waiting for `100 Continue` and will never send it;
 //! * `DeleteBucket` refuses a bucket that holds objects (`BucketNotEmpty`;
 //!   s3s-fs deletes it with everything in it), `CreateBucket` of an
-//!   existing bucket succeeds and changes nothing (there is one owner; S3
-//!   in us-east-1 answers so), and
+//!   existing bucket is `BucketAlreadyOwnedByYou` (there is one owner), and
 //!   `ListBuckets` is sorted by name;
 //! * keys too long for s3s-fs's side files (it names them after the base64
 //!   of bucket and key; over ~170 bytes of key the name passes 255 bytes) are

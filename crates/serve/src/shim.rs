@@ -177,12 +177,11 @@ impl S3 for Shim {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        // One owner, and us-east-1's answer to re-creating one's own
-        // bucket: success, nothing changed.
+        // One owner: S3 says the bucket is already ours. (us-east-1 answers
+        // 200 for historical reasons; haul's `create_bucket` relies on
+        // being told, as every other region tells.)
         if self.layout.bucket_dir(&req.input.bucket)?.is_dir() {
-            return Ok(S3Response::new(CreateBucketOutput {
-                location: Some(format!("/{}", req.input.bucket)),
-            }));
+            return Err(s3_error!(BucketAlreadyOwnedByYou));
         }
         self.fs.create_bucket(req).await
     }
