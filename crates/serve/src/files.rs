@@ -141,6 +141,19 @@ impl Layout {
     /// either changes; the ETag s3s-fs recorded for an upload is adopted
     /// the same way, so a later change by hand is noticed too.
     pub(super) async fn remember_etag(&self, bucket: &str, key: &str) -> S3Result<Option<String>> {
+        self.remember_etag_upto(bucket, key, u64::MAX).await
+    }
+
+    /// [`Layout::remember_etag`], but `None` rather than hashing a file
+    /// larger than `max_hash` bytes whose ETag is not known yet (a listing
+    /// of a directory of large files put there by hand would otherwise
+    /// read all of them).
+    pub(super) async fn remember_etag_upto(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_hash: u64,
+    ) -> S3Result<Option<String>> {
         let (Ok(object), true) = (self.object(bucket, key), !Self::is_long(bucket, key)) else {
             return Ok(None);
         };
@@ -176,6 +189,7 @@ impl Layout {
         let etag = match etag {
             Some(e) if stamped.as_deref() == Some(&format!("{stamp}:{e}")) => return Ok(Some(e)),
             Some(e) if !stamped.is_some_and(|s| s.ends_with(&format!(":{e}"))) => e,
+            _ if meta.len() > max_hash => return Ok(None),
             _ => {
                 let _one_at_a_time = self.hashing.lock().await;
                 md5_etag(&object).await?.0.value().to_owned()

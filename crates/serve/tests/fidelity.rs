@@ -518,3 +518,22 @@ fn object_attributes_give_size_etag_and_parts() {
     let r = c.send("GET", "/bkt/mp?attributes", &attrs, b"");
     assert!(!r.text().contains("ObjectParts"), "{}", r.text());
 }
+
+#[test]
+fn listings_hash_no_large_hand_placed_file() {
+    let (root, server) = server();
+    let mut c = Client::new(&server);
+    let big = std::fs::File::create(root.path().join("bkt/big")).expect("big");
+    big.set_len(65 << 20).expect("sparse"); // over the listing's hashing limit
+    std::fs::write(root.path().join("bkt/small"), b"data").expect("small");
+    let r = c.send("GET", "/bkt?list-type=2", &[], b"");
+    assert_eq!(r.tags("Key"), ["big", "small"], "{}", r.text());
+    let etags = r.tags("ETag");
+    assert_eq!(etags.len(), 1, "only the small file hashed: {}", r.text());
+    // Once a HEAD has computed it, listings carry it.
+    let head = c.send("HEAD", "/bkt/big", &[], b"");
+    let etag = head.header("etag").expect("etag").to_owned();
+    let r = c.send("GET", "/bkt?list-type=2", &[], b"");
+    assert_eq!(r.tags("ETag").len(), 2, "{}", r.text());
+    assert!(r.text().contains(etag.trim_matches('"')), "{}", r.text());
+}

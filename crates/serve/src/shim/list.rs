@@ -14,6 +14,11 @@ use super::keys::client_key;
 use super::walk::{page, walk};
 use crate::files::io_err;
 
+/// Largest file a listing hashes for its ETag when none is known yet
+/// (larger ones, put in the directory by hand, are listed without one
+/// until a GET or HEAD computes it).
+const LIST_HASH_MAX: u64 = 64 << 20;
+
 /// The one owner of everything here.
 const OWNER: &str = "haul";
 use crate::files::{Layout, md5_etag, sub, url_encode};
@@ -89,9 +94,14 @@ impl Shim {
             let Some(key) = o.key.as_deref() else {
                 continue;
             };
-            let etag = match self.layout.remember_etag(bucket, key).await? {
+            let known = self
+                .layout
+                .remember_etag_upto(bucket, key, LIST_HASH_MAX)
+                .await?;
+            let small = o.size.is_some_and(|n| n.unsigned_abs() <= LIST_HASH_MAX);
+            let etag = match known {
                 Some(e) => Some(e),
-                None if Layout::is_long(bucket, key) => {
+                None if small && Layout::is_long(bucket, key) => {
                     let path = self.layout.object(bucket, key)?;
                     Some(md5_etag(&path).await?.0.value().to_owned())
                 }
