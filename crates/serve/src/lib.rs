@@ -81,7 +81,9 @@
 //!   class and, with `fetch-owner`, an owner;
 //! * `GetObjectAttributes` exists (s3s-fs has none): size, ETag, storage
 //!   class, stored checksums, and the parts of an object completed here
-//!   (their sizes kept in a side file), paginated;
+//!   (their sizes kept in a side file), paginated; `GET`/`HEAD
+//!   ?partNumber=` serve that part (`x-amz-mp-parts-count`), part 1 of
+//!   any other object being all of it;
 //! * a malformed `Content-MD5` is `InvalidDigest`, `DeleteObjects` of
 //!   over 1000 keys is `MalformedXML`, and every answer has an
 //!   `x-amz-request-id` (error documents a `<RequestId>`, `request_id.rs`);
@@ -115,8 +117,8 @@
 //!   through tokio's `File` 4 KiB at a time, a trip to the blocking pool
 //!   each: the demo's bucket-to-bucket copy went from 7.0 s to 2.0 s).
 //!
-//! Gaps that remain: no part or object reports a CRC it was not sent;
-//! `GetObject ?partNumber=` is ignored; keys whose segment is
+//! Gaps that remain: no part or object reports a CRC it was not sent
+//! (no multipart checksums); keys whose segment is
 //! `.haul-object` or `.haul-folder` are refused; no versioning, no SSE, no
 //! bucket policies.
 

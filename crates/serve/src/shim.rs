@@ -229,6 +229,13 @@ impl S3 for Shim {
         req.input.key = self.stored(&req.input.bucket, &req.input.key)?;
         let path = self.layout.object(&req.input.bucket, &req.input.key)?;
         self.bucket_exists(&req.input.bucket)?;
+        let part = match req.input.part_number {
+            Some(n) => Some(
+                self.part_range((&req.input.bucket, &req.input.key), n, &path)
+                    .await?,
+            ),
+            None => None,
+        };
         let i = &req.input;
         let checksums = checksum_mode(i.checksum_mode.as_ref());
         let conditions = Conditions {
@@ -247,6 +254,10 @@ impl S3 for Shim {
         if !checksums {
             no_checksums!(resp.output);
         }
+        if let Some((_, size, count)) = part {
+            resp.output.content_length = i64::try_from(size).ok();
+            resp.output.parts_count = count;
+        }
         Ok(resp)
     }
 
@@ -258,6 +269,19 @@ impl S3 for Shim {
         let path = self.layout.object(&req.input.bucket, &req.input.key)?;
         self.bucket_exists(&req.input.bucket)?;
         let checksums = checksum_mode(req.input.checksum_mode.as_ref());
+        let mut parts_count = None;
+        if let Some(n) = req.input.part_number {
+            let (first, size, count) = self
+                .part_range((&req.input.bucket, &req.input.key), n, &path)
+                .await?;
+            parts_count = count;
+            if size > 0 {
+                req.input.range = Some(Range::Int {
+                    first,
+                    last: Some(first + size - 1),
+                });
+            }
+        }
         // s3s-fs seeks before the start for a suffix longer than the object.
         if let Some(Range::Suffix { length }) = req.input.range
             && let Ok(m) = tokio::fs::metadata(&path).await
@@ -287,6 +311,7 @@ impl S3 for Shim {
         if !checksums {
             no_checksums!(resp.output);
         }
+        resp.output.parts_count = parts_count;
         Ok(resp)
     }
 

@@ -459,7 +459,7 @@ fn not_modified_names_the_etag_and_recreating_a_bucket_keeps_it_intact() {
 }
 
 #[test]
-fn object_attributes_give_size_etag_and_parts() {
+fn object_attributes_and_part_numbers_give_the_parts() {
     let (_root, server) = server();
     let mut c = Client::new(&server);
     let r = c.send("PUT", "/bkt/one", &[], b"foo");
@@ -513,6 +513,18 @@ fn object_attributes_give_size_etag_and_parts() {
     assert_eq!(r.tag("IsTruncated").as_deref(), Some("true"));
     assert_eq!(r.tag("NextPartNumberMarker").as_deref(), Some("2"));
     assert_eq!(r.tags("Size"), vec![(5u64 << 20).to_string()]);
+    // GET and HEAD ?partNumber= serve one part.
+    let r = c.send("GET", "/bkt/mp?partNumber=2", &[], b"");
+    assert_eq!((r.status, r.body.len()), (206, 5 << 20));
+    assert_eq!(r.header("x-amz-mp-parts-count"), Some("3"));
+    let r = c.send("HEAD", "/bkt/mp?partNumber=3", &[], b"");
+    assert_eq!(r.header("content-length"), Some("4"));
+    let r = c.send("GET", "/bkt/mp?partNumber=4", &[], b"");
+    assert_eq!(r.tag("Code").as_deref(), Some("InvalidPart"), "{}", r.text());
+    let r = c.send("GET", "/bkt/one?partNumber=1", &[], b"");
+    assert_eq!(r.body, b"foo");
+    let r = c.send("GET", "/bkt/one?partNumber=2", &[], b"");
+    assert_eq!(r.tag("Code").as_deref(), Some("InvalidPart"), "{}", r.text());
     // Replaced by a plain PUT: no parts any more.
     assert_eq!(c.send("PUT", "/bkt/mp", &[], b"x").status, 200);
     let r = c.send("GET", "/bkt/mp?attributes", &attrs, b"");

@@ -28,6 +28,35 @@ impl Shim {
         serde_json::from_slice(&text).ok()
     }
 
+    /// Where part `n` of the object at `path` lies — (first byte, size,
+    /// the number of parts of an object completed from parts) — for a
+    /// `GET`/`HEAD ?partNumber=`. An object not completed here (or changed
+    /// by hand since) has one part, itself.
+    pub(super) async fn part_range(
+        &self,
+        (bucket, stored): (&str, &str),
+        n: i32,
+        path: &std::path::Path,
+    ) -> S3Result<(u64, u64, Option<i32>)> {
+        let len = match tokio::fs::metadata(path).await {
+            Ok(m) if m.is_file() => m.len(),
+            _ => return Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+        };
+        let sizes = self
+            .part_sizes(bucket, stored)
+            .await
+            .filter(|s| s.iter().sum::<u64>() == len);
+        let count = sizes.as_ref().and_then(|s| i32::try_from(s.len()).ok());
+        let sizes = sizes.unwrap_or_else(|| vec![len]);
+        let index = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .filter(|&i| i < sizes.len())
+            .ok_or_else(|| s3_error!(InvalidPart, "The requested partnumber is not satisfiable"))?;
+        let first = sizes[..index].iter().sum();
+        Ok((first, sizes[index], count))
+    }
+
     /// `GetObjectAttributes`.
     pub(super) async fn object_attributes(
         &self,
