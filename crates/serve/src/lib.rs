@@ -55,7 +55,8 @@
 //!   them);
 //! * listings: v1 and v2 `encoding-type=url` listings are URL-encoded
 //!   (s3s-fs echoes the encoding type but sends keys raw), objects carry
-//!   ETags, v1 echoes `Marker` and gives `NextMarker`, a prefix starting
+//!   ETags (a file over 64 MiB put in the directory by hand only once a
+//!   `GET` or `HEAD` has hashed it), v1 echoes `Marker` and gives `NextMarker`, a prefix starting
 //!   with `/` matches nothing (s3s-fs strips the `/`), and
 //!   `ListObjectVersions` of this unversioned store lists each object once
 //!   as version `null`;
