@@ -520,11 +520,21 @@ fn object_attributes_and_part_numbers_give_the_parts() {
     let r = c.send("HEAD", "/bkt/mp?partNumber=3", &[], b"");
     assert_eq!(r.header("content-length"), Some("4"));
     let r = c.send("GET", "/bkt/mp?partNumber=4", &[], b"");
-    assert_eq!(r.tag("Code").as_deref(), Some("InvalidPart"), "{}", r.text());
+    assert_eq!(
+        r.tag("Code").as_deref(),
+        Some("InvalidPart"),
+        "{}",
+        r.text()
+    );
     let r = c.send("GET", "/bkt/one?partNumber=1", &[], b"");
     assert_eq!(r.body, b"foo");
     let r = c.send("GET", "/bkt/one?partNumber=2", &[], b"");
-    assert_eq!(r.tag("Code").as_deref(), Some("InvalidPart"), "{}", r.text());
+    assert_eq!(
+        r.tag("Code").as_deref(),
+        Some("InvalidPart"),
+        "{}",
+        r.text()
+    );
     // Replaced by a plain PUT: no parts any more.
     assert_eq!(c.send("PUT", "/bkt/mp", &[], b"x").status, 200);
     let r = c.send("GET", "/bkt/mp?attributes", &attrs, b"");
