@@ -353,3 +353,60 @@ fn logs_off_a_terminal_carry_no_colour_codes() {
     assert!(err.contains("DEBUG"), "debug logging is on: {err}");
     assert!(!err.contains('\u{1b}'), "{err:?}");
 }
+
+#[test]
+fn ctrl_c_stops_a_stream_and_aborts_its_upload() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let e = S3Env::new();
+    let mut child = e
+        .cmd()
+        .args([
+            "cp",
+            "-",
+            "s3://one/stream.bin",
+            "--chunk-size",
+            "5MiB",
+            "--slice-size",
+            "5MiB",
+        ])
+        .env("RUST_LOG", "haul_engine=debug")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Two parts' worth, then silence with standard input left open (until
+    // `hold` is dropped), written beside the reading of standard error.
+    let (hold, release) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&vec![3u8; 11 << 20]);
+        let _ = release.recv();
+    });
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("haul ended early").unwrap();
+        if line.contains("part done") {
+            break;
+        }
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    drop(hold);
+    writer.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(!e.object("one/stream.bin").exists(), "nothing completed");
+    // The upload was aborted, not left for `haul cleanup`: the server
+    // keeps no part of it.
+    let parts: Vec<String> = std::fs::read_dir(e.server.root())
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".upload_id-"))
+        .collect();
+    assert!(parts.is_empty(), "{parts:?}");
+}

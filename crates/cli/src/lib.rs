@@ -143,7 +143,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Everything that matters was awaited; a blocking read of standard input
+    // that nothing will ever answer (a stream stopped by Ctrl-C) must not
+    // keep the process alive.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");

@@ -47,6 +47,8 @@ pub(crate) fn stdout(args: std::fmt::Arguments<'_>, newline: bool) {
 pub(crate) struct Output {
     json: bool,
     quiet: bool,
+    /// Whether an interrupted job can be resumed (streams cannot).
+    resumable: bool,
     bar: Option<ProgressBar>,
 }
 
@@ -66,6 +68,7 @@ impl Output {
         Self {
             json: g.json,
             quiet: g.quiet,
+            resumable: true,
             bar,
         }
     }
@@ -75,6 +78,12 @@ impl Output {
             Some(bar) => bar.println(text),
             None => outln!("{text}"),
         }
+    }
+
+    /// For a job that cannot be resumed (a stream): no resume hint.
+    pub(crate) fn not_resumable(mut self) -> Self {
+        self.resumable = false;
+        self
     }
 
     /// Shows one event.
@@ -195,7 +204,11 @@ impl Output {
             }
         }
         if s.cancelled {
-            eprintln!("interrupted; resume with: haul resume {}", s.job_id);
+            if self.resumable {
+                eprintln!("interrupted; resume with: haul resume {}", s.job_id);
+            } else {
+                eprintln!("interrupted; a stream cannot be resumed: run the command again");
+            }
             130
         } else if s.has_integrity_failure() {
             3

@@ -191,6 +191,25 @@ fn apply_file_knob(c: &mut TransferConfig, name: &str, v: &toml::Value) -> Resul
     Ok(())
 }
 
+/// The flags given to `haul resume`, over the job's recorded settings: the
+/// ones a resume may change (limits, retries, error mode), each only when it
+/// was given, whatever its value (a flag equal to the default still wins).
+pub(crate) fn apply_resume_flags(c: &mut TransferConfig, k: &Knobs) -> Result<(), CliError> {
+    let given = Knobs {
+        file_parallel_limit: k.file_parallel_limit,
+        chunk_parallel_limit: k.chunk_parallel_limit,
+        chunk_retry_times: k.chunk_retry_times,
+        copy_chunk_parallel_limit: k.copy_chunk_parallel_limit,
+        bwlimit: k.bwlimit,
+        tpslimit: k.tpslimit,
+        max_inflight_bytes: k.max_inflight_bytes,
+        on_error: k.on_error,
+        ..Knobs::default()
+    };
+    apply_flags(c, &given);
+    c.validate().map_err(CliError::usage)
+}
+
 fn apply_flags(c: &mut TransferConfig, k: &Knobs) {
     fn set<T: Copy>(dst: &mut T, v: Option<T>) {
         if let Some(v) = v {
@@ -220,5 +239,32 @@ fn apply_flags(c: &mut TransferConfig, k: &Knobs) {
             OnErrorArg::Continue => OnError::Continue,
             OnErrorArg::Abort => OnError::Abort,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resume_flag_equal_to_the_default_still_wins() {
+        let defaults = TransferConfig::default();
+        let mut recorded = TransferConfig::default();
+        recorded.file_parallel_limit = 4;
+        recorded.slice_size = 1 << 30;
+        let given = Knobs {
+            file_parallel_limit: Some(defaults.file_parallel_limit),
+            slice_size: Some(1 << 20),
+            ..Knobs::default()
+        };
+        apply_resume_flags(&mut recorded, &given).unwrap();
+        assert_eq!(recorded.file_parallel_limit, defaults.file_parallel_limit);
+        // How files are split is the job's own: a resume keeps it.
+        assert_eq!(recorded.slice_size, 1 << 30);
+        // Flags not given leave the recorded value.
+        let mut recorded = TransferConfig::default();
+        recorded.chunk_parallel_limit = 3;
+        apply_resume_flags(&mut recorded, &Knobs::default()).unwrap();
+        assert_eq!(recorded.chunk_parallel_limit, 3);
     }
 }

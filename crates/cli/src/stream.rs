@@ -1,7 +1,7 @@
 //! `haul cp - DST` (standard input to one object), `haul cp SRC -` and
 //! `haul cat SRC` (one object to standard output).
 
-use haul_engine::Engine;
+use haul_engine::{Canceller, Engine};
 
 use crate::CliError;
 use crate::args::{CpArgs, Global, Knobs};
@@ -13,7 +13,7 @@ use crate::transfer::{destination, open_journal, source};
 pub(crate) async fn cp(g: &Global, a: &CpArgs) -> Result<u8, CliError> {
     let config = ConfigFile::load()?;
     let transfer = config.transfer_config(&a.knobs)?;
-    let engine = Engine::new(open_journal(g)?, transfer);
+    let engine = Engine::new(open_journal(g)?, transfer).with_canceller(on_interrupt()?);
     let summary = if a.src == "-" {
         let loc = Location::parse(&a.dst, &config)?;
         if matches!(&loc, Location::Bucket { key, .. } if key.is_empty() || key.ends_with('/')) {
@@ -35,7 +35,9 @@ pub(crate) async fn cp(g: &Global, a: &CpArgs) -> Result<u8, CliError> {
     } else {
         return download(g, &engine, &a.src, &config).await;
     };
-    Ok(crate::output::Output::new(g).summary(&summary))
+    Ok(crate::output::Output::new(g)
+        .not_resumable()
+        .summary(&summary))
 }
 
 async fn download(
@@ -60,13 +62,32 @@ async fn download(
     for (_, e) in &summary.failures {
         eprintln!("error: {e}");
     }
-    Ok(crate::output::Output::new(&quiet).summary(&summary))
+    Ok(crate::output::Output::new(&quiet)
+        .not_resumable()
+        .summary(&summary))
 }
 
 /// `haul cat SRC`.
 pub(crate) async fn cat(g: &Global, src: &str) -> Result<u8, CliError> {
     let config = ConfigFile::load()?;
     let transfer = config.transfer_config(&Knobs::default())?;
-    let engine = Engine::new(open_journal(g)?, transfer);
+    let engine = Engine::new(open_journal(g)?, transfer).with_canceller(on_interrupt()?);
     download(g, &engine, src, &config).await
+}
+
+/// A canceller that Ctrl-C (SIGINT) pulls: the stream stops at its next
+/// part, its upload is aborted (a stream cannot be resumed), and haul exits
+/// 130. A second Ctrl-C while it stops is ignored.
+fn on_interrupt() -> Result<Canceller, CliError> {
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| CliError::failed(format!("cannot handle Ctrl-C: {e}")))?;
+    let canceller = Canceller::new();
+    let c = canceller.clone();
+    tokio::spawn(async move {
+        if sigint.recv().await.is_some() {
+            eprintln!("\ninterrupting: the stream stops and its upload is aborted");
+            c.cancel();
+        }
+    });
+    Ok(canceller)
 }

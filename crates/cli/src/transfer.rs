@@ -409,22 +409,8 @@ pub(crate) async fn resume(g: &Global, a: ResumeArgs) -> Result<u8, CliError> {
     let probe = Engine::new(Arc::clone(&journal), TransferConfig::default());
     let spec = probe.spec(job)?;
     let mut transfer = spec.config.clone();
-    let overrides = ConfigFile::default().transfer_config(&a.knobs)?;
-    let defaults = TransferConfig::default();
     // Flags given now win over the job's recorded settings.
-    macro_rules! keep {
-        ($($f:ident),*) => { $( if overrides.$f != defaults.$f { transfer.$f = overrides.$f.clone(); } )* };
-    }
-    keep!(
-        file_parallel_limit,
-        chunk_parallel_limit,
-        chunk_retry_times,
-        copy_chunk_parallel_limit,
-        bwlimit_bytes_per_sec,
-        tpslimit_per_sec,
-        max_inflight_bytes,
-        on_error
-    );
+    crate::settings::apply_resume_flags(&mut transfer, &a.knobs)?;
     transfer.resend_unknown = a.resend_unknown;
     let src = reopen(&spec.src, &config)?;
     let dst = if spec.dst == spec.src {

@@ -129,6 +129,8 @@ pub struct Summary {
     pub cancelled: bool,
     /// Failed files: destination key and error line.
     pub failures: Vec<(String, String)>,
+    /// Files that failed verification: what arrived is not what left.
+    pub integrity_failures: u64,
     /// Skipped files by reason (`"up to date"`, `"a fifo, not a regular
     /// file"`, …), most common first; they add up to `files_skipped`.
     pub skipped_by_reason: Vec<(String, u64)>,
@@ -144,9 +146,7 @@ impl Summary {
     /// Whether some failure was an integrity (verification) failure.
     #[must_use]
     pub fn has_integrity_failure(&self) -> bool {
-        self.failures
-            .iter()
-            .any(|(_, e)| e.contains("integrity check failed"))
+        self.integrity_failures > 0
     }
 }
 
@@ -162,6 +162,8 @@ pub(crate) struct Counters {
     pub(crate) bytes_resent: AtomicU64,
     pub(crate) bytes_resumed: AtomicU64,
     pub(crate) retries: AtomicU64,
+    /// Files that failed verification (not in snapshots: the summary's).
+    pub(crate) integrity_failures: AtomicU64,
 }
 
 impl Counters {

@@ -157,6 +157,14 @@ impl Shared {
         *self.cancel.borrow()
     }
 
+    /// Resolves when the job is cancelled (never, if it cannot be).
+    pub(crate) async fn until_cancelled(&self) {
+        let mut rx = self.cancel.clone();
+        if rx.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Whether source and destination are the same store object, so
     /// server-side copies apply.
     pub(crate) fn same_store(&self) -> bool {
@@ -170,6 +178,7 @@ pub struct Engine {
     journal: Arc<Journal>,
     config: TransferConfig,
     events: Option<mpsc::UnboundedSender<Event>>,
+    canceller: Option<Canceller>,
 }
 
 impl Engine {
@@ -180,7 +189,16 @@ impl Engine {
             journal,
             config,
             events: None,
+            canceller: None,
         }
+    }
+
+    /// Jobs this engine runs, streams included (which have no
+    /// [`JobHandle`]), stop when `canceller` is cancelled.
+    #[must_use]
+    pub fn with_canceller(mut self, canceller: Canceller) -> Self {
+        self.canceller = Some(canceller);
+        self
     }
 
     /// Sends every job's events to `tx`.
@@ -256,11 +274,7 @@ impl Engine {
             }
             execute(shared, false).await
         });
-        Ok(JobHandle {
-            job,
-            cancel: Canceller(Arc::new(cancel)),
-            task,
-        })
+        Ok(JobHandle { job, cancel, task })
     }
 
     /// Resumes an unfinished job: files done stay done, active files send
@@ -309,11 +323,7 @@ impl Engine {
             settle_unknown(&shared).await?;
             execute(shared, true).await
         });
-        Ok(JobHandle {
-            job,
-            cancel: Canceller(Arc::new(cancel)),
-            task,
-        })
+        Ok(JobHandle { job, cancel, task })
     }
 
     pub(crate) fn shared(
@@ -322,8 +332,9 @@ impl Engine {
         spec: &JobSpec,
         src: Endpoint,
         dst: Endpoint,
-    ) -> (Arc<Shared>, watch::Sender<bool>) {
-        let (cancel_tx, cancel_rx) = watch::channel(false);
+    ) -> (Arc<Shared>, Canceller) {
+        let canceller = self.canceller.clone().unwrap_or_default();
+        let cancel_rx = canceller.0.subscribe();
         let config = spec.config.clone();
         let shared = Arc::new(Shared {
             job,
@@ -342,7 +353,7 @@ impl Engine {
             started: Instant::now(),
             failures: std::sync::Mutex::new(Vec::new()),
         });
-        (shared, cancel_tx)
+        (shared, canceller)
     }
 }
 
@@ -363,7 +374,20 @@ pub struct JobHandle {
 #[derive(Debug, Clone)]
 pub struct Canceller(Arc<watch::Sender<bool>>);
 
+impl Default for Canceller {
+    fn default() -> Self {
+        Self(Arc::new(watch::channel(false).0))
+    }
+}
+
 impl Canceller {
+    /// A switch not yet tied to a job: give it to
+    /// [`Engine::with_canceller`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Same as [`JobHandle::cancel`].
     pub fn cancel(&self) {
         let _ = self.0.send(true);
@@ -416,6 +440,7 @@ pub(crate) fn summary_of(shared: &Shared) -> Summary {
         counts: shared.counters.snapshot(shared.started.elapsed()),
         cancelled: shared.cancelled(),
         failures,
+        integrity_failures: shared.counters.integrity_failures.load(Ordering::Relaxed),
         skipped_by_reason,
     }
 }

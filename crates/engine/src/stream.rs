@@ -108,6 +108,7 @@ impl Engine {
             .files(job)?
             .pop()
             .ok_or(EngineError::Task("stream job has no file".into()))?;
+        // Cancelled through the engine's canceller (`with_canceller`).
         let (shared, _cancel) = self.shared(job, &spec, src, dst);
         shared.counters.files_total.store(1, Ordering::Relaxed);
         Ok((shared, row, lock))
@@ -171,12 +172,7 @@ async fn finish(
             });
         }
         Err(f) => {
-            let line = match f {
-                Failure::Store(e) => e.to_string(),
-                Failure::Journal(e) => format!("{}: {e}", row.dst),
-                Failure::Cancelled => format!("{}: cancelled", row.dst),
-            };
-            crate::transfer::fail(shared, row, line);
+            crate::transfer::fail_file(shared, row, f);
             journal.set_job_state(shared.job, JobState::Failed);
         }
     }
@@ -239,6 +235,10 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
     let mut offset = 0u64;
     let mut eof = false;
     for n in 1..=cap.max_parts {
+        if shared.cancelled() {
+            first_err = Some(Failure::Cancelled);
+            break;
+        }
         let len = stream_part_size(n, cfg.chunk_size, cap);
         let permit = Arc::clone(&parts)
             .acquire_owned()
@@ -247,9 +247,27 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
         // The part's memory is reserved before its bytes are read.
         let budget = shared.budget.acquire(len).await;
         if !eof {
-            fill(reader, &mut pending, len as usize)
-                .await
-                .map_err(|e| io_err(STDIN, e))?;
+            // Standard input may stay silent: meanwhile finished parts are
+            // recorded, and a cancel does not wait for it. `fill` keeps what
+            // it read when another branch wins, so it simply starts again.
+            loop {
+                tokio::select! {
+                    r = fill(reader, &mut pending, len as usize) => {
+                        r.map_err(|e| io_err(STDIN, e))?;
+                        break;
+                    }
+                    () = shared.until_cancelled() => {
+                        first_err = Some(Failure::Cancelled);
+                        break;
+                    }
+                    Some(r) = tasks.join_next(), if !tasks.is_empty() => {
+                        absorb(shared, row, &mut done, &mut first_err, r);
+                    }
+                }
+            }
+            if first_err.is_some() {
+                break;
+            }
             eof = pending.len() < len as usize;
         }
         if pending.is_empty() {
@@ -310,6 +328,11 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
         absorb(shared, row, &mut done, &mut first_err, r);
     }
     if let Some(e) = first_err {
+        // A stream cannot be read again, so its upload can never be
+        // continued: abort it now rather than leave it for `haul cleanup`.
+        if let Err(abort) = request(shared, || dst.abort_multipart(&dk, &id)).await {
+            tracing::warn!(error = %abort, "could not abort the stream's upload; `haul cleanup` will");
+        }
         return Err(e);
     }
     let meta = ObjectMeta::new(dk.clone(), offset);
@@ -353,6 +376,9 @@ async fn download_stream<W: AsyncWrite + Unpin + Send>(
         .buffered(cfg.chunk_parallel_limit.max(1));
     let mut crcs = Vec::new();
     while let Some(item) = parts.next().await {
+        if shared.cancelled() {
+            return Err(Failure::Cancelled);
+        }
         let (payload, sums, len, _budget) = item?;
         for piece in payload.pieces() {
             writer

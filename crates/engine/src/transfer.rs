@@ -120,15 +120,25 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
                 .set_file_state(row.id, FileState::Unknown, None, Some(line.clone()));
             record_failure(shared, &row, line);
         }
-        Err(e) => {
-            let line = match e {
-                Failure::Store(e) => e.to_string(),
-                Failure::Journal(e) => format!("{}: {e}", row.dst),
-                Failure::Cancelled => unreachable!("handled above"),
-            };
-            fail(shared, &row, line);
-        }
+        Err(e) => fail_file(shared, &row, e),
     }
+}
+
+/// Records a file's failure: its one-line error, and whether it was a
+/// verification failure (what makes the exit code 3).
+pub(crate) fn fail_file(shared: &Shared, row: &FileRow, f: Failure) {
+    if matches!(f, Failure::Store(Error::Integrity { .. })) {
+        shared
+            .counters
+            .integrity_failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    let line = match f {
+        Failure::Store(e) => e.to_string(),
+        Failure::Journal(e) => format!("{}: {e}", row.dst),
+        Failure::Cancelled => format!("{}: cancelled", row.dst),
+    };
+    fail(shared, row, line);
 }
 
 /// Records a file as failed with its one-line error.
@@ -455,7 +465,16 @@ pub(crate) async fn delete_batch(shared: &Arc<Shared>, rows: Vec<FileRow>) {
     let store = &shared.dst.store;
     match request(shared, || store.delete_many(&keys)).await {
         Ok(results) => {
-            for (row, r) in valid.into_iter().zip(results) {
+            // A store that answers for fewer keys than it was given leaves
+            // the rest unanswered: they fail, never stay pending silently.
+            let mut results = results.into_iter();
+            for row in valid {
+                let r = results.next().unwrap_or_else(|| {
+                    Err(Error::transient(
+                        row.dst.as_str(),
+                        "the store's batch delete did not answer for this key",
+                    ))
+                });
                 match r {
                     Ok(()) => {
                         shared

@@ -77,6 +77,30 @@ impl Drop for EphemeralDir {
     }
 }
 
+/// A journal can hold what must stay private (a store's share URL with its
+/// secret), so its file is the owner's alone: created `0600`, and tightened
+/// to that when an older one was readable by others. SQLite gives its `-wal`
+/// and `-shm` files the database file's mode.
+fn private(path: &Path) -> Result<(), JournalError> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::metadata(path).map_err(|e| JournalError::io(path, e))?;
+            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+            }
+            Ok(())
+        }
+        Err(e) => Err(JournalError::io(path, e)),
+    }
+}
+
 impl Journal {
     /// Where the journal lives unless told otherwise: `$HAUL_JOURNAL`, else
     /// `$XDG_DATA_HOME/haul/journal.db`, else `~/.local/share/haul/journal.db`.
@@ -123,6 +147,7 @@ impl Journal {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
         }
+        private(path)?;
         let writer_conn = schema::open_and_migrate(path, ephemeral)?;
         let reader = schema::open_reader(path)?;
         let tx = writer::spawn(writer_conn, path.to_path_buf());

@@ -178,3 +178,27 @@ async fn unknown_files_wait_for_a_requeue_and_locations_are_kept() {
     j.requeue_unknown(job).await.unwrap();
     assert_eq!(j.files_to_do(job, FileId(0), 10, false).unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_journal_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::open(&path).unwrap();
+    let job = j.create_job("{}").await.unwrap();
+    j.add_files(job, vec![NewFile::copy("a", "b", 1)]);
+    j.flush().await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    let wal = dir.path().join("j.db-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600);
+    }
+    drop(j);
+    // An older journal readable by others is tightened when opened.
+    let old = dir.path().join("old.db");
+    drop(Journal::open(&old).unwrap());
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(Journal::open(&old).unwrap());
+    assert_eq!(mode(&old), 0o600);
+}

@@ -149,30 +149,26 @@ fn read_dir_sorted(dir: &Path, name_prefix: &str, follow: bool) -> io::Result<Ve
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let raw = entry.file_name();
-        let (name, kind) = match raw.to_str() {
-            Some(name) => {
-                if !name.starts_with(name_prefix) {
-                    continue;
-                }
-                let t = match entry.file_type() {
-                    Ok(t) => t,
-                    Err(e) if is_missing(&e) => continue,
-                    Err(e) => return Err(e),
-                };
-                match classify(name, &entry.path(), t, follow)? {
-                    Some(kind) => (name.to_owned(), kind),
-                    None => continue,
-                }
+        let (name, kind) = if let Some(name) = raw.to_str() {
+            if !name.starts_with(name_prefix) {
+                continue;
             }
-            None => {
-                let name = escape_bytes(raw.as_bytes());
-                if !name.starts_with(name_prefix) {
-                    continue;
-                }
-                let kind =
-                    Kind::Unusable("the name is not UTF-8, so it cannot be a key".into(), true);
-                (name, kind)
+            let t = match entry.file_type() {
+                Ok(t) => t,
+                Err(e) if is_missing(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            match classify(name, &entry.path(), t, follow)? {
+                Some(kind) => (name.to_owned(), kind),
+                None => continue,
             }
+        } else {
+            let name = escape_bytes(raw.as_bytes());
+            if !name.starts_with(name_prefix) {
+                continue;
+            }
+            let kind = Kind::Unusable("the name is not UTF-8, so it cannot be a key".into(), true);
+            (name, kind)
         };
         let sort = if matches!(kind, Kind::Dir) {
             name + "/"
