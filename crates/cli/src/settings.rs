@@ -249,9 +249,11 @@ mod tests {
     #[test]
     fn a_resume_flag_equal_to_the_default_still_wins() {
         let defaults = TransferConfig::default();
-        let mut recorded = TransferConfig::default();
-        recorded.file_parallel_limit = 4;
-        recorded.slice_size = 1 << 30;
+        let mut recorded = TransferConfig {
+            file_parallel_limit: 4,
+            slice_size: 1 << 30,
+            ..TransferConfig::default()
+        };
         let given = Knobs {
             file_parallel_limit: Some(defaults.file_parallel_limit),
             slice_size: Some(1 << 20),
@@ -262,8 +264,10 @@ mod tests {
         // How files are split is the job's own: a resume keeps it.
         assert_eq!(recorded.slice_size, 1 << 30);
         // Flags not given leave the recorded value.
-        let mut recorded = TransferConfig::default();
-        recorded.chunk_parallel_limit = 3;
+        let mut recorded = TransferConfig {
+            chunk_parallel_limit: 3,
+            ..TransferConfig::default()
+        };
         apply_resume_flags(&mut recorded, &Knobs::default()).unwrap();
         assert_eq!(recorded.chunk_parallel_limit, 3);
     }

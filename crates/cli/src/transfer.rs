@@ -207,6 +207,7 @@ fn same_target(src: &Side, dst: &Side, single: bool, locs: (&Location, &Location
     }
 }
 
+#[allow(clippy::struct_excessive_bools)] // independent switches of one job
 struct Plan {
     op: Operation,
     src: String,
