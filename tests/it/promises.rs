@@ -8,47 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use haul::testkit::S3Server;
-
 use crate::cli::{Env, s, summary, write};
-
-/// The real binary with the in-process S3 server's keys.
-struct S3Env {
-    env: Env,
-    server: S3Server,
-}
-
-impl S3Env {
-    fn new() -> Self {
-        let env = Env::new();
-        let root = env.path("buckets");
-        std::fs::create_dir_all(&root).unwrap();
-        let server = S3Server::start(&root);
-        server.create_bucket("one").unwrap();
-        Self { env, server }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = self.env.cmd();
-        c.env("AWS_ENDPOINT_URL", self.server.endpoint())
-            .env("AWS_ACCESS_KEY_ID", self.server.access_key())
-            .env("AWS_SECRET_ACCESS_KEY", self.server.secret_key())
-            .env("AWS_REGION", self.server.region())
-            .env_remove("AWS_ENDPOINT_URL_S3")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    /// Where the server keeps `bucket/key`.
-    fn object(&self, path: &str) -> std::path::PathBuf {
-        self.server.root().join(path)
-    }
-}
+use crate::s3cli::S3Env;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -6,13 +6,15 @@ use haul::testkit::S3Server;
 
 use crate::cli::{Env, s, summary, write};
 
-struct S3Env {
-    env: Env,
-    server: S3Server,
+/// The real binary with the in-process S3 server's keys, buckets `one`
+/// and `two`.
+pub(crate) struct S3Env {
+    pub(crate) env: Env,
+    pub(crate) server: S3Server,
 }
 
 impl S3Env {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let env = Env::new();
         let root = env.path("buckets");
         std::fs::create_dir_all(&root).unwrap();
@@ -23,7 +25,7 @@ impl S3Env {
         Self { env, server }
     }
 
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = self.env.cmd();
         c.env("AWS_ENDPOINT_URL", self.server.endpoint())
             .env("AWS_ACCESS_KEY_ID", self.server.access_key())
@@ -35,8 +37,13 @@ impl S3Env {
         c
     }
 
-    fn run(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
         self.cmd().args(args).output().unwrap()
+    }
+
+    /// Where the server keeps `bucket/key`.
+    pub(crate) fn object(&self, path: &str) -> std::path::PathBuf {
+        self.server.root().join(path)
     }
 
     fn ok(&self, args: &[&str]) -> String {

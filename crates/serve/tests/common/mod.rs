@@ -302,28 +302,9 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// `YYYYMMDDTHHMMSSZ`.
-#[allow(clippy::many_single_char_names)] // the algorithm's own names
+/// `20261206T231500Z`, the x-amz-date form of `t`.
 fn httpdate_amz(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days.cast_signed() + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    haul_core::time::rfc3339(t).replace(['-', ':'], "")
 }
 
 fn read_resp(conn: &mut BufReader<TcpStream>, head_only: bool) -> Option<Resp> {
