@@ -8,3 +8,4 @@ mod paths;
 mod promises;
 mod qiniucli;
 mod s3cli;
+mod window;

@@ -20,6 +20,21 @@ mod range;
 mod store;
 pub mod time;
 
+/// For crash tests: when the environment variable `HAUL_TEST_CRASH_AT`
+/// names `point`, the process aborts here, at once, as a `kill -9` landing
+/// at exactly this instant would stop it (no destructors, no flush). Points:
+/// `multipart-completed` (the store completed an upload; the journal does
+/// not know yet), `local-renamed` (a local upload's data is in place; its
+/// staging record is not removed yet). Unset, it costs one cached lookup.
+pub fn crash_point(point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("HAUL_TEST_CRASH_AT").ok());
+    if at.as_deref() == Some(point) {
+        eprintln!("HAUL_TEST_CRASH_AT={point}: aborting here");
+        std::process::abort();
+    }
+}
+
 pub use checksum::{Checksum, ChecksumKind, MultiHasher};
 pub use error::{BoxError, Error, Result};
 pub use escape::{escape_bytes, escape_text};

@@ -80,6 +80,22 @@ pub(crate) async fn verify(
         .cloned())
 }
 
+/// Reads the object `key` back from the destination and returns its CRC32C.
+pub(crate) async fn read_back(shared: &crate::job::Shared, key: &Key) -> Result<Checksum> {
+    use futures::StreamExt as _;
+    let dst = &shared.dst.store;
+    let mut body = crate::retry::request(shared, || dst.get(key, haul_core::GetOptions::default()))
+        .await?
+        .body;
+    let mut h = haul_core::MultiHasher::new(&[ChecksumKind::Crc32c]);
+    while let Some(chunk) = body.next().await {
+        h.update(&chunk?);
+    }
+    h.finish()
+        .pop()
+        .ok_or_else(|| Error::transient(key.as_str(), "no checksum computed"))
+}
+
 /// The whole-object CRCs of parts given in order with their lengths.
 pub(crate) fn combine_parts(
     kind: ChecksumKind,

@@ -97,11 +97,21 @@ pub(super) async fn multipart(
     }
     let mut done = BTreeMap::new();
     let mut upload = None;
-    if let Some(id) = row.upload_id.clone().map(UploadId)
-        && let Some(d) = reconcile(shared, row, dk, &id).await?
-    {
-        done = d;
-        upload = Some(id);
+    if let Some(id) = row.upload_id.clone().map(UploadId) {
+        match reconcile(shared, row, dk, &id).await? {
+            Some(d) => {
+                done = d;
+                upload = Some(id);
+            }
+            // The upload is gone: completed in the commit window (complete
+            // reached the store, the journal never heard), or aborted.
+            None => {
+                if let Some(finished) = already_complete(shared, row, meta, dk, count, copy).await?
+                {
+                    return Ok(finished);
+                }
+            }
+        }
     }
     let id = if let Some(id) = upload {
         let resumed: u64 = done.values().map(|p| p.len).sum();
@@ -291,29 +301,91 @@ pub(crate) fn absorb(
     }
 }
 
-pub(crate) async fn complete(
+/// Whether the destination already holds the object a vanished upload was
+/// making: every part journaled, the object there of the right size, and
+/// its content equal to the combined part checksums — what the store
+/// reports, else the object read back and hashed. Anything less (a part
+/// missing from the journal, another object at the key, nothing to compare
+/// with) is `None`, and the file starts again.
+async fn already_complete(
     shared: &Shared,
+    row: &FileRow,
+    meta: &ObjectMeta,
     dk: &Key,
-    id: &UploadId,
+    count: u64,
+    copy: bool,
+) -> Result<Option<Done>, Failure> {
+    let parts: BTreeMap<u32, PartRow> = shared
+        .journal
+        .parts(row.id)?
+        .into_iter()
+        .map(|p| (p.number, p))
+        .collect();
+    let whole = parts.len() as u64 == count
+        && parts.keys().copied().eq(1..=count as u32)
+        && parts.values().map(|p| p.len).sum::<u64>() == meta.size;
+    if !whole {
+        return Ok(None);
+    }
+    let dst = &shared.dst.store;
+    let head = match request(shared, || dst.head(dk)).await {
+        Ok(h) => h,
+        Err(Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if head.size != meta.size {
+        return Ok(None);
+    }
+    let expected = expected_of(shared, meta, &parts, copy);
+    let mut same = None;
+    for e in &expected.checksums {
+        if let Some(theirs) = head.checksum(e.kind()) {
+            same = Some(same.unwrap_or(true) && theirs == e);
+        }
+    }
+    if let (Some(want), Some(got)) = (&expected.etag, &head.etag) {
+        same = Some(same.unwrap_or(true) && got.eq_ignore_ascii_case(want));
+    }
+    let crc = expected
+        .checksums
+        .iter()
+        .find(|c| c.kind() == ChecksumKind::Crc32c)
+        .cloned();
+    if same.is_none()
+        && let Some(want) = &crc
+    {
+        // Nothing comparable in the answer: read the object back. Cheaper
+        // than sending it again, and only in this rare window.
+        let got = crate::verify::read_back(shared, dk).await?;
+        same = Some(&got == want);
+    }
+    if same != Some(true) {
+        tracing::debug!(key = %dk, "the upload is gone and the object there is not provably ours: starting again");
+        return Ok(None);
+    }
+    tracing::debug!(key = %dk, "completed before the crash: nothing to send");
+    shared
+        .counters
+        .bytes_resumed
+        .fetch_add(meta.size, Ordering::Relaxed);
+    Ok(Some(Done {
+        method: if copy { "part-copy" } else { "multipart" },
+        checksum: crc.or_else(|| expected.checksums.first().cloned()),
+        location: None,
+    }))
+}
+
+/// What the finished object must show, from the journaled parts: their
+/// combined CRC32C (and the store's own kind), the MD5-of-MD5s ETag where
+/// the store's ETags are MD5s, and for a part copy the source's checksums.
+fn expected_of(
+    shared: &Shared,
     meta: &ObjectMeta,
     done: &BTreeMap<u32, PartRow>,
     copy: bool,
-) -> Result<Done, Failure> {
-    // Rule 3: every part is durable in the journal before complete.
-    shared.journal.flush().await?;
+) -> Expected {
     let dst = &shared.dst.store;
     let native = native_kind(dst.capabilities());
-    let mut completed = Vec::with_capacity(done.len());
-    for p in done.values() {
-        // The store checks the part checksum of its own kind where it has one.
-        let own = native.and(parse_sum(p.native.as_ref()));
-        completed.push(CompletedPart {
-            number: PartNumber::new(p.number)?,
-            etag: p.etag.clone(),
-            size: p.len,
-            checksum: own.or_else(|| parse_sum(p.crc32c.as_ref())),
-        });
-    }
     let combined = |pick: fn(&PartRow) -> Option<&String>, kind| {
         let parts: Vec<(Option<Checksum>, u64)> =
             done.values().map(|p| (parse_sum(pick(p)), p.len)).collect();
@@ -342,8 +414,38 @@ pub(crate) async fn complete(
     if dst.capabilities().etag_is_md5 {
         expected.etag = multipart_etag(&md5s);
     }
+    expected
+}
+
+pub(crate) async fn complete(
+    shared: &Shared,
+    dk: &Key,
+    id: &UploadId,
+    meta: &ObjectMeta,
+    done: &BTreeMap<u32, PartRow>,
+    copy: bool,
+) -> Result<Done, Failure> {
+    // Rule 3: every part is durable in the journal before complete.
+    shared.journal.flush().await?;
+    let dst = &shared.dst.store;
+    let native = native_kind(dst.capabilities());
+    let mut completed = Vec::with_capacity(done.len());
+    for p in done.values() {
+        // The store checks the part checksum of its own kind where it has one.
+        let own = native.and(parse_sum(p.native.as_ref()));
+        completed.push(CompletedPart {
+            number: PartNumber::new(p.number)?,
+            etag: p.etag.clone(),
+            size: p.len,
+            checksum: own.or_else(|| parse_sum(p.crc32c.as_ref())),
+        });
+    }
+    let expected = expected_of(shared, meta, done, copy);
     let outcome = match request(shared, || dst.complete_multipart(dk, id, &completed)).await {
-        Ok(o) => o,
+        Ok(o) => {
+            haul_core::crash_point("multipart-completed");
+            o
+        }
         // Complete is not idempotent: a retry after a lost answer finds the
         // upload gone. The object is then judged by what `head` reports; if
         // it is not there the upload really is gone (and the file is redone).

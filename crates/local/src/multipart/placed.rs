@@ -220,6 +220,7 @@ impl Locked {
         let meta = file.metadata().map_err(|e| io_err(k, e))?;
         let target_dir = self.rename_into_place(root, key, dir, size, mtime)?;
         sync_dir(&target_dir).map_err(|e| io_err(k, e))?;
+        haul_core::crash_point("local-renamed");
         // Removing the record ends the upload; the rest is best-effort cleanup.
         match fs::remove_file(dir.join(RECORD)) {
             Ok(()) => {}

@@ -1,0 +1,123 @@
+//! The commit window: a crash after the store completed an upload (or a
+//! local download's data was renamed into place) but before the journal
+//! heard. The resume must find the object whole and send nothing again,
+//! counted at the store through a proxy.
+
+use std::process::{Command, Output};
+
+use haul::testkit::FaultProxy;
+
+use crate::cli::{s, summary, write};
+use crate::s3cli::S3Env;
+
+/// `haul` through a counting proxy in front of the in-process server.
+struct Counted {
+    e: S3Env,
+    proxy: FaultProxy,
+}
+
+impl Counted {
+    fn new() -> Self {
+        let e = S3Env::new();
+        let proxy = FaultProxy::start(&e.server.endpoint(), 7);
+        Self { e, proxy }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = self.e.cmd();
+        c.env("AWS_ENDPOINT_URL", self.proxy.endpoint());
+        c
+    }
+
+    /// Runs `args` with the process aborting at `point`; it must die there.
+    fn crash_at(&self, point: &str, args: &[&str]) {
+        let out = self
+            .cmd()
+            .args(args)
+            .env("HAUL_TEST_CRASH_AT", point)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(&format!("HAUL_TEST_CRASH_AT={point}")),
+            "{args:?} did not stop at {point}: {err}"
+        );
+    }
+
+    fn resume(&self) -> (Output, serde_json::Value) {
+        let out = self.cmd().args(["resume", "--json"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sum = summary(&String::from_utf8_lossy(&out.stdout));
+        (out, sum)
+    }
+
+    /// Requests of `method` the store received since the last reset.
+    fn sent(&self, method: &str) -> u64 {
+        self.proxy
+            .stats()
+            .requests_by_method
+            .get(method)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+fn body() -> Vec<u8> {
+    (0..12_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+const PARTS: [&str; 4] = ["--chunk-size", "5MiB", "--slice-size", "5MiB"];
+
+#[test]
+fn an_upload_completed_before_the_crash_is_not_sent_again() {
+    let c = Counted::new();
+    let src = c.e.env.path("big.bin");
+    write(&src, &body());
+    c.crash_at(
+        "multipart-completed",
+        &[&["cp", s(&src), "s3://one/big.bin"][..], &PARTS].concat(),
+    );
+    // The store holds the whole object; the journal thinks it is running.
+    assert_eq!(std::fs::read(c.e.object("one/big.bin")).unwrap(), body());
+    c.proxy.reset_stats();
+    let (_, sum) = c.resume();
+    assert_eq!(sum["files_done"], 1, "{sum}");
+    assert_eq!(sum["bytes_transferred"], 0, "{sum}");
+    assert_eq!(sum["bytes_resumed"], 12_000_000, "{sum}");
+    assert_eq!(c.sent("PUT"), 0, "no part and no object sent again");
+    assert_eq!(c.sent("POST"), 0, "no upload created or completed");
+    assert_eq!(std::fs::read(c.e.object("one/big.bin")).unwrap(), body());
+}
+
+#[test]
+fn a_download_renamed_into_place_before_the_crash_is_not_fetched_again() {
+    let c = Counted::new();
+    let src = c.e.env.path("big.bin");
+    write(&src, &body());
+    let up = c
+        .cmd()
+        .args([&["cp", s(&src), "s3://one/big.bin", "-q"][..], &PARTS].concat())
+        .output()
+        .unwrap();
+    assert!(up.status.success());
+    let down = c.e.env.path("down/big.bin");
+    c.crash_at(
+        "local-renamed",
+        &[&["cp", "s3://one/big.bin", s(&down)][..], &PARTS].concat(),
+    );
+    assert_eq!(std::fs::read(&down).unwrap(), body());
+    c.proxy.reset_stats();
+    let (_, sum) = c.resume();
+    assert_eq!(sum["files_done"], 1, "{sum}");
+    assert_eq!(sum["bytes_transferred"], 0, "{sum}");
+    assert_eq!(c.sent("GET"), 0, "nothing downloaded again");
+    assert_eq!(std::fs::read(&down).unwrap(), body());
+    // The staging area of the finished download is gone too.
+    assert!(!c.e.env.path("down/.haul-uploads").exists());
+}
