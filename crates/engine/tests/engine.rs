@@ -605,3 +605,34 @@ async fn transient_listing_and_head_failures_are_retried() {
     );
     assert!(faulty_src.stats().faults_injected >= 1);
 }
+
+#[tokio::test]
+async fn a_short_batch_delete_answer_fails_the_unanswered_key() {
+    let inner = mem();
+    for k in ["d/a", "d/b", "d/c"] {
+        inner.put_bytes(&key(k), data(10, 1)).await.unwrap();
+    }
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(
+            FaultStore::new(inner.clone(), 3).with_rules(vec![FaultRule::new(
+                Op::DeleteMany,
+                1.0,
+                Fault::ShortAnswer,
+            )]),
+        );
+    let s = run(
+        &engine(TransferConfig::default()),
+        JobRequest {
+            op: Operation::Delete,
+            ..JobRequest::copy(ep(store.clone(), "d/"), ep(store, "d/"))
+        },
+    )
+    .await;
+    // Every key ends done or failed: none is left pending unanswered.
+    assert_eq!(s.counts.files_done, 2, "{s:?}");
+    assert_eq!(s.counts.files_failed, 1, "{s:?}");
+    assert!(
+        s.failures[0].1.contains("did not answer for this key"),
+        "{s:?}"
+    );
+}

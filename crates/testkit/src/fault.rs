@@ -356,8 +356,18 @@ impl ObjectStore for FaultStore {
 
     async fn delete_many(&self, keys: &[Key]) -> Result<Vec<Result<()>>> {
         let first = keys.first().map_or("", Key::as_str);
-        self.call(Op::DeleteMany, first, self.inner.delete_many(keys))
-            .await
+        let _guard = self.enter(Op::DeleteMany, first, 0);
+        let plan = self.before(Op::DeleteMany, first).await?;
+        let mut answer = after(
+            &plan,
+            Op::DeleteMany,
+            first,
+            self.inner.delete_many(keys).await,
+        )?;
+        if matches!(plan.fault, Some(Fault::ShortAnswer)) {
+            answer.pop();
+        }
+        Ok(answer)
     }
 
     fn list(&self, prefix: &str, opts: ListOptions) -> ListStream {

@@ -129,6 +129,9 @@ pub enum Fault {
     CorruptBody,
     /// [`Error::RateLimited`] with this `retry_after`, instead of the call.
     RateLimited(Option<Duration>),
+    /// A `delete_many` answer missing the result for its last key, as a
+    /// store whose batch answer was cut short would give it.
+    ShortAnswer,
     /// This error instead of the call, made from the key (or list prefix), e.g.
     /// `Fault::Error(|k| Error::not_found(k, "injected"))`.
     Error(fn(&str) -> Error),
@@ -141,6 +144,7 @@ impl Fault {
         match self {
             Self::TruncateBody { .. } => op == Op::Get,
             Self::CorruptBody => matches!(op, Op::Get | Op::Put | Op::UploadPart),
+            Self::ShortAnswer => op == Op::DeleteMany,
             _ => true,
         }
     }
