@@ -34,6 +34,27 @@ fn nos_uploads_report_locations_and_refuse_what_is_too_large() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("\"location\":\"http"), "{text}");
+    // NOS reports no checksum: the file is verified by size, and says so.
+    assert!(text.contains("\"verified\":\"size\""), "{text}");
+    assert!(text.contains("\"verified_by_size\":1"), "{text}");
+    let out = with_env(&e, nos.env())
+        .args([
+            "cp",
+            s(&e.path("a.jpg")),
+            "nos://app/a2.jpg",
+            "--json",
+            "--verify",
+            "read-back",
+        ])
+        .output()
+        .unwrap();
+    let again = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{again}");
+    assert!(
+        again.contains("\"verified\":\"read-back:crc32c\""),
+        "{again}"
+    );
+    assert!(again.contains("\"verified_by_content\":1"), "{again}");
     // Download by the location NOS chose.
     let done: serde_json::Value = text
         .lines()
@@ -123,8 +144,31 @@ fn tcb_upload_download_delete() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    let v = summary(&ok(&["cp", s(&e.path("doc.pdf")), &dst, "--json"]));
+    let text = ok(&["cp", s(&e.path("doc.pdf")), &dst, "--json"]);
+    assert!(text.contains("\"verified\":\"size\""), "{text}");
+    let v = summary(&text);
     assert_eq!(v["files_done"], 1);
+    let text = ok(&[
+        "cp",
+        s(&e.path("doc.pdf")),
+        &dst,
+        "--json",
+        "--verify",
+        "read-back",
+    ]);
+    assert!(text.contains("\"verified\":\"read-back:crc32c\""), "{text}");
+    // A move verified by size only keeps its source.
+    let out = with_env(&e, tcb.env())
+        .args(["mv", s(&e.path("doc.pdf")), &dst])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("verified by size only"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(e.path("doc.pdf").exists(), "the source is kept");
     ok(&["cp", &dst, s(&e.path("back.pdf")), "-q"]);
     assert_eq!(
         std::fs::read(e.path("back.pdf")).unwrap(),
@@ -179,6 +223,24 @@ fn easemob_upload_download_by_location_limits_and_auth() {
         .unwrap();
     let location = done["location"].as_str().unwrap().to_owned();
     assert!(location.contains("share-secret="), "{location}");
+    assert_eq!(done["verified"], "size", "{text}");
+    let out = with_env(&e, em.env())
+        .args([
+            "cp",
+            s(&e.path("voice.amr")),
+            &format!("{app}/voice2.amr"),
+            "--json",
+            "--verify",
+            "read-back",
+        ])
+        .output()
+        .unwrap();
+    let again = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{again}");
+    assert!(
+        again.contains("\"verified\":\"read-back:crc32c\""),
+        "{again}"
+    );
     // Download by the location (uuid and share secret).
     let out = with_env(&e, em.env())
         .args([

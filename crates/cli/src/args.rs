@@ -129,6 +129,23 @@ pub(crate) struct Knobs {
     /// What a failed file does to the job.
     #[arg(long, value_enum, value_name = "MODE")]
     pub(crate) on_error: Option<OnErrorArg>,
+    /// How to verify when the destination reports no comparable checksum:
+    /// `reported` compares sizes then (and says so), `read-back` reads the
+    /// object back and compares its CRC32C [default: reported].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub(crate) verify: Option<VerifyArg>,
+    /// Let mv delete a source verified by size only.
+    #[arg(long)]
+    pub(crate) allow_size_only: bool,
+}
+
+/// `--verify`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum VerifyArg {
+    /// Compare what the destination reports (sizes when nothing else).
+    Reported,
+    /// Read the object back when the destination reports no checksum.
+    ReadBack,
 }
 
 /// `--on-error`.

@@ -174,6 +174,8 @@ impl Output {
                 "retries": c.retries,
                 "elapsed_s": c.elapsed_s,
                 "cancelled": s.cancelled,
+                "verified_by_content": s.verified_by_content,
+                "verified_by_size": s.verified_by_size,
                 "skipped_by_reason": s.skipped_by_reason.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             });
             outln!("{v}");
@@ -201,6 +203,12 @@ impl Output {
                 .collect();
             if !left_out.is_empty() {
                 eprintln!("skipped: {}", left_out.join("; "));
+            }
+            if s.verified_by_size > 0 {
+                eprintln!(
+                    "{} verified by size only (the destination reports no checksum haul computed; --verify read-back compares content)",
+                    s.verified_by_size
+                );
             }
         }
         if s.cancelled {

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use haul_engine::{OnError, TransferConfig};
 use serde::Deserialize;
 
-use crate::args::{Knobs, OnErrorArg};
+use crate::args::{Knobs, OnErrorArg, VerifyArg};
 use crate::{CliError, size};
 
 /// A named remote.
@@ -172,6 +172,16 @@ fn apply_file_knob(c: &mut TransferConfig, name: &str, v: &toml::Value) -> Resul
         "max_inflight_bytes" => c.max_inflight_bytes = as_size(v)?,
         "bwlimit" => c.bwlimit_bytes_per_sec = as_size(v)?,
         "tpslimit" => c.tpslimit_per_sec = as_count(v)?,
+        "verify" => {
+            c.verify_read_back = match v.as_str() {
+                Some("read-back") => true,
+                Some("reported") => false,
+                _ => return Err("expected \"reported\" or \"read-back\"".into()),
+            }
+        }
+        "allow_size_only" => {
+            c.allow_size_only = v.as_bool().ok_or("expected true or false")?;
+        }
         "upload_check_content_md5" => {
             c.upload_check_content_md5 = v.as_bool().ok_or("expected true or false")?;
         }
@@ -204,6 +214,8 @@ pub(crate) fn apply_resume_flags(c: &mut TransferConfig, k: &Knobs) -> Result<()
         tpslimit: k.tpslimit,
         max_inflight_bytes: k.max_inflight_bytes,
         on_error: k.on_error,
+        verify: k.verify,
+        allow_size_only: k.allow_size_only,
         ..Knobs::default()
     };
     apply_flags(c, &given);
@@ -233,6 +245,12 @@ fn apply_flags(c: &mut TransferConfig, k: &Knobs) {
     set(&mut c.max_inflight_bytes, k.max_inflight_bytes);
     if k.upload_check_content_md5 {
         c.upload_check_content_md5 = true;
+    }
+    if let Some(mode) = k.verify {
+        c.verify_read_back = matches!(mode, VerifyArg::ReadBack);
+    }
+    if k.allow_size_only {
+        c.allow_size_only = true;
     }
     if let Some(mode) = k.on_error {
         c.on_error = match mode {

@@ -38,6 +38,7 @@ pub enum OnError {
 /// field says why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, each documented
 pub struct TransferConfig {
     /// Files in flight at once. Default 16: enough to hide per-request latency
     /// for small files without thrashing a disk.
@@ -88,6 +89,14 @@ pub struct TransferConfig {
     /// there: sending again may store a duplicate). Default off: such files
     /// are reported, not sent.
     pub resend_unknown: bool,
+    /// When the destination reports nothing comparable (no checksum of a
+    /// kind haul computed, no predictable ETag), read the object back and
+    /// compare its CRC32C instead of settling for its size. Default off.
+    pub verify_read_back: bool,
+    /// Let a move delete its source after a verification that compared
+    /// sizes only. Default off: such a move keeps the source and fails the
+    /// file, naming `verify_read_back` as the way to verify by content.
+    pub allow_size_only: bool,
 }
 
 impl Default for TransferConfig {
@@ -111,6 +120,8 @@ impl Default for TransferConfig {
             request_retry_times: 5,
             retry_base_delay: Duration::from_millis(100),
             resend_unknown: false,
+            verify_read_back: false,
+            allow_size_only: false,
         }
     }
 }

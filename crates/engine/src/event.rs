@@ -38,6 +38,11 @@ pub enum Event {
         method: &'static str,
         /// The verified checksum, `kind:hex`.
         checksum: Option<String>,
+        /// What was compared with what arrived: checksum kinds (`crc32c`,
+        /// `crc64xz+md5`), `etag-md5`, `read-back:crc32c`, or `size` when
+        /// only sizes were; absent for deletes.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        verified: Option<String>,
         /// Where the store put the object, when it chose (a URL, a uuid).
         #[serde(skip_serializing_if = "Option::is_none")]
         location: Option<String>,
@@ -131,6 +136,10 @@ pub struct Summary {
     pub failures: Vec<(String, String)>,
     /// Files that failed verification: what arrived is not what left.
     pub integrity_failures: u64,
+    /// Files done whose content was compared with what arrived (this run).
+    pub verified_by_content: u64,
+    /// Files done of which only the size could be compared (this run).
+    pub verified_by_size: u64,
     /// Skipped files by reason (`"up to date"`, `"a fifo, not a regular
     /// file"`, …), most common first; they add up to `files_skipped`.
     pub skipped_by_reason: Vec<(String, u64)>,
@@ -164,6 +173,10 @@ pub(crate) struct Counters {
     pub(crate) retries: AtomicU64,
     /// Files that failed verification (not in snapshots: the summary's).
     pub(crate) integrity_failures: AtomicU64,
+    /// Files whose content was compared (the summary's).
+    pub(crate) verified_by_content: AtomicU64,
+    /// Files of which only the size could be compared (the summary's).
+    pub(crate) verified_by_size: AtomicU64,
 }
 
 impl Counters {

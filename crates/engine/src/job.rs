@@ -441,6 +441,8 @@ pub(crate) fn summary_of(shared: &Shared) -> Summary {
         cancelled: shared.cancelled(),
         failures,
         integrity_failures: shared.counters.integrity_failures.load(Ordering::Relaxed),
+        verified_by_content: shared.counters.verified_by_content.load(Ordering::Relaxed),
+        verified_by_size: shared.counters.verified_by_size.load(Ordering::Relaxed),
         skipped_by_reason,
     }
 }

@@ -32,7 +32,7 @@ use crate::retry::request;
 use crate::transfer::{
     Failure, absorb, check_part, complete, finish_part, kinds, read, with_part_retries,
 };
-use crate::verify::{Expected, combine_parts, verify};
+use crate::verify::{Expected, Verified, combine_parts, verify};
 
 /// The source name the journal records for standard input.
 pub const STDIN: &str = "-";
@@ -152,14 +152,21 @@ impl Engine {
 async fn finish(
     shared: &Arc<Shared>,
     row: &FileRow,
-    result: Result<(u64, Option<String>), Failure>,
+    result: Result<(u64, Verified), Failure>,
 ) -> Result<Summary, EngineError> {
     let journal = &shared.journal;
     let c = &shared.counters;
     match result {
-        Ok((size, checksum)) => {
+        Ok((size, verified)) => {
             c.bytes_total.store(size, Ordering::Relaxed);
             c.files_done.store(1, Ordering::Relaxed);
+            let counter = if verified.by_content() {
+                &c.verified_by_content
+            } else {
+                &c.verified_by_size
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            let checksum = verified.checksum.map(|c| c.to_string());
             journal.set_file_state(row.id, FileState::Done, checksum.clone(), None);
             journal.set_job_state(shared.job, JobState::Done);
             shared.emit(Event::FileDone {
@@ -168,6 +175,7 @@ async fn finish(
                 size,
                 method: "stream",
                 checksum,
+                verified: Some(verified.by),
                 location: None,
             });
         }
@@ -185,7 +193,7 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
     row: &FileRow,
     reader: &mut R,
     opts: PutOptions,
-) -> Result<(u64, Option<String>), Failure> {
+) -> Result<(u64, Verified), Failure> {
     let cfg = &shared.config;
     let dst = &shared.dst.store;
     let cap = dst.capabilities();
@@ -219,8 +227,8 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
             etag: None,
             size,
         };
-        let sum = verify(shared, &dk, &meta, &expected, &outcome).await?;
-        return Ok((size, sum.map(|c| c.to_string())));
+        let verified = verify(shared, &dk, &meta, &expected, &outcome).await?;
+        return Ok((size, verified));
     }
     drop(first_budget);
     let id = request(shared, || dst.create_multipart(&dk, opts.clone())).await?;
@@ -337,14 +345,14 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
     }
     let meta = ObjectMeta::new(dk.clone(), offset);
     let result = complete(shared, &dk, &id, &meta, &done, false).await?;
-    Ok((offset, result.checksum.map(|c| c.to_string())))
+    Ok((offset, result.verified))
 }
 
 async fn download_stream<W: AsyncWrite + Unpin + Send>(
     shared: &Arc<Shared>,
     key: &str,
     writer: &mut W,
-) -> Result<(u64, Option<String>), Failure> {
+) -> Result<(u64, Verified), Failure> {
     let cfg = &shared.config;
     let src = &shared.src.store;
     let k = Key::new(key)?;
@@ -398,7 +406,8 @@ async fn download_stream<W: AsyncWrite + Unpin + Send>(
     } else {
         combine_parts(ChecksumKind::Crc32c, &crcs)
     };
-    if let (Some(ours), Some(theirs)) = (&whole, meta.checksum(ChecksumKind::Crc32c))
+    let theirs = meta.checksum(ChecksumKind::Crc32c);
+    if let (Some(ours), Some(theirs)) = (&whole, theirs)
         && ours != theirs
     {
         return Err(Failure::Store(Error::Integrity {
@@ -407,5 +416,16 @@ async fn download_stream<W: AsyncWrite + Unpin + Send>(
             actual: ours.to_string(),
         }));
     }
-    Ok((size, whole.map(|c| c.to_string())))
+    let by = if whole.is_some() && theirs.is_some() {
+        "crc32c"
+    } else {
+        crate::verify::SIZE_ONLY
+    };
+    Ok((
+        size,
+        Verified {
+            checksum: whole,
+            by: by.to_owned(),
+        },
+    ))
 }

@@ -14,7 +14,7 @@ use haul_journal::{FileRow, FileState, JournalError};
 use crate::event::Event;
 use crate::job::{Operation, Shared};
 use crate::retry::request;
-use crate::verify::{Expected, verify};
+use crate::verify::{Expected, Verified, verify};
 
 mod multipart;
 
@@ -56,7 +56,8 @@ impl Failure {
 /// How a file got to its destination.
 pub(crate) struct Done {
     pub(crate) method: &'static str,
-    pub(crate) checksum: Option<Checksum>,
+    /// What was compared, and the file's checksum.
+    pub(crate) verified: Verified,
     /// Where the store put the object, when it chose.
     pub(crate) location: Option<String>,
 }
@@ -85,14 +86,31 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
         forget_upload(shared, &mut row).await;
         result = copy_file(shared, &mut row).await;
     }
-    if let (Ok(_), Operation::Move) = (&result, shared.op)
-        && let Err(e) = delete_source(shared, &row).await
-    {
-        result = Err(e);
+    if let (Ok(done), Operation::Move) = (&result, shared.op) {
+        // The source goes only when what arrived was compared by content.
+        if !done.verified.by_content() && !shared.config.allow_size_only {
+            result = Err(Failure::Store(Error::Precondition {
+                key: row.src.clone(),
+                source: format!(
+                    "{} was verified by size only, so the source is kept; \
+                     --verify read-back compares content (--allow-size-only deletes anyway)",
+                    row.dst
+                )
+                .into(),
+            }));
+        } else if let Err(e) = delete_source(shared, &row).await {
+            result = Err(e);
+        }
     }
     match result {
         Ok(done) => {
-            let checksum = done.checksum.map(String::from);
+            let counter = if done.verified.by_content() {
+                &shared.counters.verified_by_content
+            } else {
+                &shared.counters.verified_by_size
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            let checksum = done.verified.checksum.map(String::from);
             if let Some(loc) = &done.location {
                 shared.journal.set_location(row.id, loc.clone());
             }
@@ -106,6 +124,7 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
                 size: row.size,
                 method: done.method,
                 checksum,
+                verified: Some(done.verified.by),
                 location: done.location,
             });
         }
@@ -273,10 +292,10 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
             etag: None,
             size,
         };
-        let checksum = verify(shared, &dk, &meta, &expected, &outcome).await?;
+        let verified = verify(shared, &dk, &meta, &expected, &outcome).await?;
         return Ok(Done {
             method: "copy",
-            checksum,
+            verified,
             location: outcome.location,
         });
     }
@@ -406,7 +425,7 @@ async fn single_put(
     let _permit = shared.budget.acquire(size).await;
     let resend = dst.capabilities().idempotent_put;
     let patience = crate::retry::Patience::default();
-    let (outcome, sums) =
+    let (outcome, verified) =
         with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
             let (payload, sums) = read(shared, meta, None, size, &kinds).await?;
             crate::limit::take(shared.bw.as_ref(), size).await;
@@ -424,8 +443,8 @@ async fn single_put(
                 size,
             };
             // A mismatch here is retried like a corrupted part.
-            verify(shared, dk, meta, &expected, &outcome).await?;
-            Ok((outcome, sums))
+            let verified = verify(shared, dk, meta, &expected, &outcome).await?;
+            Ok((outcome, verified))
         })
         .await?;
     shared
@@ -434,10 +453,7 @@ async fn single_put(
         .fetch_add(size, Ordering::Relaxed);
     Ok(Done {
         method: "put",
-        checksum: sums
-            .iter()
-            .find(|c| c.kind() == ChecksumKind::Crc32c)
-            .cloned(),
+        verified,
         location: outcome.location,
     })
 }
@@ -487,6 +503,7 @@ pub(crate) async fn delete_batch(shared: &Arc<Shared>, rows: Vec<FileRow>) {
                             size: 0,
                             method: "delete",
                             checksum: None,
+                            verified: None,
                             location: None,
                         });
                     }

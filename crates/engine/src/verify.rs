@@ -24,14 +24,37 @@ fn mismatch(key: &Key, expected: &dyn std::fmt::Display, actual: &dyn std::fmt::
     }
 }
 
-fn compare_all(key: &Key, expected: &[Checksum], reported: &[Checksum]) -> Result<bool> {
-    let mut compared = false;
+/// What a verification compared with what the destination holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verified {
+    /// The file's checksum as reported in events (CRC32C when computed).
+    pub(crate) checksum: Option<Checksum>,
+    /// Checksum kinds compared, joined by `+` (`crc32c`, `crc64xz+md5`),
+    /// `etag-md5` for an ETag made of MD5s, `read-back:crc32c` for an object
+    /// read back and hashed; `size` when only sizes could be compared.
+    pub(crate) by: String,
+}
+
+impl Verified {
+    /// Whether content, not just size, was compared.
+    pub(crate) fn by_content(&self) -> bool {
+        self.by != SIZE_ONLY
+    }
+}
+
+/// [`Verified::by`] when only sizes were compared.
+pub(crate) const SIZE_ONLY: &str = "size";
+
+/// The kinds in `expected` that `reported` also has, each equal (else an
+/// integrity error).
+fn compare_all(key: &Key, expected: &[Checksum], reported: &[Checksum]) -> Result<Vec<String>> {
+    let mut compared = Vec::new();
     for e in expected {
         if let Some(r) = reported.iter().find(|r| r.kind() == e.kind()) {
             if r != e {
                 return Err(mismatch(key, e, r));
             }
-            compared = true;
+            compared.push(e.kind().to_string());
         }
     }
     Ok(compared)
@@ -40,14 +63,16 @@ fn compare_all(key: &Key, expected: &[Checksum], reported: &[Checksum]) -> Resul
 /// Checks a finished write. `src` is the source's metadata (its reported
 /// checksums catch bytes corrupted on the way in); `outcome` is the
 /// destination's answer. When the answer has nothing comparable, the
-/// destination is asked with `head`.
+/// destination is asked with `head`; when that has nothing either, the
+/// object is read back (with `verify_read_back`) or only its size is
+/// compared — and the result says so.
 pub(crate) async fn verify(
     shared: &crate::job::Shared,
     key: &Key,
     src: &ObjectMeta,
     expected: &Expected,
     outcome: &PutOutcome,
-) -> Result<Option<Checksum>> {
+) -> Result<Verified> {
     compare_all(key, &expected.checksums, &src.checksums)?;
     let mut compared = compare_all(key, &expected.checksums, &outcome.checksums)?;
     if let (Some(want), Some(got)) = (&expected.etag, &outcome.etag) {
@@ -58,9 +83,9 @@ pub(crate) async fn verify(
                 &format!("etag {got}"),
             ));
         }
-        compared = true;
+        compared.push("etag-md5".to_owned());
     }
-    if !compared {
+    if compared.is_empty() {
         let dst = &shared.dst.store;
         let head = crate::retry::request(shared, || dst.head(key)).await?;
         if head.size != expected.size {
@@ -70,14 +95,36 @@ pub(crate) async fn verify(
                 &format!("{} bytes", head.size),
             ));
         }
-        compare_all(key, &expected.checksums, &head.checksums)?;
+        compared = compare_all(key, &expected.checksums, &head.checksums)?;
     }
-    Ok(expected
+    let crc = expected
         .checksums
         .iter()
         .find(|c| c.kind() == ChecksumKind::Crc32c)
-        .or_else(|| expected.checksums.first())
-        .cloned())
+        .cloned();
+    if compared.is_empty()
+        && shared.config.verify_read_back
+        && let Some(want) = &crc
+    {
+        // Where the store chose the object's name, it is read there.
+        let at = match &outcome.location {
+            Some(loc) => Key::new(loc.as_str())?,
+            None => key.clone(),
+        };
+        let got = read_back(shared, &at).await?;
+        if &got != want {
+            return Err(mismatch(key, want, &got));
+        }
+        compared.push("read-back:crc32c".to_owned());
+    }
+    Ok(Verified {
+        checksum: crc.or_else(|| expected.checksums.first().cloned()),
+        by: if compared.is_empty() {
+            SIZE_ONLY.to_owned()
+        } else {
+            compared.join("+")
+        },
+    })
 }
 
 /// Reads the object `key` back from the destination and returns its CRC32C.

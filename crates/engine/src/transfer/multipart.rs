@@ -338,13 +338,16 @@ async fn already_complete(
     }
     let expected = expected_of(shared, meta, &parts, copy);
     let mut same = None;
+    let mut by = Vec::new();
     for e in &expected.checksums {
         if let Some(theirs) = head.checksum(e.kind()) {
             same = Some(same.unwrap_or(true) && theirs == e);
+            by.push(e.kind().to_string());
         }
     }
     if let (Some(want), Some(got)) = (&expected.etag, &head.etag) {
         same = Some(same.unwrap_or(true) && got.eq_ignore_ascii_case(want));
+        by.push("etag-md5".to_owned());
     }
     let crc = expected
         .checksums
@@ -358,6 +361,7 @@ async fn already_complete(
         // than sending it again, and only in this rare window.
         let got = crate::verify::read_back(shared, dk).await?;
         same = Some(&got == want);
+        by.push("read-back:crc32c".to_owned());
     }
     if same != Some(true) {
         tracing::debug!(key = %dk, "the upload is gone and the object there is not provably ours: starting again");
@@ -370,7 +374,10 @@ async fn already_complete(
         .fetch_add(meta.size, Ordering::Relaxed);
     Ok(Some(Done {
         method: if copy { "part-copy" } else { "multipart" },
-        checksum: crc.or_else(|| expected.checksums.first().cloned()),
+        verified: crate::verify::Verified {
+            checksum: crc.or_else(|| expected.checksums.first().cloned()),
+            by: by.join("+"),
+        },
         location: None,
     }))
 }
@@ -465,10 +472,10 @@ pub(crate) async fn complete(
         }
         Err(e) => return Err(e.into()),
     };
-    let checksum = verify(shared, dk, meta, &expected, &outcome).await?;
+    let verified = verify(shared, dk, meta, &expected, &outcome).await?;
     Ok(Done {
         method: if copy { "part-copy" } else { "multipart" },
-        checksum,
+        verified,
         location: outcome.location,
     })
 }
