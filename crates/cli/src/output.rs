@@ -174,6 +174,7 @@ impl Output {
                 "retries": c.retries,
                 "elapsed_s": c.elapsed_s,
                 "cancelled": s.cancelled,
+                "retries_by_cause": s.retries_by_cause.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
                 "verified_by_content": s.verified_by_content,
                 "verified_by_size": s.verified_by_size,
                 "skipped_by_reason": s.skipped_by_reason.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),

@@ -112,7 +112,8 @@ pub struct Snapshot {
     pub bytes_total: u64,
     /// Bytes moved (acknowledged by the destination), including re-sends.
     pub bytes_transferred: u64,
-    /// Bytes sent again: retried parts in this run.
+    /// Bytes sent again: parts and objects retried in this run, and on a
+    /// resume the parts the store held that the journal had not recorded.
     pub bytes_resent: u64,
     /// Bytes found already done at the destination on resume.
     pub bytes_resumed: u64,
@@ -140,6 +141,9 @@ pub struct Summary {
     pub verified_by_content: u64,
     /// Files done of which only the size could be compared (this run).
     pub verified_by_size: u64,
+    /// Retries (this run) by cause: `transient`, `timeout`,
+    /// `rate-limited`, `integrity`; they add up to `retries`.
+    pub retries_by_cause: Vec<(String, u64)>,
     /// Skipped files by reason (`"up to date"`, `"a fifo, not a regular
     /// file"`, …), most common first; they add up to `files_skipped`.
     pub skipped_by_reason: Vec<(String, u64)>,
@@ -177,9 +181,41 @@ pub(crate) struct Counters {
     pub(crate) verified_by_content: AtomicU64,
     /// Files of which only the size could be compared (the summary's).
     pub(crate) verified_by_size: AtomicU64,
+    /// Retries by cause: a timeout, a rate limit, a checksum mismatch,
+    /// any other transient failure (the summary's).
+    pub(crate) retries_timeout: AtomicU64,
+    pub(crate) retries_rate_limited: AtomicU64,
+    pub(crate) retries_integrity: AtomicU64,
+    pub(crate) retries_transient: AtomicU64,
 }
 
 impl Counters {
+    /// Counts one request or part sent again because of `e`.
+    pub(crate) fn count_retry(&self, e: &haul_core::Error) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        let cause = match e {
+            haul_core::Error::Timeout { .. } => &self.retries_timeout,
+            haul_core::Error::RateLimited { .. } => &self.retries_rate_limited,
+            haul_core::Error::Integrity { .. } => &self.retries_integrity,
+            _ => &self.retries_transient,
+        };
+        cause.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Retries by cause, those that happened.
+    pub(crate) fn retries_by_cause(&self) -> Vec<(String, u64)> {
+        [
+            ("transient", &self.retries_transient),
+            ("timeout", &self.retries_timeout),
+            ("rate-limited", &self.retries_rate_limited),
+            ("integrity", &self.retries_integrity),
+        ]
+        .into_iter()
+        .map(|(name, n)| (name.to_owned(), n.load(Ordering::Relaxed)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+
     pub(crate) fn snapshot(&self, elapsed: Duration) -> Snapshot {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Snapshot {

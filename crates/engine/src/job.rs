@@ -443,6 +443,7 @@ pub(crate) fn summary_of(shared: &Shared) -> Summary {
         integrity_failures: shared.counters.integrity_failures.load(Ordering::Relaxed),
         verified_by_content: shared.counters.verified_by_content.load(Ordering::Relaxed),
         verified_by_size: shared.counters.verified_by_size.load(Ordering::Relaxed),
+        retries_by_cause: shared.counters.retries_by_cause(),
         skipped_by_reason,
     }
 }

@@ -208,7 +208,9 @@ impl Planner<'_> {
 
 /// A listing that survives transient failures: it lists again after the
 /// last key it saw, with backoff, up to `request_retry_times` in a row.
-struct Listing {
+struct Listing<'a> {
+    /// Where retries are counted.
+    counters: &'a crate::event::Counters,
     store: Arc<dyn ObjectStore>,
     prefix: String,
     stream: BoxStream<'static, Result<Item>>,
@@ -255,9 +257,10 @@ fn objects(
         .boxed()
 }
 
-impl Listing {
-    fn new(shared: &Shared, store: &Arc<dyn ObjectStore>, prefix: &str) -> Self {
+impl<'a> Listing<'a> {
+    fn new(shared: &'a Shared, store: &Arc<dyn ObjectStore>, prefix: &str) -> Self {
         Self {
+            counters: &shared.counters,
             store: Arc::clone(store),
             prefix: prefix.to_owned(),
             stream: objects(store, prefix, None),
@@ -281,6 +284,7 @@ impl Listing {
                 Some(Ok(item)) => return Ok(Some(item)),
                 Some(Err(e)) if self.retries < self.max_retries && self.patience.retry(&e) => {
                     self.retries += 1;
+                    self.counters.count_retry(&e);
                     let backoff = self.base_delay * (1 << self.retries.min(8));
                     tracing::debug!(error = %e, "listing again after a transient failure");
                     tokio::time::sleep(e.retry_after().unwrap_or(backoff)).await;
@@ -293,7 +297,7 @@ impl Listing {
 }
 
 async fn next(
-    s: &mut Option<Listing>,
+    s: &mut Option<Listing<'_>>,
     prefix: &str,
     filter: &Filter,
 ) -> Result<Option<(String, Item)>, EngineError> {
@@ -314,7 +318,7 @@ async fn next(
 /// way are planned as skipped or refused rows.
 async fn next_object(
     p: &mut Planner<'_>,
-    s: &mut Option<Listing>,
+    s: &mut Option<Listing<'_>>,
     prefixes: (&str, &str),
     action: FileAction,
     filter: &Filter,
@@ -334,7 +338,7 @@ async fn next_object(
 /// The next destination entry that is an object (what the destination
 /// cannot offer is neither compared nor deleted).
 async fn next_dst(
-    s: &mut Option<Listing>,
+    s: &mut Option<Listing<'_>>,
     prefix: &str,
     filter: &Filter,
 ) -> Result<Option<(String, ObjectMeta)>, EngineError> {

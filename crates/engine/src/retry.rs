@@ -53,6 +53,21 @@ where
 pub(crate) async fn request_with<T, F, Fut>(
     shared: &Shared,
     patience: &Patience,
+    op: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    request_resending(shared, patience, 0, op).await
+}
+
+/// [`request_with`] for a request that carries `len` bytes of payload:
+/// each retry counts them as re-sent.
+pub(crate) async fn request_resending<T, F, Fut>(
+    shared: &Shared,
+    patience: &Patience,
+    len: u64,
     mut op: F,
 ) -> Result<T>
 where
@@ -77,7 +92,11 @@ where
     .when(|e| patience.retry(e))
     .adjust(|e: &Error, d| d.map(|d| e.retry_after().unwrap_or(d)))
     .notify(|e: &Error, d: Duration| {
-        shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+        shared.counters.count_retry(e);
+        shared
+            .counters
+            .bytes_resent
+            .fetch_add(len, Ordering::Relaxed);
         tracing::debug!(error = %e, delay_ms = d.as_millis() as u64, "retrying request");
     })
     .await

@@ -216,7 +216,11 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
             checksums: sums.clone(),
             ..opts
         };
-        let outcome = request(shared, || dst.put(&dk, payload.clone(), put_opts.clone())).await?;
+        let patience = crate::retry::Patience::default();
+        let outcome = crate::retry::request_resending(shared, &patience, size, || {
+            dst.put(&dk, payload.clone(), put_opts.clone())
+        })
+        .await?;
         shared
             .counters
             .bytes_transferred
@@ -308,8 +312,11 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
                 true,
                 &crate::retry::Patience::default(),
                 || async {
-                    let part =
-                        request(&s, || store.upload_part(&dk2, &id, pn, payload.clone())).await?;
+                    let patience = crate::retry::Patience::default();
+                    let part = crate::retry::request_resending(&s, &patience, part_len, || {
+                        store.upload_part(&dk2, &id, pn, payload.clone())
+                    })
+                    .await?;
                     check_part(&dk2, &part, &sums)?;
                     Ok(part)
                 },

@@ -384,7 +384,7 @@ where
                         || resend_on_mismatch && matches!(e, Error::Integrity { .. })) =>
             {
                 tries += 1;
-                shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+                shared.counters.count_retry(&e);
                 shared
                     .counters
                     .bytes_resent
@@ -433,7 +433,7 @@ async fn single_put(
                 checksums: sums.clone(),
                 ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
             };
-            let outcome = crate::retry::request_with(shared, &patience, || {
+            let outcome = crate::retry::request_resending(shared, &patience, size, || {
                 dst.put(dk, payload.clone(), opts.clone())
             })
             .await?;

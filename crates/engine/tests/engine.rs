@@ -636,3 +636,80 @@ async fn a_short_batch_delete_answer_fails_the_unanswered_key() {
         "{s:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_counts_the_parts_it_sends_again_as_resent() {
+    let src = mem();
+    let a = data(4 * MIB, 9);
+    src.put_bytes(&key("a.bin"), a.clone()).await.unwrap();
+    let inner = mem();
+    let dst = Arc::new(
+        FaultStore::new(inner.clone(), 11).with_rules(vec![FaultRule::always(
+            Op::UploadPart,
+            Fault::Delay(Duration::from_millis(2)),
+        )]),
+    );
+    let journal = Arc::new(Journal::open_ephemeral().unwrap());
+    let cfg = TransferConfig {
+        chunk_parallel_limit: 2,
+        ..small_parts()
+    };
+    let req = JobRequest::copy(ep(src.clone(), ""), ep(dst.clone(), ""));
+    let (job, first) = start_and_cancel_after(cfg.clone(), journal.clone(), req, 6).await;
+    assert!(first.cancelled);
+    // As if the process died before these acknowledged parts were journaled.
+    let file = journal.files(job).unwrap().remove(0);
+    journal.forget_parts(file.id, vec![1, 2]);
+    journal.flush().await.unwrap();
+    dst.reset_stats();
+    let s = Engine::new(journal.clone(), cfg)
+        .resume(job, ep(src.clone(), ""), ep(dst.clone(), ""))
+        .unwrap()
+        .join()
+        .await
+        .unwrap();
+    assert!(s.is_success(), "{s:?}");
+    assert_eq!(inner.get_bytes(&key("a.bin")).await.unwrap(), a);
+    // The store had parts 1 and 2; they went again and are counted so.
+    assert_eq!(s.counts.bytes_resent, 2 * 256 * KIB, "{s:?}");
+    // What the store received in the resume is exactly what was not resumed.
+    assert_eq!(
+        dst.stats().bytes_uploaded,
+        a.len() as u64 - s.counts.bytes_resumed,
+        "{s:?}"
+    );
+}
+
+#[tokio::test]
+async fn retries_are_counted_by_cause() {
+    let src_inner = mem();
+    src_inner
+        .put_bytes(&key("x"), data(100 * KIB, 2))
+        .await
+        .unwrap();
+    let src = Arc::new(
+        FaultStore::new(src_inner, 17).with_rules(vec![FaultRule::with_trigger(
+            Op::Get,
+            haul_testkit::Trigger::FirstN(1),
+            Fault::TransientBefore,
+        )]),
+    );
+    let dst = Arc::new(
+        FaultStore::new(mem(), 13).with_rules(vec![FaultRule::with_trigger(
+            Op::Put,
+            haul_testkit::Trigger::FirstN(1),
+            Fault::RateLimited(Some(Duration::from_millis(1))),
+        )]),
+    );
+    let s = run(
+        &engine(small_parts()),
+        JobRequest::copy(ep(src, ""), ep(dst, "")),
+    )
+    .await;
+    assert!(s.is_success(), "{s:?}");
+    assert_eq!(s.counts.retries, 2, "{s:?}");
+    assert_eq!(
+        s.retries_by_cause,
+        vec![("transient".to_owned(), 1), ("rate-limited".to_owned(), 1)]
+    );
+}

@@ -60,6 +60,17 @@ async fn reconcile(
         }
     }
     shared.journal.forget_parts(row.id, stale);
+    // Parts the store holds that the journal did not record (acknowledged
+    // after the last journal write, or recorded differently) go again.
+    let again: u64 = stored
+        .values()
+        .filter(|p| !done.contains_key(&p.number.get()))
+        .map(|p| p.size)
+        .sum();
+    shared
+        .counters
+        .bytes_resent
+        .fetch_add(again, Ordering::Relaxed);
     Ok(Some(done))
 }
 
@@ -202,7 +213,8 @@ pub(super) async fn multipart(
                         (part, Vec::new())
                     } else if streamed {
                         crate::limit::take(s.bw.as_ref(), len).await;
-                        request(&s, || async {
+                        let patience = crate::retry::Patience::default();
+                        crate::retry::request_resending(&s, &patience, len, || async {
                             let body = open(&s, &m, Some(range), len, &k).await?;
                             let sums = body.sums();
                             let part = store.upload_part_stream(&dk, &id, pn, body).await?;
@@ -215,8 +227,11 @@ pub(super) async fn multipart(
                     } else {
                         let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
                         crate::limit::take(s.bw.as_ref(), len).await;
-                        let part = request(&s, || store.upload_part(&dk, &id, pn, payload.clone()))
-                            .await?;
+                        let patience = crate::retry::Patience::default();
+                        let part = crate::retry::request_resending(&s, &patience, len, || {
+                            store.upload_part(&dk, &id, pn, payload.clone())
+                        })
+                        .await?;
                         (part, sums)
                     };
                     check_part(&dk, &part, &sums)?;
