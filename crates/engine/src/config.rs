@@ -145,8 +145,11 @@ impl TransferConfig {
                 return Err(format!("{name} must be at least 1"));
             }
         }
-        if self.max_inflight_bytes < self.chunk_size.max(self.slice_size).min(self.chunk_size) {
-            return Err("max_inflight_bytes must hold at least one chunk".into());
+        if self.max_inflight_bytes < self.chunk_size {
+            return Err(format!(
+                "max_inflight_bytes ({}) must hold at least one chunk ({})",
+                self.max_inflight_bytes, self.chunk_size
+            ));
         }
         Ok(())
     }

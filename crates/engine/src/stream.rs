@@ -199,7 +199,15 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
     let cap = dst.capabilities();
     let dk = Key::new(row.dst.as_str())?;
     let kinds = Arc::new(kinds(shared, cap));
-    let small = cfg.slice_size.min(cap.max_single_put_bytes);
+    // Held whole before it is sent: never more than the memory budget when
+    // the store can take the stream in parts instead.
+    let small = if cap.multipart {
+        cfg.slice_size
+            .min(cap.max_single_put_bytes)
+            .min(cfg.max_inflight_bytes.saturating_sub(1))
+    } else {
+        cfg.slice_size.min(cap.max_single_put_bytes)
+    };
     let first_budget = shared.budget.acquire(small + 1).await;
     let mut pending = BytesMut::new();
     fill(reader, &mut pending, small as usize + 1)

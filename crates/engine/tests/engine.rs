@@ -713,3 +713,30 @@ async fn retries_are_counted_by_cause() {
         vec![("transient".to_owned(), 1), ("rate-limited".to_owned(), 1)]
     );
 }
+
+#[tokio::test]
+async fn a_stdin_upload_holds_no_more_than_the_budget() {
+    let inner = mem();
+    let dst = Arc::new(FaultStore::new(inner.clone(), 19));
+    let body = data(3 * MIB, 4);
+    let cfg = TransferConfig {
+        // One put would hold 8 MiB; the budget is 1 MiB.
+        slice_size: 8 * MIB,
+        chunk_size: 256 * KIB,
+        max_inflight_bytes: MIB,
+        ..small_parts()
+    };
+    let s = engine(cfg)
+        .upload_stream(
+            std::io::Cursor::new(body.to_vec()),
+            ep(dst.clone(), "s.bin"),
+            haul_core::PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(s.is_success(), "{s:?}");
+    assert_eq!(inner.get_bytes(&key("s.bin")).await.unwrap(), body);
+    let stats = dst.stats();
+    assert!(stats.max_bytes_in_flight <= MIB, "{stats:?}");
+    assert_eq!(stats.requests(Op::Put), 0, "sent in parts, not one put");
+}
