@@ -313,22 +313,16 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
             let _held = (permit, budget);
             let pn = PartNumber::new(n)?;
             let store = &s.dst.store;
-            let part = with_part_retries(
-                &s,
-                dk2.as_str(),
-                part_len,
-                true,
-                &crate::retry::Patience::default(),
-                || async {
-                    let patience = crate::retry::Patience::default();
-                    let part = crate::retry::request_resending(&s, &patience, part_len, || {
-                        store.upload_part(&dk2, &id, pn, payload.clone())
-                    })
-                    .await?;
-                    check_part(&dk2, &part, &sums)?;
-                    Ok(part)
-                },
-            )
+            // One count of timeouts for the part and its requests.
+            let patience = crate::retry::Patience::default();
+            let part = with_part_retries(&s, dk2.as_str(), part_len, true, &patience, || async {
+                let part = crate::retry::request_resending(&s, &patience, part_len, || {
+                    store.upload_part(&dk2, &id, pn, payload.clone())
+                })
+                .await?;
+                check_part(&dk2, &part, &sums)?;
+                Ok(part)
+            })
             .await?;
             Ok(finish_part(
                 &s,

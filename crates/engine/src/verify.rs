@@ -74,8 +74,57 @@ pub(crate) async fn verify(
     outcome: &PutOutcome,
 ) -> Result<Verified> {
     compare_all(key, &expected.checksums, &src.checksums)?;
-    let mut compared = compare_all(key, &expected.checksums, &outcome.checksums)?;
-    if let (Some(want), Some(got)) = (&expected.etag, &outcome.etag) {
+    let at = outcome.location.as_deref();
+    let reported = Reported {
+        checksums: &outcome.checksums,
+        etag: outcome.etag.as_deref(),
+    };
+    let answer = compare_content(shared, key, at, expected, reported, false).await?;
+    if answer.by_content() {
+        return Ok(answer);
+    }
+    let dst = &shared.dst.store;
+    let head = crate::retry::request(shared, || dst.head(key)).await?;
+    if head.size != expected.size {
+        return Err(mismatch(
+            key,
+            &format!("{} bytes", expected.size),
+            &format!("{} bytes", head.size),
+        ));
+    }
+    let reported = Reported {
+        checksums: &head.checksums,
+        etag: None,
+    };
+    let read_back = shared.config.verify_read_back;
+    compare_content(shared, key, at, expected, reported, read_back).await
+}
+
+/// What a destination reported of an object.
+#[derive(Clone, Copy)]
+pub(crate) struct Reported<'a> {
+    /// Its checksums.
+    pub(crate) checksums: &'a [Checksum],
+    /// Its ETag, compared when `expected` predicts one.
+    pub(crate) etag: Option<&'a str>,
+}
+
+/// Compares `expected` with what was `reported` of `key`: every checksum
+/// kind both have, and the predicted ETag. When nothing is comparable and
+/// `read_back`, the object is read back — from `location` where the store
+/// chose one, else from `key` — and its CRC32C compared.
+/// A difference is an integrity error; nothing comparable is
+/// [`SIZE_ONLY`] (the caller compares sizes).
+pub(crate) async fn compare_content(
+    shared: &crate::job::Shared,
+    key: &Key,
+    location: Option<&str>,
+    expected: &Expected,
+    reported: Reported<'_>,
+    read_back: bool,
+) -> Result<Verified> {
+    let mut compared = compare_all(key, &expected.checksums, reported.checksums)?;
+    if let (Some(want), Some(got)) = (&expected.etag, reported.etag) {
         if !got.eq_ignore_ascii_case(want) {
             return Err(mismatch(
                 key,
@@ -85,33 +134,20 @@ pub(crate) async fn verify(
         }
         compared.push("etag-md5".to_owned());
     }
-    if compared.is_empty() {
-        let dst = &shared.dst.store;
-        let head = crate::retry::request(shared, || dst.head(key)).await?;
-        if head.size != expected.size {
-            return Err(mismatch(
-                key,
-                &format!("{} bytes", expected.size),
-                &format!("{} bytes", head.size),
-            ));
-        }
-        compared = compare_all(key, &expected.checksums, &head.checksums)?;
-    }
     let crc = expected
         .checksums
         .iter()
         .find(|c| c.kind() == ChecksumKind::Crc32c)
         .cloned();
     if compared.is_empty()
-        && shared.config.verify_read_back
+        && read_back
         && let Some(want) = &crc
     {
-        // Where the store chose the object's name, it is read there.
-        let at = match &outcome.location {
-            Some(loc) => Key::new(loc.as_str())?,
+        let at = match location {
+            Some(loc) => Key::new(loc)?,
             None => key.clone(),
         };
-        let got = read_back(shared, &at).await?;
+        let got = read_back_crc(shared, &at).await?;
         if &got != want {
             return Err(mismatch(key, want, &got));
         }
@@ -128,7 +164,7 @@ pub(crate) async fn verify(
 }
 
 /// Reads the object `key` back from the destination and returns its CRC32C.
-pub(crate) async fn read_back(shared: &crate::job::Shared, key: &Key) -> Result<Checksum> {
+async fn read_back_crc(shared: &crate::job::Shared, key: &Key) -> Result<Checksum> {
     use futures::StreamExt as _;
     let dst = &shared.dst.store;
     let mut body = crate::retry::request(shared, || dst.get(key, haul_core::GetOptions::default()))

@@ -199,45 +199,38 @@ pub(super) async fn multipart(
             let _held = (permit, budget);
             let pn = PartNumber::new(n)?;
             let range = ByteRange::at(offset, len);
-            let (part, sums) = with_part_retries(
-                &s,
-                dk.as_str(),
-                len,
-                true,
-                &crate::retry::Patience::default(),
-                || async {
-                    let store = &s.dst.store;
-                    let (part, sums) = if copy {
-                        let part = request(&s, || store.upload_part_copy(&sk, range, &dk, &id, pn))
-                            .await?;
-                        (part, Vec::new())
-                    } else if streamed {
-                        crate::limit::take(s.bw.as_ref(), len).await;
-                        let patience = crate::retry::Patience::default();
-                        crate::retry::request_resending(&s, &patience, len, || async {
-                            let body = open(&s, &m, Some(range), len, &k).await?;
-                            let sums = body.sums();
-                            let part = store.upload_part_stream(&dk, &id, pn, body).await?;
-                            let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {
-                                Error::transient(dk.as_str(), "the store took part of the body")
-                            })?;
-                            Ok((part, sums))
-                        })
-                        .await?
-                    } else {
-                        let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
-                        crate::limit::take(s.bw.as_ref(), len).await;
-                        let patience = crate::retry::Patience::default();
-                        let part = crate::retry::request_resending(&s, &patience, len, || {
-                            store.upload_part(&dk, &id, pn, payload.clone())
-                        })
-                        .await?;
-                        (part, sums)
-                    };
-                    check_part(&dk, &part, &sums)?;
-                    Ok((part, sums))
-                },
-            )
+            // One count of timeouts for the part and its requests.
+            let patience = crate::retry::Patience::default();
+            let (part, sums) = with_part_retries(&s, dk.as_str(), len, true, &patience, || async {
+                let store = &s.dst.store;
+                let (part, sums) = if copy {
+                    let part =
+                        request(&s, || store.upload_part_copy(&sk, range, &dk, &id, pn)).await?;
+                    (part, Vec::new())
+                } else if streamed {
+                    crate::limit::take(s.bw.as_ref(), len).await;
+                    crate::retry::request_resending(&s, &patience, len, || async {
+                        let body = open(&s, &m, Some(range), len, &k).await?;
+                        let sums = body.sums();
+                        let part = store.upload_part_stream(&dk, &id, pn, body).await?;
+                        let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {
+                            Error::transient(dk.as_str(), "the store took part of the body")
+                        })?;
+                        Ok((part, sums))
+                    })
+                    .await?
+                } else {
+                    let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
+                    crate::limit::take(s.bw.as_ref(), len).await;
+                    let part = crate::retry::request_resending(&s, &patience, len, || {
+                        store.upload_part(&dk, &id, pn, payload.clone())
+                    })
+                    .await?;
+                    (part, sums)
+                };
+                check_part(&dk, &part, &sums)?;
+                Ok((part, sums))
+            })
             .await?;
             Ok(finish_part(&s, &dk, n, offset, len, &part, &sums))
         });
@@ -352,36 +345,22 @@ async fn already_complete(
         return Ok(None);
     }
     let expected = expected_of(shared, meta, &parts, copy);
-    let mut same = None;
-    let mut by = Vec::new();
-    for e in &expected.checksums {
-        if let Some(theirs) = head.checksum(e.kind()) {
-            same = Some(same.unwrap_or(true) && theirs == e);
-            by.push(e.kind().to_string());
-        }
-    }
-    if let (Some(want), Some(got)) = (&expected.etag, &head.etag) {
-        same = Some(same.unwrap_or(true) && got.eq_ignore_ascii_case(want));
-        by.push("etag-md5".to_owned());
-    }
-    let crc = expected
-        .checksums
-        .iter()
-        .find(|c| c.kind() == ChecksumKind::Crc32c)
-        .cloned();
-    if same.is_none()
-        && let Some(want) = &crc
+    let reported = crate::verify::Reported {
+        checksums: &head.checksums,
+        etag: head.etag.as_deref(),
+    };
+    // Nothing comparable in the answer: the object is read back, cheaper
+    // than sending it again, and only in this rare window.
+    let verified = match crate::verify::compare_content(shared, dk, None, &expected, reported, true)
+        .await
     {
-        // Nothing comparable in the answer: read the object back. Cheaper
-        // than sending it again, and only in this rare window.
-        let got = crate::verify::read_back(shared, dk).await?;
-        same = Some(&got == want);
-        by.push("read-back:crc32c".to_owned());
-    }
-    if same != Some(true) {
-        tracing::debug!(key = %dk, "the upload is gone and the object there is not provably ours: starting again");
-        return Ok(None);
-    }
+        Ok(v) if v.by_content() => v,
+        Ok(_) | Err(Error::Integrity { .. }) => {
+            tracing::debug!(key = %dk, "the upload is gone and the object there is not provably ours: starting again");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::debug!(key = %dk, "completed before the crash: nothing to send");
     shared
         .counters
@@ -389,10 +368,7 @@ async fn already_complete(
         .fetch_add(meta.size, Ordering::Relaxed);
     Ok(Some(Done {
         method: if copy { "part-copy" } else { "multipart" },
-        verified: crate::verify::Verified {
-            checksum: crc.or_else(|| expected.checksums.first().cloned()),
-            by: by.join("+"),
-        },
+        verified,
         location: None,
     }))
 }
