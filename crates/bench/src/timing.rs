@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use haul_core::{
     ByteRange, Capabilities, CompletedPart, CopyOptions, GetOptions, GetResponse, Key, ListOptions,
-    ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PutOptions, PutOutcome, Result,
-    UploadId,
+    ListStream, ObjectMeta, ObjectStore, PartNumber, Payload, PayloadStream, PutOptions,
+    PutOutcome, Result, UploadId,
 };
 
 use crate::report::RequestKind;
@@ -131,6 +131,17 @@ impl ObjectStore for TimingStore {
             .await
     }
 
+    async fn put_stream(
+        &self,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        let n = body.len();
+        self.timed(RequestKind::Put, n, self.inner.put_stream(key, body, opts))
+            .await
+    }
+
     async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome> {
         self.timed(RequestKind::Copy, 0, self.inner.copy(src, dst, opts))
             .await
@@ -169,6 +180,22 @@ impl ObjectStore for TimingStore {
             RequestKind::UploadPart,
             len,
             self.inner.upload_part(key, id, n, body),
+        )
+        .await
+    }
+
+    async fn upload_part_stream(
+        &self,
+        key: &Key,
+        id: &UploadId,
+        n: PartNumber,
+        body: PayloadStream,
+    ) -> Result<CompletedPart> {
+        let len = body.len();
+        self.timed(
+            RequestKind::UploadPart,
+            len,
+            self.inner.upload_part_stream(key, id, n, body),
         )
         .await
     }

@@ -244,6 +244,10 @@ pub struct Capabilities {
     /// Otherwise it gathers the whole part first (the default method), and
     /// a part costs its full size in memory while it is sent.
     pub streamed_parts: bool,
+    /// Whether [`put_stream`](crate::ObjectStore::put_stream) sends the
+    /// bytes as they arrive, holding a few chunks at a time. Otherwise it
+    /// gathers the whole object first (the default method).
+    pub streamed_puts: bool,
 }
 
 impl Default for Capabilities {
@@ -271,6 +275,7 @@ impl Default for Capabilities {
             idempotent_put: true,
             metadata: true,
             streamed_parts: false,
+            streamed_puts: false,
         }
     }
 }

@@ -260,6 +260,28 @@ pub trait ObjectStore: Debug + Display + Send + Sync + 'static {
     /// verified by the store where it can; a mismatch is `Integrity`.
     async fn put(&self, key: &Key, body: Payload, opts: PutOptions) -> Result<PutOutcome>;
 
+    /// Writes an object in one request whose bytes are still being read.
+    ///
+    /// # Behavior
+    /// As [`put`](Self::put), with the `body.len()` bytes taken from `body`
+    /// as they arrive, so the object never sits whole in memory. A body that
+    /// ends in an error (or short, or long) fails the put with that error,
+    /// and no object may become visible from it. The checksums the body
+    /// computed are known once its last chunk was taken
+    /// ([`PayloadStream::sums`]); a store compares what it reports with
+    /// them. The default gathers the whole body and calls `put`; a store
+    /// that sends chunks as they come overrides it and says so in
+    /// [`Capabilities::streamed_puts`](crate::Capabilities::streamed_puts).
+    async fn put_stream(
+        &self,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        let payload = body.collect().await?;
+        self.put(key, payload, opts).await
+    }
+
     /// Copies `src` to `dst` inside the store, without moving bytes through us.
     ///
     /// # Behavior

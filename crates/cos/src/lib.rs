@@ -114,6 +114,7 @@ fn capabilities(cfg: &CosConfig) -> Capabilities {
         min_part_size_bytes: MIB,
         max_part_size_bytes: 5 * GIB,
         max_parts: 10_000,
+        streamed_puts: true,
         max_single_put_bytes: 5 * GIB,
         max_object_size_bytes: cfg.max_object_size_bytes,
         server_side_copy: true,

@@ -1,12 +1,14 @@
 //! PUT Object, PUT Object copy, DELETE Object and DELETE Multiple Objects.
 
+use futures::StreamExt;
 use haul_core::{
-    Checksum, ChecksumKind, CopyOptions, Error, Key, Payload, PutOptions, PutOutcome, Result,
+    Checksum, ChecksumKind, CopyOptions, Error, Key, Payload, PayloadStream, PutOptions,
+    PutOutcome, Result,
 };
 use haul_http::attrs::object_headers;
 use haul_http::error::map_code;
 use haul_http::response::header;
-use haul_http::send::Body;
+use haul_http::send::{Body, StreamBody};
 use haul_http::xml::{DeleteBatch, DeleteError, DeleteResult, parse, unquote};
 use http::{HeaderMap, Method};
 
@@ -77,6 +79,50 @@ impl Core {
             // What COS stored is not what we read: never leave it visible.
             let _ = self.delete(key).await;
             return Err(e);
+        }
+        Ok(out)
+    }
+
+    /// `put_stream`: one PUT of a known length sent as it is read. The
+    /// CRC-64 COS answers with is compared with the one computed on the way
+    /// (a mismatch deletes the object, as `put` does). A `Content-MD5`
+    /// must go before the body, so a body asked to carry one is gathered
+    /// and sent by `put`.
+    pub(crate) async fn put_stream(
+        &self,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        let asked = |kind| opts.checksums.iter().find(|c| c.kind() == kind).cloned();
+        let md5 = body.kinds().contains(&ChecksumKind::Md5) || asked(ChecksumKind::Md5).is_some();
+        if md5 {
+            return self.put(key, body.collect().await?, opts).await;
+        }
+        let size = body.len();
+        let max = self.caps.max_single_put_bytes;
+        if size > max {
+            return Err(Error::invalid(
+                key.as_str(),
+                format!("{size} bytes is more than one PUT takes ({max})"),
+            ));
+        }
+        let asked = asked(ChecksumKind::Crc64Xz);
+        let sums = body.sums();
+        let call = Call::new(Method::PUT, Some(key.as_str()));
+        let call = add_object_headers(call, key, &opts)?
+            .body(Body::Stream(StreamBody::new(size, body.boxed())));
+        let resp = self.send(call, &self.ctx(key.as_str())).await?;
+        let out = outcome_from_headers(resp.headers());
+        let read = sums
+            .get()
+            .and_then(|s| s.iter().find(|c| c.kind() == ChecksumKind::Crc64Xz))
+            .cloned();
+        for sent in [asked, read].into_iter().flatten() {
+            if let Err(e) = check_crc64(key.as_str(), Some(&sent), out.checksums.first()) {
+                let _ = self.delete(key).await;
+                return Err(e);
+            }
         }
         Ok(out)
     }

@@ -5,13 +5,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use haul_core::{
-    Error, GetOptions, GetResponse, Key, ObjectMeta, Payload, PutOptions, PutOutcome, Result,
-};
+use haul_core::{Error, GetOptions, GetResponse, Key, ObjectMeta, PutOptions, PutOutcome, Result};
 use haul_http::fetch::{get_url, probe_url};
-use haul_http::form::MultipartForm;
+use haul_http::form::{FileBody, MultipartForm};
 use haul_http::locations::Locations;
-use haul_http::send::Body;
 use haul_http::size::too_large;
 use haul_http::unrepeatable::{
     build_unrepeatable_client, outcome_unknown, read_answer, send_unrepeatable,
@@ -126,7 +123,7 @@ impl Core {
     pub(crate) async fn put(
         &self,
         key: &Key,
-        body: Payload,
+        body: FileBody,
         opts: PutOptions,
     ) -> Result<PutOutcome> {
         let k = key.as_str();
@@ -137,9 +134,8 @@ impl Core {
             .content_type
             .as_deref()
             .unwrap_or("application/octet-stream");
-        let (payload, content_type) =
-            MultipartForm::new().finish("file", file_name(key), file_type, &body);
-        let body = Body::Payload(payload);
+        let (body, content_type) =
+            MultipartForm::new().finish_body("file", file_name(key), file_type, body);
         let url = format!("{}/chatfiles", self.cfg.app_url());
         let answer = self
             .authed(k, |token| {

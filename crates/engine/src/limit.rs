@@ -6,6 +6,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// What a body written as it is read ([`Capabilities::streamed_parts`],
+/// [`Capabilities::streamed_puts`]) holds of the byte budget: its chunks in
+/// flight, not its size.
+///
+/// [`Capabilities::streamed_parts`]: haul_core::Capabilities::streamed_parts
+/// [`Capabilities::streamed_puts`]: haul_core::Capabilities::streamed_puts
+pub(crate) const STREAMED_BUDGET: u64 = 2 << 20;
+
 /// Permits are counted in KiB so a 5 GiB part fits a `u32` acquire.
 const UNIT: u64 = 1024;
 

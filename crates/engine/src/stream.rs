@@ -199,21 +199,37 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
     let cap = dst.capabilities();
     let dk = Key::new(row.dst.as_str())?;
     let kinds = Arc::new(kinds(shared, cap));
-    // Held whole before it is sent: never more than the memory budget when
-    // the store can take the stream in parts instead.
+    // Held whole before it is sent, never more than the memory budget: a
+    // longer stream goes in parts, or, to a store that takes only single
+    // uploads (whose length must be known before the first byte), is
+    // refused before a byte is sent.
     let small = if cap.multipart {
         cfg.slice_size
-            .min(cap.max_single_put_bytes)
-            .min(cfg.max_inflight_bytes.saturating_sub(1))
     } else {
-        cfg.slice_size.min(cap.max_single_put_bytes)
-    };
+        cap.max_single_put_bytes
+    }
+    .min(cap.max_single_put_bytes)
+    .min(cfg.max_inflight_bytes.saturating_sub(1));
     let first_budget = shared.budget.acquire(small + 1).await;
     let mut pending = BytesMut::new();
     fill(reader, &mut pending, small as usize + 1)
         .await
         .map_err(|e| io_err(STDIN, e))?;
-    if pending.len() as u64 <= small || !cap.multipart {
+    if pending.len() as u64 > small && !cap.multipart {
+        let why = if small < cap.max_single_put_bytes {
+            format!(
+                "standard input is longer than the {} memory budget, and {dst} takes only single uploads, whose length must be known first; raise --max-inflight-bytes or upload a file",
+                crate::transfer::decimal(cfg.max_inflight_bytes)
+            )
+        } else {
+            format!(
+                "standard input is longer than the {} {dst} takes in one upload",
+                crate::transfer::decimal(cap.max_single_put_bytes)
+            )
+        };
+        return Err(Error::invalid(dk.as_str(), why).into());
+    }
+    if pending.len() as u64 <= small {
         let body = pending.freeze();
         let mut h = MultiHasher::new(&kinds);
         h.update(&body);

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use haul_core::{
     ByteRange, Capabilities, Checksum, ChecksumKind, CompletedPart, CopyOptions, Error, GetOptions,
-    Key, ObjectMeta, Payload, PayloadStream, PutOptions, UploadId,
+    Key, ObjectMeta, Payload, PayloadStream, PutOptions, PutOutcome, UploadId,
 };
 use haul_journal::{FileRow, FileState, JournalError};
 
@@ -204,7 +204,7 @@ async fn forget_upload(shared: &Shared, row: &mut FileRow) {
 }
 
 /// Sizes as people read upload limits: `20.0 MB` (10^6 bytes).
-fn decimal(bytes: u64) -> String {
+pub(crate) fn decimal(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = bytes as f64;
     let mut i = 0;
@@ -302,7 +302,11 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
     if same && cap.part_copy && cap.multipart && size > 0 {
         return multipart(shared, row, &meta, &sk, &dk, true).await;
     }
-    if !started && (size <= cfg.slice_size || !cap.multipart) {
+    // A single put larger than a part is streamed from its source where
+    // the store can take it so; where it cannot, it goes in parts, so no
+    // request holds more than a part of the memory budget.
+    let whole = size <= cfg.chunk_size || cap.streamed_puts || !cap.multipart;
+    if !started && (size <= cfg.slice_size || !cap.multipart) && whole {
         if size > cap.max_single_put_bytes {
             return Err(Error::invalid(
                 dk.as_str(),
@@ -421,6 +425,9 @@ async fn single_put(
 ) -> Result<Done, Failure> {
     let size = meta.size;
     let dst = &shared.dst.store;
+    if size > shared.config.chunk_size && dst.capabilities().streamed_puts {
+        return streamed_put(shared, meta, dk).await;
+    }
     let kinds = kinds(shared, dst.capabilities());
     let _permit = shared.budget.acquire(size).await;
     let resend = dst.capabilities().idempotent_put;
@@ -447,15 +454,63 @@ async fn single_put(
             Ok((outcome, verified))
         })
         .await?;
+    Ok(put_done(shared, size, verified, outcome))
+}
+
+/// Counts a verified single put and says how it went.
+fn put_done(shared: &Shared, size: u64, verified: Verified, outcome: PutOutcome) -> Done {
     shared
         .counters
         .bytes_transferred
         .fetch_add(size, Ordering::Relaxed);
-    Ok(Done {
+    Done {
         method: "put",
         verified,
         location: outcome.location,
-    })
+    }
+}
+
+/// A single put sent as its source is read ([`ObjectStore::put_stream`]):
+/// it holds a few chunks of the memory budget, not its size, and a retry
+/// reads the source again.
+///
+/// [`ObjectStore::put_stream`]: haul_core::ObjectStore::put_stream
+async fn streamed_put(shared: &Shared, meta: &ObjectMeta, dk: &Key) -> Result<Done, Failure> {
+    let size = meta.size;
+    let dst = &shared.dst.store;
+    let kinds = kinds(shared, dst.capabilities());
+    let _permit = shared
+        .budget
+        .acquire(size.min(crate::limit::STREAMED_BUDGET))
+        .await;
+    let resend = dst.capabilities().idempotent_put;
+    let patience = crate::retry::Patience::default();
+    let (outcome, verified) =
+        with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
+            crate::limit::take(shared.bw.as_ref(), size).await;
+            let (outcome, sums) =
+                crate::retry::request_resending(shared, &patience, size, || async {
+                    let body = open(shared, meta, None, size, &kinds).await?;
+                    let sums = body.sums();
+                    let opts = crate::attrs::put_options(meta, dk.as_str(), &shared.attrs);
+                    let outcome = dst.put_stream(dk, body, opts).await?;
+                    let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {
+                        Error::transient(dk.as_str(), "the store took part of the body")
+                    })?;
+                    Ok((outcome, sums))
+                })
+                .await?;
+            let expected = Expected {
+                checksums: sums,
+                etag: None,
+                size,
+            };
+            // A mismatch here is retried like a corrupted part.
+            let verified = verify(shared, dk, meta, &expected, &outcome).await?;
+            Ok((outcome, verified))
+        })
+        .await?;
+    Ok(put_done(shared, size, verified, outcome))
 }
 
 pub(crate) fn parse_sum(s: Option<&String>) -> Option<Checksum> {

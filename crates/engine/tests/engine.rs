@@ -740,3 +740,107 @@ async fn a_stdin_upload_holds_no_more_than_the_budget() {
     assert!(stats.max_bytes_in_flight <= MIB, "{stats:?}");
     assert_eq!(stats.requests(Op::Put), 0, "sent in parts, not one put");
 }
+
+#[tokio::test]
+async fn a_single_put_larger_than_the_budget_is_streamed_from_its_source() {
+    let src = mem();
+    let body = data(6 * MIB + 5, 7);
+    src.put_bytes(&key("big.bin"), body.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(haul_local::LocalStore::new(dir.path()).unwrap());
+    assert!(local.capabilities().streamed_puts);
+    let dst = Arc::new(FaultStore::new(local.clone(), 23));
+    let cfg = TransferConfig {
+        // One put of the whole file, which is six times the budget.
+        slice_size: 64 * MIB,
+        chunk_size: 256 * KIB,
+        max_inflight_bytes: MIB,
+        ..small_parts()
+    };
+    let s = run(
+        &engine(cfg),
+        JobRequest::copy(ep(src, ""), ep(dst.clone(), "")),
+    )
+    .await;
+    assert!(s.is_success(), "{s:?}");
+    assert_eq!(local.get_bytes(&key("big.bin")).await.unwrap(), body);
+    let stats = dst.stats();
+    assert_eq!(stats.requests(Op::Put), 1, "one put: {stats:?}");
+    assert_eq!(stats.requests(Op::UploadPart), 0, "{stats:?}");
+    assert_eq!(
+        stats.largest_gathered_body, 0,
+        "nothing held whole: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_stream_a_put_gets_parts_instead() {
+    let src = mem();
+    let body = data(3 * MIB + 1, 8);
+    src.put_bytes(&key("big.bin"), body.clone()).await.unwrap();
+    let inner = mem();
+    assert!(!inner.capabilities().streamed_puts);
+    let dst = Arc::new(FaultStore::new(inner.clone(), 29));
+    let cfg = TransferConfig {
+        slice_size: 64 * MIB,
+        chunk_size: 256 * KIB,
+        max_inflight_bytes: MIB,
+        ..small_parts()
+    };
+    let s = run(
+        &engine(cfg),
+        JobRequest::copy(ep(src, ""), ep(dst.clone(), "")),
+    )
+    .await;
+    assert!(s.is_success(), "{s:?}");
+    assert_eq!(inner.get_bytes(&key("big.bin")).await.unwrap(), body);
+    let stats = dst.stats();
+    assert_eq!(stats.requests(Op::Put), 0, "{stats:?}");
+    assert!(stats.largest_gathered_body <= 256 * KIB, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_stdin_upload_longer_than_the_budget_to_a_single_put_store_is_refused_whole() {
+    let inner = Arc::new(MemoryStore::with_capabilities(haul_core::Capabilities {
+        multipart: false,
+        ..MemoryStore::default_capabilities()
+    }));
+    let dst = Arc::new(FaultStore::new(inner.clone(), 31));
+    let cfg = TransferConfig {
+        slice_size: 8 * MIB,
+        chunk_size: 256 * KIB,
+        max_inflight_bytes: MIB,
+        ..small_parts()
+    };
+    let s = engine(cfg)
+        .upload_stream(
+            std::io::Cursor::new(data(3 * MIB, 5).to_vec()),
+            ep(dst.clone(), "s.bin"),
+            haul_core::PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!s.is_success(), "{s:?}");
+    assert_eq!(s.counts.files_failed, 1, "{s:?}");
+    assert!(
+        inner.keys().is_empty(),
+        "nothing (and nothing cut short) stored"
+    );
+    assert_eq!(dst.stats().requests(Op::Put), 0);
+
+    // Within the budget it goes whole.
+    let body = data(MIB / 2, 6);
+    let s = engine(TransferConfig {
+        max_inflight_bytes: MIB,
+        ..small_parts()
+    })
+    .upload_stream(
+        std::io::Cursor::new(body.to_vec()),
+        ep(dst.clone(), "t.bin"),
+        haul_core::PutOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(s.is_success(), "{s:?}");
+    assert_eq!(inner.get_bytes(&key("t.bin")).await.unwrap(), body);
+}

@@ -43,6 +43,15 @@ macro_rules! delegate_object_store {
                 self.core.put(key, body, opts).await
             }
 
+            async fn put_stream(
+                &self,
+                key: &::haul_core::Key,
+                body: ::haul_core::PayloadStream,
+                opts: ::haul_core::PutOptions,
+            ) -> ::haul_core::Result<::haul_core::PutOutcome> {
+                self.core.put_stream(key, body, opts).await
+            }
+
             async fn copy(
                 &self,
                 src: &::haul_core::Key,

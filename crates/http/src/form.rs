@@ -5,7 +5,60 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use haul_core::Payload;
+use futures::StreamExt;
+use haul_core::{Payload, PayloadStream, Result};
+
+use crate::send::{Body, StreamBody};
+
+/// A file to upload: bytes at hand, or bytes still being read (sent as
+/// they arrive, never held whole).
+#[derive(Debug)]
+pub enum FileBody {
+    /// The whole file, in memory.
+    Payload(Payload),
+    /// The file's bytes as they are read, hashed on the way.
+    Stream(PayloadStream),
+}
+
+impl FileBody {
+    /// The file's length in bytes.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Payload(p) => p.len(),
+            Self::Stream(s) => s.len(),
+        }
+    }
+
+    /// Whether the file is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole file in memory (a stream is read to its end).
+    ///
+    /// # Errors
+    /// The stream's error.
+    pub async fn into_payload(self) -> Result<Payload> {
+        match self {
+            Self::Payload(p) => Ok(p),
+            Self::Stream(s) => s.collect().await,
+        }
+    }
+}
+
+impl From<Payload> for FileBody {
+    fn from(p: Payload) -> Self {
+        Self::Payload(p)
+    }
+}
+
+impl From<PayloadStream> for FileBody {
+    fn from(s: PayloadStream) -> Self {
+        Self::Stream(s)
+    }
+}
 
 /// A `multipart/form-data` body being built: text fields, then one file.
 #[derive(Debug, Clone)]
@@ -58,6 +111,51 @@ impl MultipartForm {
         self
     }
 
+    /// Closes the form with the file field `name` holding `file`, as
+    /// [`finish`](Self::finish) does, for a file that may still be being
+    /// read: a streamed file becomes a streamed body of known length (the
+    /// framing around the file's bytes as they arrive).
+    #[must_use]
+    pub fn finish_body(
+        self,
+        name: &str,
+        file_name: &str,
+        content_type: &str,
+        file: FileBody,
+    ) -> (Body, String) {
+        match file {
+            FileBody::Payload(p) => {
+                let (body, ct) = self.finish(name, file_name, content_type, &p);
+                (Body::Payload(body), ct)
+            }
+            FileBody::Stream(s) => {
+                let (head, tail) = self.framing(name, file_name, content_type);
+                let len = (head.len() + tail.len()) as u64 + s.len();
+                let stream = futures::stream::once(async move { Ok(head) })
+                    .chain(s)
+                    .chain(futures::stream::once(async move { Ok(tail) }))
+                    .boxed();
+                let ct = format!("multipart/form-data; boundary={}", self.boundary);
+                (Body::Stream(StreamBody::new(len, stream)), ct)
+            }
+        }
+    }
+
+    /// The bytes before the file field's content, and after it.
+    fn framing(&self, name: &str, file_name: &str, content_type: &str) -> (Bytes, Bytes) {
+        let mut head = self.head.clone();
+        let _ = write!(
+            head,
+            "--{}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+            self.boundary,
+            quoted_param(name),
+            quoted_param(file_name),
+            quoted_param(content_type),
+        );
+        let tail = format!("\r\n--{}--\r\n", self.boundary);
+        (Bytes::from(head), Bytes::from(tail))
+    }
+
     /// Closes the form with the file field `name` holding `file`: returns
     /// the whole body (the form's framing around the file's own pieces)
     /// and the `Content-Type` header value naming the boundary.
@@ -69,22 +167,13 @@ impl MultipartForm {
         content_type: &str,
         file: &Payload,
     ) -> (Payload, String) {
-        let mut head = self.head;
-        let _ = write!(
-            head,
-            "--{}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
-            self.boundary,
-            quoted_param(name),
-            quoted_param(file_name),
-            quoted_param(content_type),
-        );
-        let tail = format!("\r\n--{}--\r\n", self.boundary);
+        let (head, tail) = self.framing(name, file_name, content_type);
         let mut body = Payload::new();
-        body.push(Bytes::from(head));
+        body.push(head);
         for piece in file.pieces() {
             body.push(piece.clone());
         }
-        body.push(Bytes::from(tail));
+        body.push(tail);
         let ct = format!("multipart/form-data; boundary={}", self.boundary);
         (body, ct)
     }

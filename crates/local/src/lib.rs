@@ -158,8 +158,8 @@ use haul_core::{
     PayloadStream, PutOptions, PutOutcome, Result, UploadId,
 };
 
-use crate::multipart::Feed;
 use crate::path::Root;
+use crate::write::Feed;
 
 /// Batches of a streamed part queued for its writer.
 const FEED_DEPTH: usize = 4;
@@ -169,6 +169,37 @@ const FEED_DEPTH: usize = 4;
 /// per network read (tens of KiB), which halved the system time of
 /// downloads. A part holds at most `FEED_DEPTH + 1` batches, about 1.25 MiB.
 const FEED_BATCH: usize = 256 << 10;
+
+/// Hands `body`'s chunks to a blocking writer in batches of about
+/// [`FEED_BATCH`] bytes, then its checksums. Ends early (without error)
+/// when the writer stopped; the writer's error says why.
+async fn feed(mut body: PayloadStream, tx: tokio::sync::mpsc::Sender<Feed>) -> Result<()> {
+    let (mut batch, mut held) = (Vec::new(), 0);
+    loop {
+        let chunk = body.next().await.transpose()?;
+        let end = chunk.is_none();
+        if let Some(c) = chunk {
+            held += c.len();
+            batch.push(c);
+        }
+        if (end && !batch.is_empty()) || held >= FEED_BATCH {
+            held = 0;
+            if tx
+                .send(Feed::Chunks(std::mem::take(&mut batch)))
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    let sums = body.checksums().unwrap_or_default().to_vec();
+    let _ = tx.send(Feed::End(sums)).await;
+    Ok(())
+}
 
 /// Runs blocking file-system work off the async threads.
 ///
@@ -268,6 +299,7 @@ impl LocalStore {
             metadata: false,
             // Parts are written chunk by chunk as they arrive.
             streamed_parts: true,
+            streamed_puts: true,
             ..Capabilities::default()
         }
     }
@@ -308,6 +340,23 @@ impl ObjectStore for LocalStore {
         let k = key.clone();
         self.run(key, move |root| write::put(root, &k, &body, &opts))
             .await
+    }
+
+    async fn put_stream(
+        &self,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(FEED_DEPTH);
+        let (k, len, kinds) = (key.clone(), body.len(), body.kinds().to_vec());
+        let write = self.run(key, move |root| {
+            write::put_fed(root, &k, (len, &kinds), &opts, &mut rx)
+        });
+        let (stored, sent) = tokio::join!(write, feed(body, tx));
+        // A body that failed is the cause; the writer only saw it stop.
+        sent?;
+        stored
     }
 
     async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome> {
@@ -358,7 +407,7 @@ impl ObjectStore for LocalStore {
         key: &Key,
         id: &UploadId,
         n: PartNumber,
-        mut body: PayloadStream,
+        body: PayloadStream,
     ) -> Result<CompletedPart> {
         let (tx, rx) = tokio::sync::mpsc::channel(FEED_DEPTH);
         let trust = body.kinds().contains(&ChecksumKind::Crc32c);
@@ -366,33 +415,7 @@ impl ObjectStore for LocalStore {
         let write = self.run(key, move |root| {
             multipart::upload_part_fed(root, &k, &id, n, len, trust, rx)
         });
-        let feed = async move {
-            let (mut batch, mut held) = (Vec::new(), 0);
-            loop {
-                let chunk = body.next().await.transpose()?;
-                let end = chunk.is_none();
-                if let Some(c) = chunk {
-                    held += c.len();
-                    batch.push(c);
-                }
-                if (end && !batch.is_empty()) || held >= FEED_BATCH {
-                    held = 0;
-                    if tx
-                        .send(Feed::Chunks(std::mem::take(&mut batch)))
-                        .await
-                        .is_err()
-                    {
-                        return Ok(()); // the writer stopped; its error says why
-                    }
-                }
-                if end {
-                    break;
-                }
-            }
-            let sums = body.checksums().unwrap_or_default().to_vec();
-            let _ = tx.send(Feed::End(sums)).await;
-            Ok(())
-        };
+        let feed = feed(body, tx);
         let (stored, sent): (Result<CompletedPart>, Result<()>) = tokio::join!(write, feed);
         // A body that failed is the cause; the writer only saw it stop.
         sent?;

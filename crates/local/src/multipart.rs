@@ -46,8 +46,8 @@ use serde::{Deserialize, Serialize};
 use crate::path::{Root, io_err};
 use crate::read::{CHUNK, etag_of, read_full_at};
 use crate::temp::{TempFile, sync_dir};
+use crate::write::Feed;
 use crate::write::{recorded_mtime, temp_for, verify};
-pub(crate) use part::Feed;
 use part::{Hasher, PartFile, PartInfo, Sums};
 
 /// The file in a staging directory that makes the upload exist.

@@ -91,18 +91,93 @@ pub(crate) fn put(root: &Root, key: &Key, body: &Payload, opts: &PutOptions) -> 
         hasher.update(piece);
         tmp.file.write_all(piece).map_err(|e| io_err(k, e))?;
     }
-    let checksums = hasher.finish();
-    verify(key, &wanted, &checksums)?;
+    commit_put(key, tmp, &target, (&wanted, hasher.finish()), opts)
+}
+
+/// Gives a written temp file the key's name once the checksums wanted
+/// match those computed (`sums`), with the modification time `opts`
+/// record.
+fn commit_put(
+    key: &Key,
+    tmp: TempFile,
+    target: &Path,
+    (wanted, checksums): (&[Checksum], Vec<Checksum>),
+    opts: &PutOptions,
+) -> Result<PutOutcome> {
+    let k = key.as_str();
+    verify(key, wanted, &checksums)?;
     if let Some(t) = recorded_mtime(&opts.metadata) {
         tmp.file.set_modified(t).map_err(|e| io_err(k, e))?;
     }
-    let meta = tmp.commit(&target).map_err(|e| io_err(k, e))?;
+    let meta = tmp.commit(target).map_err(|e| io_err(k, e))?;
     Ok(PutOutcome {
         etag: Some(etag_of(&meta)),
         checksums,
         version: None,
         ..PutOutcome::default()
     })
+}
+
+/// What a streamed body's writer receives: its chunks, then the checksums
+/// its producer computed over them.
+#[derive(Debug)]
+pub(crate) enum Feed {
+    /// The next bytes, in the pieces they came in.
+    Chunks(Vec<bytes::Bytes>),
+    /// The end of the body, with the producer's checksums.
+    End(Vec<Checksum>),
+}
+
+/// `put_stream`, on a blocking thread: the chunks from `rx` are hashed and
+/// written to a temp file as they come. The file takes the key's name only
+/// when the body ended whole (`len` bytes) and the checksums asked for, and
+/// those its producer computed, match the bytes written.
+pub(crate) fn put_fed(
+    root: &Root,
+    key: &Key,
+    (len, carried_kinds): (u64, &[ChecksumKind]),
+    opts: &PutOptions,
+    rx: &mut tokio::sync::mpsc::Receiver<Feed>,
+) -> Result<PutOutcome> {
+    let k = key.as_str();
+    let mut wanted = opts.checksums.clone();
+    let mut kinds: Vec<ChecksumKind> = wanted.iter().map(Checksum::kind).collect();
+    kinds.extend_from_slice(carried_kinds);
+    kinds.push(ChecksumKind::Crc32c);
+    kinds.sort_unstable();
+    kinds.dedup();
+    let (mut tmp, target) = temp_for(root, key)?;
+    let mut hasher = MultiHasher::new(&kinds);
+    let mut written = 0u64;
+    loop {
+        match rx.blocking_recv() {
+            Some(Feed::Chunks(pieces)) => {
+                for piece in pieces {
+                    hasher.update(&piece);
+                    written += piece.len() as u64;
+                    tmp.file.write_all(&piece).map_err(|e| io_err(k, e))?;
+                }
+            }
+            Some(Feed::End(carried)) => {
+                wanted.extend(carried);
+                break;
+            }
+            // The sender's own error says why; the temp file goes.
+            None => {
+                return Err(Error::transient(
+                    k,
+                    format!("the body stopped after {written} of {len} bytes"),
+                ));
+            }
+        }
+    }
+    if written != len {
+        return Err(Error::transient(
+            k,
+            format!("the body held {written} bytes, not {len}"),
+        ));
+    }
+    commit_put(key, tmp, &target, (&wanted, hasher.finish()), opts)
 }
 
 /// `copy`, on a blocking thread: a kernel-side copy (`copy_file_range`

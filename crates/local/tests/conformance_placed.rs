@@ -77,6 +77,14 @@ impl ObjectStore for Hinted {
     ) -> Result<CompletedPart> {
         self.inner.upload_part(key, id, n, body).await
     }
+    async fn put_stream(
+        &self,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        self.inner.put_stream(key, body, opts).await
+    }
     async fn upload_part_stream(
         &self,
         key: &Key,

@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use haul_core::{
-    Error, GetOptions, GetResponse, Key, ObjectMeta, Payload, PutOptions, PutOutcome, Result,
-};
+use haul_core::{Error, GetOptions, GetResponse, Key, ObjectMeta, PutOptions, PutOutcome, Result};
 use haul_http::fetch::{get_url, probe_url};
-use haul_http::form::{MultipartForm, urlencoded};
+use haul_http::form::{FileBody, MultipartForm, urlencoded};
 use haul_http::locations::Locations;
 use haul_http::send::Body;
 use haul_http::size::too_large;
@@ -105,7 +103,7 @@ impl Core {
     pub(crate) async fn put(
         &self,
         key: &Key,
-        body: Payload,
+        body: FileBody,
         opts: PutOptions,
     ) -> Result<PutOutcome> {
         let k = key.as_str();
@@ -136,7 +134,7 @@ impl Core {
         }
         let base64 = size <= self.cfg.base64_max_bytes && size.div_ceil(3) * 4 <= MAX_BASE64_CHARS;
         let (path, body, content_type) = if base64 {
-            let content = STANDARD.encode(body.to_bytes());
+            let content = STANDARD.encode(body.into_payload().await?.to_bytes());
             let mut pairs: Vec<(&str, &str)> = vec![("content", content.as_str())];
             pairs.extend(fields.iter().map(|(n, v)| (*n, v.as_str())));
             let form = urlencoded(&pairs);
@@ -154,8 +152,8 @@ impl Core {
                 .content_type
                 .as_deref()
                 .unwrap_or("application/octet-stream");
-            let (payload, ct) = form.finish("content", file_name(key), file_type, &body);
-            ("/msg/fileUpload.action", Body::Payload(payload), ct)
+            let (body, ct) = form.finish_body("content", file_name(key), file_type, body);
+            ("/msg/fileUpload.action", body, ct)
         };
         let mut headers: HeaderMap = auth::headers(&self.cfg.app_key, &self.cfg.app_secret)
             .map_err(|e| Error::invalid(k, format!("{e} (check YUNXIN_APP_KEY)")))?;

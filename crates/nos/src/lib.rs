@@ -80,6 +80,7 @@ fn capabilities() -> Capabilities {
         // Nowhere to keep Content-Type or user metadata.
         metadata: false,
         streamed_parts: false,
+        streamed_puts: true,
     }
 }
 
@@ -144,7 +145,16 @@ haul_http::single_put_store!(NosStore {
     }
 
     async fn put(&self, key: &Key, body: Payload, opts: PutOptions) -> Result<PutOutcome> {
-        self.core.put(key, body, opts).await
+        self.core.put(key, body.into(), opts).await
+    }
+
+    async fn put_stream(
+        &self,
+        key: &Key,
+        body: haul_core::PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        self.core.put(key, body.into(), opts).await
     }
 
     async fn copy(&self, _src: &Key, dst: &Key, _opts: CopyOptions) -> Result<PutOutcome> {

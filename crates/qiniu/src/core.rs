@@ -65,6 +65,28 @@ pub(crate) enum Body {
         tail: Bytes,
         tap: Tap,
     },
+    /// `head`, then a file's bytes as they are read (`len` of them, hashed
+    /// into `tap` as they are sent), then `tail`. It goes out once: a
+    /// second send finds the file taken and fails.
+    Live {
+        head: Bytes,
+        file: LiveFile,
+        len: u64,
+        tail: Bytes,
+        tap: Tap,
+    },
+}
+
+/// A body's bytes still being read, taken by the one send.
+#[derive(Clone)]
+pub(crate) struct LiveFile(
+    pub(crate) Arc<Mutex<Option<futures::stream::BoxStream<'static, Result<Bytes>>>>>,
+);
+
+impl std::fmt::Debug for LiveFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveFile")
+    }
 }
 
 impl Body {
@@ -78,6 +100,9 @@ impl Body {
                 (head.len() + tail.len()) as u64
                     + pieces.iter().map(|p| p.len() as u64).sum::<u64>()
             }
+            Self::Live {
+                head, len, tail, ..
+            } => (head.len() + tail.len()) as u64 + len,
         }
     }
 
@@ -325,6 +350,39 @@ impl Core {
                     }
                     Ok::<Bytes, std::io::Error>(b)
                 });
+                Some(reqwest::Body::wrap_stream(stream))
+            }
+            Body::Live {
+                head,
+                file,
+                tail,
+                tap,
+                ..
+            } => {
+                headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    HeaderValue::from(call.body.len()),
+                );
+                let taken = file.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+                let Some(file) = taken else {
+                    return Err(Error::transient(
+                        "",
+                        "the streamed body was already sent; it is read again from its source",
+                    ));
+                };
+                *tap.lock().unwrap_or_else(PoisonError::into_inner) = Digests::default();
+                let tap = Arc::clone(tap);
+                let file = file.map(move |item| {
+                    let b = item.map_err(|e| std::io::Error::other(e.to_string()))?;
+                    let mut d = tap.lock().unwrap_or_else(PoisonError::into_inner);
+                    d.qetag.update(&b);
+                    d.crc32.update(&b);
+                    Ok::<Bytes, std::io::Error>(b)
+                });
+                let (head, tail) = (head.clone(), tail.clone());
+                let stream = futures::stream::once(async move { Ok(head) })
+                    .chain(file)
+                    .chain(futures::stream::once(async move { Ok(tail) }));
                 Some(reqwest::Body::wrap_stream(stream))
             }
         };

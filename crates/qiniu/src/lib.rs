@@ -88,6 +88,7 @@ fn capabilities() -> Capabilities {
         min_part_size_bytes: MIB,
         max_part_size_bytes: GIB,
         max_parts: 10_000,
+        streamed_puts: true,
         max_single_put_bytes: GIB,
         max_object_size_bytes: 10_000 * GIB,
         server_side_copy: true,
@@ -188,7 +189,16 @@ impl ObjectStore for QiniuStore {
     }
 
     async fn put(&self, key: &Key, body: Payload, opts: PutOptions) -> Result<PutOutcome> {
-        self.core.put(key, body, opts).await
+        self.core.put(key, body.into(), opts).await
+    }
+
+    async fn put_stream(
+        &self,
+        key: &Key,
+        body: haul_core::PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        self.core.put(key, body.into(), opts).await
     }
 
     async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome> {

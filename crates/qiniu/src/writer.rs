@@ -4,15 +4,17 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use haul_core::{
     Checksum, ChecksumKind, CopyOptions, Error, Key, Payload, PutOptions, PutOutcome, Result,
 };
 use haul_http::attrs::{encode_value, metadata_name};
+use haul_http::form::FileBody;
 use http::Method;
 use serde::Deserialize;
 
 use crate::auth::entry;
-use crate::core::{Auth, Body, Call, Core, Digests, take_digests};
+use crate::core::{Auth, Body, Call, Core, Digests, LiveFile, take_digests};
 use crate::reader::META_PREFIX;
 
 /// The answer to a form upload or a completed multipart upload (the
@@ -146,11 +148,13 @@ impl Core {
     /// Form upload: one `multipart/form-data` POST to the up host with the
     /// upload token, the key, the `crc32` Kodo checks (406 on mismatch) and
     /// the file last; the answer's `hash` is compared with the qetag of the
-    /// bytes as they were sent.
+    /// bytes as they were sent. A file still being read goes out as it is
+    /// read, without the `crc32` field (not known before the last byte):
+    /// the qetag comparison is its check.
     pub(crate) async fn put(
         &self,
         key: &Key,
-        body: Payload,
+        body: FileBody,
         opts: PutOptions,
     ) -> Result<PutOutcome> {
         let max = self.caps.max_single_put_bytes;
@@ -164,7 +168,10 @@ impl Core {
             ));
         }
         let fields = attribute_fields(key, &opts)?;
-        let crc = crc32_of(&body, &opts);
+        let crc = match &body {
+            FileBody::Payload(p) => Some(crc32_of(p, &opts)),
+            FileBody::Stream(_) => None,
+        };
         let token = self.up_token(key);
         let values: Vec<&str> = std::iter::once(key.as_str())
             .chain(fields.iter().map(|(_, v)| v.as_str()))
@@ -172,7 +179,9 @@ impl Core {
         let mut form = Form::new(&values);
         form.field("token", &token);
         form.field("key", key.as_str());
-        form.field("crc32", &crc.to_string());
+        if let Some(crc) = crc {
+            form.field("crc32", &crc.to_string());
+        }
         for (name, value) in &fields {
             form.field(name, value);
         }
@@ -185,17 +194,31 @@ impl Core {
         let tap = Arc::new(Mutex::new(Digests::default()));
         let call = Call::new(Method::POST, format!("{}/", self.cfg.up_url), Auth::None)
             .header("content-type", form_type)
-            .body(Body::Stream {
-                head,
-                pieces: body.pieces().to_vec(),
-                tail,
-                tap: Arc::clone(&tap),
+            .body(match body {
+                FileBody::Payload(p) => Body::Stream {
+                    head,
+                    pieces: p.pieces().to_vec(),
+                    tail,
+                    tap: Arc::clone(&tap),
+                },
+                FileBody::Stream(s) => Body::Live {
+                    head,
+                    len: s.len(),
+                    file: LiveFile(Arc::new(Mutex::new(Some(s.boxed())))),
+                    tail,
+                    tap: Arc::clone(&tap),
+                },
             });
         let (_, answer): (u16, PutAnswer) = self.send_json(call, &self.ctx(key.as_str())).await?;
-        check_hash(key, take_digests(&tap), &answer.hash)?;
+        let sent = take_digests(&tap);
+        // The CRC-32 of the bytes as they were sent, for a streamed file:
+        // Kodo's hash matched their qetag, so they are the bytes it stored.
+        let crc = crc.unwrap_or_else(|| sent.crc32.clone().finalize());
+        check_hash(key, sent, &answer.hash)?;
         Ok(PutOutcome {
             etag: Some(answer.hash),
-            // Kodo checked this CRC-32 against the bytes it received.
+            // Kodo checked this CRC-32 against the bytes it received (or,
+            // streamed, the qetag above covered them).
             checksums: vec![Checksum::from_crc(ChecksumKind::Crc32, u64::from(crc))],
             version: None,
             ..PutOutcome::default()

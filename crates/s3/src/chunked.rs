@@ -19,7 +19,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use haul_core::{
-    ChecksumKind, CompletedPart, Error, Key, PartNumber, PayloadStream, Result, UploadId,
+    Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, PayloadStream, PutOptions,
+    PutOutcome, Result, UploadId,
 };
 use haul_http::send::StreamBody;
 use http::Method;
@@ -176,6 +177,63 @@ impl Core {
             .and_then(|s| s.iter().find(|c| c.kind() == ChecksumKind::Crc32c))
             .cloned();
         Self::acknowledged_part(key, n, size, resp.headers(), sent)
+    }
+}
+
+impl Core {
+    /// `put_stream`: one PUT sent as it is read, with the CRC32C trailing
+    /// (as [`upload_part_stream`](Self::upload_part_stream)); gathered and
+    /// sent by `put` when the body computes no CRC32C or something must go
+    /// first (a `Content-MD5`), or payloads are signed.
+    pub(crate) async fn put_stream(
+        &self,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        let kinds = body.kinds();
+        let md5 = kinds.contains(&ChecksumKind::Md5)
+            || opts.checksums.iter().any(|c| c.kind() == ChecksumKind::Md5);
+        if !self.caps.streamed_puts || !kinds.contains(&ChecksumKind::Crc32c) || md5 {
+            return self.put(key, body.collect().await?, opts).await;
+        }
+        let size = body.len();
+        let max = self.caps.max_single_put_bytes;
+        if size > max {
+            return Err(Error::invalid(
+                key.as_str(),
+                format!("{size} bytes is more than one PUT takes ({max})"),
+            ));
+        }
+        let sums = body.sums();
+        let call = Call::new(Method::PUT, Some(key.as_str()));
+        let call = crate::writer::add_object_headers(call, key, &opts)?
+            .header("content-encoding", "aws-chunked")
+            .header("x-amz-decoded-content-length", size.to_string())
+            .header("x-amz-sdk-checksum-algorithm", "CRC32C")
+            .header("x-amz-trailer", TRAILER);
+        let stream = Chunked::new(body).boxed();
+        let call = call.body(Body::Stream(StreamBody::new(encoded_len(size), stream)));
+        let resp = self.send(call, &self.ctx(key.as_str())).await?;
+        let out = crate::writer::outcome_from_headers(resp.headers());
+        let sent = sums
+            .get()
+            .and_then(|s| s.iter().find(|c| c.kind() == ChecksumKind::Crc32c))
+            .cloned();
+        let told = out
+            .checksums
+            .iter()
+            .find(|c| c.kind() == ChecksumKind::Crc32c);
+        if let (Some(sent), Some(told)) = (&sent, told)
+            && sent != told
+        {
+            return Err(Error::Integrity {
+                key: key.to_string(),
+                expected: sent.to_string(),
+                actual: Checksum::to_string(told),
+            });
+        }
+        Ok(out)
     }
 }
 

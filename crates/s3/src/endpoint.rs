@@ -222,6 +222,19 @@ impl ObjectStore for S3Endpoint {
             .map_err(|e| qualify(e, &[(inner.as_str(), key.as_str())]))
     }
 
+    async fn put_stream(
+        &self,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        let (store, inner) = self.locate(key)?;
+        store
+            .put_stream(&inner, body, opts)
+            .await
+            .map_err(|e| qualify(e, &[(inner.as_str(), key.as_str())]))
+    }
+
     async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome> {
         let (from, src_inner) = self.locate(src)?;
         let (to, dst_inner) = self.locate(dst)?;

@@ -108,6 +108,8 @@ fn capabilities(cfg: &S3Config) -> Capabilities {
         // Parts go out as they are read, their CRC32C in an aws-chunked
         // trailer; signed payloads would need every chunk signed.
         streamed_parts: cfg.stream_parts && !cfg.signed_payload,
+        // Single puts the same way (the config's `stream_parts` covers both).
+        streamed_puts: cfg.stream_parts && !cfg.signed_payload,
         ..Capabilities::default()
     }
 }

@@ -5,13 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use haul_core::{
-    Error, GetOptions, GetResponse, Key, ObjectMeta, Payload, PutOptions, PutOutcome, Result,
-};
+use haul_core::{Error, GetOptions, GetResponse, Key, ObjectMeta, PutOptions, PutOutcome, Result};
 use haul_http::fetch::{get_url, probe_url};
-use haul_http::form::{MultipartForm, encode_component};
+use haul_http::form::{FileBody, MultipartForm, encode_component};
 use haul_http::response::read_small;
-use haul_http::send::Body;
 use haul_http::size::too_large;
 use haul_http::unrepeatable::{build_unrepeatable_client, send_unrepeatable};
 use haul_http::{ClientOptions, ErrorContext, build_client, error_from_response, map_transport};
@@ -235,7 +232,7 @@ impl Core {
     pub(crate) async fn put(
         &self,
         key: &Key,
-        body: Payload,
+        body: FileBody,
         opts: PutOptions,
     ) -> Result<PutOutcome> {
         let k = key.as_str();
@@ -277,22 +274,14 @@ impl Core {
             .as_deref()
             .unwrap_or("application/octet-stream");
         let name = k.rsplit('/').next().unwrap_or("file");
-        let (payload, ct) = form.finish("file", name, file_type, &body);
+        let (payload, ct) = form.finish_body("file", name, file_type, body);
         let mut h = HeaderMap::new();
         h.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_str(&ct).map_err(|e| Error::invalid(k, e.to_string()))?,
         );
-        let resp = send_unrepeatable(
-            &self.upload_http,
-            Method::POST,
-            &url,
-            h,
-            &Body::Payload(payload),
-            k,
-            NAME,
-        )
-        .await?;
+        let resp =
+            send_unrepeatable(&self.upload_http, Method::POST, &url, h, &payload, k, NAME).await?;
         if !resp.status().is_success() {
             return Err(error_from_response(resp, &self.ctx(k)).await);
         }

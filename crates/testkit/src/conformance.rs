@@ -27,14 +27,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use haul_core::checksum::compute;
-use haul_core::{ChecksumKind, Key, ObjectStore, ObjectStoreExt, PartNumber};
+use haul_core::{ChecksumKind, Key, ObjectStore, ObjectStoreExt, PartNumber, PayloadStream};
 
 pub use attrs::attributes_round_trip;
 pub use basic::{
     conditional_get, copy_object, delete_missing_key, error_classification, payload_checksums,
-    put_checksums, put_get_head_delete, ranges, zero_byte_object,
+    put_checksums, put_get_head_delete, ranges, streamed_put, zero_byte_object,
 };
 pub use keys::{long_keys, odd_keys};
 pub use list::{list_delimiter, list_prefix_pagination};
@@ -103,6 +104,7 @@ cases!(
     upload_part_copy_ranges,
     concurrent_upload_parts,
     streamed_parts,
+    streamed_put,
     odd_keys,
     long_keys,
 );
@@ -179,6 +181,33 @@ pub(crate) async fn write(store: &dyn ObjectStore, k: &Key, body: Bytes) {
         .put_bytes(k, body)
         .await
         .unwrap_or_else(|e| panic!("put {k:?}: {e}"));
+}
+
+/// The `len` bytes of `body` as a [`PayloadStream`] hashed with `kinds`,
+/// in uneven chunks (1 byte, 7 bytes, then 64 KiB at a time), failing with
+/// a transient "source reset" after `fail_after` bytes when given.
+pub(crate) fn stream_of(
+    k: &Key,
+    len: u64,
+    body: &Bytes,
+    kinds: &[ChecksumKind],
+    fail_after: Option<usize>,
+) -> PayloadStream {
+    let end = fail_after.unwrap_or(body.len()).min(body.len());
+    let mut items: Vec<haul_core::Result<Bytes>> = Vec::new();
+    let mut at = 0;
+    for step in [1, 7].into_iter().chain(std::iter::repeat(64 << 10)) {
+        if at >= end {
+            break;
+        }
+        let to = (at + step).min(end);
+        items.push(Ok(body.slice(at..to)));
+        at = to;
+    }
+    if fail_after.is_some() {
+        items.push(Err(haul_core::Error::transient(k.as_str(), "source reset")));
+    }
+    PayloadStream::new(k.as_str(), len, kinds, futures::stream::iter(items).boxed())
 }
 
 /// Asserts two byte strings are equal without printing megabytes.
@@ -269,6 +298,7 @@ macro_rules! conformance_tests {
             upload_part_copy_ranges,
             concurrent_upload_parts,
             streamed_parts,
+            streamed_put,
             odd_keys,
             long_keys,
         );

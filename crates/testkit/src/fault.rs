@@ -156,6 +156,9 @@ impl FaultStore {
         Fut: Future<Output = Result<T>> + Send,
     {
         let _guard = self.enter(op, key, body.len());
+        self.counters
+            .largest_gathered_body
+            .fetch_max(body.len(), Ordering::SeqCst);
         let plan = self.before(op, key).await?;
         let body = corrupt(&plan, body);
         after(&plan, op, key, call(body).await)
@@ -342,6 +345,25 @@ impl ObjectStore for FaultStore {
             inner.put(key, b, opts)
         })
         .await
+    }
+
+    async fn put_stream(
+        &self,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        let (op, k) = (Op::Put, key.as_str());
+        let _guard = self.enter(op, k, body.len());
+        let plan = self.before(op, k).await?;
+        let res = if matches!(plan.fault, Some(Fault::CorruptBody)) && !body.is_empty() {
+            // Damage needs the whole body: gathered, flipped, sent at once.
+            let payload = corrupt(&plan, body.collect().await?);
+            self.inner.put(key, payload, opts).await
+        } else {
+            self.inner.put_stream(key, body, opts).await
+        };
+        after(&plan, op, k, res)
     }
 
     async fn copy(&self, src: &Key, dst: &Key, opts: CopyOptions) -> Result<PutOutcome> {

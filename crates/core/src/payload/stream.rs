@@ -25,6 +25,8 @@ pub struct PayloadStream {
     len: u64,
     seen: u64,
     inner: BoxStream<'static, Result<Bytes>>,
+    /// The last chunk, held while the source is asked for its end.
+    last: Option<Bytes>,
     kinds: Vec<ChecksumKind>,
     hasher: Option<MultiHasher>,
     sums: StreamSums,
@@ -58,6 +60,7 @@ impl PayloadStream {
             len,
             seen: 0,
             inner,
+            last: None,
             kinds: kinds.to_vec(),
             hasher: Some(MultiHasher::new(kinds)),
             sums: StreamSums::default(),
@@ -123,11 +126,16 @@ impl PayloadStream {
 impl Stream for PayloadStream {
     type Item = Result<Bytes>;
 
+    /// The chunk that completes the body is held back until the source has
+    /// ended, so the checksums are known when the last byte is handed out:
+    /// a consumer that stops at `len` bytes (an HTTP client sending a known
+    /// length) still leaves them set.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
         if self.hasher.is_none() {
             return Poll::Ready(None);
         }
         match ready!(self.inner.poll_next_unpin(cx)) {
+            Some(Ok(chunk)) if chunk.is_empty() => Poll::Ready(Some(Ok(chunk))),
             Some(Ok(chunk)) => {
                 self.seen += chunk.len() as u64;
                 if self.seen > self.len {
@@ -137,10 +145,23 @@ impl Stream for PayloadStream {
                 if let Some(h) = self.hasher.as_mut() {
                     h.update(&chunk);
                 }
-                Poll::Ready(Some(Ok(chunk)))
+                if self.seen < self.len {
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                // The body is whole: ask the source for its end first.
+                self.last = Some(chunk);
+                self.poll_next(cx)
+            }
+            None if self.last.is_some() => {
+                if let Some(h) = self.hasher.take() {
+                    let _ = self.sums.0.set(h.finish());
+                }
+                // Ready(None) follows, as the hasher is gone.
+                Poll::Ready(self.last.take().map(Ok))
             }
             Some(Err(e)) => {
                 self.hasher = None;
+                self.last = None;
                 Poll::Ready(Some(Err(e)))
             }
             None if self.seen != self.len => {
@@ -187,6 +208,25 @@ mod tests {
         let want = [compute(ChecksumKind::Crc32c, b"abcdef")];
         assert_eq!(sums.get(), Some(&want[..]));
         assert_eq!(payload.checksums(), &want[..]);
+    }
+
+    #[tokio::test]
+    async fn the_sums_are_known_when_the_last_byte_is_handed_out() {
+        let mut body =
+            PayloadStream::new("k", 6, &[ChecksumKind::Crc32c], chunks(&[b"abc", b"def"]));
+        let sums = body.sums();
+        assert_eq!(&body.next().await.unwrap().unwrap()[..], b"abc");
+        assert!(sums.get().is_none());
+        assert_eq!(&body.next().await.unwrap().unwrap()[..], b"def");
+        // A consumer that stops at the promised length never polls the end.
+        let want = [compute(ChecksumKind::Crc32c, b"abcdef")];
+        assert_eq!(sums.get(), Some(&want[..]));
+        assert!(body.next().await.is_none());
+        // A source that has more after the promised length fails.
+        let mut long = PayloadStream::new("k", 3, &[ChecksumKind::Crc32c], chunks(&[b"abc", b"d"]));
+        let sums = long.sums();
+        assert!(long.next().await.unwrap().is_err());
+        assert!(sums.get().is_none());
     }
 
     #[tokio::test]

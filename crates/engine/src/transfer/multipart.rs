@@ -23,11 +23,7 @@ use crate::job::Shared;
 use crate::retry::request;
 use crate::verify::{Expected, combine_parts, multipart_etag, verify};
 
-/// What a part written as it is read ([`Capabilities::streamed_parts`])
-/// holds of the byte budget: its chunks in flight, not its size.
-///
-/// [`Capabilities::streamed_parts`]: haul_core::Capabilities::streamed_parts
-const STREAMED_PART_BUDGET: u64 = 2 << 20;
+use crate::limit::STREAMED_BUDGET as STREAMED_PART_BUDGET;
 
 /// Reconciles a journaled upload with the store: the parts both agree on are
 /// done; everything else is sent (again).

@@ -25,6 +25,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::read::read_full_at;
 use crate::temp::TempFile;
+pub(crate) use crate::write::Feed;
 
 /// The magic of an encoding whose MD5 field is the bytes' MD5.
 const MAGIC_MD5: &[u8; 8] = b"HAULPRT1";
@@ -209,16 +210,6 @@ pub(crate) fn payload_sums(body: &Payload) -> Result<Sums, Mismatch> {
         md5: got.iter().find_map(md5_of),
         crc32c: got.iter().find_map(crc32c_of).unwrap_or(0),
     })
-}
-
-/// What a streamed part's writer receives: its chunks, then the checksums
-/// its producer computed over them.
-#[derive(Debug)]
-pub(crate) enum Feed {
-    /// The next bytes, in the pieces they came in.
-    Chunks(Vec<Bytes>),
-    /// The end of the body, with the producer's checksums.
-    End(Vec<Checksum>),
 }
 
 /// Writes a streamed part's chunks at the file's position as they come

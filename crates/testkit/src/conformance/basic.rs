@@ -9,7 +9,9 @@ use haul_core::{
     ObjectStoreExt, Payload, PutOptions,
 };
 
-use super::{assert_err, assert_same, data, key, md5_hex, part, read, unique_prefix, write};
+use super::{
+    assert_err, assert_same, data, key, md5_hex, part, read, stream_of, unique_prefix, write,
+};
 
 /// Put, get, head, overwrite and delete one object; ETag, size, checksums
 /// and modification time agree between the answers.
@@ -441,4 +443,72 @@ pub async fn error_classification(store: &dyn ObjectStore) {
         );
         assert!(!err.is_retryable(), "NoSuchUpload must not be retryable");
     }
+}
+
+/// A put whose bytes are still being read (`put_stream`), for a store that
+/// sends them as they arrive: chunks of any size make the object, the
+/// checksums computed on the way are known at the end and agree with what
+/// the store reports; a body that fails midway, or ends short, fails with
+/// its own error and leaves the object that was there before untouched.
+pub async fn streamed_put(store: &dyn ObjectStore) {
+    let caps = store.capabilities().clone();
+    if !caps.streamed_puts {
+        return;
+    }
+    let p = unique_prefix("streamed_put");
+    let k = key(format!("{p}object"));
+    let body = data(31, 300_007);
+    let len = body.len() as u64;
+    let streamed = stream_of(&k, len, &body, &[ChecksumKind::Crc32c], None);
+    let sums = streamed.sums();
+    let out = store
+        .put_stream(&k, streamed, PutOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("put_stream {k:?}: {e}"));
+    let want = compute(ChecksumKind::Crc32c, &body);
+    assert_eq!(
+        sums.get(),
+        Some(&[want.clone()][..]),
+        "the sums computed on the way"
+    );
+    for c in &out.checksums {
+        if c.kind() == ChecksumKind::Crc32c {
+            assert_eq!(c, &want, "the CRC32C the store reports");
+        }
+    }
+    if caps.etag_is_md5 {
+        assert_eq!(out.etag, Some(md5_hex(&body)), "put ETag is the body's MD5");
+    }
+    assert_same(&read(store, &k).await, &body, "streamed object");
+
+    let other = data(32, 200_001);
+    let n = other.len() as u64;
+    let failing = stream_of(
+        &k,
+        n,
+        &other,
+        &[ChecksumKind::Crc32c],
+        Some(other.len() / 2),
+    );
+    match store.put_stream(&k, failing, PutOptions::default()).await {
+        Err(e) => assert!(
+            e.to_string().contains("source reset"),
+            "a body failing midway fails with its own error: {e}"
+        ),
+        Ok(o) => panic!("a body failing midway was stored: {o:?}"),
+    }
+    let short = stream_of(&k, n + 1, &other, &[ChecksumKind::Crc32c], None);
+    assert!(
+        store
+            .put_stream(&k, short, PutOptions::default())
+            .await
+            .is_err(),
+        "a body one byte short is refused"
+    );
+    assert_same(
+        &read(store, &k).await,
+        &body,
+        "the object after failed puts",
+    );
+    store.delete(&k).await.expect("delete");
 }

@@ -4,11 +4,13 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
 use haul_core::checksum::compute;
 use haul_core::{
-    ByteRange, ChecksumKind, CompletedPart, Error, Key, ObjectStore, ObjectStoreExt, PayloadStream,
-    PutOptions, UploadId,
+    ByteRange, ChecksumKind, CompletedPart, Error, Key, ObjectStore, ObjectStoreExt, PutOptions,
+    UploadId,
 };
 
-use super::{assert_err, assert_same, data, key, part, part_size, read, unique_prefix, write};
+use super::{
+    assert_err, assert_same, data, key, part, part_size, read, stream_of, unique_prefix, write,
+};
 
 /// Uploads one part and checks what the store acknowledged.
 async fn upload(
@@ -403,33 +405,6 @@ pub async fn concurrent_upload_parts(store: &dyn ObjectStore) {
         "object of 16 concurrent parts",
     );
     store.delete(k).await.expect("delete");
-}
-
-/// The `len` bytes of `body` as a [`PayloadStream`] hashed with `kinds`,
-/// in uneven chunks (1 byte, 7 bytes, then 64 KiB at a time), failing with
-/// a transient "source reset" after `fail_after` bytes when given.
-fn stream_of(
-    k: &Key,
-    len: u64,
-    body: &Bytes,
-    kinds: &[ChecksumKind],
-    fail_after: Option<usize>,
-) -> PayloadStream {
-    let end = fail_after.unwrap_or(body.len()).min(body.len());
-    let mut items: Vec<haul_core::Result<Bytes>> = Vec::new();
-    let mut at = 0;
-    for step in [1, 7].into_iter().chain(std::iter::repeat(64 << 10)) {
-        if at >= end {
-            break;
-        }
-        let to = (at + step).min(end);
-        items.push(Ok(body.slice(at..to)));
-        at = to;
-    }
-    if fail_after.is_some() {
-        items.push(Err(Error::transient(k.as_str(), "source reset")));
-    }
-    PayloadStream::new(k.as_str(), len, kinds, stream::iter(items).boxed())
 }
 
 /// Parts sent with `upload_part_stream`: chunks of any size make the part,

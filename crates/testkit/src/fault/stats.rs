@@ -39,6 +39,10 @@ pub struct FaultStats {
     pub bytes_in_flight: u64,
     /// Most payload bytes of `put` and `upload_part` calls in flight at once.
     pub max_bytes_in_flight: u64,
+    /// The largest body handed over whole (to `put` or `upload_part`); a
+    /// body streamed through `put_stream` or `upload_part_stream` is never
+    /// held whole and does not count.
+    pub largest_gathered_body: u64,
 }
 
 impl FaultStats {
@@ -75,6 +79,7 @@ pub(crate) struct Counters {
     pub(crate) bytes_downloaded: AtomicU64,
     bytes_in_flight: AtomicU64,
     max_bytes_in_flight: AtomicU64,
+    pub(crate) largest_gathered_body: AtomicU64,
     writing: Mutex<HashMap<String, u64>>,
     max_keys_writing: AtomicU64,
 }
@@ -107,6 +112,7 @@ impl Counters {
             max_keys_writing: load(&self.max_keys_writing),
             bytes_in_flight: load(&self.bytes_in_flight),
             max_bytes_in_flight: load(&self.max_bytes_in_flight),
+            largest_gathered_body: load(&self.largest_gathered_body),
         }
     }
 
@@ -121,6 +127,7 @@ impl Counters {
         zero(&self.delays_injected);
         zero(&self.bytes_uploaded);
         zero(&self.bytes_downloaded);
+        zero(&self.largest_gathered_body);
         rebase(&self.max_in_flight, &self.in_flight);
         for (max, now) in self.max_in_flight_by_op.iter().zip(&self.in_flight_by_op) {
             rebase(max, now);
