@@ -3,6 +3,7 @@
 mod cli;
 mod coscli;
 mod crash;
+mod instants;
 mod msgcli;
 mod paths;
 mod promises;

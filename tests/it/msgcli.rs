@@ -286,3 +286,56 @@ fn easemob_upload_download_by_location_limits_and_auth() {
         "{err}"
     );
 }
+
+/// A file larger than the memory budget goes to each single-upload store
+/// as its form is sent, never held whole, and reads back exact.
+#[test]
+fn single_uploads_larger_than_the_budget_are_streamed_and_read_back_exact() {
+    use haul::testkit::easemob::{EASEMOB_APP, EASEMOB_ORG, EasemobServer};
+    let e = Env::new();
+    let body: Vec<u8> = (0..(4 << 20) + 3)
+        .map(|i: u32| (i * 7 % 251) as u8)
+        .collect();
+    write(&e.path("big.bin"), &body);
+    let (nos, tcb, em) = (
+        NosServer::start(),
+        TcbServer::start(),
+        EasemobServer::start(),
+    );
+    let stores = [
+        (nos.env(), "nos://app/big.bin".to_owned()),
+        (tcb.env(), format!("tcb://{TCB_ENV}/big.bin")),
+        (
+            em.env(),
+            format!("easemob://{EASEMOB_ORG}#{EASEMOB_APP}/big.bin"),
+        ),
+    ];
+    for (vars, dst) in stores {
+        let out = with_env(&e, vars)
+            .args([
+                "cp",
+                s(&e.path("big.bin")),
+                &dst,
+                "--json",
+                "--chunk-size",
+                "1MiB",
+                "--max-inflight-bytes",
+                "1MiB",
+                "--verify",
+                "read-back",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{dst}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("\"method\":\"put\""), "{dst}: {text}");
+        assert!(
+            text.contains("\"verified\":\"read-back:crc32c\""),
+            "{dst}: {text}"
+        );
+    }
+}

@@ -11,26 +11,26 @@ use crate::cli::{s, summary, write};
 use crate::s3cli::S3Env;
 
 /// `haul` through a counting proxy in front of the in-process server.
-struct Counted {
-    e: S3Env,
-    proxy: FaultProxy,
+pub(crate) struct Counted {
+    pub(crate) e: S3Env,
+    pub(crate) proxy: FaultProxy,
 }
 
 impl Counted {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let e = S3Env::new();
         let proxy = FaultProxy::start(&e.server.endpoint(), 7);
         Self { e, proxy }
     }
 
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = self.e.cmd();
         c.env("AWS_ENDPOINT_URL", self.proxy.endpoint());
         c
     }
 
     /// Runs `args` with the process aborting at `point`; it must die there.
-    fn crash_at(&self, point: &str, args: &[&str]) {
+    pub(crate) fn crash_at(&self, point: &str, args: &[&str]) {
         let out = self
             .cmd()
             .args(args)
@@ -44,7 +44,7 @@ impl Counted {
         );
     }
 
-    fn resume(&self) -> (Output, serde_json::Value) {
+    pub(crate) fn resume(&self) -> (Output, serde_json::Value) {
         let out = self.cmd().args(["resume", "--json"]).output().unwrap();
         assert!(
             out.status.success(),
@@ -66,7 +66,7 @@ impl Counted {
     }
 }
 
-fn body() -> Vec<u8> {
+pub(crate) fn body() -> Vec<u8> {
     (0..12_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect()

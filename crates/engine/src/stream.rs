@@ -297,7 +297,7 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
                         break;
                     }
                     Some(r) = tasks.join_next(), if !tasks.is_empty() => {
-                        absorb(shared, row, &mut done, &mut first_err, r);
+                        absorb(row, &mut done, &mut first_err, r);
                     }
                 }
             }
@@ -322,7 +322,7 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
         h.update(&body);
         let sums = h.finish();
         let payload = Payload::from(body).with_checksums(sums.clone());
-        let (s, id, dk2) = (Arc::clone(shared), id.clone(), dk.clone());
+        let (s, id, dk2, file) = (Arc::clone(shared), id.clone(), dk.clone(), row.id);
         let part_offset = offset;
         offset += part_len;
         tasks.spawn(async move {
@@ -342,7 +342,7 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
             .await?;
             Ok(finish_part(
                 &s,
-                &dk2,
+                (file, &dk2),
                 n,
                 part_offset,
                 part_len,
@@ -351,14 +351,14 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
             ))
         });
         while let Some(r) = tasks.try_join_next() {
-            absorb(shared, row, &mut done, &mut first_err, r);
+            absorb(row, &mut done, &mut first_err, r);
         }
         if first_err.is_some() || eof && pending.is_empty() {
             break;
         }
     }
     while let Some(r) = tasks.join_next().await {
-        absorb(shared, row, &mut done, &mut first_err, r);
+        absorb(row, &mut done, &mut first_err, r);
     }
     if let Some(e) = first_err {
         // A stream cannot be read again, so its upload can never be

@@ -115,7 +115,16 @@ fn run(mut conn: Connection, path: &std::path::Path, mut rx: mpsc::UnboundedRece
             }
         }
         let mut pending = Vec::new();
+        let parts = batch
+            .iter()
+            .filter(|c| matches!(c, Cmd::PartDone { .. }))
+            .count();
         let result = commit(&mut conn, batch.drain(..), &mut pending);
+        if result.is_ok() {
+            for _ in 0..parts {
+                haul_core::crash_point("part-journaled");
+            }
+        }
         for p in pending {
             let err = || match &result {
                 Ok(()) => None,

@@ -513,9 +513,30 @@ pub(crate) fn complete(
     min_part: u64,
 ) -> Result<PutOutcome> {
     let staging = Staging::open(root, key, id)?;
-    match staging.hint() {
+    let created = staging.record.created_unix_ms;
+    let out = match staging.hint() {
         Some(hint) => complete_placed(root, key, id, &staging, parts, min_part, hint),
         None => complete_files(root, key, id, &staging, parts, min_part),
+    }?;
+    remove_superseded(root, key, created);
+    Ok(out)
+}
+
+/// Removes the staging of the uploads of `key` begun before (or with) the
+/// one that just completed: the object replaced whatever they were making,
+/// and one whose id no journal ever heard (a crash between creating an
+/// upload and recording it) would otherwise stay on the disk. Best effort.
+fn remove_superseded(root: &Root, key: &Key, created: u64) {
+    let Ok(entries) = fs::read_dir(root.uploads_dir()) else {
+        return;
+    };
+    for dir in entries.flatten().map(|e| e.path()) {
+        if let Ok(Some(r)) = read_record(&dir, key)
+            && r.key == key.as_str()
+            && r.created_unix_ms <= created
+        {
+            remove_staging(root, &dir);
+        }
     }
 }
 

@@ -78,7 +78,7 @@ pub use memory::{MemoryStore, StoredObject};
 #[cfg(feature = "nos")]
 pub use nos::NosServer;
 #[cfg(feature = "proxy")]
-pub use proxy::{FaultProxy, ProxyFault, ProxyFaultKind, ProxyRule, ProxyStats};
+pub use proxy::{Answered, FaultProxy, ProxyFault, ProxyFaultKind, ProxyRule, ProxyStats};
 #[cfg(feature = "qiniu")]
 pub use qiniu::QiniuServer;
 #[cfg(feature = "tcb")]

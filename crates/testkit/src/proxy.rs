@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 pub use rules::{ProxyFault, ProxyRule};
-pub use stats::{ProxyFaultKind, ProxyStats};
+pub use stats::{Answered, ProxyFaultKind, ProxyStats};
 
 use rules::Rules;
 use stats::Counters;

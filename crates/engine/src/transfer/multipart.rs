@@ -10,7 +10,7 @@ use haul_core::{
     ByteRange, Checksum, ChecksumKind, CompletedPart, Error, Key, ObjectMeta, PartNumber,
     PutOptions, PutOutcome, UploadId,
 };
-use haul_journal::{FileRow, PartRow};
+use haul_journal::{FileId, FileRow, PartRow};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -135,11 +135,13 @@ pub(super) async fn multipart(
             ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
         };
         let id = request(shared, || dst.create_multipart(dk, opts.clone())).await?;
+        haul_core::crash_point("multipart-created");
         // Rule 1: the upload id is durable before the first part is sent.
         shared
             .journal
             .start_upload(row.id, &id.0, part_size)
             .await?;
+        haul_core::crash_point("multipart-started");
         row.upload_id = Some(id.0.clone());
         row.part_size = Some(part_size);
         id
@@ -164,7 +166,7 @@ pub(super) async fn multipart(
             break;
         }
         while let Some(r) = tasks.try_join_next() {
-            absorb(shared, row, &mut done, &mut first_err, r);
+            absorb(row, &mut done, &mut first_err, r);
         }
         if first_err.is_some() {
             break;
@@ -183,6 +185,7 @@ pub(super) async fn multipart(
         } else {
             Some(shared.budget.acquire(len).await)
         };
+        let file = row.id;
         let (s, m, k, id, sk, dk) = (
             Arc::clone(shared),
             Arc::clone(&meta),
@@ -228,11 +231,11 @@ pub(super) async fn multipart(
                 Ok((part, sums))
             })
             .await?;
-            Ok(finish_part(&s, &dk, n, offset, len, &part, &sums))
+            Ok(finish_part(&s, (file, &dk), n, offset, len, &part, &sums))
         });
     }
     while let Some(r) = tasks.join_next().await {
-        absorb(shared, row, &mut done, &mut first_err, r);
+        absorb(row, &mut done, &mut first_err, r);
     }
     if let Some(e) = first_err {
         return Err(e);
@@ -243,10 +246,13 @@ pub(super) async fn multipart(
     complete(shared, dk, &id, &meta, &done, copy).await
 }
 
-/// Counts and announces an acknowledged part and makes its journal row.
+/// Records an acknowledged part in the journal at once (rule 2: only
+/// after the store acknowledged it, and as soon as it did, so a crash
+/// loses at most the parts then in flight), counts and announces it, and
+/// returns its row.
 pub(crate) fn finish_part(
     s: &Shared,
-    dk: &Key,
+    (file, dk): (FileId, &Key),
     n: u32,
     offset: u64,
     len: u64,
@@ -267,7 +273,7 @@ pub(crate) fn finish_part(
         number: n,
         len,
     });
-    PartRow {
+    let row = PartRow {
         number: n,
         offset,
         len,
@@ -275,12 +281,14 @@ pub(crate) fn finish_part(
         crc32c: find(ChecksumKind::Crc32c),
         md5: find(ChecksumKind::Md5),
         native: native_kind(s.dst.store.capabilities()).and_then(find),
-    }
+    };
+    haul_core::crash_point("part-stored");
+    s.journal.part_done(file, row.clone());
+    row
 }
 
 /// Takes a finished part task's result: records the part or the first error.
 pub(crate) fn absorb(
-    shared: &Shared,
     row: &FileRow,
     done: &mut BTreeMap<u32, PartRow>,
     first_err: &mut Option<Failure>,
@@ -289,8 +297,7 @@ pub(crate) fn absorb(
     match r {
         Ok(Ok(part)) => {
             tracing::debug!(key = %row.dst, part = part.number, len = part.len, "part done");
-            // Rule 2: recorded only after the store acknowledged it.
-            shared.journal.part_done(row.id, part.clone());
+            // Journaled by the task that sent it ([`finish_part`]).
             done.insert(part.number, part);
         }
         Ok(Err(e)) => {
@@ -345,12 +352,25 @@ async fn already_complete(
         checksums: &head.checksums,
         etag: head.etag.as_deref(),
     };
+    // A part copy's bytes never passed through here: the object is this
+    // upload's when its ETag is the one made of the journaled parts'
+    // ETags, and it is then verified as a finished copy would have been.
+    let ours = copy && dst.capabilities().etag_is_md5 && {
+        let etags: Vec<Option<Checksum>> = parts
+            .values()
+            .map(|p| Checksum::from_hex(ChecksumKind::Md5, p.etag.trim_matches('"')).ok())
+            .collect();
+        let made = multipart_etag(&etags);
+        made.is_some() && head.etag.as_deref().map(|e| e.trim_matches('"')) == made.as_deref()
+    };
     // Nothing comparable in the answer: the object is read back, cheaper
     // than sending it again, and only in this rare window.
-    let verified = match crate::verify::compare_content(shared, dk, None, &expected, reported, true)
-        .await
+    let verified = match crate::verify::compare_content(
+        shared, dk, None, &expected, reported, !ours,
+    )
+    .await
     {
-        Ok(v) if v.by_content() => v,
+        Ok(v) if v.by_content() || ours => v,
         Ok(_) | Err(Error::Integrity { .. }) => {
             tracing::debug!(key = %dk, "the upload is gone and the object there is not provably ours: starting again");
             return Ok(None);

@@ -217,6 +217,7 @@ impl Locked {
         // whenever its parts arrived.
         file.set_modified(mtime).map_err(|e| io_err(k, e))?;
         file.sync_all().map_err(|e| io_err(k, e))?;
+        haul_core::crash_point("local-synced");
         let meta = file.metadata().map_err(|e| io_err(k, e))?;
         let target_dir = self.rename_into_place(root, key, dir, size, mtime)?;
         sync_dir(&target_dir).map_err(|e| io_err(k, e))?;

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use super::Shared;
 use super::body::{Damage, ProxyBody, Upload};
 use super::rules::ProxyFault;
-use super::stats::ProxyFaultKind;
+use super::stats::{Answered, ProxyFaultKind};
 
 /// What a fault decided about a client connection.
 #[derive(Debug, Default)]
@@ -184,7 +184,7 @@ async fn handle(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    shared.counters.request(method.as_str());
+    shared.counters.request(method.as_str(), &target);
     let plan = shared
         .lock_rules()
         .decide(method.as_str(), &target, req.headers());
@@ -222,6 +222,16 @@ async fn handle(
     }
     // Halfway through the body as sent: inside the data of an aws-chunked
     // body too, whose frame headers are a few bytes per MiB.
+    let mut answered = Answered {
+        method: method.as_str().to_owned(),
+        target: target.clone(),
+        len: header_u64(req.headers(), "x-amz-decoded-content-length")
+            .or_else(|| content_length(req.headers()))
+            .unwrap_or(0),
+        range: header_text(req.headers(), "range"),
+        copy_range: header_text(req.headers(), "x-amz-copy-source-range"),
+        status: 0,
+    };
     let flip = match (&plan.fault, content_length(req.headers())) {
         (Some(ProxyFault::CorruptRequest), Some(n)) if n > 0 => {
             shared.counters.injected(ProxyFaultKind::CorruptRequest);
@@ -242,7 +252,8 @@ async fn handle(
             ));
         }
     };
-    shared.counters.forwarded();
+    answered.status = resp.status().as_u16();
+    shared.counters.forwarded(answered);
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let has_body = method != Method::HEAD
@@ -305,6 +316,14 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for name in ["keep-alive", "proxy-connection"] {
         h.remove(HeaderName::from_static(name));
     }
+}
+
+fn header_text(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name)?.to_str().ok().map(str::to_owned)
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    header_text(h, name)?.parse().ok()
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

@@ -81,6 +81,51 @@ pub struct ProxyStats {
     /// How many times each installed rule fired, in order (since the rules
     /// were set; not zeroed by a stats reset).
     pub fired_by_rule: Vec<u64>,
+    /// Every request the server answered, in the order the answers came.
+    pub answered: Vec<Answered>,
+    /// Every request received (`METHOD path?query`), in order, answered
+    /// or not.
+    pub received: Vec<String>,
+}
+
+/// A request the server answered, as the proxy forwarded it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answered {
+    /// The method (uppercase).
+    pub method: String,
+    /// The path and query.
+    pub target: String,
+    /// The request body's data length: `x-amz-decoded-content-length` for an
+    /// `aws-chunked` body, else `Content-Length` (0 without one).
+    pub len: u64,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
+    /// The `x-amz-copy-source-range` header, if any.
+    pub copy_range: Option<String>,
+    /// The answer's status code.
+    pub status: u16,
+}
+
+impl Answered {
+    /// The value of query parameter `name`, if present.
+    #[must_use]
+    pub fn query(&self, name: &str) -> Option<&str> {
+        let (_, q) = self.target.split_once('?')?;
+        q.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == name).then_some(v)
+        })
+    }
+
+    /// The bytes of an inclusive `bytes=a-b` range (this request's
+    /// `x-amz-copy-source-range`, else its `Range`), if it has one.
+    #[must_use]
+    pub fn range_len(&self) -> Option<u64> {
+        let r = self.copy_range.as_deref().or(self.range.as_deref())?;
+        let (a, b) = r.strip_prefix("bytes=")?.split_once('-')?;
+        let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+        Some(b + 1 - a)
+    }
 }
 
 impl ProxyStats {
@@ -138,16 +183,20 @@ impl Counters {
         self.lock().connections += 1;
     }
 
-    pub(crate) fn request(&self, method: &str) {
+    pub(crate) fn request(&self, method: &str, target: &str) {
         let mut s = self.lock();
+        s.received
+            .push(format!("{} {target}", method.to_ascii_uppercase()));
         s.requests += 1;
         *s.requests_by_method
             .entry(method.to_ascii_uppercase())
             .or_default() += 1;
     }
 
-    pub(crate) fn forwarded(&self) {
-        self.lock().forwarded += 1;
+    pub(crate) fn forwarded(&self, answered: Answered) {
+        let mut s = self.lock();
+        s.forwarded += 1;
+        s.answered.push(answered);
     }
 
     pub(crate) fn injected(&self, kind: ProxyFaultKind) {
