@@ -121,3 +121,48 @@ fn a_download_renamed_into_place_before_the_crash_is_not_fetched_again() {
     // The staging area of the finished download is gone too.
     assert!(!c.e.env.path("down/.haul-uploads").exists());
 }
+
+/// Every request sent again is a retry, whoever sent it: requests whose
+/// connection was reset before the server saw them are re-sent by the
+/// transport at once (on a fresh connection) or by the retry loop, and
+/// the summary counts each one, by cause, as the proxy counted them.
+#[test]
+fn every_request_sent_again_is_counted_as_a_retry() {
+    use haul::testkit::{ProxyFault, ProxyFaultKind, ProxyRule};
+    let c = Counted::new();
+    let src = c.e.env.path("big.bin");
+    write(&src, &body());
+    let up = c
+        .cmd()
+        .args([&["cp", s(&src), "s3://one/big.bin", "-q"][..], &PARTS].concat())
+        .output()
+        .unwrap();
+    assert!(up.status.success());
+    c.proxy.set_rules(vec![
+        ProxyRule::first(3, ProxyFault::ResetBefore).method("GET"),
+    ]);
+    c.proxy.reset_stats();
+    let down = c.e.env.path("down/big.bin");
+    let out = c
+        .cmd()
+        .args([&["cp", "s3://one/big.bin", s(&down), "--json"][..], &PARTS].concat())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(std::fs::read(&down).unwrap(), body());
+    let stats = c.proxy.stats();
+    let reset = stats.injected(ProxyFaultKind::ResetBefore);
+    assert_eq!(reset, 3, "{stats}");
+    let sum = summary(&text);
+    assert_eq!(sum["retries"], reset, "{sum}");
+    let by_cause: u64 = sum["retries_by_cause"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_cause, reset, "{sum}");
+    // Requests received = requests answered + those reset.
+    assert_eq!(stats.requests, stats.forwarded + reset, "{stats}");
+}

@@ -17,6 +17,7 @@ mod key;
 mod meta;
 mod payload;
 mod range;
+pub mod resend;
 mod store;
 pub mod time;
 

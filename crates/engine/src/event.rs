@@ -186,6 +186,8 @@ pub(crate) struct Counters {
     pub(crate) retries_timeout: AtomicU64,
     pub(crate) retries_rate_limited: AtomicU64,
     pub(crate) retries_integrity: AtomicU64,
+    /// Requests the transport sent again on a fresh connection.
+    pub(crate) retries_connection: AtomicU64,
     pub(crate) retries_transient: AtomicU64,
 }
 
@@ -202,6 +204,16 @@ impl Counters {
         cause.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts `n` requests of `len` payload bytes each that the transport
+    /// sent again on its own.
+    pub(crate) fn count_resends(&self, n: u64, len: u64) {
+        if n > 0 {
+            self.retries.fetch_add(n, Ordering::Relaxed);
+            self.retries_connection.fetch_add(n, Ordering::Relaxed);
+            self.bytes_resent.fetch_add(n * len, Ordering::Relaxed);
+        }
+    }
+
     /// Retries by cause, those that happened.
     pub(crate) fn retries_by_cause(&self) -> Vec<(String, u64)> {
         [
@@ -209,6 +221,7 @@ impl Counters {
             ("timeout", &self.retries_timeout),
             ("rate-limited", &self.retries_rate_limited),
             ("integrity", &self.retries_integrity),
+            ("connection", &self.retries_connection),
         ]
         .into_iter()
         .map(|(name, n)| (name.to_owned(), n.load(Ordering::Relaxed)))

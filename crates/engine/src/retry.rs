@@ -81,7 +81,10 @@ where
         .with_factor(2.0)
         .with_jitter()
         .with_max_times(cfg.request_retry_times);
-    (|| {
+    // Requests the transport sends again on its own (a pooled connection
+    // found closed) are retries too.
+    let tally = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tries = (|| {
         let fut = op();
         async move {
             crate::limit::take(shared.tps.as_ref(), 1).await;
@@ -98,6 +101,10 @@ where
             .bytes_resent
             .fetch_add(len, Ordering::Relaxed);
         tracing::debug!(error = %e, delay_ms = d.as_millis() as u64, "retrying request");
-    })
-    .await
+    });
+    let out = haul_core::resend::counting(std::sync::Arc::clone(&tally), tries).await;
+    shared
+        .counters
+        .count_resends(tally.load(Ordering::Relaxed), len);
+    out
 }

@@ -42,7 +42,7 @@ async fn get(
                 trace_response(&Method::GET, url, resp.status(), started.elapsed());
                 return Ok(resp);
             }
-            Err(e) if attempt == 1 && stale_connection(&e) => {}
+            Err(e) if attempt == 1 && stale_connection(&e) => haul_core::resend::resent(),
             Err(e) => return Err(map_transport(&e, key)),
         }
     }

@@ -243,6 +243,7 @@ pub async fn send(
             Ok(resp) if resp.status().is_success() => return Ok(resp),
             Ok(resp) => return Err(error_from_response(resp, ctx).await),
             Err(e) if idempotent && attempt == 1 && stale_connection(&e) => {
+                haul_core::resend::resent();
                 tracing::debug!(target: "haul_http", error = %crate::redact::redact_text(&e.to_string()), "resending on a fresh connection");
             }
             Err(e) => {

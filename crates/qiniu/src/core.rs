@@ -309,6 +309,7 @@ impl Core {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => return Err(error_from_response(resp, ctx).await),
                 Err(e) if idempotent && attempt == 1 && stale_connection(&e) => {
+                    haul_core::resend::resent();
                     tracing::debug!(target: "haul_qiniu", error = %e, "resending on a fresh connection");
                 }
                 Err(e) => return Err(map_transport(&e, ctx.key)),
