@@ -179,24 +179,10 @@ fn an_upload_stopped_at_any_instant_resumes_exact_sending_only_what_the_journal_
     }
 }
 
-/// A fresh server holding the test body at `url`, sent in parts.
-fn uploaded(url: &str) -> Counted {
-    let c = Counted::new();
-    let src = c.e.env.path("big.bin");
-    write(&src, &body());
-    let up = c
-        .cmd()
-        .args([&["cp", s(&src), url, "-q"][..], &FLAGS].concat())
-        .output()
-        .unwrap();
-    assert!(up.status.success());
-    c
-}
-
 #[test]
 fn a_part_copy_stopped_at_any_instant_resumes_exact_sending_only_what_the_journal_lacked() {
     for point in STORE_POINTS {
-        let c = uploaded("s3://one/src.bin");
+        let c = Counted::holding("s3://one/src.bin", &FLAGS);
         crash_and_resume(
             &c,
             point,
@@ -223,7 +209,7 @@ fn a_download_stopped_at_any_instant_resumes_exact_fetching_only_what_the_journa
         "local-renamed",
     ];
     for point in points {
-        let c = uploaded("s3://one/big.bin");
+        let c = Counted::holding("s3://one/big.bin", &FLAGS);
         let down = c.e.env.path("down/big.bin");
         c.proxy.reset_stats();
         c.crash_at(

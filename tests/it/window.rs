@@ -55,6 +55,20 @@ impl Counted {
         (out, sum)
     }
 
+    /// A fresh server holding [`body`] at `url`, sent with `flags`.
+    pub(crate) fn holding(url: &str, flags: &[&str]) -> Self {
+        let c = Self::new();
+        let src = c.e.env.path("big.bin");
+        write(&src, &body());
+        let up = c
+            .cmd()
+            .args([&["cp", s(&src), url, "-q"][..], flags].concat())
+            .output()
+            .unwrap();
+        assert!(up.status.success());
+        c
+    }
+
     /// Requests of `method` the store received since the last reset.
     fn sent(&self, method: &str) -> u64 {
         self.proxy
@@ -97,15 +111,7 @@ fn an_upload_completed_before_the_crash_is_not_sent_again() {
 
 #[test]
 fn a_download_renamed_into_place_before_the_crash_is_not_fetched_again() {
-    let c = Counted::new();
-    let src = c.e.env.path("big.bin");
-    write(&src, &body());
-    let up = c
-        .cmd()
-        .args([&["cp", s(&src), "s3://one/big.bin", "-q"][..], &PARTS].concat())
-        .output()
-        .unwrap();
-    assert!(up.status.success());
+    let c = Counted::holding("s3://one/big.bin", &PARTS);
     let down = c.e.env.path("down/big.bin");
     c.crash_at(
         "local-renamed",
@@ -129,15 +135,7 @@ fn a_download_renamed_into_place_before_the_crash_is_not_fetched_again() {
 #[test]
 fn every_request_sent_again_is_counted_as_a_retry() {
     use haul::testkit::{ProxyFault, ProxyFaultKind, ProxyRule};
-    let c = Counted::new();
-    let src = c.e.env.path("big.bin");
-    write(&src, &body());
-    let up = c
-        .cmd()
-        .args([&["cp", s(&src), "s3://one/big.bin", "-q"][..], &PARTS].concat())
-        .output()
-        .unwrap();
-    assert!(up.status.success());
+    let c = Counted::holding("s3://one/big.bin", &PARTS);
     c.proxy.set_rules(vec![
         ProxyRule::first(3, ProxyFault::ResetBefore).method("GET"),
     ]);
