@@ -13,7 +13,7 @@ use haul::core::{Error, Key, ObjectStore, UploadId};
 use haul::s3::{S3Config, S3Store};
 use haul::testkit::Answered;
 
-use crate::cli::{s, write};
+use crate::cli::{s, summary, write};
 use crate::window::{Counted, body};
 
 /// 12,000,000 bytes in parts of 5 MiB: three parts, one at a time.
@@ -249,5 +249,47 @@ fn a_download_stopped_at_any_instant_resumes_exact_fetching_only_what_the_journa
                     .is_none(),
             "{point}: no staging left"
         );
+    }
+}
+
+/// The answer to CompleteMultipartUpload lost on the way back (the store
+/// completed the upload): haul asks again, finds the upload gone and the
+/// object whole, and sends no part again, for an upload and a part copy.
+#[test]
+fn a_lost_complete_answer_sends_nothing_again() {
+    use haul::testkit::{ProxyFault, ProxyFaultKind, ProxyRule};
+    for (src, dst, key) in [
+        ("", "s3://two/big.bin", "two/big.bin"),
+        ("s3://one/src.bin", "s3://two/copy.bin", "two/copy.bin"),
+    ] {
+        let c = Counted::holding("s3://one/src.bin", &FLAGS);
+        let local = c.e.env.path("big.bin");
+        let from = if src.is_empty() { s(&local) } else { src };
+        c.proxy.set_rules(vec![
+            ProxyRule::first(1, ProxyFault::ResetAfter)
+                .method("POST")
+                .path_contains("uploadId="),
+        ]);
+        c.proxy.reset_stats();
+        let out = c
+            .cmd()
+            .args([&["cp", from, dst, "--json"][..], &FLAGS].concat())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{dst}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stats = c.proxy.stats();
+        assert_eq!(stats.injected(ProxyFaultKind::ResetAfter), 1, "{stats}");
+        assert_eq!(
+            parts(&stats.answered).len() as u64,
+            PARTS,
+            "{dst}: each part sent once"
+        );
+        assert_eq!(std::fs::read(c.e.object(key)).unwrap(), body(), "{dst}");
+        assert_eq!(summary(&text)["files_done"], 1, "{dst}: {text}");
     }
 }
