@@ -183,18 +183,17 @@ impl Core {
 impl Core {
     /// `put_stream`: one PUT sent as it is read, with the CRC32C trailing
     /// (as [`upload_part_stream`](Self::upload_part_stream)); gathered and
-    /// sent by `put` when the body computes no CRC32C or something must go
-    /// first (a `Content-MD5`), or payloads are signed.
+    /// sent by `put` when the body computes no CRC32C or payloads are
+    /// signed. A `Content-MD5` cannot go before a body not yet read: an MD5
+    /// asked for is compared with the answer's ETag instead (S3's ETag of
+    /// a single unencrypted PUT is its MD5).
     pub(crate) async fn put_stream(
         &self,
         key: &Key,
         body: PayloadStream,
         opts: PutOptions,
     ) -> Result<PutOutcome> {
-        let kinds = body.kinds();
-        let md5 = kinds.contains(&ChecksumKind::Md5)
-            || opts.checksums.iter().any(|c| c.kind() == ChecksumKind::Md5);
-        if !self.caps.streamed_puts || !kinds.contains(&ChecksumKind::Crc32c) || md5 {
+        if !self.caps.streamed_puts || !body.kinds().contains(&ChecksumKind::Crc32c) {
             return self.put(key, body.collect().await?, opts).await;
         }
         let size = body.len();
@@ -216,22 +215,34 @@ impl Core {
         let call = call.body(Body::Stream(StreamBody::new(encoded_len(size), stream)));
         let resp = self.send(call, &self.ctx(key.as_str())).await?;
         let out = crate::writer::outcome_from_headers(resp.headers());
-        let sent = sums
-            .get()
-            .and_then(|s| s.iter().find(|c| c.kind() == ChecksumKind::Crc32c))
-            .cloned();
+        let read = sums.get().unwrap_or_default();
+        let sent = |kind| read.iter().find(|c: &&Checksum| c.kind() == kind);
         let told = out
             .checksums
             .iter()
-            .find(|c| c.kind() == ChecksumKind::Crc32c);
-        if let (Some(sent), Some(told)) = (&sent, told)
-            && sent != told
-        {
-            return Err(Error::Integrity {
-                key: key.to_string(),
-                expected: sent.to_string(),
-                actual: Checksum::to_string(told),
-            });
+            .find(|c| c.kind() == ChecksumKind::Crc32c)
+            .map(Checksum::to_string);
+        let etag = out
+            .etag
+            .as_deref()
+            .filter(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|e| format!("md5:{}", e.to_ascii_lowercase()));
+        for (ours, theirs) in [
+            (sent(ChecksumKind::Crc32c).map(Checksum::to_string), told),
+            (
+                sent(ChecksumKind::Md5).map(|c| format!("md5:{}", c.to_hex())),
+                etag,
+            ),
+        ] {
+            if let (Some(ours), Some(theirs)) = (ours, theirs)
+                && ours != theirs
+            {
+                return Err(Error::Integrity {
+                    key: key.to_string(),
+                    expected: ours,
+                    actual: theirs,
+                });
+            }
         }
         Ok(out)
     }

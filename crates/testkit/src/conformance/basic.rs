@@ -480,6 +480,24 @@ pub async fn streamed_put(store: &dyn ObjectStore) {
         assert_eq!(out.etag, Some(md5_hex(&body)), "put ETag is the body's MD5");
     }
     assert_same(&read(store, &k).await, &body, "streamed object");
+    // Asked for an MD5 too (which cannot go before the body).
+    let both = [ChecksumKind::Crc32c, ChecksumKind::Md5];
+    let again = data(33, 150_001);
+    let streamed = stream_of(&k, again.len() as u64, &again, &both, None);
+    store
+        .put_stream(&k, streamed, PutOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("put_stream with an MD5 {k:?}: {e}"));
+    assert_same(
+        &read(store, &k).await,
+        &again,
+        "streamed object with an MD5",
+    );
+    let streamed = stream_of(&k, len, &body, &[ChecksumKind::Crc32c], None);
+    store
+        .put_stream(&k, streamed, PutOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("put_stream {k:?}: {e}"));
 
     let other = data(32, 200_001);
     let n = other.len() as u64;
