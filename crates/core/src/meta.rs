@@ -244,6 +244,12 @@ pub struct Capabilities {
     /// Otherwise it gathers the whole part first (the default method), and
     /// a part costs its full size in memory while it is sent.
     pub streamed_parts: bool,
+    /// Whether objects can be deleted by key. Stores that give every upload
+    /// a new address and delete only in bulk by other criteria (NOS,
+    /// Easemob) cannot: their `delete` is `NotSupported`.
+    pub delete: bool,
+    /// Whether a zero-byte object can be stored (NOS refuses empty files).
+    pub empty_objects: bool,
     /// Whether [`put_stream`](crate::ObjectStore::put_stream) sends the
     /// bytes as they arrive, holding a few chunks at a time. Otherwise it
     /// gathers the whole object first (the default method).
@@ -276,6 +282,8 @@ impl Default for Capabilities {
             metadata: true,
             streamed_parts: false,
             streamed_puts: false,
+            delete: true,
+            empty_objects: true,
         }
     }
 }

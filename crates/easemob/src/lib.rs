@@ -131,6 +131,8 @@ fn capabilities() -> Capabilities {
         metadata: false,
         streamed_parts: false,
         streamed_puts: true,
+        delete: false,
+        empty_objects: true,
     }
 }
 

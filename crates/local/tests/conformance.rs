@@ -13,4 +13,10 @@ fn store() -> Guarded<TempDir> {
     Guarded::new(Arc::new(store), dir)
 }
 
-haul_testkit::conformance_tests!(async { store() });
+haul_testkit::conformance_tests!(
+    async { store() },
+    skip {
+        attributes_round_trip: "a file keeps its modification time, not headers or user metadata",
+        put_checksums: "a file system has no checksum of its own to check",
+    }
+);

@@ -85,6 +85,8 @@ fn capabilities() -> Capabilities {
         metadata: false,
         streamed_parts: false,
         streamed_puts: true,
+        delete: true,
+        empty_objects: true,
     }
 }
 

@@ -1,8 +1,11 @@
 //! The conformance suite every [`ObjectStore`] implementation must pass.
 //!
-//! Each case is an `async fn(&dyn ObjectStore)` that panics on failure and
-//! returns early only when the store's [`Capabilities`](haul_core::Capabilities)
-//! say it lacks what the case needs. Every case works under its own unique
+//! Each case is an `async fn(&dyn ObjectStore) -> Outcome` that panics on
+//! failure, and returns [`Skip`] with its reason when the store lacks what
+//! the case needs (a [`Capabilities`](haul_core::Capabilities) flag, or an
+//! ETag to condition on); a skip is never a pass: a store's test module
+//! declares the cases it skips ([`conformance_tests!`](crate::conformance_tests)),
+//! and a case that skips undeclared, or runs though declared skipped, fails. Every case works under its own unique
 //! prefix (`conformance/<case>/<unique>/`), so all of them can run at once
 //! against one store, and again against a store that keeps old runs' objects.
 //! Multipart cases size their parts from `min_part_size_bytes` (non-last parts
@@ -75,7 +78,7 @@ macro_rules! cases {
         ///
         /// # Panics
         /// When the case fails, or when no case is called `name`.
-        pub fn run_case<'a>(name: &str, store: &'a dyn ObjectStore) -> BoxFuture<'a, ()> {
+        pub fn run_case<'a>(name: &str, store: &'a dyn ObjectStore) -> BoxFuture<'a, Outcome> {
             match name {
                 $(stringify!($case) => Box::pin($case(store)),)*
                 other => panic!("no conformance case called {other:?}"),
@@ -109,13 +112,49 @@ cases!(
     long_keys,
 );
 
-/// Runs every case against `store`, one after another.
+/// Why a case did not apply to a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skip(pub &'static str);
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// A case's end: it ran (and passed), or it did not apply.
+pub type Outcome = Result<(), Skip>;
+
+/// Runs every case against `store`, one after another, and returns those
+/// that were skipped, with why.
 ///
 /// # Panics
 /// When a case fails.
-pub async fn run_all(store: &dyn ObjectStore) {
+pub async fn run_all(store: &dyn ObjectStore) -> Vec<(&'static str, Skip)> {
+    let mut skipped = Vec::new();
     for name in CASES {
-        run_case(name, store).await;
+        if let Err(skip) = run_case(name, store).await {
+            skipped.push((*name, skip));
+        }
+    }
+    skipped
+}
+
+/// Checks what a case did against what the store's tests declared: a case
+/// declared skipped must skip (with any reason), any other must run.
+///
+/// # Panics
+/// When they differ.
+pub fn expect(case: &str, outcome: Outcome, declared_skipped: bool) {
+    match (outcome, declared_skipped) {
+        (Ok(()), false) => {}
+        (Err(skip), true) => eprintln!("conformance case {case} skipped: {skip}"),
+        (Err(skip), false) => panic!(
+            "conformance case {case} skipped ({skip}) but this store must run it: declare it in `skip` if that is right"
+        ),
+        (Ok(()), true) => {
+            panic!("conformance case {case} is declared skipped but ran: take it out of `skip`")
+        }
     }
 }
 
@@ -222,6 +261,18 @@ pub(crate) fn assert_same(got: &[u8], want: &[u8], what: &str) {
     );
 }
 
+/// Deletes `k` where the store can delete by key (see
+/// [`Capabilities::delete`](haul_core::Capabilities::delete)); elsewhere
+/// the object stays, as it would for any user of that store.
+pub(crate) async fn remove(store: &dyn ObjectStore, k: &Key) {
+    if store.capabilities().delete {
+        store
+            .delete(k)
+            .await
+            .unwrap_or_else(|e| panic!("delete {k:?}: {e}"));
+    }
+}
+
 /// Deletes everything under `prefix`, in batches the store accepts.
 pub(crate) async fn cleanup(store: &dyn ObjectStore, prefix: &str) {
     let keys: Vec<Key> = store
@@ -247,82 +298,110 @@ pub(crate) async fn cleanup(store: &dyn ObjectStore, prefix: &str) {
 /// Makes one `#[tokio::test]` per conformance case, plus a test that the
 /// macro and [`conformance::CASES`](crate::conformance::CASES) agree.
 ///
-/// The argument is an expression evaluated afresh in every test, whose value
-/// is a future (an `async` block or a call to an `async fn`) resolving to
-/// something that derefs to a store: `Arc<dyn ObjectStore>`,
+/// The first argument is an expression evaluated afresh in every test,
+/// whose value is a future (an `async` block or a call to an `async fn`)
+/// resolving to something that derefs to a store: `Arc<dyn ObjectStore>`,
 /// `Arc<MyStore>`, or a [`Guarded`](crate::Guarded) that also keeps a
 /// temporary directory alive. A synchronous factory is wrapped in
 /// `async { ... }`. Invoke it once per module; the tests run on a two-worker
 /// multi-threaded runtime, and the calling crate needs no tokio dependency of
 /// its own (it must depend on this crate under its own name, `haul_testkit`).
 ///
-/// ```ignore
-/// use std::sync::Arc;
-/// use haul_testkit::{Guarded, MemoryStore};
+/// A store that lacks what some cases need declares them, with why:
+/// `skip { case: "reason", ... }`. Those become ignored tests whose reason
+/// the test run prints; run with `--include-ignored`, each checks that its
+/// case does skip on this store. A case not declared must run: one that
+/// skips fails with its reason.
 ///
+/// ```ignore
 /// mod memory {
 ///     haul_testkit::conformance_tests!(async {
 ///         std::sync::Arc::new(haul_testkit::MemoryStore::with_min_part_size(1024))
 ///     });
 /// }
 ///
-/// mod local {
-///     async fn store() -> haul_testkit::Guarded<tempfile::TempDir> {
-///         let dir = tempfile::tempdir().unwrap();
-///         let store = std::sync::Arc::new(haul_local::LocalStore::new(dir.path()));
-///         haul_testkit::Guarded::new(store, dir)
-///     }
-///     haul_testkit::conformance_tests!(store());
+/// mod kodo {
+///     haul_testkit::conformance_tests!(store(), skip {
+///         attributes_round_trip: "Kodo keeps no user metadata",
+///     });
 /// }
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr) => {
-        $crate::conformance_tests!(@cases ($factory)
-            put_get_head_delete,
-            delete_missing_key,
-            zero_byte_object,
-            ranges,
-            conditional_get,
-            put_checksums,
-            payload_checksums,
-            copy_object,
-            attributes_round_trip,
-            error_classification,
-            list_prefix_pagination,
-            list_delimiter,
-            multipart_out_of_order,
-            multipart_complete_refusals,
-            multipart_abort,
-            multipart_zero_byte,
-            upload_part_copy_ranges,
-            concurrent_upload_parts,
-            streamed_parts,
-            streamed_put,
-            odd_keys,
-            long_keys,
-        );
+        $crate::conformance_tests!(@cases ($) $factory, {});
     };
-    (@cases ($factory:expr) $($case:ident),* $(,)?) => {
-        $(
-            #[$crate::__private::tokio::test(
-                crate = "::haul_testkit::__private::tokio",
-                flavor = "multi_thread",
-                worker_threads = 2
-            )]
-            async fn $case() {
-                let store = $factory.await;
-                $crate::conformance::$case(&*store).await;
-            }
-        )*
+    ($factory:expr, skip { $($skip:ident : $why:literal),* $(,)? }) => {
+        $crate::conformance_tests!(@cases ($) $factory, { $($skip : $why),* });
+    };
+    (@cases ($d:tt) $factory:expr, { $($skip:ident : $why:literal),* }) => {
+        macro_rules! __haul_conformance_case {
+            $(
+                ($skip) => {
+                    #[$crate::__private::tokio::test(
+                        crate = "::haul_testkit::__private::tokio",
+                        flavor = "multi_thread",
+                        worker_threads = 2
+                    )]
+                    #[ignore = $why]
+                    async fn $skip() {
+                        let store = $factory.await;
+                        let outcome = $crate::conformance::$skip(&*store).await;
+                        $crate::conformance::expect(stringify!($skip), outcome, true);
+                    }
+                };
+            )*
+            ($d case:ident) => {
+                #[$crate::__private::tokio::test(
+                    crate = "::haul_testkit::__private::tokio",
+                    flavor = "multi_thread",
+                    worker_threads = 2
+                )]
+                async fn $d case() {
+                    let store = $factory.await;
+                    let outcome = $crate::conformance::$d case(&*store).await;
+                    $crate::conformance::expect(stringify!($d case), outcome, false);
+                }
+            };
+        }
+
+        __haul_conformance_case!(put_get_head_delete);
+        __haul_conformance_case!(delete_missing_key);
+        __haul_conformance_case!(zero_byte_object);
+        __haul_conformance_case!(ranges);
+        __haul_conformance_case!(conditional_get);
+        __haul_conformance_case!(put_checksums);
+        __haul_conformance_case!(payload_checksums);
+        __haul_conformance_case!(copy_object);
+        __haul_conformance_case!(attributes_round_trip);
+        __haul_conformance_case!(error_classification);
+        __haul_conformance_case!(list_prefix_pagination);
+        __haul_conformance_case!(list_delimiter);
+        __haul_conformance_case!(multipart_out_of_order);
+        __haul_conformance_case!(multipart_complete_refusals);
+        __haul_conformance_case!(multipart_abort);
+        __haul_conformance_case!(multipart_zero_byte);
+        __haul_conformance_case!(upload_part_copy_ranges);
+        __haul_conformance_case!(concurrent_upload_parts);
+        __haul_conformance_case!(streamed_parts);
+        __haul_conformance_case!(streamed_put);
+        __haul_conformance_case!(odd_keys);
+        __haul_conformance_case!(long_keys);
 
         #[test]
         fn conformance_cases_complete() {
+            let listed: &[&str] = &["put_get_head_delete", "delete_missing_key", "zero_byte_object", "ranges", "conditional_get", "put_checksums", "payload_checksums", "copy_object", "attributes_round_trip", "error_classification", "list_prefix_pagination", "list_delimiter", "multipart_out_of_order", "multipart_complete_refusals", "multipart_abort", "multipart_zero_byte", "upload_part_copy_ranges", "concurrent_upload_parts", "streamed_parts", "streamed_put", "odd_keys", "long_keys"];
             assert_eq!(
-                &[$(stringify!($case)),*][..],
+                listed,
                 $crate::conformance::CASES,
                 "conformance_tests! and conformance::CASES list different cases"
             );
+            for case in [$(stringify!($skip)),*] {
+                assert!(
+                    $crate::conformance::CASES.contains(&case),
+                    "`skip` names {case}, which is no conformance case"
+                );
+            }
         }
     };
 }

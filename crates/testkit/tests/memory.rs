@@ -8,9 +8,12 @@ use haul_testkit::{FaultStore, MemoryStore};
 
 /// Small parts keep the multipart cases quick.
 mod small_parts {
-    haul_testkit::conformance_tests!(async {
-        std::sync::Arc::new(haul_testkit::MemoryStore::with_min_part_size(4 * 1024))
-    });
+    haul_testkit::conformance_tests!(
+        async { std::sync::Arc::new(haul_testkit::MemoryStore::with_min_part_size(4 * 1024)) },
+        skip {
+            streamed_put: "a memory store gathers a streamed body",
+        }
+    );
 }
 
 /// A counting wrapper must be transparent.
@@ -19,7 +22,12 @@ mod through_fault_store {
         let inner = std::sync::Arc::new(haul_testkit::MemoryStore::with_min_part_size(1024));
         std::sync::Arc::new(haul_testkit::FaultStore::new(inner, 1))
     }
-    haul_testkit::conformance_tests!(async { store() });
+    haul_testkit::conformance_tests!(
+        async { store() },
+        skip {
+            streamed_put: "a memory store gathers a streamed body",
+        }
+    );
 }
 
 /// S3's real 5 MiB minimum, every case in one test.
@@ -27,7 +35,9 @@ mod through_fault_store {
 async fn s3_part_minimum_all_cases() {
     let store = MemoryStore::new();
     assert_eq!(store.capabilities().min_part_size_bytes, 5 << 20);
-    haul_testkit::conformance::run_all(&store).await;
+    let skipped = haul_testkit::conformance::run_all(&store).await;
+    let names: Vec<&str> = skipped.iter().map(|(case, _)| *case).collect();
+    assert_eq!(names, ["streamed_put"], "{skipped:?}");
     assert!(
         store.keys().is_empty(),
         "cases clean up: {:?}",

@@ -217,6 +217,6 @@ async fn every_planted_bug_is_caught() {
 async fn the_honest_store_passes_what_the_buggy_ones_fail() {
     let store = MemoryStore::with_min_part_size(64);
     for (_, case) in CAUGHT_BY {
-        run_case(case, &store).await;
+        assert_eq!(run_case(case, &store).await, Ok(()), "{case} ran");
     }
 }

@@ -21,6 +21,13 @@ pub(crate) fn store(server: &EasemobServer) -> EasemobStore {
     EasemobStore::new(config(server)).expect("store")
 }
 
+/// A store that keeps its server alive.
+pub(crate) fn guarded() -> haul_testkit::Guarded<EasemobServer> {
+    let server = EasemobServer::start();
+    let store = std::sync::Arc::new(store(&server));
+    haul_testkit::Guarded::new(store, server)
+}
+
 /// `len` bytes that differ with `seed`.
 pub(crate) fn data(len: usize, seed: u8) -> bytes::Bytes {
     (0..len)

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use haul_core::{Attributes, CopyOptions, GetOptions, Key, ObjectMeta, ObjectStore, PutOptions};
 
-use super::{cleanup, data, key, part, part_size, unique_prefix};
+use super::{Outcome, Skip, cleanup, data, key, part, part_size, unique_prefix};
 
 /// The attributes every write of the case stores: all five, with metadata
 /// values a header cannot carry as they are (spaces, non-ASCII).
@@ -101,10 +101,10 @@ async fn check(store: &dyn ObjectStore, k: &Key, want: &Attributes, what: &str) 
 /// Content-Encoding, Cache-Control, Content-Disposition and user metadata,
 /// including a value with spaces and a non-ASCII one; writing the key
 /// again without attributes leaves none of the old metadata behind.
-pub async fn attributes_round_trip(store: &dyn ObjectStore) {
+pub async fn attributes_round_trip(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     if !caps.metadata {
-        return;
+        return Err(Skip("the store keeps no metadata (capability metadata)"));
     }
     let p = unique_prefix("attributes_round_trip");
     let want = wanted();
@@ -174,4 +174,5 @@ pub async fn attributes_round_trip(store: &dyn ObjectStore) {
             let _ = store.delete(&key(format!("{p}{name}"))).await;
         }
     }
+    Ok(())
 }

@@ -10,12 +10,13 @@ use haul_core::{
 };
 
 use super::{
-    assert_err, assert_same, data, key, md5_hex, part, read, stream_of, unique_prefix, write,
+    Outcome, Skip, assert_err, assert_same, data, key, md5_hex, part, read, remove, stream_of,
+    unique_prefix, write,
 };
 
 /// Put, get, head, overwrite and delete one object; ETag, size, checksums
 /// and modification time agree between the answers.
-pub async fn put_get_head_delete(store: &dyn ObjectStore) {
+pub async fn put_get_head_delete(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     let p = unique_prefix("put_get_head_delete");
     let k = key(format!("{p}object.bin"));
@@ -93,21 +94,27 @@ pub async fn put_get_head_delete(store: &dyn ObjectStore) {
     let head = store.head(&k).await.expect("head after overwrite");
     assert_eq!(head.size, 1_000, "head size after overwrite");
 
-    store.delete(&k).await.expect("delete");
-    assert_err!(
-        store.head(&k).await,
-        Error::NotFound { .. },
-        "head after delete"
-    );
-    assert_err!(
-        store.get(&k, GetOptions::default()).await,
-        Error::NotFound { .. },
-        "get after delete"
-    );
+    if caps.delete {
+        store.delete(&k).await.expect("delete");
+        assert_err!(
+            store.head(&k).await,
+            Error::NotFound { .. },
+            "head after delete"
+        );
+        assert_err!(
+            store.get(&k, GetOptions::default()).await,
+            Error::NotFound { .. },
+            "get after delete"
+        );
+    }
+    Ok(())
 }
 
 /// Deleting a missing key succeeds, alone and in a batch with existing keys.
-pub async fn delete_missing_key(store: &dyn ObjectStore) {
+pub async fn delete_missing_key(store: &dyn ObjectStore) -> Outcome {
+    if !store.capabilities().delete {
+        return Err(Skip("no delete by key (capability delete)"));
+    }
     let p = unique_prefix("delete_missing_key");
     let missing = key(format!("{p}never-written"));
     store
@@ -139,12 +146,18 @@ pub async fn delete_missing_key(store: &dyn ObjectStore) {
         let left = store.list_all(&p).await.expect("list after delete_many");
         assert!(left.is_empty(), "objects left after delete_many: {left:?}");
     }
+    Ok(())
 }
 
 /// A zero-byte object: put, head, get (empty body, empty range) and list
 /// (where the store lists).
-pub async fn zero_byte_object(store: &dyn ObjectStore) {
+pub async fn zero_byte_object(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
+    if !caps.empty_objects {
+        return Err(Skip(
+            "the store keeps no empty objects (capability empty_objects)",
+        ));
+    }
     let p = unique_prefix("zero_byte_object");
     let k = key(format!("{p}empty"));
     let out = store
@@ -164,14 +177,15 @@ pub async fn zero_byte_object(store: &dyn ObjectStore) {
         assert_eq!(listed.len(), 1, "the empty object is listed");
         assert_eq!(listed[0].size, 0, "listed size");
     }
-    store.delete(&k).await.expect("delete");
+    remove(store, &k).await;
+    Ok(())
 }
 
 /// Bounded, clamped, from-offset and suffix ranges; ranges past the end are
 /// `InvalidInput`; `meta.size` stays the whole object's.
-pub async fn ranges(store: &dyn ObjectStore) {
+pub async fn ranges(store: &dyn ObjectStore) -> Outcome {
     if !store.capabilities().ranged_get {
-        return;
+        return Err(Skip("no ranged GET (capability ranged_get)"));
     }
     let p = unique_prefix("ranges");
     let k = key(format!("{p}object"));
@@ -224,16 +238,17 @@ pub async fn ranges(store: &dyn ObjectStore) {
             "get {range:?} of a 1000-byte object"
         );
     }
-    store.delete(&k).await.expect("delete");
+    remove(store, &k).await;
+    Ok(())
 }
 
 /// `if_match` on get (and on copy, where supported) checks the ETag.
-pub async fn conditional_get(store: &dyn ObjectStore) {
+pub async fn conditional_get(store: &dyn ObjectStore) -> Outcome {
     let p = unique_prefix("conditional_get");
     let k = key(format!("{p}object"));
     write(store, &k, data(4, 300)).await;
     let Some(etag) = store.head(&k).await.expect("head").etag else {
-        return;
+        return Err(Skip("head gives no ETag to condition on"));
     };
     let opts = GetOptions {
         if_match: Some(etag.clone()),
@@ -272,14 +287,17 @@ pub async fn conditional_get(store: &dyn ObjectStore) {
             .expect("copy with the right If-Match");
         store.delete(&dst).await.expect("delete copy");
     }
-    store.delete(&k).await.expect("delete");
+    remove(store, &k).await;
+    Ok(())
 }
 
 /// A put carrying a checksum the store computes natively is verified: a
 /// wrong one is `Integrity` and nothing becomes visible.
-pub async fn put_checksums(store: &dyn ObjectStore) {
+pub async fn put_checksums(store: &dyn ObjectStore) -> Outcome {
     let Some(kind) = store.capabilities().native_checksums.first().copied() else {
-        return;
+        return Err(Skip(
+            "the store checks no checksum of its own (capability native_checksums)",
+        ));
     };
     let p = unique_prefix("put_checksums");
     let k = key(format!("{p}object"));
@@ -309,13 +327,14 @@ pub async fn put_checksums(store: &dyn ObjectStore) {
         Error::NotFound { .. },
         "head of a put refused for integrity"
     );
-    store.delete(&k).await.expect("delete");
+    remove(store, &k).await;
+    Ok(())
 }
 
 /// Checksums a [`Payload`] carries: correct ones of every kind are accepted
 /// by `put` and `upload_part`; a wrong one of a kind the store computes
 /// natively is `Integrity`, and the object or part is not stored.
-pub async fn payload_checksums(store: &dyn ObjectStore) {
+pub async fn payload_checksums(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     let p = unique_prefix("payload_checksums");
     let body = data(8, 3_000);
@@ -371,14 +390,15 @@ pub async fn payload_checksums(store: &dyn ObjectStore) {
             "object of a part carrying checksums",
         );
     }
-    store.delete(&k).await.expect("delete");
+    remove(store, &k).await;
+    Ok(())
 }
 
 /// Server-side copy: content and size arrive, the source stays, an existing
 /// destination is replaced, a missing source is `NotFound`.
-pub async fn copy_object(store: &dyn ObjectStore) {
+pub async fn copy_object(store: &dyn ObjectStore) -> Outcome {
     if !store.capabilities().server_side_copy {
-        return;
+        return Err(Skip("no server-side copy (capability server_side_copy)"));
     }
     let p = unique_prefix("copy_object");
     let src = key(format!("{p}src"));
@@ -405,11 +425,12 @@ pub async fn copy_object(store: &dyn ObjectStore) {
     for k in [&src, &dst] {
         store.delete(k).await.expect("delete");
     }
+    Ok(())
 }
 
 /// Missing objects are `NotFound`, not retryable, and the message names the
 /// key; an unknown upload id is `NoSuchUpload`.
-pub async fn error_classification(store: &dyn ObjectStore) {
+pub async fn error_classification(store: &dyn ObjectStore) -> Outcome {
     let p = unique_prefix("error_classification");
     let k = key(format!("{p}missing-object"));
     let Err(err) = store.get(&k, GetOptions::default()).await else {
@@ -443,6 +464,7 @@ pub async fn error_classification(store: &dyn ObjectStore) {
         );
         assert!(!err.is_retryable(), "NoSuchUpload must not be retryable");
     }
+    Ok(())
 }
 
 /// A put whose bytes are still being read (`put_stream`), for a store that
@@ -450,10 +472,12 @@ pub async fn error_classification(store: &dyn ObjectStore) {
 /// checksums computed on the way are known at the end and agree with what
 /// the store reports; a body that fails midway, or ends short, fails with
 /// its own error and leaves the object that was there before untouched.
-pub async fn streamed_put(store: &dyn ObjectStore) {
+pub async fn streamed_put(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     if !caps.streamed_puts {
-        return;
+        return Err(Skip(
+            "put_stream gathers the body (capability streamed_puts)",
+        ));
     }
     let p = unique_prefix("streamed_put");
     let k = key(format!("{p}object"));
@@ -528,5 +552,6 @@ pub async fn streamed_put(store: &dyn ObjectStore) {
         &body,
         "the object after failed puts",
     );
-    store.delete(&k).await.expect("delete");
+    remove(store, &k).await;
+    Ok(())
 }

@@ -6,7 +6,7 @@ use haul_core::{
     ByteRange, CopyOptions, Key, ListEntry, ListOptions, ObjectStore, ObjectStoreExt, PutOptions,
 };
 
-use super::{assert_same, cleanup, key, part, read, unique_prefix, write};
+use super::{Outcome, assert_same, cleanup, key, part, read, remove, unique_prefix, write};
 
 /// The longest key every provider accepts (`haul_core`'s limit, in UTF-8 bytes).
 const MAX_KEY_BYTES: usize = 1024;
@@ -110,7 +110,7 @@ async fn multipart_to(store: &dyn ObjectStore, src: &Key, dst: &Key) -> Option<B
 /// Keys with spaces, `+`, `%`, `#`, `?`, `&`, `=`, quotes and unicode survive
 /// put, head, get, ranged get, list (with and without delimiter), copy,
 /// multipart and part copy exactly as written.
-pub async fn odd_keys(store: &dyn ObjectStore) {
+pub async fn odd_keys(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     let p = unique_prefix("odd_keys");
     let mut keys: Vec<Key> = ODD.iter().map(|n| key(format!("{p}{n}"))).collect();
@@ -152,12 +152,10 @@ pub async fn odd_keys(store: &dyn ObjectStore) {
         cleanup(store, &p).await;
     } else {
         for k in &keys {
-            store
-                .delete(k)
-                .await
-                .unwrap_or_else(|e| panic!("delete {k:?}: {e}"));
+            remove(store, k).await;
         }
     }
+    Ok(())
 }
 
 /// A key of exactly `MAX_KEY_BYTES` bytes under `prefix`, in `/`-separated
@@ -180,7 +178,7 @@ fn long_key(prefix: &str, fill: char) -> Key {
 
 /// 1024-byte keys (multi-byte characters included) survive put, head, get,
 /// list, copy and multipart.
-pub async fn long_keys(store: &dyn ObjectStore) {
+pub async fn long_keys(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     let p = unique_prefix("long_keys");
     let mut keys = vec![long_key(&p, 'a')];
@@ -204,7 +202,8 @@ pub async fn long_keys(store: &dyn ObjectStore) {
     }
     assert_listed(store, &p, &keys).await;
     for k in &keys {
-        store.delete(k).await.expect("delete a 1024-byte key");
+        remove(store, k).await;
     }
     assert_listed(store, &p, &[]).await;
+    Ok(())
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use haul_core::{Key, ListEntry, ListOptions, ObjectStore, ObjectStoreExt};
 
-use super::{cleanup, key, unique_prefix, write};
+use super::{Outcome, Skip, cleanup, key, unique_prefix, write};
 
 /// How many keys the pagination case writes: more than one 1000-key page.
 const MANY: usize = 1_100;
@@ -34,9 +34,9 @@ fn objs<'a>(keys: impl IntoIterator<Item = &'a Key>) -> Vec<String> {
 /// 1100 keys written concurrently under one prefix list completely, in
 /// ascending order, across pages, with page-size hints and `start_after`,
 /// and without the neighbours that only share part of the prefix.
-pub async fn list_prefix_pagination(store: &dyn ObjectStore) {
+pub async fn list_prefix_pagination(store: &dyn ObjectStore) -> Outcome {
     if !store.capabilities().list {
-        return;
+        return Err(Skip("the store cannot list (capability list)"));
     }
     let p = unique_prefix("list_prefix_pagination");
     let dir = format!("{p}k/");
@@ -116,13 +116,14 @@ pub async fn list_prefix_pagination(store: &dyn ObjectStore) {
         "an empty prefix lists nothing"
     );
     cleanup(store, &p).await;
+    Ok(())
 }
 
 /// With a delimiter, keys below the next separator fold into one prefix
 /// entry ending in it, ordered among the objects, on every page size.
-pub async fn list_delimiter(store: &dyn ObjectStore) {
+pub async fn list_delimiter(store: &dyn ObjectStore) -> Outcome {
     if !store.capabilities().list {
-        return;
+        return Err(Skip("the store cannot list (capability list)"));
     }
     let p = unique_prefix("list_delimiter");
     let rel = ["a.txt", "b/1", "b/2", "b/c/3", "c/d/e", "z"];
@@ -178,4 +179,5 @@ pub async fn list_delimiter(store: &dyn ObjectStore) {
         "without a delimiter everything is listed"
     );
     cleanup(store, &p).await;
+    Ok(())
 }

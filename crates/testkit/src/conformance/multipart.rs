@@ -9,7 +9,8 @@ use haul_core::{
 };
 
 use super::{
-    assert_err, assert_same, data, key, part, part_size, read, stream_of, unique_prefix, write,
+    Outcome, Skip, assert_err, assert_same, data, key, part, part_size, read, stream_of,
+    unique_prefix, write,
 };
 
 /// Uploads one part and checks what the store acknowledged.
@@ -67,10 +68,10 @@ fn concat(parts: &[&[u8]]) -> Bytes {
 /// Parts uploaded out of order, one overwritten; nothing visible before
 /// completion; `list_parts` matches what was sent; the completed object is
 /// the parts in number order; the upload id is gone afterwards.
-pub async fn multipart_out_of_order(store: &dyn ObjectStore) {
+pub async fn multipart_out_of_order(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     if !caps.multipart {
-        return;
+        return Err(Skip("no multipart uploads (capability multipart)"));
     }
     let p = unique_prefix("multipart_out_of_order");
     let k = key(format!("{p}object"));
@@ -141,15 +142,16 @@ pub async fn multipart_out_of_order(store: &dyn ObjectStore) {
         "upload_part after complete"
     );
     store.delete(&k).await.expect("delete");
+    Ok(())
 }
 
 /// Completion refuses no parts, a part never uploaded, a wrong ETag, parts
 /// out of order or repeated, and a too-small part that is not the last; the
 /// upload survives every refusal and completes afterwards.
-pub async fn multipart_complete_refusals(store: &dyn ObjectStore) {
+pub async fn multipart_complete_refusals(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     if !caps.multipart {
-        return;
+        return Err(Skip("no multipart uploads (capability multipart)"));
     }
     let p = unique_prefix("multipart_complete_refusals");
     let k = key(format!("{p}object"));
@@ -206,14 +208,15 @@ pub async fn multipart_complete_refusals(store: &dyn ObjectStore) {
         "object completed after refusals",
     );
     store.delete(&k).await.expect("delete");
+    Ok(())
 }
 
 /// Aborting makes the id `NoSuchUpload` to every call, leaves nothing
 /// behind, and leaves another upload to the same key untouched.
-pub async fn multipart_abort(store: &dyn ObjectStore) {
+pub async fn multipart_abort(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     if !caps.multipart {
-        return;
+        return Err(Skip("no multipart uploads (capability multipart)"));
     }
     let p = unique_prefix("multipart_abort");
     let k = key(format!("{p}object"));
@@ -258,12 +261,13 @@ pub async fn multipart_abort(store: &dyn ObjectStore) {
     complete(store, &k, &other, &[kept]).await;
     assert_same(&read(store, &k).await, &data(31, 20), "the other upload");
     store.delete(&k).await.expect("delete");
+    Ok(())
 }
 
 /// A multipart upload of one empty part makes a zero-byte object.
-pub async fn multipart_zero_byte(store: &dyn ObjectStore) {
+pub async fn multipart_zero_byte(store: &dyn ObjectStore) -> Outcome {
     if !store.capabilities().multipart {
-        return;
+        return Err(Skip("no multipart uploads (capability multipart)"));
     }
     let p = unique_prefix("multipart_zero_byte");
     let k = key(format!("{p}empty"));
@@ -273,15 +277,16 @@ pub async fn multipart_zero_byte(store: &dyn ObjectStore) {
     assert_eq!(store.head(&k).await.expect("head").size, 0, "size");
     assert!(read(store, &k).await.is_empty(), "empty body");
     store.delete(&k).await.expect("delete");
+    Ok(())
 }
 
 /// `upload_part_copy` with bounded, from-offset and suffix ranges, mixed
 /// with uploaded parts; a range starting past the source's end is
 /// `InvalidInput`, a missing source `NotFound`.
-pub async fn upload_part_copy_ranges(store: &dyn ObjectStore) {
+pub async fn upload_part_copy_ranges(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     if !caps.multipart || !caps.part_copy {
-        return;
+        return Err(Skip("no part copy (capabilities multipart and part_copy)"));
     }
     let p = unique_prefix("upload_part_copy_ranges");
     let ps = part_size(store);
@@ -364,15 +369,16 @@ pub async fn upload_part_copy_ranges(store: &dyn ObjectStore) {
     for k in [&src, &whole, &mixed] {
         store.delete(k).await.expect("delete");
     }
+    Ok(())
 }
 
 /// How many parts `concurrent_upload_parts` sends at once.
 const PARTS: u32 = 16;
 
 /// 16 parts of one upload in flight at once.
-pub async fn concurrent_upload_parts(store: &dyn ObjectStore) {
+pub async fn concurrent_upload_parts(store: &dyn ObjectStore) -> Outcome {
     if !store.capabilities().multipart {
-        return;
+        return Err(Skip("no multipart uploads (capability multipart)"));
     }
     let p = unique_prefix("concurrent_upload_parts");
     let k = key(format!("{p}object"));
@@ -405,16 +411,17 @@ pub async fn concurrent_upload_parts(store: &dyn ObjectStore) {
         "object of 16 concurrent parts",
     );
     store.delete(k).await.expect("delete");
+    Ok(())
 }
 
 /// Parts sent with `upload_part_stream`: chunks of any size make the part,
 /// with or without checksums computed on the way; a body that fails
 /// midway, or ends short, fails with its own error and leaves no part
 /// behind; the completed object is exact.
-pub async fn streamed_parts(store: &dyn ObjectStore) {
+pub async fn streamed_parts(store: &dyn ObjectStore) -> Outcome {
     let caps = store.capabilities().clone();
     if !caps.multipart {
-        return;
+        return Err(Skip("no multipart uploads (capability multipart)"));
     }
     let p = unique_prefix("streamed_parts");
     let k = key(format!("{p}object"));
@@ -478,4 +485,5 @@ pub async fn streamed_parts(store: &dyn ObjectStore) {
         "streamed object",
     );
     store.delete(&k).await.expect("delete");
+    Ok(())
 }
