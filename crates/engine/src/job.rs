@@ -5,172 +5,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use haul_core::ObjectStore;
-use haul_journal::{FileAction, FileId, FileRow, JobId, JobState, Journal, JournalError};
-use serde::{Deserialize, Serialize};
+use haul_core::PutOptions;
+use haul_journal::{FileAction, FileId, FileRow, JobId, JobState, Journal, NewFile};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::config::TransferConfig;
+use crate::context::{Endpoint, JobRequest, JobSpec, Operation, Shared, summary_of};
+use crate::error::EngineError;
 use crate::event::{Counters, Event, Summary};
 use crate::limit::{ByteBudget, TokenBucket};
-use crate::{CompareMode, EngineError, TransferConfig};
-
-/// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Operation {
-    /// Copy every source object to the destination.
-    Copy,
-    /// Copy what differs; optionally delete what the source lacks.
-    Sync,
-    /// Copy, verify, then delete the source.
-    Move,
-    /// Delete every object under the source (the destination is ignored).
-    Delete,
-}
-
-/// One side of a job: a store, a key prefix in it, and how to name it.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    /// The store.
-    pub store: Arc<dyn ObjectStore>,
-    /// The key prefix (a whole key for single-object jobs); `""` for all.
-    pub prefix: String,
-    /// How the caller names this endpoint (a URL or path), journaled so
-    /// `resume` can open the same store again. Never holds a secret.
-    pub location: String,
-}
-
-impl Endpoint {
-    /// An endpoint over `store` at `prefix`, named `location`.
-    pub fn new(
-        store: Arc<dyn ObjectStore>,
-        prefix: impl Into<String>,
-        location: impl Into<String>,
-    ) -> Self {
-        Self {
-            store,
-            prefix: prefix.into(),
-            location: location.into(),
-        }
-    }
-}
-
-/// A job to start.
-#[derive(Debug, Clone)]
-pub struct JobRequest {
-    /// What to do.
-    pub op: Operation,
-    /// Where the objects come from (for `Delete`: what to delete).
-    pub src: Endpoint,
-    /// Where they go (for `Delete`: pass the source again).
-    pub dst: Endpoint,
-    /// The source prefix is one object's key and the destination prefix is
-    /// the destination key.
-    pub single: bool,
-    /// How to decide that a destination object is up to date.
-    pub compare: CompareMode,
-    /// With `Sync`: delete destination objects the source lacks.
-    pub delete_extraneous: bool,
-    /// Refuse the job when it would delete more than this many objects.
-    pub max_delete: Option<u64>,
-    /// Only source keys (relative to the prefix) matching one of these globs.
-    pub include: Vec<String>,
-    /// Never source keys matching one of these globs.
-    pub exclude: Vec<String>,
-    /// Plan and report, transfer nothing.
-    pub dry_run: bool,
-    /// Attributes set on every uploaded object.
-    pub attrs: crate::AttrOverrides,
-}
-
-impl JobRequest {
-    /// A plain copy from `src` to `dst` of everything under the prefixes.
-    #[must_use]
-    pub fn copy(src: Endpoint, dst: Endpoint) -> Self {
-        Self {
-            op: Operation::Copy,
-            src,
-            dst,
-            single: false,
-            compare: CompareMode::Always,
-            delete_extraneous: false,
-            max_delete: None,
-            include: Vec::new(),
-            exclude: Vec::new(),
-            dry_run: false,
-            attrs: crate::AttrOverrides::default(),
-        }
-    }
-}
-
-/// What the journal keeps of a job so another process can resume it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobSpec {
-    /// What the job does.
-    pub op: Operation,
-    /// The source's location text.
-    pub src: String,
-    /// The source prefix.
-    pub src_prefix: String,
-    /// The destination's location text.
-    pub dst: String,
-    /// The destination prefix.
-    pub dst_prefix: String,
-    /// Single-object job.
-    pub single: bool,
-    /// The settings the job runs with (resume keeps them).
-    pub config: TransferConfig,
-    /// Attributes set on every uploaded object.
-    #[serde(default)]
-    pub attrs: crate::AttrOverrides,
-}
-
-/// State every task of a job shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) job: JobId,
-    pub(crate) journal: Arc<Journal>,
-    pub(crate) config: TransferConfig,
-    pub(crate) src: Endpoint,
-    pub(crate) dst: Endpoint,
-    pub(crate) op: Operation,
-    pub(crate) attrs: crate::AttrOverrides,
-    pub(crate) counters: Counters,
-    pub(crate) budget: ByteBudget,
-    pub(crate) bw: Option<TokenBucket>,
-    pub(crate) tps: Option<TokenBucket>,
-    pub(crate) events: Option<mpsc::UnboundedSender<Event>>,
-    pub(crate) cancel: watch::Receiver<bool>,
-    pub(crate) started: Instant,
-    pub(crate) failures: std::sync::Mutex<Vec<(String, String)>>,
-}
-
-impl Shared {
-    pub(crate) fn emit(&self, event: Event) {
-        if let Some(tx) = &self.events {
-            let _ = tx.send(event);
-        }
-    }
-
-    pub(crate) fn cancelled(&self) -> bool {
-        *self.cancel.borrow()
-    }
-
-    /// Resolves when the job is cancelled (never, if it cannot be).
-    pub(crate) async fn until_cancelled(&self) {
-        let mut rx = self.cancel.clone();
-        if rx.wait_for(|c| *c).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Whether source and destination are the same store object, so
-    /// server-side copies apply.
-    pub(crate) fn same_store(&self) -> bool {
-        std::ptr::addr_eq(Arc::as_ptr(&self.src.store), Arc::as_ptr(&self.dst.store))
-    }
-}
+use crate::stream;
 
 /// Starts and resumes jobs.
 #[derive(Debug, Clone)]
@@ -357,6 +203,86 @@ impl Engine {
     }
 }
 
+/// Streams: one object from a reader, or to a writer (see [`stream`]).
+impl Engine {
+    async fn stream_job(
+        &self,
+        src: Endpoint,
+        dst: Endpoint,
+        src_key: &str,
+        dst_key: &str,
+    ) -> Result<(Arc<Shared>, FileRow, haul_journal::JobLock), EngineError> {
+        let spec = JobSpec {
+            op: Operation::Copy,
+            src: src.location.clone(),
+            src_prefix: src.prefix.clone(),
+            dst: dst.location.clone(),
+            dst_prefix: dst.prefix.clone(),
+            single: true,
+            config: self.config().clone(),
+            attrs: crate::attrs::AttrOverrides::default(),
+        };
+        let json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
+            job: JobId(0),
+            cause: e.to_string(),
+        })?;
+        let journal = self.journal();
+        let job = journal.create_job(&json).await?;
+        let lock = journal.lock_job(job)?;
+        journal.add_files(
+            job,
+            vec![NewFile {
+                action: FileAction::Copy,
+                ..NewFile::copy(src_key, dst_key, 0)
+            }],
+        );
+        journal.set_job_state(job, JobState::Running);
+        journal.flush().await?;
+        let row = journal
+            .files(job)?
+            .pop()
+            .ok_or(EngineError::Task("stream job has no file".into()))?;
+        // Cancelled through the engine's canceller (`with_canceller`).
+        let (shared, _cancel) = self.shared(job, &spec, src, dst);
+        shared.counters.files_total.store(1, Ordering::Relaxed);
+        Ok((shared, row, lock))
+    }
+
+    /// Uploads everything `reader` yields to the object `dst.prefix`.
+    ///
+    /// The stream is read once; parts are hashed as they are read, uploaded
+    /// in parallel within `chunk_parallel_limit` and `max_inflight_bytes`,
+    /// and the object is verified like any other. See the module docs for
+    /// part sizes and limits.
+    pub async fn upload_stream<R: AsyncRead + Unpin + Send>(
+        &self,
+        mut reader: R,
+        dst: Endpoint,
+        opts: PutOptions,
+    ) -> Result<Summary, EngineError> {
+        let key = dst.prefix.clone();
+        let src = Endpoint::new(Arc::clone(&dst.store), stream::STDIN, stream::STDIN);
+        let (shared, row, _lock) = self.stream_job(src, dst, stream::STDIN, &key).await?;
+        let result = stream::upload(&shared, &row, &mut reader, opts).await;
+        stream::finish(&shared, &row, result).await
+    }
+
+    /// Writes the object `src.prefix` to `writer`: ranged parts fetched in
+    /// parallel, written in order, within the memory budget; the combined
+    /// CRC32C is compared with what the store reports.
+    pub async fn download_stream<W: AsyncWrite + Unpin + Send>(
+        &self,
+        src: Endpoint,
+        mut writer: W,
+    ) -> Result<Summary, EngineError> {
+        let key = src.prefix.clone();
+        let dst = Endpoint::new(Arc::clone(&src.store), stream::STDIN, stream::STDIN);
+        let (shared, row, _lock) = self.stream_job(src, dst, &key, stream::STDIN).await?;
+        let result = stream::download(&shared, &key, &mut writer).await;
+        stream::finish(&shared, &row, result).await
+    }
+}
+
 /// A running job.
 ///
 /// Dropping the handle does not stop the job: it runs on in the background
@@ -419,32 +345,6 @@ impl JobHandle {
         self.task
             .await
             .map_err(|e| EngineError::Task(e.to_string()))?
-    }
-}
-
-pub(crate) fn summary_of(shared: &Shared) -> Summary {
-    let failures = shared
-        .failures
-        .lock()
-        .map(|f| f.clone())
-        .unwrap_or_default();
-    let skipped_by_reason = shared
-        .journal
-        .skip_reasons(shared.job)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(why, n)| (why.unwrap_or_else(|| "up to date".to_owned()), n))
-        .collect();
-    Summary {
-        job_id: shared.job.0,
-        counts: shared.counters.snapshot(shared.started.elapsed()),
-        cancelled: shared.cancelled(),
-        failures,
-        integrity_failures: shared.counters.integrity_failures.load(Ordering::Relaxed),
-        verified_by_content: shared.counters.verified_by_content.load(Ordering::Relaxed),
-        verified_by_size: shared.counters.verified_by_size.load(Ordering::Relaxed),
-        retries_by_cause: shared.counters.retries_by_cause(),
-        skipped_by_reason,
     }
 }
 
@@ -528,7 +428,7 @@ async fn settle_unknown(shared: &Shared) -> Result<(), EngineError> {
         .files_in_state(shared.job, haul_journal::FileState::Refused)?
     {
         let line = row.error.clone().unwrap_or_else(|| row.src.clone());
-        crate::transfer::record_failure(shared, &row, line);
+        crate::failure::record_failure(shared, &row, line);
     }
     if shared.config.resend_unknown {
         shared.journal.requeue_unknown(shared.job).await?;
@@ -542,7 +442,7 @@ async fn settle_unknown(shared: &Shared) -> Result<(), EngineError> {
             .error
             .clone()
             .unwrap_or_else(|| format!("{}: sent, answer lost; not sent again", row.dst));
-        crate::transfer::record_failure(shared, &row, line);
+        crate::failure::record_failure(shared, &row, line);
     }
     Ok(())
 }
@@ -563,10 +463,4 @@ fn spawn_progress(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
             ));
         }
     })
-}
-
-impl From<JournalError> for EngineError {
-    fn from(e: JournalError) -> Self {
-        Self::Journal(e)
-    }
 }

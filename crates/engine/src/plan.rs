@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -14,9 +14,10 @@ use haul_core::{
 };
 use haul_journal::{FileAction, FileId, FileState, JobState, NewFile};
 
+use crate::config::CompareMode;
+use crate::context::{JobRequest, Operation, Shared, mtime_ns};
+use crate::error::EngineError;
 use crate::event::Event;
-use crate::job::{JobRequest, Operation, Shared};
-use crate::{CompareMode, EngineError};
 
 /// Rows per journal batch while planning.
 const PLAN_BATCH: usize = 1000;
@@ -59,13 +60,6 @@ impl Filter {
         }
         self.include.as_ref().is_none_or(|g| g.is_match(rel))
     }
-}
-
-/// The source's modification time in nanoseconds, as the journal keeps it.
-pub(crate) fn mtime_ns(meta: &ObjectMeta) -> Option<i64> {
-    meta.last_modified
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos() as i64)
 }
 
 /// A planned row for `meta` going to `dst`.
@@ -183,7 +177,7 @@ impl Planner<'_> {
             }
             (_, FileState::Refused) => {
                 let line = f.error.clone().unwrap_or_default();
-                crate::transfer::count_failure(self.shared, &f.src, &f.dst, line);
+                crate::failure::count_failure(self.shared, &f.src, &f.dst, line);
             }
             (FileAction::Delete, _) => {
                 self.deletes += 1;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use haul_core::{Error, Result};
 
-use crate::job::Shared;
+use crate::context::Shared;
 
 /// The longest single backoff.
 const MAX_DELAY: Duration = Duration::from_secs(15);
@@ -107,4 +107,23 @@ where
         .counters
         .count_resends(tally.load(Ordering::Relaxed), len);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patience_gives_a_timeout_one_more_try_and_retryable_errors_theirs() {
+        let p = Patience::default();
+        let timeout = Error::timeout("k", "no answer in 1s");
+        assert!(p.retry(&timeout), "first timeout: try again");
+        assert!(!p.retry(&timeout), "second timeout: give up");
+        let transient = Error::transient("k", "reset");
+        assert!(
+            p.retry(&transient) && p.retry(&transient),
+            "transient: always"
+        );
+        assert!(!p.retry(&Error::invalid("k", "bad")), "invalid: never");
+    }
 }

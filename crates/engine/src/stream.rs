@@ -20,18 +20,18 @@ use haul_core::checksum::ChecksumKind;
 use haul_core::{
     ByteRange, Capabilities, Error, Key, MultiHasher, ObjectMeta, PartNumber, Payload, PutOptions,
 };
-use haul_journal::{FileAction, FileRow, FileState, JobId, JobState, NewFile};
+use haul_journal::{FileRow, FileState, JobState};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::EngineError;
+use crate::context::Shared;
+use crate::error::EngineError;
 use crate::event::{Event, Summary};
-use crate::job::{Endpoint, Engine, JobSpec, Operation, Shared};
+use crate::failure::Failure;
+use crate::multipart::{absorb, complete, finish_part};
+use crate::parts::{check_part, kinds, read, with_part_retries};
 use crate::retry::request;
-use crate::transfer::{
-    Failure, absorb, check_part, complete, finish_part, kinds, read, with_part_retries,
-};
 use crate::verify::{Expected, Verified, combine_parts, verify};
 
 /// The source name the journal records for standard input.
@@ -70,86 +70,7 @@ fn io_err(key: &str, e: std::io::Error) -> Failure {
     })
 }
 
-impl Engine {
-    async fn stream_job(
-        &self,
-        src: Endpoint,
-        dst: Endpoint,
-        src_key: &str,
-        dst_key: &str,
-    ) -> Result<(Arc<Shared>, FileRow, haul_journal::JobLock), EngineError> {
-        let spec = JobSpec {
-            op: Operation::Copy,
-            src: src.location.clone(),
-            src_prefix: src.prefix.clone(),
-            dst: dst.location.clone(),
-            dst_prefix: dst.prefix.clone(),
-            single: true,
-            config: self.config().clone(),
-            attrs: crate::AttrOverrides::default(),
-        };
-        let json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
-            job: JobId(0),
-            cause: e.to_string(),
-        })?;
-        let journal = self.journal();
-        let job = journal.create_job(&json).await?;
-        let lock = journal.lock_job(job)?;
-        journal.add_files(
-            job,
-            vec![NewFile {
-                action: FileAction::Copy,
-                ..NewFile::copy(src_key, dst_key, 0)
-            }],
-        );
-        journal.set_job_state(job, JobState::Running);
-        journal.flush().await?;
-        let row = journal
-            .files(job)?
-            .pop()
-            .ok_or(EngineError::Task("stream job has no file".into()))?;
-        // Cancelled through the engine's canceller (`with_canceller`).
-        let (shared, _cancel) = self.shared(job, &spec, src, dst);
-        shared.counters.files_total.store(1, Ordering::Relaxed);
-        Ok((shared, row, lock))
-    }
-
-    /// Uploads everything `reader` yields to the object `dst.prefix`.
-    ///
-    /// The stream is read once; parts are hashed as they are read, uploaded
-    /// in parallel within `chunk_parallel_limit` and `max_inflight_bytes`,
-    /// and the object is verified like any other. See the module docs for
-    /// part sizes and limits.
-    pub async fn upload_stream<R: AsyncRead + Unpin + Send>(
-        &self,
-        mut reader: R,
-        dst: Endpoint,
-        opts: PutOptions,
-    ) -> Result<Summary, EngineError> {
-        let key = dst.prefix.clone();
-        let src = Endpoint::new(Arc::clone(&dst.store), STDIN, STDIN);
-        let (shared, row, _lock) = self.stream_job(src, dst, STDIN, &key).await?;
-        let result = upload_stream(&shared, &row, &mut reader, opts).await;
-        finish(&shared, &row, result).await
-    }
-
-    /// Writes the object `src.prefix` to `writer`: ranged parts fetched in
-    /// parallel, written in order, within the memory budget; the combined
-    /// CRC32C is compared with what the store reports.
-    pub async fn download_stream<W: AsyncWrite + Unpin + Send>(
-        &self,
-        src: Endpoint,
-        mut writer: W,
-    ) -> Result<Summary, EngineError> {
-        let key = src.prefix.clone();
-        let dst = Endpoint::new(Arc::clone(&src.store), STDIN, STDIN);
-        let (shared, row, _lock) = self.stream_job(src, dst, &key, STDIN).await?;
-        let result = download_stream(&shared, &key, &mut writer).await;
-        finish(&shared, &row, result).await
-    }
-}
-
-async fn finish(
+pub(crate) async fn finish(
     shared: &Arc<Shared>,
     row: &FileRow,
     result: Result<(u64, Verified), Failure>,
@@ -180,15 +101,15 @@ async fn finish(
             });
         }
         Err(f) => {
-            crate::transfer::fail_file(shared, row, f);
+            crate::failure::fail_file(shared, row, f);
             journal.set_job_state(shared.job, JobState::Failed);
         }
     }
     journal.flush().await?;
-    Ok(crate::job::summary_of(shared))
+    Ok(crate::context::summary_of(shared))
 }
 
-async fn upload_stream<R: AsyncRead + Unpin + Send>(
+pub(crate) async fn upload<R: AsyncRead + Unpin + Send>(
     shared: &Arc<Shared>,
     row: &FileRow,
     reader: &mut R,
@@ -219,12 +140,12 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
         let why = if small < cap.max_single_put_bytes {
             format!(
                 "standard input is longer than the {} memory budget, and {dst} takes only single uploads, whose length must be known first; raise --max-inflight-bytes or upload a file",
-                crate::transfer::decimal(cfg.max_inflight_bytes)
+                crate::failure::decimal(cfg.max_inflight_bytes)
             )
         } else {
             format!(
                 "standard input is longer than the {} {dst} takes in one upload",
-                crate::transfer::decimal(cap.max_single_put_bytes)
+                crate::failure::decimal(cap.max_single_put_bytes)
             )
         };
         return Err(Error::invalid(dk.as_str(), why).into());
@@ -373,7 +294,7 @@ async fn upload_stream<R: AsyncRead + Unpin + Send>(
     Ok((offset, result.verified))
 }
 
-async fn download_stream<W: AsyncWrite + Unpin + Send>(
+pub(crate) async fn download<W: AsyncWrite + Unpin + Send>(
     shared: &Arc<Shared>,
     key: &str,
     writer: &mut W,

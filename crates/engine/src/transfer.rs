@@ -5,64 +5,20 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use haul_core::{
-    ByteRange, Capabilities, Checksum, ChecksumKind, CompletedPart, CopyOptions, Error, GetOptions,
-    Key, ObjectMeta, Payload, PayloadStream, PutOptions, PutOutcome, UploadId,
-};
-use haul_journal::{FileRow, FileState, JournalError};
+use haul_core::{Checksum, CopyOptions, Error, Key, ObjectMeta, PutOptions, PutOutcome, UploadId};
+use haul_journal::{FileRow, FileState};
 
+use crate::context::{Operation, Shared};
 use crate::event::Event;
-use crate::job::{Operation, Shared};
 use crate::retry::request;
 use crate::verify::{Expected, Verified, verify};
 
-mod multipart;
-
-use multipart::multipart;
-pub(crate) use multipart::{absorb, complete, finish_part};
+use crate::failure::{Done, Failure, decimal, fail, fail_file, record_failure};
+use crate::multipart::multipart;
+use crate::parts::{kinds, open, read, with_part_retries};
 
 /// Why a file did not finish.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    Store(Error),
-    Journal(JournalError),
-    Cancelled,
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Self::Store(e)
-    }
-}
-
-impl From<JournalError> for Failure {
-    fn from(e: JournalError) -> Self {
-        Self::Journal(e)
-    }
-}
-
-impl Failure {
-    /// Failures after which the whole file is worth doing again, once.
-    fn redo(&self) -> bool {
-        matches!(
-            self,
-            Self::Store(
-                Error::Integrity { .. } | Error::Precondition { .. } | Error::NoSuchUpload { .. }
-            )
-        )
-    }
-}
-
-/// How a file got to its destination.
-pub(crate) struct Done {
-    pub(crate) method: &'static str,
-    /// What was compared, and the file's checksum.
-    pub(crate) verified: Verified,
-    /// Where the store put the object, when it chose.
-    pub(crate) location: Option<String>,
-}
-
-use crate::plan::mtime_ns;
+use crate::context::mtime_ns;
 
 /// Transfers one planned file and records the outcome. Never panics on a
 /// store's or user's input; every failure becomes the file's error line.
@@ -143,49 +99,6 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
     }
 }
 
-/// Records a file's failure: its one-line error, and whether it was a
-/// verification failure (what makes the exit code 3).
-pub(crate) fn fail_file(shared: &Shared, row: &FileRow, f: Failure) {
-    if matches!(f, Failure::Store(Error::Integrity { .. })) {
-        shared
-            .counters
-            .integrity_failures
-            .fetch_add(1, Ordering::Relaxed);
-    }
-    let line = match f {
-        Failure::Store(e) => e.to_string(),
-        Failure::Journal(e) => format!("{}: {e}", row.dst),
-        Failure::Cancelled => format!("{}: cancelled", row.dst),
-    };
-    fail(shared, row, line);
-}
-
-/// Records a file as failed with its one-line error.
-pub(crate) fn fail(shared: &Shared, row: &FileRow, line: String) {
-    shared
-        .journal
-        .set_file_state(row.id, FileState::Failed, None, Some(line.clone()));
-    record_failure(shared, row, line);
-}
-
-/// Counts a file that did not arrive and tells the observers.
-pub(crate) fn record_failure(shared: &Shared, row: &FileRow, line: String) {
-    count_failure(shared, &row.src, &row.dst, line);
-}
-
-/// Counts a failure of `src` → `dst` and tells the observers.
-pub(crate) fn count_failure(shared: &Shared, src: &str, dst: &str, line: String) {
-    shared.counters.files_failed.fetch_add(1, Ordering::Relaxed);
-    if let Ok(mut f) = shared.failures.lock() {
-        f.push((dst.to_owned(), line.clone()));
-    }
-    shared.emit(Event::FileFailed {
-        src: src.to_owned(),
-        dst: dst.to_owned(),
-        error: line,
-    });
-}
-
 async fn delete_source(shared: &Shared, row: &FileRow) -> Result<(), Failure> {
     let k = Key::new(row.src.as_str())?;
     request(shared, || shared.src.store.delete(&k)).await?;
@@ -201,53 +114,6 @@ async fn forget_upload(shared: &Shared, row: &mut FileRow) {
     shared
         .journal
         .reset_file(row.id, row.size, row.mtime_ns, row.src_version.clone());
-}
-
-/// Sizes as people read upload limits: `20.0 MB` (10^6 bytes).
-pub(crate) fn decimal(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < UNITS.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
-}
-
-/// Checksum kinds to compute while reading for this destination.
-pub(crate) fn kinds(shared: &Shared, cap: &Capabilities) -> Vec<ChecksumKind> {
-    let mut k = vec![ChecksumKind::Crc32c];
-    if shared.config.upload_check_content_md5 || cap.wants_content_md5 {
-        k.push(ChecksumKind::Md5);
-    }
-    k.extend(cap.native_checksums.iter().copied().filter(|c| c.is_crc()));
-    k.sort_unstable();
-    k.dedup();
-    k
-}
-
-/// The destination's first native CRC kind other than CRC32C, journaled per
-/// part so the whole object's can be combined and compared.
-pub(crate) fn native_kind(cap: &Capabilities) -> Option<ChecksumKind> {
-    cap.native_checksums
-        .iter()
-        .copied()
-        .find(|k| k.is_crc() && *k != ChecksumKind::Crc32c)
-}
-
-/// Part size for `size` bytes: `max(base, ceil(size / max_parts))` within the
-/// destination's limits.
-pub(crate) fn part_size_for(size: u64, base: u64, cap: &Capabilities) -> u64 {
-    let max_parts = u64::from(cap.max_parts.max(1));
-    base.max(size.div_ceil(max_parts)).clamp(
-        cap.min_part_size_bytes.max(1),
-        cap.max_part_size_bytes.max(1),
-    )
 }
 
 async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Failure> {
@@ -322,99 +188,6 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
         return single_put(shared, &meta, &sk, &dk).await;
     }
     multipart(shared, row, &meta, &sk, &dk, false).await
-}
-
-/// Reads `range` of the source once, hashing as the bytes arrive.
-pub(crate) async fn read(
-    shared: &Shared,
-    meta: &ObjectMeta,
-    range: Option<ByteRange>,
-    len: u64,
-    kinds: &[ChecksumKind],
-) -> Result<(Payload, Vec<Checksum>), Error> {
-    request(shared, || async {
-        let payload = open(shared, meta, range, len, kinds)
-            .await?
-            .collect()
-            .await?;
-        let sums = payload.checksums().to_vec();
-        Ok((payload, sums))
-    })
-    .await
-}
-
-/// Opens `range` (`len` bytes) of the source object as a body hashed with
-/// `kinds` while it is read; a changed source fails the read (`If-Match`).
-pub(crate) async fn open(
-    shared: &Shared,
-    meta: &ObjectMeta,
-    range: Option<ByteRange>,
-    len: u64,
-    kinds: &[ChecksumKind],
-) -> Result<PayloadStream, Error> {
-    let opts = GetOptions {
-        range,
-        if_match: meta.etag.clone(),
-    };
-    let resp = shared.src.store.get(&meta.key, opts).await?;
-    Ok(PayloadStream::new(meta.key.as_str(), len, kinds, resp.body))
-}
-
-/// Runs `attempt` up to `1 + chunk_retry_times` times while its error is
-/// retryable or (with `resend_on_mismatch`) an integrity mismatch, counting
-/// re-sent bytes.
-///
-/// Timeouts are counted in `patience`, which the attempt's own requests may
-/// share ([`crate::retry::request_with`]).
-pub(crate) async fn with_part_retries<T, F, Fut>(
-    shared: &Shared,
-    dst: &str,
-    len: u64,
-    resend_on_mismatch: bool,
-    patience: &crate::retry::Patience,
-    mut attempt: F,
-) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>>,
-{
-    let mut tries = 0;
-    loop {
-        match attempt().await {
-            Ok(v) => return Ok(v),
-            Err(e)
-                if tries < shared.config.chunk_retry_times
-                    && (patience.retry(&e)
-                        || resend_on_mismatch && matches!(e, Error::Integrity { .. })) =>
-            {
-                tries += 1;
-                shared.counters.count_retry(&e);
-                shared
-                    .counters
-                    .bytes_resent
-                    .fetch_add(len, Ordering::Relaxed);
-                shared.emit(Event::Retry {
-                    dst: dst.to_owned(),
-                    error: e.to_string(),
-                });
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-pub(crate) fn check_part(key: &Key, part: &CompletedPart, sums: &[Checksum]) -> Result<(), Error> {
-    if let Some(theirs) = &part.checksum
-        && let Some(ours) = sums.iter().find(|c| c.kind() == theirs.kind())
-        && ours != theirs
-    {
-        return Err(Error::Integrity {
-            key: format!("{key} (part {})", part.number),
-            expected: ours.to_string(),
-            actual: theirs.to_string(),
-        });
-    }
-    Ok(())
 }
 
 async fn single_put(
@@ -511,10 +284,6 @@ async fn streamed_put(shared: &Shared, meta: &ObjectMeta, dk: &Key) -> Result<Do
         })
         .await?;
     Ok(put_done(shared, size, verified, outcome))
-}
-
-pub(crate) fn parse_sum(s: Option<&String>) -> Option<Checksum> {
-    s.and_then(|s| Checksum::try_from(s.clone()).ok())
 }
 
 /// Deletes a batch of planned deletions from the destination.

@@ -67,7 +67,7 @@ fn compare_all(key: &Key, expected: &[Checksum], reported: &[Checksum]) -> Resul
 /// object is read back (with `verify_read_back`) or only its size is
 /// compared — and the result says so.
 pub(crate) async fn verify(
-    shared: &crate::job::Shared,
+    shared: &crate::context::Shared,
     key: &Key,
     src: &ObjectMeta,
     expected: &Expected,
@@ -116,13 +116,43 @@ pub(crate) struct Reported<'a> {
 /// A difference is an integrity error; nothing comparable is
 /// [`SIZE_ONLY`] (the caller compares sizes).
 pub(crate) async fn compare_content(
-    shared: &crate::job::Shared,
+    shared: &crate::context::Shared,
     key: &Key,
     location: Option<&str>,
     expected: &Expected,
     reported: Reported<'_>,
     read_back: bool,
 ) -> Result<Verified> {
+    let judged = judge(key, expected, reported)?;
+    if judged.by_content() || !read_back {
+        return Ok(judged);
+    }
+    let Some(want) = judged
+        .checksum
+        .clone()
+        .filter(|c| c.kind() == ChecksumKind::Crc32c)
+    else {
+        return Ok(judged);
+    };
+    let at = match location {
+        Some(loc) => Key::new(loc)?,
+        None => key.clone(),
+    };
+    let got = read_back_crc(shared, &at).await?;
+    if got != want {
+        return Err(mismatch(key, &want, &got));
+    }
+    Ok(Verified {
+        checksum: Some(want),
+        by: "read-back:crc32c".to_owned(),
+    })
+}
+
+/// The comparison itself, with nothing to fetch: every checksum kind that
+/// `expected` and `reported` both have must be equal, and the ETag when one
+/// is predicted and reported. What was compared is the answer; nothing
+/// comparable is [`SIZE_ONLY`]. A difference is an integrity error.
+pub(crate) fn judge(key: &Key, expected: &Expected, reported: Reported<'_>) -> Result<Verified> {
     let mut compared = compare_all(key, &expected.checksums, reported.checksums)?;
     if let (Some(want), Some(got)) = (&expected.etag, reported.etag) {
         if !got.eq_ignore_ascii_case(want) {
@@ -139,20 +169,6 @@ pub(crate) async fn compare_content(
         .iter()
         .find(|c| c.kind() == ChecksumKind::Crc32c)
         .cloned();
-    if compared.is_empty()
-        && read_back
-        && let Some(want) = &crc
-    {
-        let at = match location {
-            Some(loc) => Key::new(loc)?,
-            None => key.clone(),
-        };
-        let got = read_back_crc(shared, &at).await?;
-        if &got != want {
-            return Err(mismatch(key, want, &got));
-        }
-        compared.push("read-back:crc32c".to_owned());
-    }
     Ok(Verified {
         checksum: crc.or_else(|| expected.checksums.first().cloned()),
         by: if compared.is_empty() {
@@ -164,7 +180,7 @@ pub(crate) async fn compare_content(
 }
 
 /// Reads the object `key` back from the destination and returns its CRC32C.
-async fn read_back_crc(shared: &crate::job::Shared, key: &Key) -> Result<Checksum> {
+async fn read_back_crc(shared: &crate::context::Shared, key: &Key) -> Result<Checksum> {
     use futures::StreamExt as _;
     let dst = &shared.dst.store;
     let mut body = crate::retry::request(shared, || dst.get(key, haul_core::GetOptions::default()))
@@ -225,5 +241,78 @@ mod tests {
             "e5a8c5272b26fc10581a21089559b006-2"
         );
         assert!(multipart_etag(&[None]).is_none());
+    }
+
+    fn k() -> Key {
+        Key::new("k").unwrap()
+    }
+
+    #[test]
+    fn judge_compares_the_kinds_both_sides_have() {
+        let crc = compute(ChecksumKind::Crc32c, b"abc");
+        let md5 = compute(ChecksumKind::Md5, b"abc");
+        let expected = Expected {
+            checksums: vec![crc.clone(), md5.clone()],
+            etag: None,
+            size: 3,
+        };
+        let only_md5 = [md5.clone()];
+        let v = judge(
+            &k(),
+            &expected,
+            Reported {
+                checksums: &only_md5,
+                etag: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(v.by, "md5");
+        assert_eq!(v.checksum, Some(crc.clone()));
+        // Nothing in common: sizes only, and it says so.
+        let v = judge(
+            &k(),
+            &expected,
+            Reported {
+                checksums: &[],
+                etag: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(v.by, SIZE_ONLY);
+        assert!(!v.by_content());
+        // A difference is an integrity error, never a pass.
+        let other = [compute(ChecksumKind::Crc32c, b"abd")];
+        let e = judge(
+            &k(),
+            &expected,
+            Reported {
+                checksums: &other,
+                etag: None,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Integrity { .. }), "{e}");
+    }
+
+    #[test]
+    fn judge_compares_a_predicted_etag() {
+        let expected = Expected {
+            checksums: Vec::new(),
+            etag: Some("abc-2".into()),
+            size: 3,
+        };
+        let ok = Reported {
+            checksums: &[],
+            etag: Some("ABC-2"),
+        };
+        assert_eq!(judge(&k(), &expected, ok).unwrap().by, "etag-md5");
+        let bad = Reported {
+            checksums: &[],
+            etag: Some("abd-2"),
+        };
+        assert!(judge(&k(), &expected, bad).is_err());
+        // An ETag not predicted is not compared.
+        let none = Expected::default();
+        assert_eq!(judge(&k(), &none, bad).unwrap().by, SIZE_ONLY);
     }
 }

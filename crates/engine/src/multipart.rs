@@ -14,12 +14,12 @@ use haul_journal::{FileId, FileRow, PartRow};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{
-    Done, Failure, check_part, kinds, native_kind, open, parse_sum, part_size_for, read,
-    with_part_retries,
-};
+use crate::context::Shared;
 use crate::event::Event;
-use crate::job::Shared;
+use crate::failure::{Done, Failure};
+use crate::parts::{
+    check_part, kinds, native_kind, open, parse_sum, part_size_for, read, with_part_retries,
+};
 use crate::retry::request;
 use crate::verify::{Expected, combine_parts, multipart_etag, verify};
 

@@ -1,0 +1,142 @@
+//! What every part and single put does, whatever sends it: the checksum
+//! kinds to compute, part sizes, reading a source range hashed on the way,
+//! and retrying a part (reading again) with its re-sent bytes counted.
+
+use std::sync::atomic::Ordering;
+
+use haul_core::{
+    ByteRange, Capabilities, Checksum, ChecksumKind, CompletedPart, Error, GetOptions, Key,
+    ObjectMeta, Payload, PayloadStream,
+};
+
+use crate::context::Shared;
+use crate::event::Event;
+use crate::retry::request;
+
+/// Checksum kinds to compute while reading for this destination.
+pub(crate) fn kinds(shared: &Shared, cap: &Capabilities) -> Vec<ChecksumKind> {
+    let mut k = vec![ChecksumKind::Crc32c];
+    if shared.config.upload_check_content_md5 || cap.wants_content_md5 {
+        k.push(ChecksumKind::Md5);
+    }
+    k.extend(cap.native_checksums.iter().copied().filter(|c| c.is_crc()));
+    k.sort_unstable();
+    k.dedup();
+    k
+}
+
+/// The destination's first native CRC kind other than CRC32C, journaled per
+/// part so the whole object's can be combined and compared.
+pub(crate) fn native_kind(cap: &Capabilities) -> Option<ChecksumKind> {
+    cap.native_checksums
+        .iter()
+        .copied()
+        .find(|k| k.is_crc() && *k != ChecksumKind::Crc32c)
+}
+
+/// Part size for `size` bytes: `max(base, ceil(size / max_parts))` within the
+/// destination's limits.
+pub(crate) fn part_size_for(size: u64, base: u64, cap: &Capabilities) -> u64 {
+    let max_parts = u64::from(cap.max_parts.max(1));
+    base.max(size.div_ceil(max_parts)).clamp(
+        cap.min_part_size_bytes.max(1),
+        cap.max_part_size_bytes.max(1),
+    )
+}
+
+/// Reads `range` of the source once, hashing as the bytes arrive.
+pub(crate) async fn read(
+    shared: &Shared,
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+    len: u64,
+    kinds: &[ChecksumKind],
+) -> Result<(Payload, Vec<Checksum>), Error> {
+    request(shared, || async {
+        let payload = open(shared, meta, range, len, kinds)
+            .await?
+            .collect()
+            .await?;
+        let sums = payload.checksums().to_vec();
+        Ok((payload, sums))
+    })
+    .await
+}
+
+/// Opens `range` (`len` bytes) of the source object as a body hashed with
+/// `kinds` while it is read; a changed source fails the read (`If-Match`).
+pub(crate) async fn open(
+    shared: &Shared,
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+    len: u64,
+    kinds: &[ChecksumKind],
+) -> Result<PayloadStream, Error> {
+    let opts = GetOptions {
+        range,
+        if_match: meta.etag.clone(),
+    };
+    let resp = shared.src.store.get(&meta.key, opts).await?;
+    Ok(PayloadStream::new(meta.key.as_str(), len, kinds, resp.body))
+}
+
+/// Runs `attempt` up to `1 + chunk_retry_times` times while its error is
+/// retryable or (with `resend_on_mismatch`) an integrity mismatch, counting
+/// re-sent bytes.
+///
+/// Timeouts are counted in `patience`, which the attempt's own requests may
+/// share ([`crate::retry::request_with`]).
+pub(crate) async fn with_part_retries<T, F, Fut>(
+    shared: &Shared,
+    dst: &str,
+    len: u64,
+    resend_on_mismatch: bool,
+    patience: &crate::retry::Patience,
+    mut attempt: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e)
+                if tries < shared.config.chunk_retry_times
+                    && (patience.retry(&e)
+                        || resend_on_mismatch && matches!(e, Error::Integrity { .. })) =>
+            {
+                tries += 1;
+                shared.counters.count_retry(&e);
+                shared
+                    .counters
+                    .bytes_resent
+                    .fetch_add(len, Ordering::Relaxed);
+                shared.emit(Event::Retry {
+                    dst: dst.to_owned(),
+                    error: e.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub(crate) fn check_part(key: &Key, part: &CompletedPart, sums: &[Checksum]) -> Result<(), Error> {
+    if let Some(theirs) = &part.checksum
+        && let Some(ours) = sums.iter().find(|c| c.kind() == theirs.kind())
+        && ours != theirs
+    {
+        return Err(Error::Integrity {
+            key: format!("{key} (part {})", part.number),
+            expected: ours.to_string(),
+            actual: theirs.to_string(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_sum(s: Option<&String>) -> Option<Checksum> {
+    s.and_then(|s| Checksum::try_from(s.clone()).ok())
+}
