@@ -5,7 +5,7 @@
 //! times listings carry.
 
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use haul_core::{Attributes, Error, Key, ListEntry, ObjectMeta, Result, Unusable, escape_text};
 use serde::Deserialize;
@@ -284,33 +284,7 @@ pub fn unquote(etag: &str) -> String {
 /// Parses an ISO 8601 UTC time as listings give it (`2009-10-12T17:50:30.000Z`).
 #[must_use]
 pub fn parse_iso8601(text: &str) -> Option<SystemTime> {
-    let (date, time) = text.trim().split_once('T')?;
-    let mut ymd = date.splitn(3, '-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
-    let time = time.strip_suffix('Z').unwrap_or(time);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut clock = hms.splitn(3, ':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (clock.next()??, clock.next()??, clock.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let yy = if m <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3_600 + mm * 60 + ss;
-    let nanos = if frac.is_empty() {
-        0
-    } else {
-        let digits: String = frac.chars().take(9).collect();
-        digits.parse::<u32>().ok()? * 10u32.pow(9 - digits.len() as u32)
-    };
-    let secs = u64::try_from(secs).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+    haul_core::time::parse_rfc3339(text)
 }
 
 #[cfg(test)]
