@@ -3,6 +3,7 @@
 mod cli;
 mod coscli;
 mod crash;
+mod creds;
 mod msgcli;
 mod paths;
 mod promises;

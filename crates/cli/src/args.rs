@@ -43,6 +43,27 @@ pub(crate) struct Global {
     /// is sent once more, then its file fails.
     #[arg(long, global = true, value_name = "DURATION", value_parser = crate::size::parse_duration)]
     pub(crate) timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub(crate) s3: S3Flags,
+}
+
+/// How S3 stores sign and where they go, as the AWS CLI's flags have it;
+/// they win over the environment and a remote's settings.
+#[derive(Debug, Clone, Args, Default)]
+pub(crate) struct S3Flags {
+    /// S3: use this profile of the shared AWS config and credentials files
+    /// (its keys, role, SSO login or credential_process, and its region).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+    /// S3: send requests unsigned, for public buckets.
+    #[arg(long, global = true)]
+    pub(crate) no_sign_request: bool,
+    /// S3: the region to sign for (default: $AWS_REGION, else the profile's).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// S3: the endpoint of an S3-compatible service (default: $AWS_ENDPOINT_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! The one place that knows every provider: it maps a location's store name
 //! (a scheme such as `s3`, or a remote's `type`) to a store.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use haul_core::ObjectStore;
 use haul_cos::{CosConfig, CosStore};
@@ -9,6 +9,7 @@ use haul_qiniu::{QiniuConfig, QiniuStore};
 use haul_s3::{S3Config, S3Endpoint, S3Store};
 
 use crate::CliError;
+use crate::args::S3Flags;
 use crate::location::Opened;
 use crate::settings::{ConfigFile, Remote};
 
@@ -18,6 +19,14 @@ pub(crate) const SCHEMES: [&str; 6] = ["s3", "cos", "qiniu", "nos", "easemob", "
 /// Connections per store: enough for the default 16 files × 16 parts to
 /// reuse warm connections.
 const POOL: usize = 64;
+
+/// The command line's S3 flags, set once at start.
+static S3_FLAGS: OnceLock<S3Flags> = OnceLock::new();
+
+/// Records the command line's S3 flags for every S3 store opened later.
+pub(crate) fn set_s3_flags(flags: S3Flags) {
+    let _ = S3_FLAGS.set(flags);
+}
 
 fn usage(e: impl std::fmt::Display) -> CliError {
     CliError::usage(e.to_string())
@@ -211,15 +220,46 @@ fn keys(name: &str, r: &Remote) -> Result<(String, String, Option<String>), CliE
 }
 
 fn s3_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<S3Config, CliError> {
-    let Some(r) = remote else {
-        return S3Config::from_env(bucket).map_err(usage);
+    let flags = S3_FLAGS.get().cloned().unwrap_or_default();
+    let mut cfg = match remote {
+        None => S3Config::from_env(bucket).map_err(usage)?,
+        Some(r) => remote_s3_config(name, bucket, r)?,
     };
-    let (key, secret, token) = keys(name, r)?;
+    if let Some(p) = &flags.profile {
+        let region = flags
+            .region
+            .as_deref()
+            .or(remote.and_then(|r| r.region.as_deref()));
+        cfg = cfg.with_profile(p.clone(), region);
+    }
+    if let Some(region) = &flags.region {
+        cfg.region.clone_from(region);
+    }
+    if let Some(ep) = &flags.endpoint_url {
+        cfg.endpoint = Some(ep.clone());
+    }
+    cfg.anonymous = cfg.anonymous || flags.no_sign_request;
+    Ok(cfg)
+}
+
+/// A remote's S3 configuration: its own keys, else its `profile`, else the
+/// AWS credential chain; `anonymous = true` signs nothing.
+fn remote_s3_config(name: &str, bucket: &str, r: &Remote) -> Result<S3Config, CliError> {
+    let has_keys = r.access_key_id.is_some() || r.access_key_id_env.is_some();
     let region = r.region.clone().unwrap_or_else(|| "us-east-1".into());
-    let mut cfg = S3Config::new(bucket, region, key, secret);
+    let mut cfg = if has_keys {
+        let (key, secret, token) = keys(name, r)?;
+        let mut cfg = S3Config::new(bucket, region, key, secret);
+        cfg.session_token = token;
+        cfg
+    } else if let Some(p) = &r.profile {
+        S3Config::new(bucket, "", "", "").with_profile(p.clone(), r.region.as_deref())
+    } else {
+        S3Config::new(bucket, region, "", "")
+    };
     cfg.endpoint.clone_from(&r.endpoint);
     cfg.force_path_style = r.force_path_style;
-    cfg.session_token = token;
+    cfg.anonymous = r.anonymous;
     if let Some(stream) = r.stream_parts {
         cfg.stream_parts = stream;
     }

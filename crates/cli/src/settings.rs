@@ -47,6 +47,12 @@ pub(crate) struct Remote {
     pub(crate) session_token_env: Option<String>,
     #[serde(default)]
     pub(crate) force_path_style: bool,
+    /// S3: the AWS profile whose credentials to use (when the remote has no
+    /// keys of its own).
+    pub(crate) profile: Option<String>,
+    /// S3: send requests unsigned (a public bucket).
+    #[serde(default)]
+    pub(crate) anonymous: bool,
     /// S3: send parts as they are read (aws-chunked, CRC32C trailer);
     /// `false` gathers each part first.
     pub(crate) stream_parts: Option<bool>,

@@ -57,6 +57,7 @@ mod buckets;
 mod chunked;
 mod config;
 mod core;
+mod creds;
 mod endpoint;
 mod lister;
 mod multipart;

@@ -126,11 +126,13 @@
 mod confine;
 mod drain;
 mod files;
+mod keys;
 mod request_id;
 mod shim;
 mod verify;
 
 use drain::Drained;
+pub use keys::KeyRing;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -138,7 +140,6 @@ use std::thread::JoinHandle;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 
 /// The access key id [`S3Server::start`] accepts.
@@ -155,6 +156,7 @@ pub struct S3Server {
     root: PathBuf,
     access_key: String,
     secret_key: String,
+    keys: KeyRing,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -173,7 +175,8 @@ impl S3Server {
             .unwrap_or_else(|e| panic!("S3Server {}: {e}", root.display()))
     }
 
-    /// Starts a server on `addr` accepting one key pair.
+    /// Starts a server on `addr` accepting one key pair (more through
+    /// [`keys`](Self::keys)).
     ///
     /// # Panics
     /// When the server thread cannot build its runtime (out of resources).
@@ -187,7 +190,9 @@ impl S3Server {
         let listener = std::net::TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
-        let (ak, sk) = (access_key.to_owned(), secret_key.to_owned());
+        let keys = KeyRing::new();
+        keys.add(access_key, secret_key, None, None);
+        let ring = keys.clone();
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("s3server-{}", addr.port()))
@@ -199,7 +204,8 @@ impl S3Server {
                     .expect("S3Server runtime");
                 rt.block_on(async move {
                     let mut builder = S3ServiceBuilder::new(shim);
-                    builder.set_auth(SimpleAuth::from_single(ak, sk));
+                    builder.set_auth(ring.clone());
+                    builder.set_access(ring);
                     let service = builder.build();
                     let listener =
                         tokio::net::TcpListener::from_std(listener).expect("tokio listener");
@@ -241,6 +247,7 @@ impl S3Server {
             root: root.to_path_buf(),
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
+            keys,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -262,6 +269,13 @@ impl S3Server {
     #[must_use]
     pub fn secret_key(&self) -> &str {
         &self.secret_key
+    }
+
+    /// The keys it accepts (at first only [`access_key`](Self::access_key)):
+    /// add others, take that one away, open buckets to anonymous reads.
+    #[must_use]
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
     }
 
     /// The region to sign for.
