@@ -9,4 +9,5 @@ mod paths;
 mod promises;
 mod qiniucli;
 mod s3cli;
+mod s3opts;
 mod window;

@@ -64,6 +64,34 @@ pub(crate) struct S3Flags {
     /// S3: the endpoint of an S3-compatible service (default: $AWS_ENDPOINT_URL).
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) endpoint_url: Option<String>,
+    /// S3/COS: storage class of new objects (STANDARD_IA, GLACIER_IR,
+    /// DEEP_ARCHIVE, ...; COS: STANDARD_IA, ARCHIVE, ...).
+    #[arg(long, global = true, value_name = "CLASS")]
+    pub(crate) storage_class: Option<String>,
+    /// S3/COS: server-side encryption of new objects: AES256, or aws:kms (S3).
+    #[arg(long, global = true, value_name = "ALGORITHM")]
+    pub(crate) sse: Option<String>,
+    /// S3: the KMS key of SSE-KMS (implies --sse aws:kms).
+    #[arg(long, global = true, value_name = "KEY_ID")]
+    pub(crate) sse_kms_key_id: Option<String>,
+    /// S3: SSE-C key (32 bytes, or their base64) for every object written,
+    /// read or copied (the copy source uses the same key); default
+    /// $HAUL_SSE_C_KEY.
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        env = "HAUL_SSE_C_KEY",
+        hide_env_values = true
+    )]
+    pub(crate) sse_c_key: Option<String>,
+    /// S3/COS: canned ACL of new objects (private, public-read,
+    /// bucket-owner-full-control, ...).
+    #[arg(long, global = true, value_name = "ACL")]
+    pub(crate) acl: Option<String>,
+    /// S3: pay for requests to a requester-pays bucket (`requester`).
+    #[arg(long, global = true, value_name = "WHO", value_parser = ["requester"])]
+    pub(crate) request_payer: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use haul_core::ObjectStore;
 use haul_cos::{CosConfig, CosStore};
 use haul_qiniu::{QiniuConfig, QiniuStore};
-use haul_s3::{S3Config, S3Endpoint, S3Store};
+use haul_s3::{ObjectOptions, S3Config, S3Endpoint, S3Store, SseCustomerKey};
 
 use crate::CliError;
 use crate::args::S3Flags;
@@ -239,7 +239,37 @@ fn s3_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<S3Conf
         cfg.endpoint = Some(ep.clone());
     }
     cfg.anonymous = cfg.anonymous || flags.no_sign_request;
+    cfg.object = object_options(&flags, remote)?;
     Ok(cfg)
+}
+
+/// Storage class, encryption, ACL and requester-pays: the remote's
+/// defaults, overridden by the command line's flags.
+fn object_options(flags: &S3Flags, remote: Option<&Remote>) -> Result<ObjectOptions, CliError> {
+    let pick = |flag: &Option<String>, field: fn(&Remote) -> &Option<String>| {
+        flag.clone()
+            .or_else(|| remote.and_then(|r| field(r).clone()))
+    };
+    let sse_c = match &flags.sse_c_key {
+        Some(k) => Some(k.clone()),
+        None => match remote {
+            Some(r) => Remote::secret("sse_c_key", r.sse_c_key.as_ref(), r.sse_c_key_env.as_ref())?,
+            None => None,
+        },
+    };
+    let opts = ObjectOptions {
+        storage_class: pick(&flags.storage_class, |r| &r.storage_class),
+        sse: pick(&flags.sse, |r| &r.sse),
+        sse_kms_key_id: pick(&flags.sse_kms_key_id, |r| &r.sse_kms_key_id),
+        sse_c_key: sse_c
+            .map(|k| SseCustomerKey::parse(&k))
+            .transpose()
+            .map_err(CliError::usage)?,
+        acl: pick(&flags.acl, |r| &r.acl),
+        request_payer: flags.request_payer.is_some() || remote.is_some_and(|r| r.request_payer),
+    };
+    opts.validate().map_err(CliError::usage)?;
+    Ok(opts)
 }
 
 /// A remote's S3 configuration: its own keys, else its `profile`, else the

@@ -27,6 +27,7 @@ use crate::{CliError, size};
 /// A named remote.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // one switch per setting of the config file
 pub(crate) struct Remote {
     /// The provider (`s3`).
     #[serde(rename = "type")]
@@ -53,6 +54,20 @@ pub(crate) struct Remote {
     /// S3: send requests unsigned (a public bucket).
     #[serde(default)]
     pub(crate) anonymous: bool,
+    /// S3/COS: storage class of new objects.
+    pub(crate) storage_class: Option<String>,
+    /// S3/COS: server-side encryption (`AES256`, S3 also `aws:kms`).
+    pub(crate) sse: Option<String>,
+    /// S3: the KMS key of SSE-KMS.
+    pub(crate) sse_kms_key_id: Option<String>,
+    /// S3: the SSE-C key, inline or from the named variable.
+    pub(crate) sse_c_key: Option<String>,
+    pub(crate) sse_c_key_env: Option<String>,
+    /// S3/COS: canned ACL of new objects.
+    pub(crate) acl: Option<String>,
+    /// S3: the bucket is requester-pays.
+    #[serde(default)]
+    pub(crate) request_payer: bool,
     /// S3: send parts as they are read (aws-chunked, CRC32C trailer);
     /// `false` gathers each part first.
     pub(crate) stream_parts: Option<bool>,

@@ -34,6 +34,9 @@ pub struct S3Config {
     /// The shared-config profile whose credentials to use when no static
     /// keys are given; `None`: the whole default chain.
     pub profile: Option<String>,
+    /// Storage class, encryption, ACL and requester-pays of the objects
+    /// written and read.
+    pub object: crate::ObjectOptions,
     /// Send every request unsigned (public buckets): no `Authorization`
     /// header, whatever keys are set.
     pub anonymous: bool,
@@ -82,6 +85,7 @@ impl S3Config {
             session_token: None,
             profile: None,
             anonymous: false,
+            object: crate::ObjectOptions::default(),
             force_path_style: false,
             signed_payload: false,
             stream_parts: true,
@@ -167,6 +171,7 @@ impl fmt::Debug for S3Config {
             )
             .field("profile", &self.profile)
             .field("anonymous", &self.anonymous)
+            .field("object", &self.object)
             .field("force_path_style", &self.force_path_style)
             .field("signed_payload", &self.signed_payload)
             .field("stream_parts", &self.stream_parts)

@@ -133,18 +133,24 @@ impl Core {
             body if self.cfg.signed_payload => PayloadHash::Sha256(body_sha256(body)),
             _ => PayloadHash::Unsigned,
         };
+        let extra = self.cfg.object.headers_for(call);
+        let headers: Vec<(String, String)> = if extra.is_empty() {
+            call.headers.clone()
+        } else {
+            call.headers.iter().cloned().chain(extra).collect()
+        };
         let signed = match creds {
             Some(c) => Signer::s3_with(c.clone(), &self.cfg.region).sign_headers(
                 call.method.as_str(),
                 &url,
-                &call.headers,
+                &headers,
                 &payload,
                 time,
             )?,
             None => Vec::new(),
         };
         let what = call.key.unwrap_or(&self.cfg.bucket);
-        let map = header_map(what, call.headers.iter().chain(&signed))?;
+        let map = header_map(what, headers.iter().chain(&signed))?;
         Ok((url, map))
     }
 

@@ -321,6 +321,8 @@ impl S3 for Shim {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         check_content_md5(&req.headers)?;
         self.bucket_exists(&req.input.bucket)?;
+        // Every class S3 has is accepted (s3s-fs knows two) and none kept.
+        check_storage_class(req.input.storage_class.take())?;
         req.input.key = self
             .stored_for_write(&req.input.bucket, &req.input.key)
             .await?;
@@ -536,6 +538,27 @@ impl S3 for Shim {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.do_list_multipart_uploads(req).await
+    }
+}
+
+/// S3's storage classes; any other is `InvalidStorageClass`.
+fn check_storage_class(class: Option<s3s::dto::StorageClass>) -> S3Result<()> {
+    const CLASSES: [&str; 11] = [
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "GLACIER_IR",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "EXPRESS_ONEZONE",
+        "SNOW",
+    ];
+    match class {
+        Some(c) if !CLASSES.contains(&c.as_str()) => Err(s3_error!(InvalidStorageClass)),
+        _ => Ok(()),
     }
 }
 
