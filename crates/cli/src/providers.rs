@@ -297,6 +297,16 @@ fn remote_s3_config(name: &str, bucket: &str, r: &Remote) -> Result<S3Config, Cl
 }
 
 fn cos_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<CosConfig, CliError> {
+    let mut cfg = cos_store_config(name, bucket, remote)?;
+    cos_object_options(&mut cfg, remote)?;
+    Ok(cfg)
+}
+
+fn cos_store_config(
+    name: &str,
+    bucket: &str,
+    remote: Option<&Remote>,
+) -> Result<CosConfig, CliError> {
     let Some(r) = remote else {
         return CosConfig::from_env(bucket).map_err(usage);
     };
@@ -311,6 +321,26 @@ fn cos_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<CosCo
     cfg.force_path_style = cfg.force_path_style || r.force_path_style;
     cfg.security_token = token;
     Ok(cfg)
+}
+
+/// COS's equivalents of the S3 object flags (storage class, SSE-COS, ACL),
+/// the flags winning over the remote's settings. The S3-only ones (KMS,
+/// SSE-C, requester pays) are for the S3 side of a copy and not used here.
+fn cos_object_options(cfg: &mut CosConfig, remote: Option<&Remote>) -> Result<(), CliError> {
+    let flags = S3_FLAGS.get().cloned().unwrap_or_default();
+    let pick = |flag: &Option<String>, field: fn(&Remote) -> &Option<String>| {
+        flag.clone()
+            .or_else(|| remote.and_then(|r| field(r).clone()))
+    };
+    cfg.storage_class = pick(&flags.storage_class, |r| &r.storage_class);
+    cfg.sse = pick(&flags.sse, |r| &r.sse);
+    cfg.acl = pick(&flags.acl, |r| &r.acl);
+    if cfg.sse.as_deref().is_some_and(|s| s != "AES256") {
+        return Err(CliError::usage(
+            "COS: --sse takes AES256 (SSE-COS) only".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 fn qiniu_config(

@@ -117,6 +117,9 @@ pub(crate) struct Chain {
     held: tokio::sync::Mutex<Option<Held>>,
     /// A copy of the held credentials for synchronous readers (presigning).
     last: Mutex<Option<Credentials>>,
+    /// The providers, built on the first fetch and kept (their HTTP
+    /// client, IMDS token and parsed profile files with them).
+    providers: OnceLock<Vec<(String, SharedCredentialsProvider)>>,
     fetches: AtomicU64,
 }
 
@@ -136,6 +139,7 @@ impl Chain {
                 region: region.to_owned(),
                 held: tokio::sync::Mutex::new(None),
                 last: Mutex::new(None),
+                providers: OnceLock::new(),
                 fetches: AtomicU64::new(0),
             })
         }))
@@ -191,7 +195,11 @@ impl Chain {
     }
 
     /// The providers to try, in order, each with the name errors use.
-    fn providers(&self) -> Vec<(String, SharedCredentialsProvider)> {
+    fn providers(&self) -> &[(String, SharedCredentialsProvider)] {
+        self.providers.get_or_init(|| self.build_providers())
+    }
+
+    fn build_providers(&self) -> Vec<(String, SharedCredentialsProvider)> {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
             .build_https();
@@ -252,10 +260,10 @@ impl Chain {
         let mut tried = Vec::new();
         for (name, provider) in self.providers() {
             match provider.provide_credentials().await {
-                Ok(c) => return Ok((c, name)),
+                Ok(c) => return Ok((c, name.clone())),
                 Err(e @ CredentialsError::CredentialsNotLoaded(_)) => {
                     tracing::debug!(source = %name, reason = %chain_text(&e), "no credentials here");
-                    tried.push(name);
+                    tried.push(name.as_str());
                 }
                 Err(e) => {
                     return Err(Error::Unauthenticated {
