@@ -3,10 +3,12 @@
 //! keys one stand-in source (instance metadata, container endpoint, STS,
 //! `credential_process`) hands out, and refuses them once expired.
 
+use std::fmt::Write as _;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use haul::testkit::{CredSource, CredsServer};
+use sha1::Digest as _;
 
 use crate::cli::{s, succeeded, summary, write};
 use crate::s3cli::S3Env;
@@ -49,6 +51,7 @@ impl CredEnv {
             "AWS_DEFAULT_PROFILE",
             "AWS_ENDPOINT_URL_S3",
             "AWS_ENDPOINT_URL_STS",
+            "AWS_ENDPOINT_URL_SSO",
             "AWS_WEB_IDENTITY_TOKEN_FILE",
             "AWS_ROLE_ARN",
             "AWS_ROLE_SESSION_NAME",
@@ -303,4 +306,55 @@ fn remote_settings_name_a_profile_or_no_signature() {
     let args = ["cp", "public:two/open.txt", s(&down), "-q"];
     succeeded(&args, &c.cmd().args(args).output().unwrap());
     assert_eq!(std::fs::read(&down).unwrap(), b"public");
+}
+
+#[test]
+fn sso_login_up_and_down() {
+    let c = CredEnv::new(Duration::from_mins(10));
+    let start = "https://haul-test.awsapps.com/start";
+    c.config(&format!(
+        "[profile sso]\nsso_start_url = {start}\nsso_region = us-east-1\n\
+         sso_account_id = 123456789012\nsso_role_name = Deploy\n"
+    ));
+    // What `aws sso login` leaves: the token under the SHA-1 of the start URL.
+    let name = sha1::Sha1::digest(start.as_bytes())
+        .iter()
+        .fold(String::new(), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        });
+    write(
+        &c.e.env.path(&format!("home/.aws/sso/cache/{name}.json")),
+        format!(
+            r#"{{"accessToken":"sso-bearer-token","expiresAt":"2099-01-01T00:00:00Z","region":"us-east-1","startUrl":"{start}"}}"#
+        )
+        .as_bytes(),
+    );
+    c.creds.expect_sso_token("sso-bearer-token");
+    c.round_trip(|| {
+        let mut cmd = c.cmd();
+        cmd.env("AWS_ENDPOINT_URL_SSO", c.creds.endpoint())
+            .args(["--profile", "sso"]);
+        cmd
+    });
+    assert!(c.creds.fetches(CredSource::Sso) >= 1);
+}
+
+#[test]
+fn keys_refused_as_expired_are_fetched_again_and_the_request_resent() {
+    // The first key the metadata hands out says it is good for an hour but
+    // the server already refuses it: the request is signed anew and sent.
+    let c = CredEnv::new(Duration::from_hours(1));
+    c.creds.expire_next_on_arrival(1);
+    let src = c.e.env.path("x.txt");
+    write(&src, b"second try");
+    let args = ["cp", s(&src), "s3://one/x.txt", "--json"];
+    let out = succeeded(&args, &c.imds_cmd().args(args).output().unwrap());
+    let sum = summary(&out);
+    assert_eq!(sum["files_done"], 1, "{sum}");
+    assert_eq!(c.creds.fetches(CredSource::Imds), 2);
+    assert_eq!(
+        std::fs::read(c.e.object("one/x.txt")).unwrap(),
+        b"second try"
+    );
 }

@@ -11,6 +11,8 @@
 //! * ECS container credentials (`AWS_CONTAINER_CREDENTIALS_FULL_URI`):
 //!   `GET /container/credentials`, checking `Authorization` when a token
 //!   is set;
+//! * IAM Identity Center (`AWS_ENDPOINT_URL_SSO`): `GetRoleCredentials`
+//!   for a bearer token from the SSO token cache;
 //! * STS (`AWS_ENDPOINT_URL_STS`): `AssumeRoleWithWebIdentity` (checking
 //!   the web identity token) and `AssumeRole` (remembering which key signed
 //!   it), answered as STS's XML.
@@ -42,6 +44,8 @@ pub enum CredSource {
     AssumeRole,
     /// Keys minted for a `credential_process` script ([`CredsServer::mint`]).
     Process,
+    /// IAM Identity Center (SSO) `GetRoleCredentials`.
+    Sso,
 }
 
 impl CredSource {
@@ -52,6 +56,7 @@ impl CredSource {
             Self::WebIdentity => "WEBID",
             Self::AssumeRole => "ROLE",
             Self::Process => "PROC",
+            Self::Sso => "SSO",
         }
     }
 }
@@ -110,6 +115,9 @@ struct State {
     web_identity_token: Mutex<Option<String>>,
     container_auth: Mutex<Option<String>>,
     assume_role_callers: Mutex<Vec<String>>,
+    sso_token: Mutex<Option<String>>,
+    /// How many of the next keys the ring takes as already expired.
+    dead_on_arrival: AtomicU64,
 }
 
 impl State {
@@ -127,11 +135,19 @@ impl State {
             session_token: format!("token-{}-{n}-{:x}", source.tag(), rand::random::<u64>()),
             expires: SystemTime::now() + self.lifetime,
         };
+        let dead = self
+            .dead_on_arrival
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
         self.ring.add(
             &m.access_key_id,
             &m.secret_access_key,
             Some(&m.session_token),
-            Some(m.expires),
+            Some(if dead {
+                SystemTime::UNIX_EPOCH
+            } else {
+                m.expires
+            }),
         );
         m
     }
@@ -169,6 +185,8 @@ impl CredsServer {
             web_identity_token: Mutex::default(),
             container_auth: Mutex::default(),
             assume_role_callers: Mutex::default(),
+            sso_token: Mutex::default(),
+            dead_on_arrival: AtomicU64::new(0),
         });
         let rt = Runtime::start("creds-server");
         let s = Arc::clone(&state);
@@ -209,6 +227,22 @@ impl CredsServer {
             .container_auth
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(value.to_owned());
+    }
+
+    /// Makes `GetRoleCredentials` (SSO) accept only the bearer `token`.
+    pub fn expect_sso_token(&self, token: &str) {
+        *self
+            .state
+            .sso_token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(token.to_owned());
+    }
+
+    /// Makes the next `n` keys handed out expired at the S3 server from
+    /// the start, though their `Expiration` says otherwise: credentials
+    /// that expire in flight, without waiting for a clock.
+    pub fn expire_next_on_arrival(&self, n: u64) {
+        self.state.dead_on_arrival.store(n, Ordering::Relaxed);
     }
 
     /// Mints keys as if `source` handed them out (for a `credential_process`
@@ -310,6 +344,34 @@ fn handle(state: &State, req: &Req) -> Reply {
                     "Token": m.session_token,
                     "Expiration": m.expiration(),
                 }),
+            )
+        }
+        ("GET", "/federation/credentials") => {
+            let want = state
+                .sso_token
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if req.header("x-amz-sso_bearer_token") != want.as_deref() {
+                return Reply::json(
+                    401,
+                    &serde_json::json!({"message": "Session token not found or invalid"}),
+                )
+                .with_header("x-amzn-errortype", "UnauthorizedException");
+            }
+            let m = state.mint(CredSource::Sso);
+            let millis = m
+                .expires
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            Reply::json(
+                200,
+                &serde_json::json!({"roleCredentials": {
+                    "accessKeyId": m.access_key_id,
+                    "secretAccessKey": m.secret_access_key,
+                    "sessionToken": m.session_token,
+                    "expiration": millis,
+                }}),
             )
         }
         ("POST", "/") => sts(state, req),
