@@ -48,8 +48,9 @@ pub(crate) struct Global {
 }
 
 /// How S3 stores sign and where they go, as the AWS CLI's flags have it;
-/// they win over the environment and a remote's settings.
-#[derive(Debug, Clone, Args, Default)]
+/// they win over the environment and a remote's settings. `Debug` hides
+/// the SSE-C key.
+#[derive(Clone, Args, Default)]
 pub(crate) struct S3Flags {
     /// S3: use this profile of the shared AWS config and credentials files
     /// (its keys, role, SSO login or credential_process, and its region).
@@ -92,6 +93,23 @@ pub(crate) struct S3Flags {
     /// S3: pay for requests to a requester-pays bucket (`requester`).
     #[arg(long, global = true, value_name = "WHO", value_parser = ["requester"])]
     pub(crate) request_payer: Option<String>,
+}
+
+impl std::fmt::Debug for S3Flags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Flags")
+            .field("profile", &self.profile)
+            .field("no_sign_request", &self.no_sign_request)
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("storage_class", &self.storage_class)
+            .field("sse", &self.sse)
+            .field("sse_kms_key_id", &self.sse_kms_key_id)
+            .field("sse_c_key", &self.sse_c_key.as_ref().map(|_| "REDACTED"))
+            .field("acl", &self.acl)
+            .field("request_payer", &self.request_payer)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
