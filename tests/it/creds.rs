@@ -358,3 +358,36 @@ fn keys_refused_as_expired_are_fetched_again_and_the_request_resent() {
         b"second try"
     );
 }
+
+#[test]
+fn a_part_refused_for_expired_keys_is_sent_again_with_fresh_ones() {
+    // Each key is good for 3 requests at the server (an hour by its
+    // Expiration): parts, streamed as they are read, run into refusals
+    // mid-upload; each refused part is sent again with new keys.
+    let c = CredEnv::new(Duration::from_hours(1));
+    c.creds.expire_keys_after_requests(3);
+    let data: Vec<u8> = (0..16_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
+        .collect();
+    let src = c.e.env.path("parts.bin");
+    write(&src, &data);
+    let args = [
+        "cp",
+        s(&src),
+        "s3://one/parts.bin",
+        "--chunk-size",
+        "5MiB",
+        "--slice-size",
+        "5MiB",
+        "--chunk-parallel-limit",
+        "1",
+        "--json",
+    ];
+    let out = succeeded(&args, &c.imds_cmd().args(args).output().unwrap());
+    let sum = summary(&out);
+    assert_eq!(sum["files_done"], 1, "{sum}");
+    // Create, 4 parts, complete and the checks around them: 3 per key.
+    let fetches = c.creds.fetches(CredSource::Imds);
+    assert!(fetches >= 3, "{fetches} fetches: {sum}");
+    assert_eq!(std::fs::read(c.e.object("one/parts.bin")).unwrap(), data);
+}

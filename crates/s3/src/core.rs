@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::S3Config;
 use crate::addr::{Endpoint, check_key};
-use crate::creds::{Chain, Source, is_expired};
+use crate::creds::{Chain, Source, is_expired, may_be_expired_head};
 use crate::sign::{EMPTY_SHA256, PayloadHash, Signer};
 
 /// The hex SHA-256 of a body, for a signed payload.
@@ -158,7 +158,9 @@ impl Core {
     /// connection); any answer but 2xx is mapped to an error with `ctx`.
     ///
     /// Credentials from the chain that the store refuses as expired are
-    /// dropped and the call is signed with fresh ones and sent again; a
+    /// dropped and the call is signed with fresh ones and sent again (a
+    /// HEAD refused with a bare 400 or 403, which is all S3 can say without
+    /// a body, is taken as possibly that: one fetch and one resend); a
     /// streamed body, gone once sent, fails as retryable instead, so the
     /// caller's retry sends it again with the fresh ones.
     pub(crate) async fn send(
@@ -181,7 +183,8 @@ impl Core {
             match sent {
                 Err(e)
                     if !refreshed
-                        && is_expired(&e)
+                        && (is_expired(&e)
+                            || (call.method == Method::HEAD && may_be_expired_head(&e)))
                         && self.creds.invalidate(creds.as_ref()).await =>
                 {
                     tracing::debug!(key = ctx.key, "credentials expired in flight; refreshing");

@@ -350,6 +350,20 @@ pub(crate) fn is_expired(e: &Error) -> bool {
         || text.to_ascii_lowercase().contains("expired")
 }
 
+/// Whether `e`, the answer to a HEAD, may be the store refusing expired
+/// credentials: a HEAD answer has no body, so a bare 400 or 403 is all S3
+/// says then.
+pub(crate) fn may_be_expired_head(e: &Error) -> bool {
+    let text = e.to_string();
+    matches!(
+        e,
+        Error::InvalidInput { .. }
+            | Error::PermissionDenied { .. }
+            | Error::Unauthenticated { .. }
+            | Error::Provider { .. }
+    ) && (text.contains("HTTP 400") || text.contains("HTTP 403"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +406,20 @@ mod tests {
         assert!(is_expired(&e("400 TokenRefreshRequired")));
         assert!(!is_expired(&e("403 InvalidAccessKeyId")));
         assert!(!is_expired(&Error::invalid("k", "ExpiredToken")));
+    }
+
+    #[test]
+    fn bare_head_refusals() {
+        let bare = Error::InvalidInput {
+            key: "k".into(),
+            message: "HTTP 400 Bad Request".into(),
+        };
+        assert!(may_be_expired_head(&bare));
+        let missing = Error::NotFound {
+            key: "k".into(),
+            source: "HTTP 404 Not Found".into(),
+        };
+        assert!(!may_be_expired_head(&missing));
     }
 
     #[test]

@@ -21,6 +21,8 @@ struct Entry {
     secret: String,
     token: Option<String>,
     expires: Option<SystemTime>,
+    /// Requests left before the key counts as expired (`None`: no limit).
+    uses: Option<u64>,
 }
 
 #[derive(Default)]
@@ -67,12 +69,26 @@ impl KeyRing {
         token: Option<&str>,
         expires: Option<SystemTime>,
     ) {
+        self.add_for(access_key, secret, token, expires, None);
+    }
+
+    /// [`add`](Self::add), the key expiring after `uses` requests as well:
+    /// a key that expires in the middle of a job, without a clock.
+    pub fn add_for(
+        &self,
+        access_key: &str,
+        secret: &str,
+        token: Option<&str>,
+        expires: Option<SystemTime>,
+        uses: Option<u64>,
+    ) {
         self.lock().keys.insert(
             access_key.to_owned(),
             Entry {
                 secret: secret.to_owned(),
                 token: token.map(str::to_owned),
                 expires,
+                uses,
             },
         );
     }
@@ -90,6 +106,19 @@ impl KeyRing {
     fn entry(&self, access_key: &str) -> Option<Entry> {
         self.lock().keys.get(access_key).cloned()
     }
+
+    /// Counts one request of `access_key`; false once its uses ran out.
+    fn spend(&self, access_key: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(uses) = inner.keys.get_mut(access_key).and_then(|e| e.uses.as_mut()) else {
+            return true;
+        };
+        if *uses == 0 {
+            return false;
+        }
+        *uses -= 1;
+        true
+    }
 }
 
 #[async_trait::async_trait]
@@ -101,7 +130,7 @@ impl S3Auth for KeyRing {
                 "The AWS Access Key Id you provided does not exist in our records."
             ));
         };
-        if e.expires.is_some_and(|t| t <= SystemTime::now()) {
+        if e.expires.is_some_and(|t| t <= SystemTime::now()) || !self.spend(access_key) {
             return Err(s3_error!(ExpiredToken, "The provided token has expired."));
         }
         Ok(SecretKey::from(e.secret))

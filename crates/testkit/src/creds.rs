@@ -118,6 +118,8 @@ struct State {
     sso_token: Mutex<Option<String>>,
     /// How many of the next keys the ring takes as already expired.
     dead_on_arrival: AtomicU64,
+    /// Requests each new key is good for (0: no limit).
+    uses: AtomicU64,
 }
 
 impl State {
@@ -139,7 +141,8 @@ impl State {
             .dead_on_arrival
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok();
-        self.ring.add(
+        let uses = Some(self.uses.load(Ordering::Relaxed)).filter(|n| *n > 0);
+        self.ring.add_for(
             &m.access_key_id,
             &m.secret_access_key,
             Some(&m.session_token),
@@ -148,6 +151,7 @@ impl State {
             } else {
                 m.expires
             }),
+            uses,
         );
         m
     }
@@ -187,6 +191,7 @@ impl CredsServer {
             assume_role_callers: Mutex::default(),
             sso_token: Mutex::default(),
             dead_on_arrival: AtomicU64::new(0),
+            uses: AtomicU64::new(0),
         });
         let rt = Runtime::start("creds-server");
         let s = Arc::clone(&state);
@@ -243,6 +248,13 @@ impl CredsServer {
     /// that expire in flight, without waiting for a clock.
     pub fn expire_next_on_arrival(&self, n: u64) {
         self.state.dead_on_arrival.store(n, Ordering::Relaxed);
+    }
+
+    /// Makes each key handed out from now on expire at the S3 server after
+    /// `n` requests (their `Expiration` unchanged): keys that run out in the
+    /// middle of a multipart upload, at a request that can be counted.
+    pub fn expire_keys_after_requests(&self, n: u64) {
+        self.state.uses.store(n, Ordering::Relaxed);
     }
 
     /// Mints keys as if `source` handed them out (for a `credential_process`
