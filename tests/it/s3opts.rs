@@ -230,3 +230,24 @@ fn a_bad_option_is_a_usage_error() {
         );
     }
 }
+
+#[test]
+fn endpoint_url_and_region_flags_stand_for_the_environment() {
+    let e = S3Env::new();
+    let f = e.env.path("f.txt");
+    write(&f, b"flagged");
+    let ep = e.server.endpoint();
+    let mut cmd = e.cmd();
+    cmd.env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_REGION")
+        .env("AWS_CONFIG_FILE", e.env.path("no-aws-config"))
+        .args(["cp", s(&f), "s3://one/f.txt", "-q"])
+        .args(["--endpoint-url", &ep, "--region", e.server.region()]);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(e.object("one/f.txt")).unwrap(), b"flagged");
+}
