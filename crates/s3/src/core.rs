@@ -1,5 +1,6 @@
 //! Signed calls: one place builds, signs, sends and classifies every request.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -134,10 +135,10 @@ impl Core {
             _ => PayloadHash::Unsigned,
         };
         let extra = self.cfg.object.headers_for(call);
-        let headers: Vec<(String, String)> = if extra.is_empty() {
-            call.headers.clone()
+        let headers: Cow<'_, [(String, String)]> = if extra.is_empty() {
+            Cow::Borrowed(&call.headers)
         } else {
-            call.headers.iter().cloned().chain(extra).collect()
+            Cow::Owned(call.headers.iter().cloned().chain(extra).collect())
         };
         let signed = match creds {
             Some(c) => Signer::s3_with(c.clone(), &self.cfg.region).sign_headers(
