@@ -89,6 +89,17 @@ impl CredEnv {
         let args = ["cp", "s3://one/creds/hello.txt", s(&down), "-q"];
         succeeded(&args, &cmd().args(args).output().unwrap());
         assert_eq!(std::fs::read(&down).unwrap(), b"hello from a role");
+        // Debug logging on: key ids may show, secrets and tokens never.
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&up.stdout),
+            String::from_utf8_lossy(&up.stderr)
+        );
+        let secrets = self.creds.secrets();
+        assert!(!secrets.is_empty());
+        for secret in secrets {
+            assert!(!all.contains(&secret), "a secret in the output:\n{all}");
+        }
         up
     }
 }

@@ -116,6 +116,8 @@ struct State {
     container_auth: Mutex<Option<String>>,
     assume_role_callers: Mutex<Vec<String>>,
     sso_token: Mutex<Option<String>>,
+    /// The secret keys and session tokens handed out, to look for in logs.
+    secrets: Mutex<Vec<String>>,
     /// How many of the next keys the ring takes as already expired.
     dead_on_arrival: AtomicU64,
     /// Requests each new key is good for (0: no limit).
@@ -137,6 +139,10 @@ impl State {
             session_token: format!("token-{}-{n}-{:x}", source.tag(), rand::random::<u64>()),
             expires: SystemTime::now() + self.lifetime,
         };
+        self.secrets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend([m.secret_access_key.clone(), m.session_token.clone()]);
         let dead = self
             .dead_on_arrival
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -190,6 +196,7 @@ impl CredsServer {
             container_auth: Mutex::default(),
             assume_role_callers: Mutex::default(),
             sso_token: Mutex::default(),
+            secrets: Mutex::default(),
             dead_on_arrival: AtomicU64::new(0),
             uses: AtomicU64::new(0),
         });
@@ -274,6 +281,17 @@ impl CredsServer {
             .get(&source)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Every secret key and session token handed out so far (to check
+    /// that none reaches a log, an error or `--json`).
+    #[must_use]
+    pub fn secrets(&self) -> Vec<String> {
+        self.state
+            .secrets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The access key ids that signed each `AssumeRole`, in order.
