@@ -257,8 +257,16 @@ fn no_sign_request_reads_a_public_bucket() {
     c.e.server.keys().allow_anonymous_reads("one");
     let down = c.e.env.path("open.txt");
     let args = ["cp", "s3://one/pub/open.txt", s(&down), "--no-sign-request"];
+    c.e.server.record_requests();
     succeeded(&args, &c.cmd().args(args).output().unwrap());
     assert_eq!(std::fs::read(&down).unwrap(), b"for everyone");
+    // No Authorization header at all.
+    let reqs = c.e.server.recorded();
+    assert!(!reqs.is_empty());
+    assert!(
+        reqs.iter().all(|r| r.credential_scope.is_none()),
+        "{reqs:?}"
+    );
     let ls = succeeded(
         &["ls"],
         &c.cmd()

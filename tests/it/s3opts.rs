@@ -243,6 +243,7 @@ fn endpoint_url_and_region_flags_stand_for_the_environment() {
         .env("AWS_CONFIG_FILE", e.env.path("no-aws-config"))
         .args(["cp", s(&f), "s3://one/f.txt", "-q"])
         .args(["--endpoint-url", &ep, "--region", e.server.region()]);
+    e.server.record_requests();
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -250,4 +251,67 @@ fn endpoint_url_and_region_flags_stand_for_the_environment() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(std::fs::read(e.object("one/f.txt")).unwrap(), b"flagged");
+    let scopes = scopes(&e);
+    assert!(
+        scopes.iter().all(|s| s.contains("/us-east-1/s3/")),
+        "{scopes:?}"
+    );
+}
+
+/// The credential scopes of the requests recorded.
+fn scopes(e: &S3Env) -> Vec<String> {
+    e.server
+        .recorded()
+        .into_iter()
+        .map(|r| r.credential_scope.unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn the_region_comes_from_the_flag_else_the_environment_else_the_profile() {
+    let e = S3Env::new();
+    let f = e.env.path("f.txt");
+    write(&f, b"where");
+    write(
+        &e.env.path("aws-config"),
+        b"[default]\nregion = eu-west-3\n\n[profile tokyo]\nregion = ap-northeast-1\n",
+    );
+    let run = |extra: &[&str], profile: Option<&str>| {
+        let mut cmd = e.cmd();
+        cmd.env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env("AWS_CONFIG_FILE", e.env.path("aws-config"))
+            .args(["cp", s(&f), "s3://one/f.txt", "-q"])
+            .args(extra);
+        if let Some(p) = profile {
+            cmd.env("AWS_PROFILE", p);
+        }
+        e.server.record_requests();
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let scopes = scopes(&e);
+        assert!(!scopes.is_empty());
+        scopes
+    };
+    let all_in = |scopes: &[String], region: &str| {
+        scopes.iter().all(|s| s.contains(&format!("/{region}/s3/")))
+    };
+    assert!(all_in(&run(&[], None), "eu-west-3"));
+    assert!(all_in(&run(&[], Some("tokyo")), "ap-northeast-1"));
+    assert!(all_in(
+        &run(&["--region", "sa-east-1"], Some("tokyo")),
+        "sa-east-1"
+    ));
+    let mut env_wins = e.cmd();
+    env_wins
+        .env("AWS_REGION", "eu-north-1")
+        .env("AWS_CONFIG_FILE", e.env.path("aws-config"))
+        .args(["cp", s(&f), "s3://one/f.txt", "-q"]);
+    e.server.record_requests();
+    assert!(env_wins.output().unwrap().status.success());
+    assert!(all_in(&scopes(&e), "eu-north-1"));
 }

@@ -336,6 +336,9 @@ pub struct RecordedRequest {
     pub target: String,
     /// Header names (lowercase) and values, `Authorization` left out.
     pub headers: Vec<(String, String)>,
+    /// The credential scope of its SigV4 `Authorization` header
+    /// (`AKID/20261207/us-east-1/s3/aws4_request`); `None` when unsigned.
+    pub credential_scope: Option<String>,
 }
 
 impl RecordedRequest {
@@ -371,6 +374,13 @@ fn record<B>(recorder: &Mutex<Option<Vec<RecordedRequest>>>, req: &http::Request
                 )
             })
             .collect(),
+        credential_scope: req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split(',').next())
+            .map(str::to_owned),
     });
 }
 
