@@ -107,6 +107,42 @@ impl Held {
     }
 }
 
+/// A source of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Environment,
+    /// A named profile, or `None`: `AWS_PROFILE`, else `default`.
+    Profile(Option<String>),
+    WebIdentity,
+    Container,
+    InstanceMetadata,
+}
+
+/// One source: its name in errors, and its provider once built.
+struct Slot {
+    name: String,
+    kind: Kind,
+    built: OnceLock<SharedCredentialsProvider>,
+}
+
+impl Slot {
+    fn new(kind: Kind) -> Self {
+        let name = match &kind {
+            Kind::Environment => "environment".to_owned(),
+            Kind::Profile(Some(p)) => format!("profile {p}"),
+            Kind::Profile(None) => "profile default".to_owned(),
+            Kind::WebIdentity => "web identity".to_owned(),
+            Kind::Container => "container".to_owned(),
+            Kind::InstanceMetadata => "instance metadata".to_owned(),
+        };
+        Self {
+            name,
+            kind,
+            built: OnceLock::new(),
+        }
+    }
+}
+
 /// The chains of the process, by profile and region.
 type Chains = HashMap<(Option<String>, String), Arc<Chain>>;
 
@@ -117,9 +153,12 @@ pub(crate) struct Chain {
     held: tokio::sync::Mutex<Option<Held>>,
     /// A copy of the held credentials for synchronous readers (presigning).
     last: Mutex<Option<Credentials>>,
-    /// The providers, built on the first fetch and kept (their HTTP
-    /// client, IMDS token and parsed profile files with them).
-    providers: OnceLock<Vec<(String, SharedCredentialsProvider)>>,
+    /// The sources, each provider built when first tried and kept (with
+    /// its parsed profile files and IMDS session).
+    slots: OnceLock<Vec<Slot>>,
+    /// Region and HTTP client for the providers, made when first needed:
+    /// keys in the environment or a profile's file cost no HTTP client.
+    conf: OnceLock<ProviderConfig>,
     fetches: AtomicU64,
 }
 
@@ -139,7 +178,8 @@ impl Chain {
                 region: region.to_owned(),
                 held: tokio::sync::Mutex::new(None),
                 last: Mutex::new(None),
-                providers: OnceLock::new(),
+                slots: OnceLock::new(),
+                conf: OnceLock::new(),
                 fetches: AtomicU64::new(0),
             })
         }))
@@ -194,72 +234,87 @@ impl Chain {
         }
     }
 
-    /// The providers to try, in order, each with the name errors use.
-    fn providers(&self) -> &[(String, SharedCredentialsProvider)] {
-        self.providers.get_or_init(|| self.build_providers())
+    /// The sources to try, in order: the named profile only, or the whole
+    /// default chain.
+    fn slots(&self) -> &[Slot] {
+        self.slots.get_or_init(|| {
+            if let Some(p) = &self.profile {
+                return vec![Slot::new(Kind::Profile(Some(p.clone())))];
+            }
+            let default_profile = std::env::var("AWS_PROFILE")
+                .ok()
+                .filter(|p| !p.trim().is_empty())
+                .unwrap_or_else(|| "default".to_owned());
+            [
+                Kind::Environment,
+                Kind::Profile(None),
+                Kind::WebIdentity,
+                Kind::Container,
+                Kind::InstanceMetadata,
+            ]
+            .into_iter()
+            .map(|k| {
+                let mut slot = Slot::new(k);
+                if slot.kind == Kind::Profile(None) {
+                    slot.name = format!("profile {default_profile}");
+                }
+                slot
+            })
+            .collect()
+        })
     }
 
-    fn build_providers(&self) -> Vec<(String, SharedCredentialsProvider)> {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let conf = ProviderConfig::without_region()
-            .with_region(Some(Region::new(self.region.clone())))
-            .with_http_client(http);
-        let profile = |name: Option<&str>| {
-            let b = ProfileFileCredentialsProvider::builder().configure(&conf);
-            match name {
-                Some(n) => b.profile_name(n).build(),
-                None => b.build(),
+    /// The configuration the providers share (region, HTTP client), made
+    /// when the first provider beyond the environment is.
+    fn conf(&self) -> &ProviderConfig {
+        self.conf.get_or_init(|| {
+            let http = aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https();
+            ProviderConfig::without_region()
+                .with_region(Some(Region::new(self.region.clone())))
+                .with_http_client(http)
+        })
+    }
+
+    /// The provider of `slot`, built on first use and kept (with its
+    /// parsed files and IMDS session).
+    fn provider<'a>(&self, slot: &'a Slot) -> &'a SharedCredentialsProvider {
+        slot.built.get_or_init(|| match &slot.kind {
+            Kind::Environment => {
+                SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new())
             }
-        };
-        if let Some(p) = &self.profile {
-            return vec![(
-                format!("profile {p}"),
-                SharedCredentialsProvider::new(profile(Some(p))),
-            )];
-        }
-        let default_profile = std::env::var("AWS_PROFILE")
-            .ok()
-            .filter(|p| !p.trim().is_empty())
-            .unwrap_or_else(|| "default".to_owned());
-        vec![
-            (
-                "environment".to_owned(),
-                SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()),
+            Kind::Profile(name) => {
+                let b = ProfileFileCredentialsProvider::builder().configure(self.conf());
+                SharedCredentialsProvider::new(match name {
+                    Some(n) => b.profile_name(n).build(),
+                    None => b.build(),
+                })
+            }
+            Kind::WebIdentity => SharedCredentialsProvider::new(
+                WebIdentityTokenCredentialsProvider::builder()
+                    .configure(self.conf())
+                    .build(),
             ),
-            (
-                format!("profile {default_profile}"),
-                SharedCredentialsProvider::new(profile(None)),
+            Kind::Container => SharedCredentialsProvider::new(
+                EcsCredentialsProvider::builder()
+                    .configure(self.conf())
+                    .build(),
             ),
-            (
-                "web identity".to_owned(),
-                SharedCredentialsProvider::new(
-                    WebIdentityTokenCredentialsProvider::builder()
-                        .configure(&conf)
-                        .build(),
-                ),
+            Kind::InstanceMetadata => SharedCredentialsProvider::new(
+                ImdsCredentialsProvider::builder()
+                    .configure(self.conf())
+                    .build(),
             ),
-            (
-                "container".to_owned(),
-                SharedCredentialsProvider::new(
-                    EcsCredentialsProvider::builder().configure(&conf).build(),
-                ),
-            ),
-            (
-                "instance metadata".to_owned(),
-                SharedCredentialsProvider::new(
-                    ImdsCredentialsProvider::builder().configure(&conf).build(),
-                ),
-            ),
-        ]
+        })
     }
 
     /// Tries each provider in turn; the first that has credentials wins.
     async fn fetch(&self, what: &str) -> Result<(Credentials, String)> {
         let mut tried = Vec::new();
-        for (name, provider) in self.providers() {
-            match provider.provide_credentials().await {
+        for slot in self.slots() {
+            let name = &slot.name;
+            match self.provider(slot).provide_credentials().await {
                 Ok(c) => return Ok((c, name.clone())),
                 Err(e @ CredentialsError::CredentialsNotLoaded(_)) => {
                     tracing::debug!(source = %name, reason = %chain_text(&e), "no credentials here");
