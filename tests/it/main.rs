@@ -3,10 +3,12 @@
 mod cli;
 mod coscli;
 mod crash;
+mod creds;
 mod instants;
 mod msgcli;
 mod paths;
 mod promises;
 mod qiniucli;
 mod s3cli;
+mod s3opts;
 mod window;

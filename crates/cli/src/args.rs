@@ -43,6 +43,73 @@ pub(crate) struct Global {
     /// is sent once more, then its file fails.
     #[arg(long, global = true, value_name = "DURATION", value_parser = crate::size::parse_duration)]
     pub(crate) timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub(crate) s3: S3Flags,
+}
+
+/// How S3 stores sign and where they go, as the AWS CLI's flags have it;
+/// they win over the environment and a remote's settings. `Debug` hides
+/// the SSE-C key.
+#[derive(Clone, Args, Default)]
+pub(crate) struct S3Flags {
+    /// S3: use this profile of the shared AWS config and credentials files
+    /// (its keys, role, SSO login or credential_process, and its region).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+    /// S3: send requests unsigned, for public buckets.
+    #[arg(long, global = true)]
+    pub(crate) no_sign_request: bool,
+    /// S3: the region to sign for (default: $AWS_REGION, else the profile's).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// S3: the endpoint of an S3-compatible service (default: $AWS_ENDPOINT_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// S3/COS: storage class of new objects (STANDARD_IA, GLACIER_IR,
+    /// DEEP_ARCHIVE, ...; COS: STANDARD_IA, ARCHIVE, ...).
+    #[arg(long, global = true, value_name = "CLASS")]
+    pub(crate) storage_class: Option<String>,
+    /// S3/COS: server-side encryption of new objects: AES256, or aws:kms (S3).
+    #[arg(long, global = true, value_name = "ALGORITHM")]
+    pub(crate) sse: Option<String>,
+    /// S3: the KMS key of SSE-KMS (implies --sse aws:kms).
+    #[arg(long, global = true, value_name = "KEY_ID")]
+    pub(crate) sse_kms_key_id: Option<String>,
+    /// S3: SSE-C key (32 bytes, or their base64) for every object written,
+    /// read or copied (the copy source uses the same key); default
+    /// $HAUL_SSE_C_KEY.
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        env = "HAUL_SSE_C_KEY",
+        hide_env_values = true
+    )]
+    pub(crate) sse_c_key: Option<String>,
+    /// S3/COS: canned ACL of new objects (private, public-read,
+    /// bucket-owner-full-control, ...).
+    #[arg(long, global = true, value_name = "ACL")]
+    pub(crate) acl: Option<String>,
+    /// S3: pay for requests to a requester-pays bucket (`requester`).
+    #[arg(long, global = true, value_name = "WHO", value_parser = ["requester"])]
+    pub(crate) request_payer: Option<String>,
+}
+
+impl std::fmt::Debug for S3Flags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Flags")
+            .field("profile", &self.profile)
+            .field("no_sign_request", &self.no_sign_request)
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("storage_class", &self.storage_class)
+            .field("sse", &self.sse)
+            .field("sse_kms_key_id", &self.sse_kms_key_id)
+            .field("sse_c_key", &self.sse_c_key.as_ref().map(|_| "REDACTED"))
+            .field("acl", &self.acl)
+            .field("request_payer", &self.request_payer)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]

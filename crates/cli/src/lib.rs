@@ -133,6 +133,7 @@ pub fn main() -> ExitCode {
     if let Some(t) = timeout {
         haul_http::set_request_timeout(t);
     }
+    providers::set_s3_flags(cli.global.s3.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

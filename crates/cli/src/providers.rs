@@ -1,14 +1,15 @@
 //! The one place that knows every provider: it maps a location's store name
 //! (a scheme such as `s3`, or a remote's `type`) to a store.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use haul_core::ObjectStore;
 use haul_cos::{CosConfig, CosStore};
 use haul_qiniu::{QiniuConfig, QiniuStore};
-use haul_s3::{S3Config, S3Endpoint, S3Store};
+use haul_s3::{ObjectOptions, S3Config, S3Endpoint, S3Store, SseCustomerKey};
 
 use crate::CliError;
+use crate::args::S3Flags;
 use crate::location::Opened;
 use crate::settings::{ConfigFile, Remote};
 
@@ -18,6 +19,14 @@ pub(crate) const SCHEMES: [&str; 6] = ["s3", "cos", "qiniu", "nos", "easemob", "
 /// Connections per store: enough for the default 16 files × 16 parts to
 /// reuse warm connections.
 const POOL: usize = 64;
+
+/// The command line's S3 flags, set once at start.
+static S3_FLAGS: OnceLock<S3Flags> = OnceLock::new();
+
+/// Records the command line's S3 flags for every S3 store opened later.
+pub(crate) fn set_s3_flags(flags: S3Flags) {
+    let _ = S3_FLAGS.set(flags);
+}
 
 fn usage(e: impl std::fmt::Display) -> CliError {
     CliError::usage(e.to_string())
@@ -211,15 +220,76 @@ fn keys(name: &str, r: &Remote) -> Result<(String, String, Option<String>), CliE
 }
 
 fn s3_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<S3Config, CliError> {
-    let Some(r) = remote else {
-        return S3Config::from_env(bucket).map_err(usage);
+    let flags = S3_FLAGS.get().cloned().unwrap_or_default();
+    let mut cfg = match remote {
+        None => S3Config::from_env(bucket).map_err(usage)?,
+        Some(r) => remote_s3_config(name, bucket, r)?,
     };
-    let (key, secret, token) = keys(name, r)?;
+    if let Some(p) = &flags.profile {
+        let region = flags
+            .region
+            .as_deref()
+            .or(remote.and_then(|r| r.region.as_deref()));
+        cfg = cfg.with_profile(p.clone(), region);
+    }
+    if let Some(region) = &flags.region {
+        cfg.region.clone_from(region);
+    }
+    if let Some(ep) = &flags.endpoint_url {
+        cfg.endpoint = Some(ep.clone());
+    }
+    cfg.anonymous = cfg.anonymous || flags.no_sign_request;
+    cfg.object = object_options(&flags, remote)?;
+    Ok(cfg)
+}
+
+/// Storage class, encryption, ACL and requester-pays: the remote's
+/// defaults, overridden by the command line's flags.
+fn object_options(flags: &S3Flags, remote: Option<&Remote>) -> Result<ObjectOptions, CliError> {
+    let pick = |flag: &Option<String>, field: fn(&Remote) -> &Option<String>| {
+        flag.clone()
+            .or_else(|| remote.and_then(|r| field(r).clone()))
+    };
+    let sse_c = match &flags.sse_c_key {
+        Some(k) => Some(k.clone()),
+        None => match remote {
+            Some(r) => Remote::secret("sse_c_key", r.sse_c_key.as_ref(), r.sse_c_key_env.as_ref())?,
+            None => None,
+        },
+    };
+    let opts = ObjectOptions {
+        storage_class: pick(&flags.storage_class, |r| &r.storage_class),
+        sse: pick(&flags.sse, |r| &r.sse),
+        sse_kms_key_id: pick(&flags.sse_kms_key_id, |r| &r.sse_kms_key_id),
+        sse_c_key: sse_c
+            .map(|k| SseCustomerKey::parse(&k))
+            .transpose()
+            .map_err(CliError::usage)?,
+        acl: pick(&flags.acl, |r| &r.acl),
+        request_payer: flags.request_payer.is_some() || remote.is_some_and(|r| r.request_payer),
+    };
+    opts.validate().map_err(CliError::usage)?;
+    Ok(opts)
+}
+
+/// A remote's S3 configuration: its own keys, else its `profile`, else the
+/// AWS credential chain; `anonymous = true` signs nothing.
+fn remote_s3_config(name: &str, bucket: &str, r: &Remote) -> Result<S3Config, CliError> {
+    let has_keys = r.access_key_id.is_some() || r.access_key_id_env.is_some();
     let region = r.region.clone().unwrap_or_else(|| "us-east-1".into());
-    let mut cfg = S3Config::new(bucket, region, key, secret);
+    let mut cfg = if has_keys {
+        let (key, secret, token) = keys(name, r)?;
+        let mut cfg = S3Config::new(bucket, region, key, secret);
+        cfg.session_token = token;
+        cfg
+    } else if let Some(p) = &r.profile {
+        S3Config::new(bucket, "", "", "").with_profile(p.clone(), r.region.as_deref())
+    } else {
+        S3Config::new(bucket, region, "", "")
+    };
     cfg.endpoint.clone_from(&r.endpoint);
     cfg.force_path_style = r.force_path_style;
-    cfg.session_token = token;
+    cfg.anonymous = r.anonymous;
     if let Some(stream) = r.stream_parts {
         cfg.stream_parts = stream;
     }
@@ -227,6 +297,16 @@ fn s3_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<S3Conf
 }
 
 fn cos_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<CosConfig, CliError> {
+    let mut cfg = cos_store_config(name, bucket, remote)?;
+    cos_object_options(&mut cfg, remote)?;
+    Ok(cfg)
+}
+
+fn cos_store_config(
+    name: &str,
+    bucket: &str,
+    remote: Option<&Remote>,
+) -> Result<CosConfig, CliError> {
     let Some(r) = remote else {
         return CosConfig::from_env(bucket).map_err(usage);
     };
@@ -241,6 +321,26 @@ fn cos_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<CosCo
     cfg.force_path_style = cfg.force_path_style || r.force_path_style;
     cfg.security_token = token;
     Ok(cfg)
+}
+
+/// COS's equivalents of the S3 object flags (storage class, SSE-COS, ACL),
+/// the flags winning over the remote's settings. The S3-only ones (KMS,
+/// SSE-C, requester pays) are for the S3 side of a copy and not used here.
+fn cos_object_options(cfg: &mut CosConfig, remote: Option<&Remote>) -> Result<(), CliError> {
+    let flags = S3_FLAGS.get().cloned().unwrap_or_default();
+    let pick = |flag: &Option<String>, field: fn(&Remote) -> &Option<String>| {
+        flag.clone()
+            .or_else(|| remote.and_then(|r| field(r).clone()))
+    };
+    cfg.storage_class = pick(&flags.storage_class, |r| &r.storage_class);
+    cfg.sse = pick(&flags.sse, |r| &r.sse);
+    cfg.acl = pick(&flags.acl, |r| &r.acl);
+    if cfg.sse.as_deref().is_some_and(|s| s != "AES256") {
+        return Err(CliError::usage(
+            "COS: --sse takes AES256 (SSE-COS) only".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 fn qiniu_config(

@@ -24,9 +24,10 @@ use serde::Deserialize;
 use crate::args::{Knobs, OnErrorArg, VerifyArg};
 use crate::{CliError, size};
 
-/// A named remote.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A named remote. `Debug` hides the inline secrets.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // one switch per setting of the config file
 pub(crate) struct Remote {
     /// The provider (`s3`).
     #[serde(rename = "type")]
@@ -47,6 +48,26 @@ pub(crate) struct Remote {
     pub(crate) session_token_env: Option<String>,
     #[serde(default)]
     pub(crate) force_path_style: bool,
+    /// S3: the AWS profile whose credentials to use (when the remote has no
+    /// keys of its own).
+    pub(crate) profile: Option<String>,
+    /// S3: send requests unsigned (a public bucket).
+    #[serde(default)]
+    pub(crate) anonymous: bool,
+    /// S3/COS: storage class of new objects.
+    pub(crate) storage_class: Option<String>,
+    /// S3/COS: server-side encryption (`AES256`, S3 also `aws:kms`).
+    pub(crate) sse: Option<String>,
+    /// S3: the KMS key of SSE-KMS.
+    pub(crate) sse_kms_key_id: Option<String>,
+    /// S3: the SSE-C key, inline or from the named variable.
+    pub(crate) sse_c_key: Option<String>,
+    pub(crate) sse_c_key_env: Option<String>,
+    /// S3/COS: canned ACL of new objects.
+    pub(crate) acl: Option<String>,
+    /// S3: the bucket is requester-pays.
+    #[serde(default)]
+    pub(crate) request_payer: bool,
     /// S3: send parts as they are read (aws-chunked, CRC32C trailer);
     /// `false` gathers each part first.
     pub(crate) stream_parts: Option<bool>,
@@ -61,6 +82,32 @@ pub(crate) struct Remote {
     /// Qiniu: the bucket is private (downloads use signed URLs).
     #[serde(default)]
     pub(crate) private: bool,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "REDACTED");
+        f.debug_struct("Remote")
+            .field("kind", &self.kind)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_id_env", &self.access_key_id_env)
+            .field("secret_access_key", &hidden(&self.secret_access_key))
+            .field("secret_access_key_env", &self.secret_access_key_env)
+            .field("session_token", &hidden(&self.session_token))
+            .field("session_token_env", &self.session_token_env)
+            .field("profile", &self.profile)
+            .field("anonymous", &self.anonymous)
+            .field("storage_class", &self.storage_class)
+            .field("sse", &self.sse)
+            .field("sse_kms_key_id", &self.sse_kms_key_id)
+            .field("sse_c_key", &hidden(&self.sse_c_key))
+            .field("sse_c_key_env", &self.sse_c_key_env)
+            .field("acl", &self.acl)
+            .field("request_payer", &self.request_payer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Remote {
@@ -263,6 +310,28 @@ fn apply_flags(c: &mut TransferConfig, k: &Knobs) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_hides_a_remotes_secrets() {
+        let r = Remote {
+            kind: "s3".into(),
+            access_key_id: Some("AKIDVISIBLE".into()),
+            secret_access_key: Some("very-secret".into()),
+            session_token: Some("token-secret".into()),
+            sse_c_key: Some("0123456789abcdef0123456789abcdef".into()),
+            ..Remote::default()
+        };
+        let d = format!("{r:?}");
+        assert!(d.contains("AKIDVISIBLE"), "{d}");
+        for secret in ["very-secret", "token-secret", "0123456789abcdef"] {
+            assert!(!d.contains(secret), "{d}");
+        }
+        let flags = crate::args::S3Flags {
+            sse_c_key: Some("0123456789abcdef0123456789abcdef".into()),
+            ..crate::args::S3Flags::default()
+        };
+        assert!(!format!("{flags:?}").contains("0123456789abcdef"));
+    }
 
     #[test]
     fn a_resume_flag_equal_to_the_default_still_wins() {

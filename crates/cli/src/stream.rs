@@ -58,6 +58,7 @@ async fn download(
         verbose: g.verbose,
         journal: None,
         timeout: None,
+        s3: g.s3.clone(),
     };
     for (_, e) in &summary.failures {
         eprintln!("error: {e}");

@@ -49,9 +49,36 @@ pub struct CosConfig {
     pub max_object_size_bytes: u64,
     /// Requests run at once: sizes the connection pool.
     pub concurrency: usize,
+    /// `x-cos-storage-class` of new objects (`STANDARD_IA`, `ARCHIVE`, ...).
+    pub storage_class: Option<String>,
+    /// `x-cos-server-side-encryption` of new objects: `AES256` (SSE-COS).
+    pub sse: Option<String>,
+    /// `x-cos-acl` of new objects (`private`, `public-read`, ...).
+    pub acl: Option<String>,
 }
 
 impl CosConfig {
+    /// The headers a new object carries (PutObject, CopyObject,
+    /// InitiateMultipartUpload) for the class, encryption and ACL asked.
+    pub(crate) fn write_headers(&self, call: &haul_http::send::Call<'_>) -> Vec<(String, String)> {
+        let creates = match call.method {
+            http::Method::PUT => call.query.is_empty(),
+            http::Method::POST => call.query.iter().any(|(k, _)| *k == "uploads"),
+            _ => false,
+        };
+        if !creates || call.key.is_none() {
+            return Vec::new();
+        }
+        [
+            ("x-cos-storage-class", &self.storage_class),
+            ("x-cos-server-side-encryption", &self.sse),
+            ("x-cos-acl", &self.acl),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
+        .collect()
+    }
+
     /// A configuration for `bucket` (`name-appid`) in `region` of Tencent
     /// Cloud with permanent keys.
     pub fn new(
@@ -71,6 +98,9 @@ impl CosConfig {
             sign_validity: Duration::from_hours(1),
             max_object_size_bytes: DEFAULT_MAX_OBJECT_SIZE,
             concurrency: 16,
+            storage_class: None,
+            sse: None,
+            acl: None,
         }
     }
 
@@ -143,6 +173,9 @@ impl fmt::Debug for CosConfig {
             .field("sign_validity", &self.sign_validity)
             .field("max_object_size_bytes", &self.max_object_size_bytes)
             .field("concurrency", &self.concurrency)
+            .field("storage_class", &self.storage_class)
+            .field("sse", &self.sse)
+            .field("acl", &self.acl)
             .finish()
     }
 }
@@ -159,6 +192,35 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn class_encryption_and_acl_on_new_objects_only() {
+        use haul_http::send::Call;
+        use http::Method;
+        let mut c = CosConfig::new("b-125", "ap-guangzhou", "id", "key");
+        c.storage_class = Some("STANDARD_IA".into());
+        c.sse = Some("AES256".into());
+        c.acl = Some("private".into());
+        let names = |call: &Call<'_>| -> Vec<String> {
+            c.write_headers(call).into_iter().map(|(k, _)| k).collect()
+        };
+        let all = [
+            "x-cos-storage-class",
+            "x-cos-server-side-encryption",
+            "x-cos-acl",
+        ];
+        assert_eq!(names(&Call::new(Method::PUT, Some("k"))), all);
+        assert_eq!(
+            names(&Call::new(Method::POST, Some("k")).query("uploads", "")),
+            all
+        );
+        let part = Call::new(Method::PUT, Some("k"))
+            .query("partNumber", "1")
+            .query("uploadId", "u");
+        assert!(names(&part).is_empty());
+        assert!(names(&Call::new(Method::GET, Some("k"))).is_empty());
+        assert!(names(&Call::new(Method::PUT, None)).is_empty());
     }
 
     #[test]

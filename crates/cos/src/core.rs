@@ -95,6 +95,7 @@ impl Core {
         }
         let url = self.endpoint.url(call.key, &call.query);
         let mut headers: Vec<(String, String)> = call.headers.clone();
+        headers.extend(self.cfg.write_headers(call));
         headers.push(("host".to_owned(), self.endpoint.host().to_owned()));
         if let Some(t) = &self.cfg.security_token {
             headers.push(("x-cos-security-token".to_owned(), t.clone()));

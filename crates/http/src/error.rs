@@ -258,7 +258,17 @@ pub fn map_code(
         },
         "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired" => Error::Unauthenticated {
             key,
-            source: src(format!("{what}; check {}", vars.token)),
+            source: src(format!(
+                "{what}; the session token expired or is not valid: get fresh temporary credentials, check {}",
+                vars.token
+            )),
+        },
+        kms if kms.starts_with("KMS.") => Error::PermissionDenied {
+            key,
+            source: src(format!(
+                "{what}; the KMS key was refused: check the key id (--sse-kms-key-id, or the bucket's default key), \
+                 that the key is enabled, and that it allows kms:GenerateDataKey and kms:Decrypt to access key id {ak}"
+            )),
         },
         "RequestTimeTooSkewed" => Error::Unauthenticated {
             key,
@@ -544,6 +554,9 @@ mod tests {
         assert!(e.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{e}");
         assert!(e.to_string().contains("AKIDTEST"), "{e}");
         assert!(!e.to_string().contains('\n'), "one line: {e}");
+        let e = map(400, "KMS.NotFoundException");
+        assert!(matches!(e, Error::PermissionDenied { .. }));
+        assert!(e.to_string().contains("KMS key was refused"), "{e}");
         let e = map(403, "InvalidAccessKeyId");
         assert!(e.to_string().contains("AWS_ACCESS_KEY_ID"), "{e}");
         let e = map(403, "RequestTimeTooSkewed");

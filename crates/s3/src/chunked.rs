@@ -225,7 +225,10 @@ impl Core {
         let etag = out
             .etag
             .as_deref()
-            .filter(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
+            // With SSE-KMS or SSE-C the ETag is no MD5 (caps say so).
+            .filter(|e| {
+                self.caps.etag_is_md5 && e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())
+            })
             .map(|e| format!("md5:{}", e.to_ascii_lowercase()));
         for (ours, theirs) in [
             (sent(ChecksumKind::Crc32c).map(Checksum::to_string), told),

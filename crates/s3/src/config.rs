@@ -1,10 +1,9 @@
 //! [`S3Config`]: where the bucket is and who we are.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use haul_core::{Error, Result};
+use haul_core::Result;
 
 /// 5 TiB: the long-standing S3 object size limit (newer AWS pages say 48.8 TiB).
 pub const DEFAULT_MAX_OBJECT_SIZE: u64 = 5 << 40;
@@ -14,6 +13,7 @@ pub const DEFAULT_MAX_OBJECT_SIZE: u64 = 5 << 40;
 /// `Debug` prints the access key id but never the secret key or the
 /// session token.
 #[derive(Clone, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, as the AWS CLI has them
 pub struct S3Config {
     /// `scheme://host[:port][/base]` of an S3-compatible service; `None` for
     /// AWS (`https://s3.<region>.amazonaws.com`).
@@ -22,12 +22,24 @@ pub struct S3Config {
     pub region: String,
     /// The bucket; keys are object keys within it.
     pub bucket: String,
-    /// The access key id (not secret; named in error messages).
+    /// The access key id (not secret; named in error messages). Empty:
+    /// no static keys, so credentials come from the AWS credential chain
+    /// (or [`profile`](Self::profile)), resolved on the first request,
+    /// cached, and refreshed before they expire.
     pub access_key_id: String,
     /// The secret access key.
     pub secret_access_key: String,
     /// The session token of temporary credentials.
     pub session_token: Option<String>,
+    /// The shared-config profile whose credentials to use when no static
+    /// keys are given; `None`: the whole default chain.
+    pub profile: Option<String>,
+    /// Storage class, encryption, ACL and requester-pays of the objects
+    /// written and read.
+    pub object: crate::ObjectOptions,
+    /// Send every request unsigned (public buckets): no `Authorization`
+    /// header, whatever keys are set.
+    pub anonymous: bool,
     /// Address the bucket in the path (`host/bucket/key`) rather than the
     /// host name (`bucket.host/key`). Path style is also used, whatever this
     /// says, for IP-address and `localhost` endpoints and for bucket names
@@ -71,6 +83,9 @@ impl S3Config {
             access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
             session_token: None,
+            profile: None,
+            anonymous: false,
+            object: crate::ObjectOptions::default(),
             force_path_style: false,
             signed_payload: false,
             stream_parts: true,
@@ -91,67 +106,29 @@ impl S3Config {
     ///
     /// * Endpoint: `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`, else AWS.
     /// * Region: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the profile's
-    ///   `region` in `~/.aws/config` (`AWS_CONFIG_FILE`), else `us-east-1`.
-    /// * Credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-    ///   `AWS_SESSION_TOKEN`; when the key pair is not in the environment, the
-    ///   `AWS_PROFILE` (else `default`) section of `~/.aws/credentials`
-    ///   (`AWS_SHARED_CREDENTIALS_FILE`).
+    ///   `region` in the shared config file (read by `aws-config`), else
+    ///   `us-east-1`.
+    /// * Credentials: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (with
+    ///   `AWS_SESSION_TOKEN`) are used as they are, with no look-up; without
+    ///   them the keys are left empty and the AWS credential chain is
+    ///   resolved on the first request (see [`S3Config::access_key_id`]).
     ///
-    /// Fails with [`Error::Unauthenticated`] when no credentials are found.
+    /// Performs no network I/O; never fails for want of credentials (the
+    /// first request does, naming every source it tried).
     pub fn from_env(bucket: impl Into<String>) -> Result<Self> {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        Self::from_lookup(bucket.into(), |k| std::env::var(k).ok(), home.as_deref())
+        Ok(Self::from_lookup(bucket.into(), |k| std::env::var(k).ok()))
     }
 
     /// [`from_env`](Self::from_env) over any variable lookup (for tests).
-    pub(crate) fn from_lookup(
-        bucket: String,
-        var: impl Fn(&str) -> Option<String>,
-        home: Option<&Path>,
-    ) -> Result<Self> {
+    pub(crate) fn from_lookup(bucket: String, var: impl Fn(&str) -> Option<String>) -> Self {
         let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
-        let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
-        let aws_file = |env: &str, name: &str| {
-            var(env)
-                .map(PathBuf::from)
-                .or_else(|| home.map(|h| h.join(".aws").join(name)))
-        };
         let region = var("AWS_REGION")
             .or_else(|| var("AWS_DEFAULT_REGION"))
-            .or_else(|| {
-                let file = aws_file("AWS_CONFIG_FILE", "config")?;
-                let section = if profile == "default" {
-                    "default".to_owned()
-                } else {
-                    format!("profile {profile}")
-                };
-                ini_value(&std::fs::read_to_string(file).ok()?, &section, "region")
-            })
+            .or_else(|| crate::creds::profile_region(None))
             .unwrap_or_else(|| "us-east-1".to_owned());
-        let (ak, sk, token) = if let (Some(ak), Some(sk)) =
-            (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
-        {
-            (ak, sk, var("AWS_SESSION_TOKEN"))
-        } else {
-            let file = aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
-            let text = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok());
-            let get = |k: &str| text.as_deref().and_then(|t| ini_value(t, &profile, k));
-            let (Some(ak), Some(sk)) = (get("aws_access_key_id"), get("aws_secret_access_key"))
-            else {
-                let where_ = file.map_or_else(
-                    || "~/.aws/credentials".to_owned(),
-                    |f| f.display().to_string(),
-                );
-                return Err(Error::Unauthenticated {
-                    key: bucket,
-                    source: format!(
-                        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                         or add profile [{profile}] to {where_}"
-                    )
-                    .into(),
-                });
-            };
-            (ak, sk, get("aws_session_token"))
+        let (ak, sk, token) = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(ak), Some(sk)) => (ak, sk, var("AWS_SESSION_TOKEN")),
+            _ => (String::new(), String::new(), None),
         };
         let mut cfg = Self::new(bucket, region, ak, sk);
         cfg.session_token = token;
@@ -159,30 +136,25 @@ impl S3Config {
         if let Some(v) = var("HAUL_S3_STREAM_PARTS") {
             cfg.stream_parts = !matches!(v.trim(), "0" | "false" | "no" | "off");
         }
-        Ok(cfg)
+        cfg
     }
-}
 
-/// `key = value` in `[section]` of an INI file (AWS credentials/config).
-fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
-    let mut in_section = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            in_section = name.trim() == section;
-            continue;
-        }
-        if in_section
-            && let Some((k, v)) = line.split_once('=')
-            && k.trim().eq_ignore_ascii_case(key)
-        {
-            return Some(v.trim().to_owned());
-        }
+    /// Uses the credentials of `profile` in the shared config and
+    /// credentials files (and the profile's region when `region` is not
+    /// set), instead of any static keys.
+    #[must_use]
+    pub fn with_profile(mut self, profile: impl Into<String>, region: Option<&str>) -> Self {
+        let profile = profile.into();
+        self.region = region
+            .map(str::to_owned)
+            .or_else(|| crate::creds::profile_region(Some(&profile)))
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        self.access_key_id.clear();
+        self.secret_access_key.clear();
+        self.session_token = None;
+        self.profile = Some(profile);
+        self
     }
-    None
 }
 
 impl fmt::Debug for S3Config {
@@ -197,6 +169,9 @@ impl fmt::Debug for S3Config {
                 "session_token",
                 &self.session_token.as_ref().map(|_| "REDACTED"),
             )
+            .field("profile", &self.profile)
+            .field("anonymous", &self.anonymous)
+            .field("object", &self.object)
             .field("force_path_style", &self.force_path_style)
             .field("signed_payload", &self.signed_payload)
             .field("stream_parts", &self.stream_parts)
@@ -245,9 +220,7 @@ mod tests {
                 ("AWS_ENDPOINT_URL", "http://generic:9000"),
                 ("AWS_ENDPOINT_URL_S3", "http://s3only:9000"),
             ]),
-            None,
-        )
-        .expect("config");
+        );
         assert_eq!(c.access_key_id, "AK");
         assert_eq!(c.session_token.as_deref(), Some("TOK"));
         assert_eq!(c.region, "eu-west-1");
@@ -255,46 +228,15 @@ mod tests {
     }
 
     #[test]
-    fn profile_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let creds = dir.path().join("creds");
-        std::fs::write(
-            &creds,
-            "[default]\naws_access_key_id = DEF\naws_secret_access_key = DEFS\n\n\
-             [work]\n# comment\naws_access_key_id=WORK\naws_secret_access_key = WORKS\naws_session_token = WT\n",
-        )
-        .expect("write");
-        let config = dir.path().join("config");
-        std::fs::write(&config, "[profile work]\nregion = ap-south-1\n").expect("write");
-        let creds_s = creds.display().to_string();
-        let config_s = config.display().to_string();
+    fn no_keys_means_the_chain_later() {
         let c = S3Config::from_lookup(
             "b".into(),
             lookup(&[
-                ("AWS_PROFILE", "work"),
-                ("AWS_SHARED_CREDENTIALS_FILE", &creds_s),
-                ("AWS_CONFIG_FILE", &config_s),
+                ("AWS_REGION", "eu-west-3"),
+                ("AWS_ACCESS_KEY_ID", "only-half"),
             ]),
-            None,
-        )
-        .expect("config");
-        assert_eq!(
-            (c.access_key_id.as_str(), c.secret_access_key.as_str()),
-            ("WORK", "WORKS")
         );
-        assert_eq!(c.session_token.as_deref(), Some("WT"));
-        assert_eq!(c.region, "ap-south-1");
-        let c = S3Config::from_lookup(
-            "b".into(),
-            lookup(&[("AWS_SHARED_CREDENTIALS_FILE", &creds_s)]),
-            None,
-        )
-        .expect("default profile");
-        assert_eq!(c.access_key_id, "DEF");
-        assert_eq!(c.region, "us-east-1");
-        let e =
-            S3Config::from_lookup("b".into(), lookup(&[]), Some(dir.path())).expect_err("no creds");
-        assert!(matches!(e, Error::Unauthenticated { .. }));
-        assert!(e.to_string().contains("AWS_ACCESS_KEY_ID"), "{e}");
+        assert!(c.access_key_id.is_empty() && c.secret_access_key.is_empty());
+        assert_eq!(c.region, "eu-west-3");
     }
 }

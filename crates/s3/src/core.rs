@@ -1,5 +1,6 @@
 //! Signed calls: one place builds, signs, sends and classifies every request.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::S3Config;
 use crate::addr::{Endpoint, check_key};
+use crate::creds::{Chain, Source, is_expired, may_be_expired_head};
 use crate::sign::{EMPTY_SHA256, PayloadHash, Signer};
 
 /// The hex SHA-256 of a body, for a signed payload.
@@ -39,7 +41,7 @@ pub(crate) struct Core {
     pub(crate) cfg: S3Config,
     pub(crate) caps: haul_core::Capabilities,
     pub(crate) endpoint: Endpoint,
-    signer: Signer,
+    pub(crate) creds: Source,
     http: reqwest::Client,
     pub(crate) stall: Duration,
 }
@@ -80,31 +82,49 @@ impl Core {
     }
 
     fn with_parts(cfg: S3Config, endpoint: Endpoint, http: reqwest::Client) -> Self {
-        let signer = Signer::s3(
-            &cfg.access_key_id,
-            &cfg.secret_access_key,
-            cfg.session_token.as_deref(),
-            &cfg.region,
-        );
+        let creds = if cfg.anonymous {
+            Source::Anonymous
+        } else if cfg.access_key_id.is_empty() {
+            Source::Chain(Chain::shared(cfg.profile.as_deref(), &cfg.region))
+        } else {
+            Source::Static(aws_credential_types::Credentials::new(
+                &cfg.access_key_id,
+                &cfg.secret_access_key,
+                cfg.session_token.clone(),
+                None,
+                "haul",
+            ))
+        };
         Self {
             caps: crate::capabilities(&cfg),
             stall: client_options(&cfg).stall_timeout,
             cfg,
             endpoint,
-            signer,
+            creds,
             http,
         }
     }
 
     /// An error context naming `key`, the bucket and the access key id.
     pub(crate) fn ctx<'a>(&'a self, key: &'a str) -> ErrorContext<'a> {
+        let ak = match &self.creds {
+            Source::Static(_) => self.cfg.access_key_id.as_str(),
+            Source::Anonymous => "(none: unsigned requests)",
+            Source::Chain(_) => "(from the AWS credential chain)",
+        };
         ErrorContext::new(key)
             .bucket(&self.cfg.bucket)
-            .access_key_id(&self.cfg.access_key_id)
+            .access_key_id(ak)
     }
 
-    /// The URL and signed headers of `call` at `time`.
-    pub(crate) fn prepare(&self, call: &Call<'_>, time: SystemTime) -> Result<(String, HeaderMap)> {
+    /// The URL and signed headers of `call` at `time`, signed with
+    /// `creds` (`None`: unsigned).
+    pub(crate) fn prepare(
+        &self,
+        call: &Call<'_>,
+        creds: Option<&aws_credential_types::Credentials>,
+        time: SystemTime,
+    ) -> Result<(String, HeaderMap)> {
         if let Some(k) = call.key {
             check_key(k)?;
         }
@@ -114,30 +134,73 @@ impl Core {
             body if self.cfg.signed_payload => PayloadHash::Sha256(body_sha256(body)),
             _ => PayloadHash::Unsigned,
         };
-        let signed =
-            self.signer
-                .sign_headers(call.method.as_str(), &url, &call.headers, &payload, time)?;
+        let extra = self.cfg.object.headers_for(call);
+        let headers: Cow<'_, [(String, String)]> = if extra.is_empty() {
+            Cow::Borrowed(&call.headers)
+        } else {
+            Cow::Owned(call.headers.iter().cloned().chain(extra).collect())
+        };
+        let signed = match creds {
+            Some(c) => Signer::s3_with(c.clone(), &self.cfg.region).sign_headers(
+                call.method.as_str(),
+                &url,
+                &headers,
+                &payload,
+                time,
+            )?,
+            None => Vec::new(),
+        };
         let what = call.key.unwrap_or(&self.cfg.bucket);
-        let map = header_map(what, call.headers.iter().chain(&signed))?;
+        let map = header_map(what, headers.iter().chain(&signed))?;
         Ok((url, map))
     }
 
     /// Signs and sends `call` (signed afresh for a resend on a stale
     /// connection); any answer but 2xx is mapped to an error with `ctx`.
+    ///
+    /// Credentials from the chain that the store refuses as expired are
+    /// dropped and the call is signed with fresh ones and sent again (a
+    /// HEAD refused with a bare 400 or 403, which is all S3 can say without
+    /// a body, is taken as possibly that: one fetch and one resend); a
+    /// streamed body, gone once sent, fails as retryable instead, so the
+    /// caller's retry sends it again with the fresh ones.
     pub(crate) async fn send(
         &self,
         call: Call<'_>,
         ctx: &ErrorContext<'_>,
     ) -> Result<reqwest::Response> {
-        send(&self.http, &call.body, ctx, self.stall, || {
-            let (url, headers) = self.prepare(&call, SystemTime::now())?;
-            Ok(Prepared {
-                method: call.method.clone(),
-                url,
-                headers,
+        let mut refreshed = false;
+        loop {
+            let creds = self.creds.current(ctx.key).await?;
+            let sent = send(&self.http, &call.body, ctx, self.stall, || {
+                let (url, headers) = self.prepare(&call, creds.as_ref(), SystemTime::now())?;
+                Ok(Prepared {
+                    method: call.method.clone(),
+                    url,
+                    headers,
+                })
             })
-        })
-        .await
+            .await;
+            match sent {
+                Err(e)
+                    if !refreshed
+                        && (is_expired(&e)
+                            || (call.method == Method::HEAD && may_be_expired_head(&e)))
+                        && self.creds.invalidate(creds.as_ref()).await =>
+                {
+                    tracing::debug!(key = ctx.key, "credentials expired in flight; refreshing");
+                    refreshed = true;
+                    if matches!(call.body, Body::Stream(_)) {
+                        return Err(Error::Transient {
+                            key: ctx.key.to_owned(),
+                            source: format!("credentials expired in flight ({e}); refreshed")
+                                .into(),
+                        });
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Sends `call` and reads its (small) answer body, failing when the body
@@ -170,6 +233,12 @@ impl Core {
             ));
         }
         let url = self.endpoint.url(Some(key), &[]);
-        self.signer.presign(method.as_str(), &url, expires, time)
+        let creds = self.creds.cached().ok_or_else(|| {
+            Error::invalid(
+                key,
+                "no credentials to presign with: unsigned access, or none fetched yet",
+            )
+        })?;
+        Signer::s3_with(creds, &self.cfg.region).presign(method.as_str(), &url, expires, time)
     }
 }

@@ -48,7 +48,13 @@
 //! Capabilities are S3's: parts of 5 MiB to 5 GiB, at most 10,000 of them,
 //! single PUTs and copies up to 5 GiB, 1000 keys per batch delete.
 //! `etag_is_md5` holds for plain and SSE-S3 objects; it does not for SSE-KMS
-//! or SSE-C objects, whose ETags are not MD5s of the body. No checksum is
+//! or SSE-C objects, whose ETags are not MD5s of the body, so a store whose
+//! [`ObjectOptions`] ask for either says it is false.
+//!
+//! [`S3Config::object`] adds what `aws s3 cp` users pass: storage class,
+//! SSE-S3/SSE-KMS, SSE-C (on every write, read, part and copy source),
+//! canned ACL, requester pays; each request carries the headers S3 wants
+//! on it. No checksum is
 //! listed as native: not every S3-compatible service stores and reports
 //! CRC32C, so the engine verifies by other means.
 
@@ -57,9 +63,11 @@ mod buckets;
 mod chunked;
 mod config;
 mod core;
+mod creds;
 mod endpoint;
 mod lister;
 mod multipart;
+mod options;
 mod reader;
 mod sign;
 mod writer;
@@ -80,6 +88,7 @@ use haul_core::ObjectStore;
 pub use config::{DEFAULT_MAX_OBJECT_SIZE, S3Config};
 pub use endpoint::S3Endpoint;
 pub use multipart::PendingUpload;
+pub use options::{ObjectOptions, SseCustomerKey};
 
 use crate::core::Core;
 
@@ -103,7 +112,8 @@ fn capabilities(cfg: &S3Config) -> Capabilities {
         ranged_get: true,
         native_checksums: Vec::new(),
         wants_content_md5: false,
-        etag_is_md5: true,
+        // SSE-KMS and SSE-C objects have ETags that are not MD5s.
+        etag_is_md5: !cfg.object.etag_not_md5(),
         batch_delete_max: 1000,
         // Parts go out as they are read, their CRC32C in an aws-chunked
         // trailer; signed payloads would need every chunk signed.

@@ -54,12 +54,18 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// A signer for S3.
-    pub(crate) fn s3(ak: &str, sk: &str, token: Option<&str>, region: &str) -> Self {
-        Self::new(ak, sk, token, region, "s3", true)
+    /// A signer for S3 with credentials from any source.
+    pub(crate) fn s3_with(creds: Credentials, region: &str) -> Self {
+        Self {
+            creds,
+            region: region.to_owned(),
+            service: "s3",
+            content_sha_header: true,
+        }
     }
 
     /// A signer for any service (the generic official vectors use `service`).
+    #[cfg(test)]
     pub(crate) fn new(
         ak: &str,
         sk: &str,

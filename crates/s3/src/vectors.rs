@@ -35,7 +35,9 @@ fn s3_get_object_example() {
         ..GetOptions::default()
     };
     let call = Core::get_call(&key, &opts).expect("call");
-    let (url, headers) = core.prepare(&call, t_2013()).expect("prepare");
+    let (url, headers) = core
+        .prepare(&call, core.creds.cached().as_ref(), t_2013())
+        .expect("prepare");
     assert_eq!(url, "https://examplebucket.s3.amazonaws.com/test.txt");
     let auth = headers["authorization"].to_str().expect("ascii");
     assert_eq!(
@@ -56,7 +58,9 @@ fn unsigned_payload_by_default() {
     let core = example_core(false);
     let key = Key::new("test.txt").expect("key");
     let call = Core::get_call(&key, &GetOptions::default()).expect("call");
-    let (_, headers) = core.prepare(&call, t_2013()).expect("prepare");
+    let (_, headers) = core
+        .prepare(&call, core.creds.cached().as_ref(), t_2013())
+        .expect("prepare");
     assert_eq!(headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
 }
 
@@ -91,7 +95,9 @@ fn odd_keys_are_encoded_once_and_signed_as_sent() {
     let core = example_core(false);
     let key = Key::new("dir with space/file+plus%2B#?.txt").expect("key");
     let call = Core::get_call(&key, &GetOptions::default()).expect("call");
-    let (url, _) = core.prepare(&call, t_2013()).expect("prepare");
+    let (url, _) = core
+        .prepare(&call, core.creds.cached().as_ref(), t_2013())
+        .expect("prepare");
     assert_eq!(
         url,
         "https://examplebucket.s3.amazonaws.com/dir%20with%20space/file%2Bplus%252B%23%3F.txt"
@@ -99,5 +105,8 @@ fn odd_keys_are_encoded_once_and_signed_as_sent() {
     let long = Key::new(format!("{}/{}", "ü".repeat(300), "a".repeat(423))).expect("1024 bytes");
     assert_eq!(long.as_str().len(), 1024);
     let call = Core::get_call(&long, &GetOptions::default()).expect("call");
-    assert!(core.prepare(&call, t_2013()).is_ok());
+    assert!(
+        core.prepare(&call, core.creds.cached().as_ref(), t_2013())
+            .is_ok()
+    );
 }

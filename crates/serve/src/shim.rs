@@ -321,6 +321,8 @@ impl S3 for Shim {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         check_content_md5(&req.headers)?;
         self.bucket_exists(&req.input.bucket)?;
+        // Every class S3 has is accepted (s3s-fs knows two) and none kept.
+        check_storage_class(req.input.storage_class.take())?;
         req.input.key = self
             .stored_for_write(&req.input.bucket, &req.input.key)
             .await?;
@@ -451,7 +453,7 @@ impl S3 for Shim {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let mut req = req;
+        let mut req = one_owner(req);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         self.bucket_exists(&bucket)?;
         req.input.key = self.stored(&bucket, &key)?;
@@ -483,8 +485,9 @@ impl S3 for Shim {
 
     async fn upload_part(
         &self,
-        mut req: S3Request<UploadPartInput>,
+        req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let mut req = one_owner(req);
         req.input.key = self.stored(&req.input.bucket, &req.input.key)?;
         check_content_md5(&req.headers)?;
         self.layout.check_upload(&req.input.upload_id)?;
@@ -500,28 +503,28 @@ impl S3 for Shim {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        self.do_upload_part_copy(req).await
+        self.do_upload_part_copy(one_owner(req)).await
     }
 
     async fn list_parts(
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.do_list_parts(req).await
+        self.do_list_parts(one_owner(req)).await
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.do_complete_multipart_upload(req).await
+        self.do_complete_multipart_upload(one_owner(req)).await
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<s3s::dto::AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<s3s::dto::AbortMultipartUploadOutput>> {
-        let mut req = req;
+        let mut req = one_owner(req);
         let id = req.input.upload_id.clone();
         req.input.key = self.stored(&req.input.bucket, &req.input.key)?;
         self.layout.check_upload(&id)?;
@@ -536,6 +539,37 @@ impl S3 for Shim {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.do_list_multipart_uploads(req).await
     }
+}
+
+/// S3's storage classes; any other is `InvalidStorageClass`.
+fn check_storage_class(class: Option<s3s::dto::StorageClass>) -> S3Result<()> {
+    const CLASSES: [&str; 11] = [
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "GLACIER_IR",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "EXPRESS_ONEZONE",
+        "SNOW",
+    ];
+    match class {
+        Some(c) if !CLASSES.contains(&c.as_str()) => Err(s3_error!(InvalidStorageClass)),
+        _ => Ok(()),
+    }
+}
+
+/// `req` as from the one owner of every key: s3s-fs ties an upload to the
+/// access key that started it, S3 to the account, so an upload started
+/// with credentials that are later refreshed must go on with the new ones.
+fn one_owner<T>(mut req: S3Request<T>) -> S3Request<T> {
+    if let Some(c) = req.credentials.as_mut() {
+        "owner".clone_into(&mut c.access_key);
+    }
+    req
 }
 
 #[cfg(test)]

@@ -23,6 +23,10 @@
 //!   hosts and a download domain per bucket in memory on loopback ports,
 //!   verifying upload tokens, signatures and private URLs byte for byte,
 //!   with hooks to inject faults and corrupt uploads.
+//! * `CredsServer` (feature `creds`) — EC2 instance metadata (IMDSv2),
+//!   ECS container credentials and STS on a loopback port, minting
+//!   short-lived keys that an `S3Server`'s `KeyRing` accepts until they
+//!   expire, counting every fetch.
 //! * `NosServer` (feature `nos`), `EasemobServer` (feature `easemob`) and
 //!   `TcbServer` (feature `tcb`) — the file APIs of NetEase Yunxin, Easemob
 //!   and WeChat CloudBase in memory on loopback ports, verifying each
@@ -48,9 +52,16 @@
 pub mod conformance;
 #[cfg(feature = "cos")]
 pub mod cos;
+#[cfg(feature = "creds")]
+pub mod creds;
 #[cfg(feature = "easemob")]
 pub mod easemob;
-#[cfg(any(feature = "nos", feature = "easemob", feature = "tcb"))]
+#[cfg(any(
+    feature = "nos",
+    feature = "easemob",
+    feature = "tcb",
+    feature = "creds"
+))]
 mod emu;
 mod fault;
 mod guard;
@@ -68,12 +79,14 @@ mod weed;
 
 #[cfg(feature = "cos")]
 pub use cos::CosEmulator;
+#[cfg(feature = "creds")]
+pub use creds::{CredSource, CredsServer, Minted};
 #[cfg(feature = "easemob")]
 pub use easemob::EasemobServer;
 pub use fault::{Fault, FaultRule, FaultStats, FaultStore, Op, Trigger};
 pub use guard::Guarded;
 #[cfg(feature = "s3")]
-pub use haul_serve::S3Server;
+pub use haul_serve::{KeyRing, S3Server};
 pub use memory::{MemoryStore, StoredObject};
 #[cfg(feature = "nos")]
 pub use nos::NosServer;
