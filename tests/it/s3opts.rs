@@ -315,3 +315,68 @@ fn the_region_comes_from_the_flag_else_the_environment_else_the_profile() {
     assert!(env_wins.output().unwrap().status.success());
     assert!(all_in(&scopes(&e), "eu-north-1"));
 }
+
+/// A resume opens the stores as the job first did: the storage class and
+/// encryption of the first run reach the requests the resume sends, with no
+/// flag given again; an SSE-C key, which the journal never keeps, must be
+/// given again, and the resume says so before sending anything.
+#[test]
+fn a_resume_keeps_the_jobs_s3_options_and_asks_for_an_sse_c_key_again() {
+    let e = S3Env::new();
+    let big = e.env.path("big.bin");
+    write(&big, &data(12_000_000));
+    let parts = ["--slice-size", "5MiB", "--chunk-size", "5MiB"];
+    let crash = |extra: &[&str]| {
+        let out = e
+            .cmd()
+            .args([&["cp", s(&big), "s3://one/big.bin"][..], &parts, extra].concat())
+            .env("HAUL_TEST_CRASH_AT", "multipart-created")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{out:?}");
+    };
+    crash(&["--storage-class", "STANDARD_IA", "--sse", "AES256"]);
+    e.server.record_requests();
+    let out = e.cmd().args(["resume", "--json"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary(&text)["files_done"], 1, "{text}");
+    let reqs = e.server.recorded();
+    let create = find(&reqs, "POST", |r| r.target.contains("uploads"));
+    assert_eq!(create.len(), 1, "{reqs:?}");
+    assert_eq!(create[0].header("x-amz-storage-class"), Some("STANDARD_IA"));
+    assert_eq!(
+        create[0].header("x-amz-server-side-encryption"),
+        Some("AES256")
+    );
+
+    let key = B64.encode([7u8; 32]);
+    crash(&["--sse-c-key", &key]);
+    let out = e
+        .cmd()
+        .args(["resume"])
+        .env_remove("HAUL_SSE_C_KEY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("SSE-C key") && err.contains("--sse-c-key"),
+        "{err}"
+    );
+    assert!(!err.contains(&key), "the key never shows: {err}");
+    let out = e
+        .cmd()
+        .args(["resume", "--sse-c-key", &key])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

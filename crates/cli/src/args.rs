@@ -95,6 +95,69 @@ pub(crate) struct S3Flags {
     pub(crate) request_payer: Option<String>,
 }
 
+impl S3Flags {
+    /// What a job records of these flags so a resume opens its stores
+    /// alike: every setting but the SSE-C key, which is a secret; that one
+    /// is recorded only as used (`sse_c`), so a resume asks for it again.
+    pub(crate) fn to_record(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let fields = [
+            ("profile", &self.profile),
+            ("region", &self.region),
+            ("endpoint_url", &self.endpoint_url),
+            ("storage_class", &self.storage_class),
+            ("sse", &self.sse),
+            ("sse_kms_key_id", &self.sse_kms_key_id),
+            ("acl", &self.acl),
+            ("request_payer", &self.request_payer),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value {
+                out.insert(name.to_owned(), v.clone());
+            }
+        }
+        if self.no_sign_request {
+            out.insert("no_sign_request".to_owned(), "true".to_owned());
+        }
+        if self.sse_c_key.is_some() {
+            out.insert("sse_c".to_owned(), "true".to_owned());
+        }
+        out
+    }
+
+    /// Fills what was not given now from a job's record: flags given now
+    /// win. A job that wrote with an SSE-C key needs it given again.
+    pub(crate) fn complete_from(
+        &mut self,
+        job: impl std::fmt::Display,
+        record: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let get = |name: &str| record.get(name).cloned();
+        let fields = [
+            (&mut self.profile, "profile"),
+            (&mut self.region, "region"),
+            (&mut self.endpoint_url, "endpoint_url"),
+            (&mut self.storage_class, "storage_class"),
+            (&mut self.sse, "sse"),
+            (&mut self.sse_kms_key_id, "sse_kms_key_id"),
+            (&mut self.acl, "acl"),
+            (&mut self.request_payer, "request_payer"),
+        ];
+        for (field, name) in fields {
+            if field.is_none() {
+                *field = get(name);
+            }
+        }
+        self.no_sign_request |= record.contains_key("no_sign_request");
+        if record.contains_key("sse_c") && self.sse_c_key.is_none() {
+            return Err(format!(
+                "job {job} wrote its objects with an SSE-C key, which the journal does not keep: give it again (--sse-c-key or HAUL_SSE_C_KEY)"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for S3Flags {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Flags")

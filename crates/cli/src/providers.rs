@@ -1,7 +1,7 @@
 //! The one place that knows every provider: it maps a location's store name
 //! (a scheme such as `s3`, or a remote's `type`) to a store.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use haul_core::ObjectStore;
 use haul_cos::{CosConfig, CosStore};
@@ -20,12 +20,24 @@ pub(crate) const SCHEMES: [&str; 6] = ["s3", "cos", "qiniu", "nos", "easemob", "
 /// reuse warm connections.
 const POOL: usize = 64;
 
-/// The command line's S3 flags, set once at start.
-static S3_FLAGS: OnceLock<S3Flags> = OnceLock::new();
+/// The command line's S3 flags (completed from the job's record on a
+/// resume), set before any store is opened.
+static S3_FLAGS: std::sync::RwLock<Option<S3Flags>> = std::sync::RwLock::new(None);
 
-/// Records the command line's S3 flags for every S3 store opened later.
+/// Records the S3 flags for every S3 store opened later.
 pub(crate) fn set_s3_flags(flags: S3Flags) {
-    let _ = S3_FLAGS.set(flags);
+    *S3_FLAGS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(flags);
+}
+
+/// The S3 flags in force.
+pub(crate) fn s3_flags() -> S3Flags {
+    S3_FLAGS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+        .unwrap_or_default()
 }
 
 fn usage(e: impl std::fmt::Display) -> CliError {
@@ -220,7 +232,7 @@ fn keys(name: &str, r: &Remote) -> Result<(String, String, Option<String>), CliE
 }
 
 fn s3_config(name: &str, bucket: &str, remote: Option<&Remote>) -> Result<S3Config, CliError> {
-    let flags = S3_FLAGS.get().cloned().unwrap_or_default();
+    let flags = s3_flags();
     let mut cfg = match remote {
         None => S3Config::from_env(bucket).map_err(usage)?,
         Some(r) => remote_s3_config(name, bucket, r)?,
@@ -327,7 +339,7 @@ fn cos_store_config(
 /// the flags winning over the remote's settings. The S3-only ones (KMS,
 /// SSE-C, requester pays) are for the S3 side of a copy and not used here.
 fn cos_object_options(cfg: &mut CosConfig, remote: Option<&Remote>) -> Result<(), CliError> {
-    let flags = S3_FLAGS.get().cloned().unwrap_or_default();
+    let flags = s3_flags();
     let pick = |flag: &Option<String>, field: fn(&Remote) -> &Option<String>| {
         flag.clone()
             .or_else(|| remote.and_then(|r| field(r).clone()))

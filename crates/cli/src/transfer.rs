@@ -262,6 +262,7 @@ async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
         exclude: p.exclude,
         dry_run: p.dry_run,
         attrs: p.attrs,
+        store_options: crate::providers::s3_flags().to_record(),
     };
     let journal = open_journal(g)?;
     run_job(g, journal, transfer, |engine| async move {
@@ -409,6 +410,12 @@ pub(crate) async fn resume(g: &Global, a: ResumeArgs) -> Result<u8, CliError> {
     };
     let probe = Engine::new(Arc::clone(&journal), TransferConfig::default());
     let spec = probe.spec(job)?;
+    // The stores open as the job first opened them, flags given now winning.
+    let mut flags = crate::providers::s3_flags();
+    flags
+        .complete_from(job, &spec.store_options)
+        .map_err(CliError::usage)?;
+    crate::providers::set_s3_flags(flags);
     let mut transfer = spec.config.clone();
     // Flags given now win over the job's recorded settings.
     crate::settings::apply_resume_flags(&mut transfer, &a.knobs)?;

@@ -2,6 +2,7 @@
 //! and journaled spec, the counters and limits ([`Shared`]). A leaf: it
 //! imports no module that does the work.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, UNIX_EPOCH};
@@ -83,6 +84,11 @@ pub struct JobRequest {
     pub dry_run: bool,
     /// Attributes set on every uploaded object.
     pub attrs: AttrOverrides,
+    /// The settings the caller opened its stores with (storage class,
+    /// encryption, region, ...), journaled with the job so a resume opens
+    /// them alike. The engine keeps them and does not read them; never a
+    /// secret.
+    pub store_options: BTreeMap<String, String>,
 }
 
 impl JobRequest {
@@ -101,6 +107,7 @@ impl JobRequest {
             exclude: Vec::new(),
             dry_run: false,
             attrs: AttrOverrides::default(),
+            store_options: BTreeMap::new(),
         }
     }
 }
@@ -125,6 +132,10 @@ pub struct JobSpec {
     /// Attributes set on every uploaded object.
     #[serde(default)]
     pub attrs: AttrOverrides,
+    /// The settings the caller opened its stores with
+    /// ([`JobRequest::store_options`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub store_options: BTreeMap<String, String>,
 }
 
 /// State every task of a job shares.

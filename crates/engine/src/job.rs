@@ -100,6 +100,7 @@ impl Engine {
             single: req.single,
             config: self.config.clone(),
             attrs: req.attrs.clone(),
+            store_options: req.store_options.clone(),
         };
         let spec_json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
             job: JobId(0),
@@ -221,6 +222,7 @@ impl Engine {
             single: true,
             config: self.config().clone(),
             attrs: crate::attrs::AttrOverrides::default(),
+            store_options: std::collections::BTreeMap::new(),
         };
         let json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
             job: JobId(0),
