@@ -410,3 +410,28 @@ fn a_part_refused_for_expired_keys_is_sent_again_with_fresh_ones() {
     assert!(fetches >= 3, "{fetches} fetches: {sum}");
     assert_eq!(std::fs::read(c.e.object("one/parts.bin")).unwrap(), data);
 }
+
+/// On an instance with a role and no region configured anywhere, requests
+/// are signed for the instance's own region, from its metadata service.
+#[test]
+fn instance_metadata_gives_the_region_when_nothing_else_does() {
+    let c = CredEnv::new(Duration::from_mins(10));
+    c.creds.set_instance_region("eu-central-1");
+    let src = c.e.env.path("up/where.txt");
+    write(&src, b"where am I");
+    c.e.server.record_requests();
+    let out = c
+        .imds_cmd()
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .args(["cp", s(&src), "s3://one/where.txt", "-q"])
+        .output()
+        .unwrap();
+    succeeded(&["cp"], &out);
+    let reqs = c.e.server.recorded();
+    assert!(!reqs.is_empty());
+    for r in &reqs {
+        let scope = r.credential_scope.clone().unwrap_or_default();
+        assert!(scope.contains("/eu-central-1/s3/"), "{scope}");
+    }
+}

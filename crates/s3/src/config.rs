@@ -122,14 +122,17 @@ impl S3Config {
     /// [`from_env`](Self::from_env) over any variable lookup (for tests).
     pub(crate) fn from_lookup(bucket: String, var: impl Fn(&str) -> Option<String>) -> Self {
         let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .or_else(|| crate::creds::profile_region(None))
-            .unwrap_or_else(|| "us-east-1".to_owned());
         let (ak, sk, token) = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(ak), Some(sk)) => (ak, sk, var("AWS_SESSION_TOKEN")),
             _ => (String::new(), String::new(), None),
         };
+        // Last, without keys at hand (an instance role, most likely): the
+        // instance's own region, as the AWS SDKs ask for it.
+        let region = var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .or_else(|| crate::creds::profile_region(None))
+            .or_else(|| ak.is_empty().then(crate::creds::imds_region).flatten())
+            .unwrap_or_else(|| "us-east-1".to_owned());
         let mut cfg = Self::new(bucket, region, ak, sk);
         cfg.session_token = token;
         cfg.endpoint = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL"));

@@ -372,6 +372,32 @@ pub(crate) fn profile_region(profile: Option<&str>) -> Option<String> {
     block_on(async move { provider.region().await.map(|r| r.as_ref().to_owned()) }).flatten()
 }
 
+/// How long the instance metadata service may take to answer the region
+/// question: on a machine that is no cloud instance, nothing answers.
+const IMDS_REGION_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The region of the cloud instance this runs on, from its metadata
+/// service (IMDSv2, `AWS_EC2_METADATA_SERVICE_ENDPOINT`); `None` when it is
+/// disabled (`AWS_EC2_METADATA_DISABLED=true`) or does not answer within
+/// half a second.
+pub(crate) fn imds_region() -> Option<String> {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let conf = ProviderConfig::without_region().with_http_client(http);
+    let client = aws_config::imds::Client::builder()
+        .configure(&conf)
+        .connect_timeout(IMDS_REGION_WAIT)
+        .read_timeout(IMDS_REGION_WAIT)
+        .max_attempts(1)
+        .build();
+    let provider = aws_config::imds::region::ImdsRegionProvider::builder()
+        .configure(&conf)
+        .imds_client(client)
+        .build();
+    block_on(async move { provider.region().await.map(|r| r.as_ref().to_owned()) }).flatten()
+}
+
 /// Runs `f` to completion on a runtime of its own in a scoped thread: the
 /// configuration is built synchronously, from inside a runtime or not.
 fn block_on<F>(f: F) -> Option<F::Output>

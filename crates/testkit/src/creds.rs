@@ -122,6 +122,8 @@ struct State {
     dead_on_arrival: AtomicU64,
     /// Requests each new key is good for (0: no limit).
     uses: AtomicU64,
+    /// The region instance metadata gives (`None`: 404, as off EC2).
+    instance_region: Mutex<Option<String>>,
 }
 
 impl State {
@@ -199,6 +201,7 @@ impl CredsServer {
             secrets: Mutex::default(),
             dead_on_arrival: AtomicU64::new(0),
             uses: AtomicU64::new(0),
+            instance_region: Mutex::new(None),
         });
         let rt = Runtime::start("creds-server");
         let s = Arc::clone(&state);
@@ -264,6 +267,15 @@ impl CredsServer {
         self.state.uses.store(n, Ordering::Relaxed);
     }
 
+    /// Makes instance metadata give `region` as the instance's own.
+    pub fn set_instance_region(&self, region: &str) {
+        *self
+            .state
+            .instance_region
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(region.to_owned());
+    }
+
     /// Mints keys as if `source` handed them out (for a `credential_process`
     /// script to print), accepted by the ring until they expire.
     #[must_use]
@@ -324,6 +336,25 @@ fn handle(state: &State, req: &Req) -> Reply {
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(token.clone());
             text(200, &token).with_header("x-aws-ec2-metadata-token-ttl-seconds", ttl.to_string())
+        }
+        ("GET", "/latest/meta-data/placement/region") => {
+            let known = req.header("x-aws-ec2-metadata-token").is_some_and(|t| {
+                state
+                    .imds_tokens
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains(t)
+            });
+            let region = state
+                .instance_region
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            match (known, region) {
+                (false, _) => Reply::empty(401),
+                (true, Some(r)) => text(200, &r),
+                (true, None) => Reply::empty(404),
+            }
         }
         ("GET", p) if p.starts_with(CREDS_PATH) => {
             let known = req.header("x-aws-ec2-metadata-token").is_some_and(|t| {
