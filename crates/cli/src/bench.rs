@@ -3,11 +3,11 @@
 
 use haul_bench::{BenchConfig, BenchReport, Workload};
 
-use crate::CliError;
 use crate::args::{BenchArgs, Global, WorkloadArg};
+use crate::error::CliError;
 use crate::location::Location;
 use crate::settings::ConfigFile;
-use crate::transfer::{destination, source};
+use crate::sides::{destination, source};
 
 fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::failed(e.to_string())

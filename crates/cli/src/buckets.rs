@@ -6,8 +6,8 @@ use std::sync::Arc;
 use haul_engine::{Endpoint, Engine, JobRequest, Operation};
 use serde_json::json;
 
-use crate::CliError;
 use crate::args::{Global, MbArgs, RbArgs};
+use crate::error::CliError;
 use crate::location::Location;
 use crate::providers::bucket_admin;
 use crate::settings::ConfigFile;
@@ -83,7 +83,7 @@ pub(crate) async fn rb(g: &Global, a: RbArgs) -> Result<u8, CliError> {
             ..JobRequest::copy(ep.clone(), ep)
         };
         let transfer = config.transfer_config(&crate::args::Knobs::default())?;
-        let engine = Engine::new(crate::transfer::open_journal(g)?, transfer);
+        let engine = Engine::new(crate::sides::open_journal(g)?, transfer);
         let summary = engine.start(req).await?.join().await?;
         if !summary.is_success() {
             return Ok(crate::output::Output::new(g).summary(&summary));

@@ -11,8 +11,8 @@ use haul_engine::{Endpoint, Engine, Event, JobRequest, Summary, TransferConfig};
 use haul_journal::Journal;
 use haul_s3::{S3Config, S3Endpoint};
 
-use crate::CliError;
 use crate::args::{DemoArgs, Global};
+use crate::error::CliError;
 use crate::output::Output;
 use crate::size::human;
 

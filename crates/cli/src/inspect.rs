@@ -8,12 +8,12 @@ use haul_engine::{Engine, TransferConfig};
 use haul_journal::{FileState, JobId};
 use serde_json::json;
 
-use crate::CliError;
 use crate::args::{CleanupArgs, Global, JobsAction, JobsArgs, LsArgs, StatArgs};
+use crate::error::CliError;
 use crate::location::{Location, open_bucket, open_local, reopen};
 use crate::settings::ConfigFile;
+use crate::sides::open_journal;
 use crate::size::human;
-use crate::transfer::open_journal;
 
 fn secs(t: Option<SystemTime>) -> u64 {
     t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())

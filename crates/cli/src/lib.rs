@@ -20,12 +20,14 @@ mod args;
 mod bench;
 mod buckets;
 mod demo;
+mod error;
 mod inspect;
 mod location;
 mod output;
 mod providers;
 mod serve;
 mod settings;
+mod sides;
 mod size;
 mod stream;
 mod transfer;
@@ -36,57 +38,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::args::{Cli, Command};
 
-/// A failure that ends the command, with its exit code.
-#[derive(Debug)]
-pub(crate) struct CliError {
-    code: u8,
-    message: String,
-}
-
-impl CliError {
-    /// Exit code 2: usage, configuration or bad input before any transfer.
-    pub(crate) fn usage(message: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: message.into(),
-        }
-    }
-
-    /// Exit code 1: the operation failed.
-    pub(crate) fn failed(message: impl Into<String>) -> Self {
-        Self {
-            code: 1,
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl From<haul_journal::JournalError> for CliError {
-    fn from(e: haul_journal::JournalError) -> Self {
-        Self::usage(e.to_string())
-    }
-}
-
-impl From<haul_engine::EngineError> for CliError {
-    fn from(e: haul_engine::EngineError) -> Self {
-        match e {
-            haul_engine::EngineError::Journal(j) => j.into(),
-            other => Self::usage(other.to_string()),
-        }
-    }
-}
-
-impl From<haul_core::Error> for CliError {
-    fn from(e: haul_core::Error) -> Self {
-        Self::failed(e.to_string())
-    }
-}
+pub(crate) use error::CliError;
 
 fn init_tracing(verbose: u8, quiet: bool) {
     use std::io::IsTerminal as _;
@@ -153,7 +105,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(e.code)
+            ExitCode::from(e.code())
         }
     }
 }
@@ -161,6 +113,11 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, CliError> {
     let g = &cli.global;
     match cli.command {
+        // `-` is standard input or output: one object, streamed.
+        Command::Cp(a) if a.src == "-" || a.dst == "-" => stream::cp(g, &a).await,
+        Command::Mv(a) if a.src == "-" || a.dst == "-" => Err(CliError::usage(
+            "`-` (standard input or output) works with a plain cp of one object",
+        )),
         Command::Cp(a) => transfer::cp(g, a, haul_engine::Operation::Copy).await,
         Command::Mv(a) => transfer::cp(g, a, haul_engine::Operation::Move).await,
         Command::Sync(a) => transfer::sync(g, a).await,

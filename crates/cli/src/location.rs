@@ -7,7 +7,7 @@ use std::sync::Arc;
 use haul_core::ObjectStore;
 use haul_local::LocalStore;
 
-use crate::CliError;
+use crate::error::CliError;
 use crate::settings::ConfigFile;
 
 /// Where a command reads or writes.
@@ -112,16 +112,7 @@ pub(crate) fn open_local(root: &Path, follow: bool) -> Result<Arc<dyn ObjectStor
         .map_err(|e| CliError::usage(format!("{}: cannot use as a directory: {e}", abs.display())))
 }
 
-/// A bucket location's store, the key prefix that addresses the bucket in
-/// it, and the id the journal keeps to reopen it.
-pub(crate) struct Opened {
-    /// The store.
-    pub(crate) store: Arc<dyn ObjectStore>,
-    /// `bucket/` for endpoint-wide stores (S3), `""` for per-bucket ones.
-    pub(crate) base: String,
-    /// `s3://`, `cos://bucket`, `NAME:` or `NAME:bucket`. Never a secret.
-    pub(crate) id: String,
-}
+pub(crate) use crate::providers::Opened;
 
 /// Opens the store behind a bucket location.
 pub(crate) fn open_bucket(

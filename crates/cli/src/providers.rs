@@ -8,9 +8,8 @@ use haul_cos::{CosConfig, CosStore};
 use haul_qiniu::{QiniuConfig, QiniuStore};
 use haul_s3::{ObjectOptions, S3Config, S3Endpoint, S3Store, SseCustomerKey};
 
-use crate::CliError;
 use crate::args::S3Flags;
-use crate::location::Opened;
+use crate::error::CliError;
 use crate::settings::{ConfigFile, Remote};
 
 /// The URL schemes haul knows.
@@ -38,6 +37,17 @@ pub(crate) fn s3_flags() -> S3Flags {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()
         .unwrap_or_default()
+}
+
+/// A bucket location's store, the key prefix that addresses the bucket in
+/// it, and the id the journal keeps to reopen it.
+pub(crate) struct Opened {
+    /// The store.
+    pub(crate) store: Arc<dyn ObjectStore>,
+    /// `bucket/` for endpoint-wide stores (S3), `""` for per-bucket ones.
+    pub(crate) base: String,
+    /// `s3://`, `cos://bucket`, `NAME:` or `NAME:bucket`. Never a secret.
+    pub(crate) id: String,
 }
 
 fn usage(e: impl std::fmt::Display) -> CliError {

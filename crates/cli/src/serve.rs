@@ -4,8 +4,8 @@ use std::path::Path;
 
 use haul_serve::{REGION, S3Server};
 
-use crate::CliError;
 use crate::args::{Global, ServeArgs};
+use crate::error::CliError;
 
 /// A random key of `len` hex digits.
 pub(crate) fn random_key(len: usize) -> String {

@@ -3,14 +3,19 @@
 
 use haul_engine::{Canceller, Engine};
 
-use crate::CliError;
 use crate::args::{CpArgs, Global, Knobs};
+use crate::error::CliError;
 use crate::location::Location;
 use crate::settings::ConfigFile;
-use crate::transfer::{destination, open_journal, source};
+use crate::sides::{destination, open_journal, source};
 
 /// `haul cp` where one side is `-`.
 pub(crate) async fn cp(g: &Global, a: &CpArgs) -> Result<u8, CliError> {
+    if a.recursive {
+        return Err(CliError::usage(
+            "`-` (standard input or output) works with a plain cp of one object",
+        ));
+    }
     let config = ConfigFile::load()?;
     let transfer = config.transfer_config(&a.knobs)?;
     let engine = Engine::new(open_journal(g)?, transfer).with_canceller(on_interrupt()?);

@@ -262,7 +262,6 @@ pub fn combine_all<'a>(
 }
 
 enum State {
-    Crc32(crc32fast::Hasher),
     Crc(ChecksumKind, crc_fast::Digest),
     Md5(md5::Md5),
     Sha1(sha1::Sha1),
@@ -284,7 +283,6 @@ impl MultiHasher {
         let states = sorted
             .into_iter()
             .map(|k| match k {
-                ChecksumKind::Crc32 => State::Crc32(crc32fast::Hasher::new()),
                 ChecksumKind::Md5 => State::Md5(md5::Md5::new()),
                 ChecksumKind::Sha1 => State::Sha1(sha1::Sha1::new()),
                 crc => State::Crc(
@@ -301,7 +299,6 @@ impl MultiHasher {
         self.len += data.len() as u64;
         for s in &mut self.states {
             match s {
-                State::Crc32(h) => h.update(data),
                 State::Crc(_, d) => d.update(data),
                 State::Md5(h) => h.update(data),
                 State::Sha1(h) => h.update(data),
@@ -327,7 +324,6 @@ impl MultiHasher {
         self.states
             .into_iter()
             .map(|s| match s {
-                State::Crc32(h) => Checksum::from_crc(ChecksumKind::Crc32, u64::from(h.finalize())),
                 State::Crc(k, d) => Checksum::from_crc(k, d.finalize()),
                 State::Md5(h) => Checksum {
                     kind: ChecksumKind::Md5,

@@ -213,15 +213,8 @@ pub(crate) fn multipart_etag(md5s: &[Option<Checksum>]) -> Option<String> {
     for m in md5s {
         h.update(m.as_ref()?.as_bytes());
     }
-    Some(format!("{}-{}", hex_lower(&h.finalize()), md5s.len()))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    let all = Checksum::from_bytes(ChecksumKind::Md5, h.finalize().to_vec()).ok()?;
+    Some(format!("{}-{}", all.to_hex(), md5s.len()))
 }
 
 #[cfg(test)]

@@ -25,12 +25,20 @@ use crate::qetag::QetagHasher;
 pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
 
 /// What the bytes of an upload body hashed to as they were sent.
-#[derive(Default)]
 pub(crate) struct Digests {
     /// qetag v1 of the bytes.
     pub(crate) qetag: QetagHasher,
     /// CRC-32 (IEEE) of the bytes.
-    pub(crate) crc32: crc32fast::Hasher,
+    pub(crate) crc32: crc_fast::Digest,
+}
+
+impl Default for Digests {
+    fn default() -> Self {
+        Self {
+            qetag: QetagHasher::default(),
+            crc32: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+        }
+    }
 }
 
 impl std::fmt::Debug for Digests {

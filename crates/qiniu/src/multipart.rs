@@ -239,7 +239,7 @@ impl Core {
         let ctx = self.ctx(key.as_str()).upload_id(&id.0);
         let (_, answer): (u16, PartAnswer) = self.send_json(call, &ctx).await?;
         let digests = take_digests(&tap);
-        let crc = digests.crc32.clone().finalize();
+        let crc = digests.crc32.finalize() as u32;
         let where_ = format!("{key} (part {n})");
         if let Some(want) = sent_crc
             && want != u64::from(crc)

@@ -120,11 +120,11 @@ fn crc32_of(body: &Payload, opts: &PutOptions) -> u32 {
         .and_then(Checksum::crc_value);
     carried.map_or_else(
         || {
-            let mut h = crc32fast::Hasher::new();
+            let mut h = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
             for p in body.pieces() {
                 h.update(p);
             }
-            h.finalize()
+            h.finalize() as u32
         },
         |v| v as u32,
     )
@@ -213,7 +213,7 @@ impl Core {
         let sent = take_digests(&tap);
         // The CRC-32 of the bytes as they were sent, for a streamed file:
         // Kodo's hash matched their qetag, so they are the bytes it stored.
-        let crc = crc.unwrap_or_else(|| sent.crc32.clone().finalize());
+        let crc = crc.unwrap_or_else(|| sent.crc32.finalize() as u32);
         check_hash(key, sent, &answer.hash)?;
         Ok(PutOutcome {
             etag: Some(answer.hash),

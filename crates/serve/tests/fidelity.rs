@@ -8,8 +8,7 @@ use std::fmt::Write as _;
 use common::{Client, md5_b64, server};
 
 fn crc32_b64(data: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(data).to_be_bytes())
+    haul_core::checksum::compute(haul_core::ChecksumKind::Crc32, data).to_base64()
 }
 
 /// Uploads `body` to `key` as a one-part multipart upload; returns the

@@ -527,3 +527,10 @@ async fn handle(
         r
     })
 }
+
+/// The CRC-32 (IEEE) Kodo computes of an upload.
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    haul_core::checksum::compute(haul_core::ChecksumKind::Crc32, data)
+        .crc_value()
+        .map_or(0, |v| v as u32)
+}

@@ -51,7 +51,7 @@ pub(crate) fn form_upload(shared: &Shared, req: &Req, corrupt_it: bool) -> Reply
         let Ok(want) = crc.trim().parse::<u32>() else {
             return Reply::error(400, "bad crc32");
         };
-        if crc32fast::hash(&file.data) != want {
+        if crate::qiniu::crc32(&file.data) != want {
             return Reply::error(406, "crc32 not match");
         }
     }

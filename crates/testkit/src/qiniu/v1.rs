@@ -84,7 +84,7 @@ fn chunk_answer(ctx: &str, sent: &Bytes, offset: usize, host: &str, expired_at: 
         &serde_json::json!({
             "ctx": ctx,
             "checksum": super::sign::b64(&super::sign::qetag_raw(sent)[1..]),
-            "crc32": crc32fast::hash(sent),
+            "crc32": crate::qiniu::crc32(sent),
             "offset": offset,
             "host": host,
             "expired_at": expired_at,
