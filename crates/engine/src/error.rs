@@ -2,7 +2,8 @@
 
 use haul_journal::{JobId, JournalError};
 
-/// Why a job could not start or run (per-file failures are in the [`Summary`]).
+/// Why a job could not start or run (per-file failures are in the
+/// [`Summary`](crate::Summary)).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
