@@ -1,5 +1,8 @@
 //! Provider error bodies and their mapping onto [`haul_core::Error`].
 //!
+//! (Over 600 lines on purpose: every provider's error codes are mapped in
+//! one table, so a code is classified, retryable or not, in one place.)
+//!
 //! Whether a failure is worth retrying is decided here, once: 5xx, 429 and
 //! `SlowDown` are retryable (the latter two as [`Error::RateLimited`] with the
 //! server's `Retry-After`), so are connection failures and timeouts; not

@@ -1,5 +1,10 @@
 //! Multipart uploads, staged on disk so any process can carry them on.
 //!
+//! (Over 600 lines on purpose: the staging record, both layouts' create,
+//! part, list, complete and abort, and the cleanup of ended uploads share
+//! one set of invariants about what is on disk when; the layouts' own code
+//! is in `part` and `placed`.)
+//!
 //! `<root>/.haul-uploads/<id>/` holds `upload.json` (the key, when the
 //! upload began, and the part size hint if `create_multipart` was given
 //! one) and the parts, in one of two layouts:
