@@ -138,6 +138,17 @@ impl Stream for Chunked {
     }
 }
 
+/// `call` with `body` as its aws-chunked body, the CRC32C trailing.
+fn chunked(call: Call<'_>, body: PayloadStream) -> Call<'_> {
+    let size = body.len();
+    let stream = Chunked::new(body).boxed();
+    call.header("content-encoding", "aws-chunked")
+        .header("x-amz-decoded-content-length", size.to_string())
+        .header("x-amz-sdk-checksum-algorithm", "CRC32C")
+        .header("x-amz-trailer", TRAILER)
+        .body(Body::Stream(StreamBody::new(encoded_len(size), stream)))
+}
+
 impl Core {
     /// `upload_part_stream`: sent as it is read, with the CRC32C trailing,
     /// when the body computes a CRC32C and nothing that must go first (a
@@ -162,13 +173,8 @@ impl Core {
         let sums = body.sums();
         let call = Call::new(Method::PUT, Some(key.as_str()))
             .query("partNumber", n.to_string())
-            .query("uploadId", id.0.clone())
-            .header("content-encoding", "aws-chunked")
-            .header("x-amz-decoded-content-length", size.to_string())
-            .header("x-amz-sdk-checksum-algorithm", "CRC32C")
-            .header("x-amz-trailer", TRAILER);
-        let stream = Chunked::new(body).boxed();
-        let call = call.body(Body::Stream(StreamBody::new(encoded_len(size), stream)));
+            .query("uploadId", id.0.clone());
+        let call = chunked(call, body);
         let resp = self
             .send(call, &self.ctx(key.as_str()).upload_id(&id.0))
             .await?;
@@ -178,9 +184,7 @@ impl Core {
             .cloned();
         Self::acknowledged_part(key, n, size, resp.headers(), sent)
     }
-}
 
-impl Core {
     /// `put_stream`: one PUT sent as it is read, with the CRC32C trailing
     /// (as [`upload_part_stream`](Self::upload_part_stream)); gathered and
     /// sent by `put` when the body computes no CRC32C or payloads are
@@ -206,13 +210,7 @@ impl Core {
         }
         let sums = body.sums();
         let call = Call::new(Method::PUT, Some(key.as_str()));
-        let call = crate::writer::add_object_headers(call, key, &opts)?
-            .header("content-encoding", "aws-chunked")
-            .header("x-amz-decoded-content-length", size.to_string())
-            .header("x-amz-sdk-checksum-algorithm", "CRC32C")
-            .header("x-amz-trailer", TRAILER);
-        let stream = Chunked::new(body).boxed();
-        let call = call.body(Body::Stream(StreamBody::new(encoded_len(size), stream)));
+        let call = chunked(crate::writer::add_object_headers(call, key, &opts)?, body);
         let resp = self.send(call, &self.ctx(key.as_str())).await?;
         let out = crate::writer::outcome_from_headers(resp.headers());
         let read = sums.get().unwrap_or_default();

@@ -319,6 +319,17 @@ impl CredsServer {
 
 const CREDS_PATH: &str = "/latest/meta-data/iam/security-credentials/";
 
+/// Whether `req` carries an IMDSv2 session token this emulator handed out.
+fn imds_token_known(state: &State, req: &Req) -> bool {
+    req.header("x-aws-ec2-metadata-token").is_some_and(|t| {
+        state
+            .imds_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(t)
+    })
+}
+
 fn handle(state: &State, req: &Req) -> Reply {
     match (req.method.as_str(), req.path.as_str()) {
         ("PUT", "/latest/api/token") => {
@@ -338,13 +349,7 @@ fn handle(state: &State, req: &Req) -> Reply {
             text(200, &token).with_header("x-aws-ec2-metadata-token-ttl-seconds", ttl.to_string())
         }
         ("GET", "/latest/meta-data/placement/region") => {
-            let known = req.header("x-aws-ec2-metadata-token").is_some_and(|t| {
-                state
-                    .imds_tokens
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .contains(t)
-            });
+            let known = imds_token_known(state, req);
             let region = state
                 .instance_region
                 .lock()
@@ -357,13 +362,7 @@ fn handle(state: &State, req: &Req) -> Reply {
             }
         }
         ("GET", p) if p.starts_with(CREDS_PATH) => {
-            let known = req.header("x-aws-ec2-metadata-token").is_some_and(|t| {
-                state
-                    .imds_tokens
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .contains(t)
-            });
+            let known = imds_token_known(state, req);
             if !known {
                 return Reply::empty(401);
             }
