@@ -57,6 +57,12 @@ pub(crate) async fn bench(g: &Global, a: BenchArgs) -> Result<u8, CliError> {
         None => haul_bench::run_embedded(cfg).await.map_err(failed)?,
         Some(t) => {
             let loc = Location::parse(t, &config)?;
+            // The benchmark times and retries each request itself (under
+            // haul's one retry policy): its store gets no retry layer.
+            crate::providers::set_layers(haul_layers::Layers::new(haul_layers::RetryPolicy::new(
+                0,
+                std::time::Duration::ZERO,
+            )));
             let side = destination(&loc, false, None, &config)?;
             let cfg = BenchConfig {
                 key_prefix: side.prefix.clone(),

@@ -178,7 +178,9 @@ impl ConfigFile {
         })
     }
 
-    /// Engine settings: defaults, then `[transfer]`, then flags.
+    /// Engine settings: defaults, then `[transfer]`, then flags. The
+    /// stores opened after this are put in the layers they give (retry
+    /// policy, limits).
     pub(crate) fn transfer_config(&self, knobs: &Knobs) -> Result<TransferConfig, CliError> {
         let mut c = TransferConfig::default();
         for (name, value) in &self.transfer {
@@ -187,6 +189,7 @@ impl ConfigFile {
         }
         apply_flags(&mut c, knobs);
         c.validate().map_err(CliError::usage)?;
+        crate::providers::set_layers(c.layers());
         Ok(c)
     }
 }
@@ -251,6 +254,7 @@ fn apply_file_knob(c: &mut TransferConfig, name: &str, v: &toml::Value) -> Resul
 /// The flags given to `haul resume`, over the job's recorded settings: the
 /// ones a resume may change (limits, retries, error mode), each only when it
 /// was given, whatever its value (a flag equal to the default still wins).
+/// The stores reopened after this are put in the layers the result gives.
 pub(crate) fn apply_resume_flags(c: &mut TransferConfig, k: &Knobs) -> Result<(), CliError> {
     let given = Knobs {
         file_parallel_limit: k.file_parallel_limit,
@@ -266,7 +270,9 @@ pub(crate) fn apply_resume_flags(c: &mut TransferConfig, k: &Knobs) -> Result<()
         ..Knobs::default()
     };
     apply_flags(c, &given);
-    c.validate().map_err(CliError::usage)
+    c.validate().map_err(CliError::usage)?;
+    crate::providers::set_layers(c.layers());
+    Ok(())
 }
 
 fn apply_flags(c: &mut TransferConfig, k: &Knobs) {

@@ -227,8 +227,8 @@ pub(crate) async fn resume(g: &Global, a: ResumeArgs) -> Result<u8, CliError> {
         reopen(&spec.dst, &config)?
     };
     let (s, d) = (
-        Endpoint::new(src, spec.src_prefix.clone(), spec.src.clone()),
-        Endpoint::new(dst, spec.dst_prefix.clone(), spec.dst.clone()),
+        Endpoint::layered(src, spec.src_prefix.clone(), spec.src.clone()),
+        Endpoint::layered(dst, spec.dst_prefix.clone(), spec.dst.clone()),
     );
     run_job(g, journal, transfer, move |engine| async move {
         engine.resume(job, s, d)

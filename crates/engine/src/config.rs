@@ -75,11 +75,18 @@ pub struct TransferConfig {
     pub max_inflight_bytes: u64,
     /// What a failed file does to the job.
     pub on_error: OnError,
-    /// Bytes per second across the job; 0 means unlimited.
+    /// Bytes per second across the job; 0 means unlimited. The engine
+    /// journals it with the job and does not act on it: whoever opens the
+    /// stores puts them in a [`haul_layers::Throttle`] with it, so that a
+    /// resume is limited alike.
     pub bwlimit_bytes_per_sec: u64,
-    /// Requests per second across the job; 0 means unlimited.
+    /// Requests per second across the job; 0 means unlimited. As
+    /// `bwlimit_bytes_per_sec`: for the stores' throttle layer.
     pub tpslimit_per_sec: u64,
-    /// Request-level retries of a transient failure. Default 5.
+    /// Request-level retries of a transient failure. Default 5. The
+    /// stores' retry layer uses it for the requests it can send again
+    /// ([`TransferConfig::retry_policy`]); the engine for those whose body
+    /// it reads again.
     pub request_retry_times: usize,
     /// First backoff delay (doubles, full jitter, capped at 15 s). Default 100 ms.
     #[serde(with = "duration_ms")]
@@ -127,6 +134,22 @@ impl Default for TransferConfig {
 }
 
 impl TransferConfig {
+    /// The request retry policy these settings give.
+    #[must_use]
+    pub fn retry_policy(&self) -> haul_layers::RetryPolicy {
+        haul_layers::RetryPolicy::new(self.request_retry_times, self.retry_base_delay)
+    }
+
+    /// The store layers these settings give: their retry policy and their
+    /// limits (one pair of buckets, shared by every store wrapped).
+    #[must_use]
+    pub fn layers(&self) -> haul_layers::Layers {
+        haul_layers::Layers::new(self.retry_policy()).limits(haul_layers::Limits::new(
+            self.bwlimit_bytes_per_sec,
+            self.tpslimit_per_sec,
+        ))
+    }
+
     /// Checks the settings; returns a one-line reason when they cannot work.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [

@@ -12,10 +12,10 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::TransferConfig;
-use crate::context::{Endpoint, JobRequest, JobSpec, Operation, Shared, summary_of};
+use crate::context::{Endpoint, JobRequest, JobSpec, Operation, Shared, observed, summary_of};
 use crate::error::EngineError;
 use crate::event::{Counters, Event, Summary};
-use crate::limit::{ByteBudget, TokenBucket};
+use crate::limit::ByteBudget;
 use crate::stream;
 
 /// Starts and resumes jobs.
@@ -110,7 +110,8 @@ impl Engine {
         let job = self.journal.create_job(&spec_json).await?;
         let lock = self.journal.lock_job(job)?;
         let (shared, cancel) = self.shared(job, &spec, req.src.clone(), req.dst.clone());
-        let task = tokio::spawn(async move {
+        let scope = Arc::clone(&shared);
+        let task = tokio::spawn(observed(&scope, async move {
             let _lock = lock;
             crate::plan::plan(&shared, &req, &filter).await?;
             if req.dry_run {
@@ -120,7 +121,7 @@ impl Engine {
                 return Ok(summary_of(&shared));
             }
             execute(shared, false).await
-        });
+        }));
         Ok(JobHandle { job, cancel, task })
     }
 
@@ -165,11 +166,12 @@ impl Engine {
         c.files_done.store(row.files_done, Ordering::Relaxed);
         c.files_skipped.store(row.files_skipped, Ordering::Relaxed);
         c.bytes_total.store(row.bytes_total, Ordering::Relaxed);
-        let task = tokio::spawn(async move {
+        let scope = Arc::clone(&shared);
+        let task = tokio::spawn(observed(&scope, async move {
             let _lock = lock;
             settle_unknown(&shared).await?;
             execute(shared, true).await
-        });
+        }));
         Ok(JobHandle { job, cancel, task })
     }
 
@@ -183,12 +185,12 @@ impl Engine {
         let canceller = self.canceller.clone().unwrap_or_default();
         let cancel_rx = canceller.0.subscribe();
         let config = spec.config.clone();
+        let (src, dst) = crate::context::with_layers(&config.layers(), src, dst);
         let shared = Arc::new(Shared {
             job,
             journal: Arc::clone(&self.journal),
             budget: ByteBudget::new(config.max_inflight_bytes),
-            bw: TokenBucket::new(config.bwlimit_bytes_per_sec),
-            tps: TokenBucket::new(config.tpslimit_per_sec),
+            retry: config.retry_policy(),
             config,
             src,
             dst,
@@ -265,7 +267,7 @@ impl Engine {
         let key = dst.prefix.clone();
         let src = Endpoint::new(Arc::clone(&dst.store), stream::STDIN, stream::STDIN);
         let (shared, row, _lock) = self.stream_job(src, dst, stream::STDIN, &key).await?;
-        let result = stream::upload(&shared, &row, &mut reader, opts).await;
+        let result = observed(&shared, stream::upload(&shared, &row, &mut reader, opts)).await;
         stream::finish(&shared, &row, result).await
     }
 
@@ -280,7 +282,7 @@ impl Engine {
         let key = src.prefix.clone();
         let dst = Endpoint::new(Arc::clone(&src.store), stream::STDIN, stream::STDIN);
         let (shared, row, _lock) = self.stream_job(src, dst, &key, stream::STDIN).await?;
-        let result = stream::download(&shared, &key, &mut writer).await;
+        let result = observed(&shared, stream::download(&shared, &key, &mut writer)).await;
         stream::finish(&shared, &row, result).await
     }
 }
@@ -380,19 +382,19 @@ async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineE
                     let batch = std::mem::take(&mut deletes);
                     let permit = Arc::clone(&files).acquire_owned().await;
                     let s = Arc::clone(&shared);
-                    tasks.spawn(async move {
+                    tasks.spawn(observed(&shared, async move {
                         let _p = permit;
                         crate::transfer::delete_batch(&s, batch).await;
-                    });
+                    }));
                 }
                 continue;
             }
             let permit = Arc::clone(&files).acquire_owned().await;
             let s = Arc::clone(&shared);
-            tasks.spawn(async move {
+            tasks.spawn(observed(&shared, async move {
                 let _p = permit;
                 crate::transfer::run_file(&s, row).await;
-            });
+            }));
             while let Some(done) = tasks.try_join_next() {
                 done.map_err(|e| EngineError::Task(e.to_string()))?;
             }
@@ -400,7 +402,9 @@ async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineE
     }
     if !deletes.is_empty() && !shared.cancelled() {
         let s = Arc::clone(&shared);
-        tasks.spawn(async move { crate::transfer::delete_batch(&s, deletes).await });
+        tasks.spawn(observed(&shared, async move {
+            crate::transfer::delete_batch(&s, deletes).await;
+        }));
     }
     while let Some(done) = tasks.join_next().await {
         done.map_err(|e| EngineError::Task(e.to_string()))?;
