@@ -59,7 +59,7 @@ pub(crate) async fn bench(g: &Global, a: BenchArgs) -> Result<u8, CliError> {
             let loc = Location::parse(t, &config)?;
             // The benchmark times and retries each request itself (under
             // haul's one retry policy): its store gets no retry layer.
-            crate::providers::set_layers(haul_layers::Layers::new(haul_layers::RetryPolicy::new(
+            crate::layers::set_layers(haul_layers::Layers::new(haul_layers::RetryPolicy::new(
                 0,
                 std::time::Duration::ZERO,
             )));

@@ -189,7 +189,7 @@ impl ConfigFile {
         }
         apply_flags(&mut c, knobs);
         c.validate().map_err(CliError::usage)?;
-        crate::providers::set_layers(c.layers());
+        crate::layers::set_layers(c.layers());
         Ok(c)
     }
 }
@@ -271,7 +271,7 @@ pub(crate) fn apply_resume_flags(c: &mut TransferConfig, k: &Knobs) -> Result<()
     };
     apply_flags(c, &given);
     c.validate().map_err(CliError::usage)?;
-    crate::providers::set_layers(c.layers());
+    crate::layers::set_layers(c.layers());
     Ok(())
 }
 
