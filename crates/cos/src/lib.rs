@@ -80,15 +80,9 @@
 //! ranged GETs; ListParts; UploadPartCopy; CRC-64 native; the ETag of a
 //! single PUT is the MD5 of the body.
 
-mod addr;
 mod config;
 mod core;
-mod lister;
-mod multipart;
-mod reader;
 mod sign;
-mod writer;
-mod xml;
 
 use std::fmt;
 use std::sync::Arc;
@@ -100,34 +94,18 @@ use haul_core::{Capabilities, ChecksumKind, Key, Result};
 use haul_core::ObjectStore;
 
 pub use config::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
-pub use multipart::PendingUpload;
+pub use haul_s3_dialect::PendingUpload;
 
 use crate::core::Core;
 
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
-
-/// COS's capabilities, with the configured largest object.
+/// COS's capabilities, with the configured largest object: S3's limits
+/// but parts of at least 1 MiB, CRC-64 native, single PUTs streamed.
 fn capabilities(cfg: &CosConfig) -> Capabilities {
     Capabilities {
-        multipart: true,
-        min_part_size_bytes: MIB,
-        max_part_size_bytes: 5 * GIB,
-        max_parts: 10_000,
+        min_part_size_bytes: 1 << 20,
         streamed_puts: true,
-        max_single_put_bytes: 5 * GIB,
-        max_object_size_bytes: cfg.max_object_size_bytes,
-        server_side_copy: true,
-        max_copy_bytes: 5 * GIB,
-        part_copy: true,
-        list_parts: true,
-        list: true,
-        ranged_get: true,
         native_checksums: vec![ChecksumKind::Crc64Xz],
-        wants_content_md5: false,
-        etag_is_md5: true,
-        batch_delete_max: writer::BATCH_DELETE_MAX,
-        ..Capabilities::default()
+        ..haul_s3_dialect::base_capabilities(cfg.max_object_size_bytes)
     }
 }
 
@@ -143,14 +121,14 @@ impl CosStore {
     /// bucket shows up on the first call.
     pub fn new(cfg: CosConfig) -> Result<Self> {
         Ok(Self {
-            core: Arc::new(Core::new(cfg)?),
+            core: Arc::new(crate::core::new(cfg)?),
         })
     }
 
     /// The configuration (its `Debug` hides the secrets).
     #[must_use]
     pub fn config(&self) -> &CosConfig {
-        &self.core.cfg
+        &self.core.dialect.cfg
     }
 
     /// A presigned GET URL for `key`, valid for `expires` from now: anyone
@@ -162,8 +140,14 @@ impl CosStore {
     /// A presigned URL for `method` (`PUT` to let someone upload one
     /// object) on `key`, valid for `expires` from now.
     pub fn presign(&self, method: &http::Method, key: &Key, expires: Duration) -> Result<String> {
-        self.core
-            .presign(method, key.as_str(), expires, SystemTime::now())
+        let core = &self.core;
+        core.dialect.presign(
+            &core.endpoint,
+            method,
+            key.as_str(),
+            expires,
+            SystemTime::now(),
+        )
     }
 
     /// Multipart uploads started under `prefix` and never completed or
@@ -176,20 +160,17 @@ impl CosStore {
 
 impl fmt::Debug for CosStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CosStore")
-            .field("config", &self.core.cfg)
-            .field("path_style", &self.core.endpoint.path_style)
-            .finish_non_exhaustive()
+        self.core.fmt_store("CosStore", f)
     }
 }
 
 impl fmt::Display for CosStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cos://{}", self.core.cfg.bucket)
+        self.core.fmt_name(f)
     }
 }
 
-haul_http::delegate_object_store!(CosStore, lister::list);
+haul_http::delegate_object_store!(CosStore, haul_s3_dialect::list);
 
 #[cfg(test)]
 mod vectors;

@@ -60,7 +60,7 @@ impl S3Endpoint {
             bucket: "bucket".to_owned(),
             ..template.clone()
         };
-        crate::addr::Endpoint::new(&probe)
+        crate::core::endpoint(&probe)
             .map_err(|e| rekey(e, |_| Some(display_name(&template).to_owned())))?;
         Ok(Self {
             caps: crate::capabilities(&template),

@@ -58,28 +58,22 @@
 //! listed as native: not every S3-compatible service stores and reports
 //! CRC32C, so the engine verifies by other means.
 
-mod addr;
 mod buckets;
 mod chunked;
 mod config;
 mod core;
 mod creds;
 mod endpoint;
-mod lister;
-mod multipart;
 mod options;
-mod reader;
 mod sign;
-mod writer;
-mod xml;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use haul_core::{
-    ByteRange, Capabilities, CompletedPart, CopyOptions, Key, PartNumber, PutOutcome, Result,
-    UploadId,
+    ByteRange, Capabilities, CompletedPart, CopyOptions, Error, Key, PartNumber, PutOutcome,
+    Result, UploadId,
 };
 // The docs link to it; the impl is delegate_object_store!'s.
 #[cfg(doc)]
@@ -87,40 +81,24 @@ use haul_core::ObjectStore;
 
 pub use config::{DEFAULT_MAX_OBJECT_SIZE, S3Config};
 pub use endpoint::S3Endpoint;
-pub use multipart::PendingUpload;
+pub use haul_s3_dialect::PendingUpload;
 pub use options::{ObjectOptions, SseCustomerKey};
 
-use crate::core::Core;
+use crate::core::{Body, Call, Core};
 
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
-
-/// S3's capabilities, with the configured largest object.
+/// S3's capabilities, with the configured largest object: parts of at
+/// least 5 MiB, no checksum listed as native (not every S3-compatible
+/// service stores and reports CRC32C).
 fn capabilities(cfg: &S3Config) -> Capabilities {
     Capabilities {
-        multipart: true,
-        min_part_size_bytes: 5 * MIB,
-        max_part_size_bytes: 5 * GIB,
-        max_parts: 10_000,
-        max_single_put_bytes: 5 * GIB,
-        max_object_size_bytes: cfg.max_object_size_bytes,
-        server_side_copy: true,
-        max_copy_bytes: 5 * GIB,
-        part_copy: true,
-        list_parts: true,
-        list: true,
-        ranged_get: true,
-        native_checksums: Vec::new(),
-        wants_content_md5: false,
         // SSE-KMS and SSE-C objects have ETags that are not MD5s.
         etag_is_md5: !cfg.object.etag_not_md5(),
-        batch_delete_max: 1000,
         // Parts go out as they are read, their CRC32C in an aws-chunked
         // trailer; signed payloads would need every chunk signed.
         streamed_parts: cfg.stream_parts && !cfg.signed_payload,
         // Single puts the same way (the config's `stream_parts` covers both).
         streamed_puts: cfg.stream_parts && !cfg.signed_payload,
-        ..Capabilities::default()
+        ..haul_s3_dialect::base_capabilities(cfg.max_object_size_bytes)
     }
 }
 
@@ -136,26 +114,43 @@ impl S3Store {
     /// bucket shows up on the first call.
     pub fn new(cfg: S3Config) -> Result<Self> {
         Ok(Self {
-            core: Arc::new(Core::new(cfg)?),
+            core: Arc::new(crate::core::new(cfg)?),
         })
     }
 
     /// The configuration (its `Debug` hides the secrets).
     #[must_use]
     pub fn config(&self) -> &S3Config {
-        &self.core.cfg
+        &self.core.dialect.cfg
     }
 
     /// A presigned GET URL for `key`, valid for `expires` (at most 7 days).
     pub fn presign_get(&self, key: &Key, expires: Duration) -> Result<String> {
-        self.core
-            .presign(&http::Method::GET, key.as_str(), expires, SystemTime::now())
+        self.core.dialect.presign(
+            &self.core.endpoint,
+            &http::Method::GET,
+            key.as_str(),
+            expires,
+            SystemTime::now(),
+        )
     }
 
     /// Creates the bucket (for setup and tests); one that already exists and
     /// is ours is fine.
     pub async fn create_bucket(&self) -> Result<()> {
-        self.core.create_bucket().await
+        let mut call = Call::new(http::Method::PUT, None);
+        let cfg = &self.core.dialect.cfg;
+        if cfg.region != "us-east-1" {
+            let doc = format!(
+                "<CreateBucketConfiguration><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+                haul_http::xml::escape(&cfg.region)
+            );
+            call = call.body(Body::Bytes(bytes::Bytes::from(doc)));
+        }
+        match self.core.send(call, &self.core.ctx(&cfg.bucket)).await {
+            Err(Error::Provider { code, .. }) if code == "BucketAlreadyOwnedByYou" => Ok(()),
+            r => r.map(drop),
+        }
     }
 
     /// Multipart uploads started under `prefix` and never completed or
@@ -171,7 +166,7 @@ impl S3Store {
     /// with the other buckets of one [`S3Endpoint`].
     pub(crate) fn with_client(cfg: S3Config, http: reqwest::Client) -> Result<Self> {
         Ok(Self {
-            core: Arc::new(Core::with_client(cfg, http)?),
+            core: Arc::new(crate::core::with_client(cfg, http)?),
         })
     }
 
@@ -207,20 +202,17 @@ impl S3Store {
 
 impl fmt::Debug for S3Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Store")
-            .field("config", &self.core.cfg)
-            .field("path_style", &self.core.endpoint.path_style)
-            .finish_non_exhaustive()
+        self.core.fmt_store("S3Store", f)
     }
 }
 
 impl fmt::Display for S3Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}", self.core.cfg.bucket)
+        self.core.fmt_name(f)
     }
 }
 
-haul_http::delegate_object_store!(S3Store, lister::list);
+haul_http::delegate_object_store!(S3Store, haul_s3_dialect::list);
 
 #[cfg(test)]
 mod vectors;

@@ -23,7 +23,7 @@ fn example_core(signed_payload: bool) -> Core {
     )
     .with_endpoint("https://s3.amazonaws.com");
     cfg.signed_payload = signed_payload;
-    Core::new(cfg).expect("core")
+    crate::core::new(cfg).expect("core")
 }
 
 #[test]
@@ -36,7 +36,13 @@ fn s3_get_object_example() {
     };
     let call = Core::get_call(&key, &opts).expect("call");
     let (url, headers) = core
-        .prepare(&call, core.creds.cached().as_ref(), t_2013())
+        .dialect
+        .prepare(
+            &core.endpoint,
+            &call,
+            core.dialect.creds.cached().as_ref(),
+            t_2013(),
+        )
         .expect("prepare");
     assert_eq!(url, "https://examplebucket.s3.amazonaws.com/test.txt");
     let auth = headers["authorization"].to_str().expect("ascii");
@@ -59,7 +65,13 @@ fn unsigned_payload_by_default() {
     let key = Key::new("test.txt").expect("key");
     let call = Core::get_call(&key, &GetOptions::default()).expect("call");
     let (_, headers) = core
-        .prepare(&call, core.creds.cached().as_ref(), t_2013())
+        .dialect
+        .prepare(
+            &core.endpoint,
+            &call,
+            core.dialect.creds.cached().as_ref(),
+            t_2013(),
+        )
         .expect("prepare");
     assert_eq!(headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
 }
@@ -68,7 +80,14 @@ fn unsigned_payload_by_default() {
 fn s3_presigned_get_example() {
     let core = example_core(false);
     let url = core
-        .presign(&Method::GET, "test.txt", Duration::from_hours(24), t_2013())
+        .dialect
+        .presign(
+            &core.endpoint,
+            &Method::GET,
+            "test.txt",
+            Duration::from_hours(24),
+            t_2013(),
+        )
         .expect("presign");
     assert!(
         url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?"),
@@ -85,7 +104,14 @@ fn s3_presigned_get_example() {
         assert!(url.contains(part), "{part} missing from {url}");
     }
     assert!(
-        core.presign(&Method::GET, "k", Duration::from_secs(604_801), t_2013())
+        core.dialect
+            .presign(
+                &core.endpoint,
+                &Method::GET,
+                "k",
+                Duration::from_secs(604_801),
+                t_2013()
+            )
             .is_err()
     );
 }
@@ -96,7 +122,13 @@ fn odd_keys_are_encoded_once_and_signed_as_sent() {
     let key = Key::new("dir with space/file+plus%2B#?.txt").expect("key");
     let call = Core::get_call(&key, &GetOptions::default()).expect("call");
     let (url, _) = core
-        .prepare(&call, core.creds.cached().as_ref(), t_2013())
+        .dialect
+        .prepare(
+            &core.endpoint,
+            &call,
+            core.dialect.creds.cached().as_ref(),
+            t_2013(),
+        )
         .expect("prepare");
     assert_eq!(
         url,
@@ -106,7 +138,13 @@ fn odd_keys_are_encoded_once_and_signed_as_sent() {
     assert_eq!(long.as_str().len(), 1024);
     let call = Core::get_call(&long, &GetOptions::default()).expect("call");
     assert!(
-        core.prepare(&call, core.creds.cached().as_ref(), t_2013())
+        core.dialect
+            .prepare(
+                &core.endpoint,
+                &call,
+                core.dialect.creds.cached().as_ref(),
+                t_2013()
+            )
             .is_ok()
     );
 }
