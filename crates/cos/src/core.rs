@@ -5,10 +5,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
-use haul_core::{ChecksumKind, Error, Key, PayloadStream, PutOptions, PutOutcome, Result};
+use haul_core::{ChecksumKind, Error, Result};
 use haul_http::error::ErrorContext;
-use haul_http::send::{Prepared, StreamBody, header_map, send};
+use haul_http::send::{Prepared, header_map, send};
 use haul_http::{ClientOptions, build_client};
 use haul_s3_dialect::{
     Address, Addressing, Checksums, Dialect, Endpoint, Listing, Names, Spec, Verify, check_key,
@@ -19,7 +18,7 @@ use http::Method;
 use crate::CosConfig;
 use crate::config::COS_VARS;
 use crate::sign::{KeyTime, is_signed_header, sign, url_encode};
-pub(crate) use haul_s3_dialect::{Body, Call};
+pub(crate) use haul_s3_dialect::Call;
 
 /// The shared state of a [`CosStore`](crate::CosStore).
 pub(crate) type Core = haul_s3_dialect::Core<Cos>;
@@ -184,28 +183,25 @@ impl Cos {
         })
     }
 
-    /// A presigned URL for `method` on `key` at `endpoint`, valid from
-    /// `time` for `expires`. The host is signed; so is the security token.
+    /// The signature window of a presigned URL made at `time`, valid for
+    /// `expires` (at least a second); none for no time at all.
+    pub(crate) fn presign_window(time: SystemTime, expires: Duration) -> Option<KeyTime> {
+        let now = unix(time);
+        (!expires.is_zero()).then(|| KeyTime {
+            start: now,
+            end: now + expires.as_secs().max(1),
+        })
+    }
+
+    /// A presigned URL for `method` on `key` at `endpoint`, signed for the
+    /// window `kt`. The host is signed; so is the security token.
     pub(crate) fn presign(
         &self,
         endpoint: &Endpoint,
         method: &Method,
         key: &str,
-        expires: Duration,
-        time: SystemTime,
-    ) -> Result<String> {
-        check_key(key, SPEC.api)?;
-        if expires.is_zero() {
-            return Err(Error::invalid(
-                key,
-                "a presigned URL must be valid for some time",
-            ));
-        }
-        let now = unix(time);
-        let kt = KeyTime {
-            start: now,
-            end: now + expires.as_secs().max(1),
-        };
+        kt: KeyTime,
+    ) -> String {
         let signed = sign(
             &self.cfg.secret_key,
             kt,
@@ -223,22 +219,12 @@ impl Cos {
             url.push_str("&x-cos-security-token=");
             url.push_str(&url_encode(t));
         }
-        Ok(url)
+        url
     }
 }
 
 impl Dialect for Cos {
     const SPEC: Spec = SPEC;
-
-    type Config = CosConfig;
-
-    fn config(&self) -> &CosConfig {
-        &self.cfg
-    }
-
-    fn bucket(&self) -> &str {
-        &self.cfg.bucket
-    }
 
     /// Names the SecretId and the COS variables.
     fn identify<'a>(&'a self, ctx: ErrorContext<'a>) -> ErrorContext<'a> {
@@ -258,41 +244,6 @@ impl Dialect for Cos {
         })
         .await
         .map_err(expired_signature)
-    }
-
-    /// One PUT of a known length sent as it is read. The CRC-64 COS
-    /// answers with is compared with the one computed on the way (a
-    /// mismatch deletes the object, as `put` does). A `Content-MD5` must go
-    /// before the body, so a body asked to carry one is gathered and sent
-    /// by `put`.
-    async fn put_stream(
-        core: &Core,
-        key: &Key,
-        body: PayloadStream,
-        opts: PutOptions,
-    ) -> Result<PutOutcome> {
-        let asked = |kind| opts.checksums.iter().find(|c| c.kind() == kind).cloned();
-        let md5 = body.kinds().contains(&ChecksumKind::Md5) || asked(ChecksumKind::Md5).is_some();
-        if md5 {
-            return core.put(key, body.collect().await?, opts).await;
-        }
-        let size = body.len();
-        core.check_put_size(key, size)?;
-        let asked = asked(ChecksumKind::Crc64Xz);
-        let sums = body.sums();
-        let call = Call::new(Method::PUT, Some(key.as_str()));
-        let call = Core::add_object_headers(call, key, &opts)?
-            .body(Body::Stream(StreamBody::new(size, body.boxed())));
-        let resp = core.send(call, &core.ctx(key.as_str())).await?;
-        let out = Core::outcome_from_headers(resp.headers());
-        let read = sums
-            .get()
-            .and_then(|s| s.iter().find(|c| c.kind() == ChecksumKind::Crc64Xz))
-            .cloned();
-        for sent in [asked, read].into_iter().flatten() {
-            core.verify_stored(key, Some(&sent), &out).await?;
-        }
-        Ok(out)
     }
 }
 

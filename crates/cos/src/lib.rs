@@ -84,19 +84,18 @@ mod config;
 mod core;
 mod sign;
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use haul_core::{Capabilities, ChecksumKind, Key, Result};
+use haul_core::{Capabilities, ChecksumKind, Error, Key, Result};
+use haul_s3_dialect::check_key;
+
+use crate::core::{Cos, SPEC};
 // The docs link to it; the impl is delegate_object_store!'s.
 #[cfg(doc)]
 use haul_core::ObjectStore;
 
 pub use config::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
 pub use haul_s3_dialect::PendingUpload;
-
-use crate::core::Core;
 
 /// COS's capabilities, with the configured largest object: S3's limits
 /// but parts of at least 1 MiB, CRC-64 native, single PUTs streamed.
@@ -109,28 +108,9 @@ fn capabilities(cfg: &CosConfig) -> Capabilities {
     }
 }
 
-/// An [`ObjectStore`] over one COS bucket. Cheap to share behind an `Arc`;
-/// one pooled HTTP client serves every call.
-#[derive(Clone)]
-pub struct CosStore {
-    core: Arc<Core>,
-}
+haul_s3_dialect::store! { CosStore, "COS", core::Cos, CosConfig, cfg, core::new }
 
 impl CosStore {
-    /// A store for `cfg`'s bucket. Performs no I/O; a wrong endpoint or
-    /// bucket shows up on the first call.
-    pub fn new(cfg: CosConfig) -> Result<Self> {
-        Ok(Self {
-            core: Arc::new(crate::core::new(cfg)?),
-        })
-    }
-
-    /// The configuration (its `Debug` hides the secrets).
-    #[must_use]
-    pub fn config(&self) -> &CosConfig {
-        &self.core.dialect.cfg
-    }
-
     /// A presigned GET URL for `key`, valid for `expires` from now: anyone
     /// holding it can download the object until then. The host is signed.
     pub fn presign_get(&self, key: &Key, expires: Duration) -> Result<String> {
@@ -140,14 +120,14 @@ impl CosStore {
     /// A presigned URL for `method` (`PUT` to let someone upload one
     /// object) on `key`, valid for `expires` from now.
     pub fn presign(&self, method: &http::Method, key: &Key, expires: Duration) -> Result<String> {
+        check_key(key.as_str(), SPEC.api)?;
+        let kt = Cos::presign_window(SystemTime::now(), expires).ok_or_else(|| {
+            Error::invalid(key.as_str(), "a presigned URL must be valid for some time")
+        })?;
         let core = &self.core;
-        core.dialect.presign(
-            &core.endpoint,
-            method,
-            key.as_str(),
-            expires,
-            SystemTime::now(),
-        )
+        Ok(core
+            .dialect
+            .presign(&core.endpoint, method, key.as_str(), kt))
     }
 
     /// Multipart uploads started under `prefix` and never completed or
@@ -157,20 +137,6 @@ impl CosStore {
         self.core.list_uploads(prefix).await
     }
 }
-
-impl fmt::Debug for CosStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_store("CosStore", f)
-    }
-}
-
-impl fmt::Display for CosStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_name(f)
-    }
-}
-
-haul_http::delegate_object_store!(CosStore, haul_s3_dialect::list);
 
 #[cfg(test)]
 mod vectors;

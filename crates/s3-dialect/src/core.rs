@@ -67,7 +67,7 @@ impl<D: Dialect> Core<D> {
     /// The bucket.
     #[must_use]
     pub fn bucket(&self) -> &str {
-        self.dialect.bucket()
+        self.endpoint.bucket()
     }
 
     /// An error context naming `key`, the bucket and the credentials.
@@ -183,11 +183,16 @@ impl<D: Dialect> Core<D> {
         write!(f, "{}://{}", D::SPEC.scheme, self.bucket())
     }
 
-    /// Writes the store's `Debug` as a struct named `name`: the
-    /// configuration (whose `Debug` hides the secrets) and the style.
-    pub fn fmt_store(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Writes the store's `Debug` as a struct named `name`: its
+    /// configuration `cfg` (whose `Debug` hides the secrets) and the style.
+    pub fn fmt_store(
+        &self,
+        name: &str,
+        cfg: &dyn fmt::Debug,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
         f.debug_struct(name)
-            .field("config", self.dialect.config())
+            .field("config", cfg)
             .field("path_style", &self.endpoint.path_style())
             .finish_non_exhaustive()
     }

@@ -19,15 +19,17 @@
 //!   retries on expired ones), the credentials named in errors, and how a
 //!   body that streams in is sent.
 //!
-//! A store is a thin type around an `Arc<Core<ItsDialect>>`, whose
-//! [`ObjectStore`](haul_core::ObjectStore) impl is
-//! [`haul_http::delegate_object_store!`] with [`list`].
+//! A store is a thin type around an `Arc<Core<ItsDialect>>`, defined by
+//! [`store!`]: its constructor, `Debug`, `Display` and
+//! [`ObjectStore`](haul_core::ObjectStore) impl
+//! ([`haul_http::delegate_object_store!`] with [`list`]).
 
 mod addr;
 mod core;
 mod lister;
 mod multipart;
 mod reader;
+mod store;
 mod sums;
 mod writer;
 mod xml;
@@ -155,15 +157,6 @@ pub trait Dialect: Sized + Send + Sync + fmt::Debug + 'static {
     /// The service's data.
     const SPEC: Spec;
 
-    /// The store's configuration.
-    type Config: fmt::Debug;
-
-    /// The configuration.
-    fn config(&self) -> &Self::Config;
-
-    /// The bucket.
-    fn bucket(&self) -> &str;
-
     /// `ctx` with the credentials (key id, variables) errors should name.
     fn identify<'a>(&'a self, ctx: ErrorContext<'a>) -> ErrorContext<'a>;
 
@@ -174,15 +167,15 @@ pub trait Dialect: Sized + Send + Sync + fmt::Debug + 'static {
         ctx: &ErrorContext<'_>,
     ) -> impl Future<Output = Result<reqwest::Response>> + Send;
 
-    /// One PUT of a body read as it is sent; by default gathered first
-    /// and sent by [`Core::put`].
+    /// One PUT of a body read as it is sent; by default sent as it is,
+    /// its length known ([`Core::put_streamed`]).
     fn put_stream(
         core: &Core<Self>,
         key: &Key,
         body: PayloadStream,
         opts: PutOptions,
     ) -> impl Future<Output = Result<PutOutcome>> + Send {
-        async move { core.put(key, body.collect().await?, opts).await }
+        core.put_streamed(key, body, opts)
     }
 
     /// One part of a body read as it is sent; by default gathered first

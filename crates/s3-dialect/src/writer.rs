@@ -1,9 +1,14 @@
 //! PutObject, CopyObject, DeleteObject and DeleteObjects.
 
-use haul_core::{Checksum, CopyOptions, Error, Key, Payload, PutOptions, PutOutcome, Result};
+use futures::StreamExt;
+use haul_core::{
+    Checksum, ChecksumKind, CopyOptions, Error, Key, Payload, PayloadStream, PutOptions,
+    PutOutcome, Result,
+};
 use haul_http::attrs::object_headers;
 use haul_http::error::map_code;
 use haul_http::response::header;
+use haul_http::send::StreamBody;
 use haul_http::xml::{self, DeleteBatch, DeleteError, DeleteResult, unquote};
 use http::{HeaderMap, Method};
 
@@ -54,6 +59,43 @@ impl<D: Dialect> Core<D> {
         let resp = self.send(call, &self.ctx(key.as_str())).await?;
         let out = Self::outcome_from_headers(resp.headers());
         self.verify_stored(key, sent.as_ref(), &out).await?;
+        Ok(out)
+    }
+
+    /// One PUT of a known length sent as it is read, as it is (what a
+    /// dialect does unless it says otherwise). Where the client checks,
+    /// the checksum the answer reports is compared with the one asked for
+    /// and the one computed on the way (a mismatch deletes the object, as
+    /// [`put`](Self::put) does). A `Content-MD5` must go before the body,
+    /// so a body asked to carry one is gathered and sent by `put`.
+    pub async fn put_streamed(
+        &self,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        let asked = |kind| opts.checksums.iter().find(|c| c.kind() == kind).cloned();
+        let md5 = body.kinds().contains(&ChecksumKind::Md5) || asked(ChecksumKind::Md5).is_some();
+        if md5 {
+            return self.put(key, body.collect().await?, opts).await;
+        }
+        let size = body.len();
+        self.check_put_size(key, size)?;
+        let native = D::SPEC.checksums.native;
+        let asked = asked(native);
+        let sums = body.sums();
+        let call = Call::new(Method::PUT, Some(key.as_str()));
+        let call = Self::add_object_headers(call, key, &opts)?
+            .body(Body::Stream(StreamBody::new(size, body.boxed())));
+        let resp = self.send(call, &self.ctx(key.as_str())).await?;
+        let out = Self::outcome_from_headers(resp.headers());
+        let read = sums
+            .get()
+            .and_then(|s| s.iter().find(|c| c.kind() == native))
+            .cloned();
+        for sent in [asked, read].into_iter().flatten() {
+            self.verify_stored(key, Some(&sent), &out).await?;
+        }
         Ok(out)
     }
 

@@ -246,16 +246,6 @@ impl S3 {
 impl Dialect for S3 {
     const SPEC: Spec = SPEC;
 
-    type Config = S3Config;
-
-    fn config(&self) -> &S3Config {
-        &self.cfg
-    }
-
-    fn bucket(&self) -> &str {
-        &self.cfg.bucket
-    }
-
     /// Names the access key id, or where the credentials come from.
     fn identify<'a>(&'a self, ctx: ErrorContext<'a>) -> ErrorContext<'a> {
         let ak = match &self.creds {

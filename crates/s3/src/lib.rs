@@ -67,7 +67,6 @@ mod endpoint;
 mod options;
 mod sign;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -84,7 +83,7 @@ pub use endpoint::S3Endpoint;
 pub use haul_s3_dialect::PendingUpload;
 pub use options::{ObjectOptions, SseCustomerKey};
 
-use crate::core::{Body, Call, Core};
+use crate::core::{Body, Call};
 
 /// S3's capabilities, with the configured largest object: parts of at
 /// least 5 MiB, no checksum listed as native (not every S3-compatible
@@ -102,28 +101,9 @@ fn capabilities(cfg: &S3Config) -> Capabilities {
     }
 }
 
-/// An [`ObjectStore`] over one S3 bucket. Cheap to share behind an `Arc`;
-/// one pooled HTTP client serves every call.
-#[derive(Clone)]
-pub struct S3Store {
-    core: Arc<Core>,
-}
+haul_s3_dialect::store! { S3Store, "S3", core::S3, S3Config, cfg, core::new }
 
 impl S3Store {
-    /// A store for `cfg`'s bucket. Performs no I/O; a wrong endpoint or
-    /// bucket shows up on the first call.
-    pub fn new(cfg: S3Config) -> Result<Self> {
-        Ok(Self {
-            core: Arc::new(crate::core::new(cfg)?),
-        })
-    }
-
-    /// The configuration (its `Debug` hides the secrets).
-    #[must_use]
-    pub fn config(&self) -> &S3Config {
-        &self.core.dialect.cfg
-    }
-
     /// A presigned GET URL for `key`, valid for `expires` (at most 7 days).
     pub fn presign_get(&self, key: &Key, expires: Duration) -> Result<String> {
         self.core.dialect.presign(
@@ -199,20 +179,6 @@ impl S3Store {
             .await
     }
 }
-
-impl fmt::Debug for S3Store {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_store("S3Store", f)
-    }
-}
-
-impl fmt::Display for S3Store {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_name(f)
-    }
-}
-
-haul_http::delegate_object_store!(S3Store, haul_s3_dialect::list);
 
 #[cfg(test)]
 mod vectors;
