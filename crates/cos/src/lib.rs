@@ -36,7 +36,7 @@
 //! the engine computes it while reading each part, and:
 //!
 //! * every PUT and part answer's CRC-64 is compared with the payload's; a
-//!   mismatch is [`Error::Integrity`](haul_core::Error::Integrity) (a
+//!   mismatch is [`Error::Integrity`] (a
 //!   mismatched PUT is deleted so the wrong bytes are never visible);
 //! * completion combines the parts' CRC-64s (when every part carries one)
 //!   and compares the whole object's, deleting it on a mismatch;

@@ -3,9 +3,16 @@
 
 use http::Method;
 
-use crate::core::Call;
+use haul_http::send::Prepared;
+
+use crate::core::{Call, Core};
 use crate::sign::{KeyTime, sign};
 use crate::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
+
+/// `call` signed as every call is, for the window `kt`.
+fn prepare(core: &Core, call: &Call<'_>, kt: KeyTime) -> haul_core::Result<Prepared> {
+    core.dialect.prepare(&core.endpoint, call, kt)
+}
 
 /// cos-go-sdk-v5 `auth_test.go::TestNewAuthorization`.
 #[test]
@@ -27,10 +34,7 @@ fn go_sdk_new_authorization() {
         start: 1_480_932_292,
         end: 1_481_012_292,
     };
-    let prepared = core
-        .dialect
-        .prepare(&core.endpoint, &call, kt)
-        .expect("prepare");
+    let prepared = prepare(&core, &call, kt).expect("prepare");
     assert_eq!(
         prepared.url,
         "https://testbucket-125000000.cos.ap-guangzhou.myqcloud.com/testfile2"
@@ -79,10 +83,7 @@ fn path_style_signs_the_bucket_in_the_path_and_the_port_in_the_host() {
         .query("partNumber", "2")
         .query("uploadId", "u 1");
     let kt = KeyTime { start: 1, end: 2 };
-    let prepared = core
-        .dialect
-        .prepare(&core.endpoint, &call, kt)
-        .expect("prepare");
+    let prepared = prepare(&core, &call, kt).expect("prepare");
     assert_eq!(
         prepared.url,
         "http://127.0.0.1:9000/b-1250000000/%E6%B5%8B%E8%AF%95%20a%2Bb?partNumber=2&uploadId=u%201"
@@ -112,14 +113,12 @@ fn security_token_is_sent_and_signed() {
     let mut cfg = CosConfig::new("b-1250000000", "ap-guangzhou", "ID", "KEY");
     cfg.security_token = Some("TOKEN".into());
     let core = crate::core::new(cfg).expect("core");
-    let prepared = core
-        .dialect
-        .prepare(
-            &core.endpoint,
-            &Call::new(Method::HEAD, Some("k")),
-            KeyTime { start: 1, end: 2 },
-        )
-        .expect("prepare");
+    let prepared = prepare(
+        &core,
+        &Call::new(Method::HEAD, Some("k")),
+        KeyTime { start: 1, end: 2 },
+    )
+    .expect("prepare");
     assert_eq!(prepared.headers["x-cos-security-token"], "TOKEN");
     let auth = prepared.headers["authorization"].to_str().expect("ascii");
     assert!(
