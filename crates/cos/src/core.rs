@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use haul_core::{ChecksumKind, Error, Result};
+use haul_core::{Capabilities, ChecksumKind, Error, Result};
 use haul_http::error::ErrorContext;
 use haul_http::send::{Prepared, header_map, send};
 use haul_http::{ClientOptions, build_client};
@@ -15,8 +15,7 @@ use haul_s3_dialect::{
 };
 use http::Method;
 
-use crate::CosConfig;
-use crate::config::COS_VARS;
+use crate::config::{COS_VARS, CosConfig};
 use crate::sign::{KeyTime, is_signed_header, sign, url_encode};
 pub(crate) use haul_s3_dialect::Call;
 
@@ -69,6 +68,17 @@ pub(crate) const SPEC: Spec = Spec {
     explain_denied_head: true,
 };
 
+/// COS's capabilities, with the configured largest object: S3's limits
+/// but parts of at least 1 MiB, CRC-64 native, single PUTs streamed.
+pub(crate) fn capabilities(cfg: &CosConfig) -> Capabilities {
+    Capabilities {
+        min_part_size_bytes: 1 << 20,
+        streamed_puts: true,
+        native_checksums: vec![ChecksumKind::Crc64Xz],
+        ..haul_s3_dialect::base_capabilities(cfg.max_object_size_bytes)
+    }
+}
+
 /// COS's part of a store: its configuration.
 #[derive(Debug)]
 pub(crate) struct Cos {
@@ -118,7 +128,7 @@ pub(crate) fn new(cfg: CosConfig) -> Result<Core> {
         ..ClientOptions::default()
     };
     Ok(Core {
-        caps: crate::capabilities(&cfg),
+        caps: capabilities(&cfg),
         stall: opts.stall_timeout,
         http: build_client(&opts)?,
         dialect: Cos { cfg },

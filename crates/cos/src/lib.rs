@@ -86,7 +86,7 @@ mod sign;
 
 use std::time::{Duration, SystemTime};
 
-use haul_core::{Capabilities, ChecksumKind, Error, Key, Result};
+use haul_core::{Error, Key, Result};
 use haul_s3_dialect::check_key;
 
 use crate::core::{Cos, SPEC};
@@ -96,17 +96,6 @@ use haul_core::ObjectStore;
 
 pub use config::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
 pub use haul_s3_dialect::PendingUpload;
-
-/// COS's capabilities, with the configured largest object: S3's limits
-/// but parts of at least 1 MiB, CRC-64 native, single PUTs streamed.
-fn capabilities(cfg: &CosConfig) -> Capabilities {
-    Capabilities {
-        min_part_size_bytes: 1 << 20,
-        streamed_puts: true,
-        native_checksums: vec![ChecksumKind::Crc64Xz],
-        ..haul_s3_dialect::base_capabilities(cfg.max_object_size_bytes)
-    }
-}
 
 haul_s3_dialect::store! { CosStore, "COS", core::Cos, CosConfig, cfg, core::new }
 

@@ -5,9 +5,9 @@ use http::Method;
 
 use haul_http::send::Prepared;
 
+use crate::config::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
 use crate::core::{Call, Core};
 use crate::sign::{KeyTime, sign};
-use crate::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
 
 /// `call` signed as every call is, for the window `kt`.
 fn prepare(core: &Core, call: &Call<'_>, kt: KeyTime) -> haul_core::Result<Prepared> {
@@ -126,6 +126,7 @@ fn security_token_is_sent_and_signed() {
         "{auth}"
     );
     assert!(
-        crate::capabilities(&core.dialect.cfg).max_object_size_bytes == DEFAULT_MAX_OBJECT_SIZE
+        crate::core::capabilities(&core.dialect.cfg).max_object_size_bytes
+            == DEFAULT_MAX_OBJECT_SIZE
     );
 }

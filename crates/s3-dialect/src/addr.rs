@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use haul_core::{Error, Result};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use crate::Spec;
+use crate::spec::Spec;
 
 /// Everything but RFC 3986 unreserved characters (`A-Za-z0-9-._~`) is encoded.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC

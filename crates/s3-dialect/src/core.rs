@@ -1,20 +1,24 @@
 //! [`Core`]: the shared state of a store, and the checks every write
-//! makes.
+//! makes; [`Dialect`]: what a service does its own way, as code.
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
 use haul_core::{
-    Capabilities, Checksum, CompletedPart, Error, Key, PartNumber, PutOutcome, Result,
+    Capabilities, Checksum, CompletedPart, Error, Key, PartNumber, PayloadStream, PutOptions,
+    PutOutcome, Result, UploadId,
 };
 use haul_http::error::ErrorContext;
 use haul_http::response::{check_embedded_error, header, read_small};
+use haul_http::send::Call;
 use haul_http::xml::unquote;
 use http::HeaderMap;
 
+use crate::addr::Endpoint;
+use crate::spec::{Spec, Verify};
 use crate::sums::check_checksum;
-use crate::{Call, Dialect, Endpoint, Verify};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -195,5 +199,45 @@ impl<D: Dialect> Core<D> {
             .field("config", cfg)
             .field("path_style", &self.endpoint.path_style())
             .finish_non_exhaustive()
+    }
+}
+
+/// What a service does its own way, as code: signing and sending, the
+/// credentials errors name, and bodies that stream in.
+pub trait Dialect: Sized + Send + Sync + fmt::Debug + 'static {
+    /// The service's data.
+    const SPEC: Spec;
+
+    /// `ctx` with the credentials (key id, variables) errors should name.
+    fn identify<'a>(&'a self, ctx: ErrorContext<'a>) -> ErrorContext<'a>;
+
+    /// Signs and sends `call`; any answer but 2xx is an error with `ctx`.
+    fn send(
+        core: &Core<Self>,
+        call: Call<'_>,
+        ctx: &ErrorContext<'_>,
+    ) -> impl Future<Output = Result<reqwest::Response>> + Send;
+
+    /// One PUT of a body read as it is sent; by default sent as it is,
+    /// its length known ([`Core::put_streamed`]).
+    fn put_stream(
+        core: &Core<Self>,
+        key: &Key,
+        body: PayloadStream,
+        opts: PutOptions,
+    ) -> impl Future<Output = Result<PutOutcome>> + Send {
+        core.put_streamed(key, body, opts)
+    }
+
+    /// One part of a body read as it is sent; by default gathered first
+    /// and sent by [`Core::upload_part`].
+    fn upload_part_stream(
+        core: &Core<Self>,
+        key: &Key,
+        id: &UploadId,
+        n: PartNumber,
+        body: PayloadStream,
+    ) -> impl Future<Output = Result<CompletedPart>> + Send {
+        async move { core.upload_part(key, id, n, body.collect().await?).await }
     }
 }

@@ -10,7 +10,10 @@ use http::Method;
 
 use crate::addr::decode_listed;
 use crate::xml::ListBucketResult;
-use crate::{Call, Core, Dialect, Listing};
+use haul_http::send::Call;
+
+use crate::core::{Core, Dialect};
+use crate::spec::Listing;
 
 /// Where a listing is between pages.
 struct Cursor<D> {

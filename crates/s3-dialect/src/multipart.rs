@@ -17,13 +17,15 @@ use haul_core::{
     ByteRange, Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, Payload, PutOptions,
     PutOutcome, Result, UploadId,
 };
+use haul_http::send::{Body, Call};
 use haul_http::xml::{self, parse_iso8601, unquote};
 use http::Method;
 
 use crate::addr::{check_key, decode_listed};
+use crate::core::{Core, Dialect};
+use crate::spec::Verify;
 use crate::sums::add_checksum_headers;
 use crate::xml::{CompleteResult, CopyResult, InitiateResult, ListPartsResult, ListUploadsResult};
-use crate::{Body, Call, Core, Dialect, Verify};
 
 /// A multipart upload that was started and neither completed nor aborted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,12 +248,7 @@ impl<D: Dialect> Core<D> {
             let res: ListPartsResult = xml::parse(&body, key.as_str(), "ListParts")?;
             let last = res.parts.iter().map(|p| p.part_number).max();
             for p in res.parts {
-                let checksum = match sums.native {
-                    ChecksumKind::Crc32c => {
-                        p.checksum_crc32c.and_then(|t| sums.parse(sums.native, &t))
-                    }
-                    _ => None,
-                };
+                let checksum = p.native(sums);
                 let part = CompletedPart {
                     number: PartNumber::new(p.part_number)
                         .map_err(|e| Error::transient(key.as_str(), e.to_string()))?,
@@ -334,12 +331,7 @@ impl<D: Dialect> Core<D> {
             .as_deref()
             .is_none_or(|t| t.eq_ignore_ascii_case("FULL_OBJECT"));
         out.checksums.clear();
-        if full
-            && let Some(c) = res
-                .checksum_crc32c
-                .as_deref()
-                .and_then(|t| sums.parse(ChecksumKind::Crc32c, t))
-        {
+        if full && let Some(c) = res.native(sums) {
             out.checksums.push(c);
         }
         Ok(out)

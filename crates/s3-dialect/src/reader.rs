@@ -4,10 +4,12 @@ use haul_core::{ByteRange, Error, GetOptions, GetResponse, Key, ObjectMeta, Resu
 use haul_http::attrs::attributes_from_headers;
 use haul_http::body_stream;
 use haul_http::response::{answered_range, content_length, header};
+use haul_http::send::Call;
 use haul_http::xml::unquote;
 use http::{HeaderMap, Method};
 
-use crate::{Call, Core, Dialect, Spec};
+use crate::core::{Core, Dialect};
+use crate::spec::Spec;
 
 impl Spec {
     /// The prefix of user metadata headers: `<prefix>meta-`.

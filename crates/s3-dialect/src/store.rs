@@ -8,7 +8,8 @@
 /// `new`, `config`, a `Debug` that shows the configuration (whose own
 /// `Debug` hides the secrets), a `Display` of `scheme://bucket`, and its
 /// `ObjectStore` impl ([`haul_http::delegate_object_store!`] with
-/// [`list`](crate::list)).
+/// [`list`](crate::list)). The crate using it depends on haul-core and
+/// haul-http, whose paths the expansion names.
 #[macro_export]
 macro_rules! store {
     ($store:ident, $service:literal, $dialect:ty, $config:ty, $field:ident, $new:path $(,)?) => {
@@ -16,7 +17,7 @@ macro_rules! store {
         /// share behind an `Arc`; one pooled HTTP client serves every call.
         #[derive(Clone)]
         pub struct $store {
-            core: ::std::sync::Arc<$crate::Core<$dialect>>,
+            pub(crate) core: ::std::sync::Arc<$crate::Core<$dialect>>,
         }
 
         impl $store {

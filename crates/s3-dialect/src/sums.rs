@@ -5,7 +5,9 @@ use haul_core::{Checksum, ChecksumKind, Error, Result};
 use haul_http::response::header;
 use http::HeaderMap;
 
-use crate::{Call, Checksums, Spec};
+use haul_http::send::Call;
+
+use crate::spec::{Checksums, Spec, Verify};
 
 impl Checksums {
     /// The header of the native checksum.
@@ -84,7 +86,7 @@ pub(crate) fn add_checksum_headers<'a>(
     if let Some(md5) = sums.iter().find(|c| c.kind() == ChecksumKind::Md5) {
         call = call.header("content-md5", md5.to_base64());
     }
-    if sums_spec.verify == crate::Verify::Client {
+    if sums_spec.verify == Verify::Client {
         return call;
     }
     let chosen = sums_spec.headers.iter().find_map(|(kind, name)| {

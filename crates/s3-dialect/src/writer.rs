@@ -8,14 +8,14 @@ use haul_core::{
 use haul_http::attrs::object_headers;
 use haul_http::error::map_code;
 use haul_http::response::header;
-use haul_http::send::StreamBody;
+use haul_http::send::{Body, Call, StreamBody};
 use haul_http::xml::{self, DeleteBatch, DeleteError, DeleteResult, unquote};
 use http::{HeaderMap, Method};
 
 use crate::addr::check_key;
+use crate::core::{Core, Dialect};
 use crate::sums::add_checksum_headers;
 use crate::xml::CopyResult;
-use crate::{Body, Call, Core, Dialect};
 
 impl<D: Dialect> Core<D> {
     /// Adds the object's attributes as headers: `Content-Type`,

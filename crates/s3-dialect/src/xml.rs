@@ -7,7 +7,7 @@ use haul_core::{Checksum, ChecksumKind};
 pub(crate) use haul_http::xml::{CommonPrefix, InitiateResult, ListedObject, ListedUpload};
 use serde::Deserialize;
 
-use crate::Checksums;
+use crate::spec::Checksums;
 
 /// A listing page: ListObjectsV2 (`NextContinuationToken`) or GET Bucket
 /// (`NextMarker`). With `encoding-type=url`, keys, prefixes and markers
@@ -85,6 +85,20 @@ pub(crate) struct ListedPart {
     pub(crate) last_modified: Option<String>,
     #[serde(rename = "ChecksumCRC32C")]
     pub(crate) checksum_crc32c: Option<String>,
+}
+
+impl ListedPart {
+    /// The part's native checksum, if listed (S3's CRC32C; COS lists none).
+    pub(crate) fn native(&self, sums: &Checksums) -> Option<Checksum> {
+        native(sums, self.checksum_crc32c.as_deref(), None)
+    }
+}
+
+impl CompleteResult {
+    /// The completed object's native checksum, if the answer has it.
+    pub(crate) fn native(&self, sums: &Checksums) -> Option<Checksum> {
+        native(sums, self.checksum_crc32c.as_deref(), None)
+    }
 }
 
 /// ListMultipartUploads (COS spells the encoding `Encoding-Type`).

@@ -7,8 +7,8 @@ use haul_core::{Error, ListOptions, ObjectStore, Result};
 use http::Method;
 use serde::Deserialize;
 
-use crate::S3Endpoint;
 use crate::core::{Body, Call};
+use crate::endpoint::S3Endpoint;
 use haul_http::xml;
 
 /// `ListBuckets` answer (`ListAllMyBucketsResult`).

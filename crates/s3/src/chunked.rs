@@ -21,7 +21,7 @@ use futures::{Stream, StreamExt};
 use haul_core::{ChecksumKind, Error, PayloadStream, Result};
 use haul_http::send::StreamBody;
 
-use crate::core::{Body, Call};
+use haul_s3_dialect::{Body, Call};
 
 /// Bytes of data in every frame but the last: one local read chunk, so a
 /// part read from a file goes out as one frame per read.

@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use haul_core::{
-    Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, PayloadStream, PutOptions,
-    PutOutcome, Result, UploadId,
+    Capabilities, Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, PayloadStream,
+    PutOptions, PutOutcome, Result, UploadId,
 };
 use haul_http::error::ErrorContext;
 use haul_http::send::{Prepared, header_map, send};
@@ -19,8 +19,8 @@ use haul_s3_dialect::{
 use http::{HeaderMap, Method};
 use sha2::{Digest, Sha256};
 
-use crate::S3Config;
 use crate::chunked::chunked;
+use crate::config::S3Config;
 use crate::creds::{Chain, Source, is_expired, may_be_expired_head};
 use crate::sign::{EMPTY_SHA256, PayloadHash, Signer};
 pub(crate) use haul_s3_dialect::{Body, Call};
@@ -78,6 +78,22 @@ pub(crate) const SPEC: Spec = Spec {
     copy_directive: None,
     explain_denied_head: false,
 };
+
+/// S3's capabilities, with the configured largest object: parts of at
+/// least 5 MiB, no checksum listed as native (not every S3-compatible
+/// service stores and reports CRC32C).
+pub(crate) fn capabilities(cfg: &S3Config) -> Capabilities {
+    Capabilities {
+        // SSE-KMS and SSE-C objects have ETags that are not MD5s.
+        etag_is_md5: !cfg.object.etag_not_md5(),
+        // Parts go out as they are read, their CRC32C in an aws-chunked
+        // trailer; signed payloads would need every chunk signed.
+        streamed_parts: cfg.stream_parts && !cfg.signed_payload,
+        // Single puts the same way (the config's `stream_parts` covers both).
+        streamed_puts: cfg.stream_parts && !cfg.signed_payload,
+        ..haul_s3_dialect::base_capabilities(cfg.max_object_size_bytes)
+    }
+}
 
 /// The hex SHA-256 of a body, for a signed payload.
 fn body_sha256(body: &Body) -> String {
@@ -167,7 +183,7 @@ fn with_parts(cfg: S3Config, endpoint: Endpoint, http: reqwest::Client) -> Core 
         ))
     };
     Core {
-        caps: crate::capabilities(&cfg),
+        caps: capabilities(&cfg),
         stall: client_options(&cfg).stall_timeout,
         dialect: S3 { cfg, creds },
         endpoint,

@@ -66,15 +66,9 @@ mod creds;
 mod endpoint;
 mod options;
 mod sign;
+mod store;
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-use haul_core::{
-    ByteRange, Capabilities, CompletedPart, CopyOptions, Error, Key, PartNumber, PutOutcome,
-    Result, UploadId,
-};
-// The docs link to it; the impl is delegate_object_store!'s.
+// The docs link to it.
 #[cfg(doc)]
 use haul_core::ObjectStore;
 
@@ -82,103 +76,7 @@ pub use config::{DEFAULT_MAX_OBJECT_SIZE, S3Config};
 pub use endpoint::S3Endpoint;
 pub use haul_s3_dialect::PendingUpload;
 pub use options::{ObjectOptions, SseCustomerKey};
-
-use crate::core::{Body, Call};
-
-/// S3's capabilities, with the configured largest object: parts of at
-/// least 5 MiB, no checksum listed as native (not every S3-compatible
-/// service stores and reports CRC32C).
-fn capabilities(cfg: &S3Config) -> Capabilities {
-    Capabilities {
-        // SSE-KMS and SSE-C objects have ETags that are not MD5s.
-        etag_is_md5: !cfg.object.etag_not_md5(),
-        // Parts go out as they are read, their CRC32C in an aws-chunked
-        // trailer; signed payloads would need every chunk signed.
-        streamed_parts: cfg.stream_parts && !cfg.signed_payload,
-        // Single puts the same way (the config's `stream_parts` covers both).
-        streamed_puts: cfg.stream_parts && !cfg.signed_payload,
-        ..haul_s3_dialect::base_capabilities(cfg.max_object_size_bytes)
-    }
-}
-
-haul_s3_dialect::store! { S3Store, "S3", core::S3, S3Config, cfg, core::new }
-
-impl S3Store {
-    /// A presigned GET URL for `key`, valid for `expires` (at most 7 days).
-    pub fn presign_get(&self, key: &Key, expires: Duration) -> Result<String> {
-        self.core.dialect.presign(
-            &self.core.endpoint,
-            &http::Method::GET,
-            key.as_str(),
-            expires,
-            SystemTime::now(),
-        )
-    }
-
-    /// Creates the bucket (for setup and tests); one that already exists and
-    /// is ours is fine.
-    pub async fn create_bucket(&self) -> Result<()> {
-        let mut call = Call::new(http::Method::PUT, None);
-        let cfg = &self.core.dialect.cfg;
-        if cfg.region != "us-east-1" {
-            let doc = format!(
-                "<CreateBucketConfiguration><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
-                haul_http::xml::escape(&cfg.region)
-            );
-            call = call.body(Body::Bytes(bytes::Bytes::from(doc)));
-        }
-        match self.core.send(call, &self.core.ctx(&cfg.bucket)).await {
-            Err(Error::Provider { code, .. }) if code == "BucketAlreadyOwnedByYou" => Ok(()),
-            r => r.map(drop),
-        }
-    }
-
-    /// Multipart uploads started under `prefix` and never completed or
-    /// aborted, for cleanup with [`ObjectStore::abort_multipart`].
-    ///
-    /// A service without `ListMultipartUploads` answers
-    /// [`haul_core::Error::NotSupported`].
-    pub async fn list_multipart_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>> {
-        self.core.list_uploads(prefix).await
-    }
-
-    /// A store for `cfg`'s bucket that sends through `http`, a client shared
-    /// with the other buckets of one [`S3Endpoint`].
-    pub(crate) fn with_client(cfg: S3Config, http: reqwest::Client) -> Result<Self> {
-        Ok(Self {
-            core: Arc::new(crate::core::with_client(cfg, http)?),
-        })
-    }
-
-    /// [`ObjectStore::copy`] with the source in `from`'s bucket, which must
-    /// be on the same endpoint with the same credentials (a server-side
-    /// CopyObject crosses buckets, never services).
-    pub(crate) async fn copy_from(
-        &self,
-        from: &S3Store,
-        src: &Key,
-        dst: &Key,
-        opts: CopyOptions,
-    ) -> Result<PutOutcome> {
-        self.core.copy_from(&from.core, src, dst, opts).await
-    }
-
-    /// [`ObjectStore::upload_part_copy`] with the source in `from`'s bucket,
-    /// on the same endpoint with the same credentials.
-    pub(crate) async fn upload_part_copy_from(
-        &self,
-        from: &S3Store,
-        src: &Key,
-        range: ByteRange,
-        dst: &Key,
-        id: &UploadId,
-        n: PartNumber,
-    ) -> Result<CompletedPart> {
-        self.core
-            .upload_part_copy_from(&from.core, src, range, dst, id, n)
-            .await
-    }
-}
+pub use store::S3Store;
 
 #[cfg(test)]
 mod vectors;

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use haul_core::{ByteRange, GetOptions, Key};
 use http::Method;
 
-use crate::S3Config;
+use crate::config::S3Config;
 use crate::core::{Call, Core};
 
 /// 2013-05-24T00:00:00Z, the time of the S3 API examples.
