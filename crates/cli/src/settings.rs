@@ -247,6 +247,9 @@ fn apply_file_knob(c: &mut TransferConfig, name: &str, v: &toml::Value) -> Resul
                 _ => return Err("expected \"reported\" or \"read-back\"".into()),
             }
         }
+        "sums_ahead" => {
+            c.sums_ahead = v.as_bool().ok_or("expected true or false")?;
+        }
         "allow_size_only" => {
             c.allow_size_only = v.as_bool().ok_or("expected true or false")?;
         }

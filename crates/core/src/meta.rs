@@ -254,6 +254,15 @@ pub struct Capabilities {
     /// bytes as they arrive, holding a few chunks at a time. Otherwise it
     /// gathers the whole object first (the default method).
     pub streamed_puts: bool,
+    /// Whether reading a range again is cheap (a local file, in the page
+    /// cache): the engine may hash a part in a first pass and send it in a
+    /// second, its checksums known before its first byte.
+    pub rereadable: bool,
+    /// Whether a streamed body whose checksums are known before its first
+    /// byte ([`PayloadStream::with_known_sums`](crate::PayloadStream::with_known_sums))
+    /// goes as a plain body of known length with its checksums as headers,
+    /// rather than framed with the checksums trailing (S3's aws-chunked).
+    pub sums_ahead: bool,
 }
 
 impl Default for Capabilities {
@@ -284,6 +293,8 @@ impl Default for Capabilities {
             streamed_puts: false,
             delete: true,
             empty_objects: true,
+            rereadable: false,
+            sums_ahead: false,
         }
     }
 }

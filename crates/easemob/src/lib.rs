@@ -133,6 +133,8 @@ fn capabilities() -> Capabilities {
         streamed_puts: true,
         delete: false,
         empty_objects: true,
+        rereadable: false,
+        sums_ahead: false,
     }
 }
 

@@ -126,6 +126,12 @@ pub struct TransferConfig {
     /// sizes only. Default off: such a move keeps the source and fails the
     /// file, naming `verify_read_back` as the way to verify by content.
     pub allow_size_only: bool,
+    /// Send a streamed body's checksums ahead of it when the source reads a
+    /// range twice cheaply (a local file) and the destination takes them so
+    /// (S3: a plain body with `x-amz-checksum-crc32c`, no aws-chunked
+    /// framing): the range is hashed in a first pass, then sent. Default
+    /// on; off hashes in the one pass and sends the sums trailing.
+    pub sums_ahead: bool,
     /// Fixed or tuned concurrency. Default fixed for the library; the
     /// command line's default is `auto`.
     pub concurrency: Concurrency,
@@ -158,6 +164,7 @@ impl Default for TransferConfig {
             resend_unknown: false,
             verify_read_back: false,
             allow_size_only: false,
+            sums_ahead: true,
             concurrency: Concurrency::Fixed,
             concurrency_interval: Duration::from_secs(1),
         }

@@ -18,7 +18,7 @@ use crate::context::Shared;
 use crate::event::Event;
 use crate::failure::{Done, Failure};
 use crate::parts::{
-    check_part, kinds, native_kind, open, parse_sum, part_size_for, read, with_part_retries,
+    check_part, kinds, native_kind, open_to_send, parse_sum, part_size_for, read, with_part_retries,
 };
 use crate::verify::{Expected, combine_parts, multipart_etag, verify};
 
@@ -204,7 +204,7 @@ pub(super) async fn multipart(
                     (part, Vec::new())
                 } else if streamed {
                     crate::retry::rereading(&s, &patience, len, || async {
-                        let body = open(&s, &m, Some(range), len, &k).await?;
+                        let body = open_to_send(&s, &m, Some(range), len, &k).await?;
                         let sums = body.sums();
                         let part = store.upload_part_stream(&dk, &id, pn, body).await?;
                         let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {

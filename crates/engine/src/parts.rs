@@ -67,6 +67,59 @@ pub(crate) async fn read(
         .await
 }
 
+/// The checksums of `range` of the source, its bytes read and dropped:
+/// the first pass of a body sent with its sums ahead.
+async fn hash_range(
+    shared: &Shared,
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+    len: u64,
+    kinds: &[ChecksumKind],
+) -> Result<Vec<Checksum>, Error> {
+    shared
+        .retry
+        .run(0, || async {
+            let opts = GetOptions {
+                range,
+                if_match: meta.etag.clone(),
+            };
+            let resp = shared.src.store.get(&meta.key, opts).await?;
+            let mut body = PayloadStream::new(meta.key.as_str(), len, kinds, resp.body);
+            while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+                chunk?;
+            }
+            body.checksums()
+                .map(<[Checksum]>::to_vec)
+                .ok_or_else(|| Error::transient(meta.key.as_str(), "the hashing pass ended early"))
+        })
+        .await
+}
+
+/// Opens `range` of the source to be sent as it is read. When the source
+/// reads a range twice cheaply ([`Capabilities::rereadable`]) and the
+/// destination sends sums ahead of a body ([`Capabilities::sums_ahead`]),
+/// the range is hashed in a first pass and the body carries its sums from
+/// the start (no framing for the server to decode, nothing held in
+/// memory); otherwise it is hashed as it goes.
+pub(crate) async fn open_to_send(
+    shared: &Shared,
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+    len: u64,
+    kinds: &[ChecksumKind],
+) -> Result<PayloadStream, Error> {
+    let ahead = shared.config.sums_ahead
+        && shared.src.store.capabilities().rereadable
+        && shared.dst.store.capabilities().sums_ahead;
+    if !ahead {
+        return open(shared, meta, range, len, kinds).await;
+    }
+    let sums = hash_range(shared, meta, range, len, kinds).await?;
+    Ok(open(shared, meta, range, len, kinds)
+        .await?
+        .with_known_sums(sums))
+}
+
 /// Opens `range` (`len` bytes) of the source object as a body hashed with
 /// `kinds` while it is read; a changed source fails the read (`If-Match`).
 pub(crate) async fn open(

@@ -14,7 +14,7 @@ use crate::verify::{Expected, Verified, verify};
 
 use crate::failure::{Done, Failure, decimal, fail, fail_file, record_failure};
 use crate::multipart::multipart;
-use crate::parts::{kinds, open, read, with_part_retries};
+use crate::parts::{kinds, open_to_send, read, with_part_retries};
 
 /// Why a file did not finish.
 use crate::context::mtime_ns;
@@ -262,7 +262,7 @@ async fn streamed_put(shared: &Shared, meta: &ObjectMeta, dk: &Key) -> Result<Do
     let patience = Arc::new(crate::retry::Patience::default());
     let sent = with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
         let (outcome, sums) = crate::retry::rereading(shared, &patience, size, || async {
-            let body = open(shared, meta, None, size, &kinds).await?;
+            let body = open_to_send(shared, meta, None, size, &kinds).await?;
             let sums = body.sums();
             let opts = crate::attrs::put_options(meta, dk.as_str(), &shared.attrs);
             let outcome = dst.put_stream(dk, body, opts).await?;

@@ -300,6 +300,8 @@ impl LocalStore {
             // Parts are written chunk by chunk as they arrive.
             streamed_parts: true,
             streamed_puts: true,
+            // A range read twice comes from the page cache the second time.
+            rereadable: true,
             ..Capabilities::default()
         }
     }

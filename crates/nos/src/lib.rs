@@ -83,6 +83,8 @@ fn capabilities() -> Capabilities {
         streamed_puts: true,
         delete: false,
         empty_objects: false,
+        rereadable: false,
+        sums_ahead: false,
     }
 }
 

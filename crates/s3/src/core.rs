@@ -91,6 +91,9 @@ pub(crate) fn capabilities(cfg: &S3Config) -> Capabilities {
         streamed_parts: cfg.stream_parts && !cfg.signed_payload,
         // Single puts the same way (the config's `stream_parts` covers both).
         streamed_puts: cfg.stream_parts && !cfg.signed_payload,
+        // A body whose CRC32C is known ahead goes plain, the sum a header:
+        // no framing for the server to decode.
+        sums_ahead: cfg.stream_parts && !cfg.signed_payload,
         ..haul_s3_dialect::base_capabilities(cfg.max_object_size_bytes)
     }
 }
@@ -107,9 +110,37 @@ fn body_sha256(body: &Body) -> String {
             }
             hex::encode(h.finalize())
         }
-        // Sent as `aws-chunked` with a trailer, never signed whole.
-        Body::Stream(_) => "STREAMING-UNSIGNED-PAYLOAD-TRAILER".to_owned(),
+        // Streamed bodies are never signed whole.
+        Body::Stream(_) => "UNSIGNED-PAYLOAD".to_owned(),
     }
+}
+
+/// Whether `call`'s body is framed as aws-chunked.
+fn is_chunked(call: &Call<'_>) -> bool {
+    call.headers
+        .iter()
+        .any(|(k, v)| k == "content-encoding" && v == "aws-chunked")
+}
+
+/// `call` with `body`: plain, of known length, its CRC32C (and MD5) as
+/// headers when they are known before its first byte (a range read twice
+/// from a local file); else aws-chunked with the CRC32C trailing.
+fn sums_ahead_or_chunked(call: Call<'_>, body: PayloadStream) -> Call<'_> {
+    let Some(known) = body.known_sums().map(<[Checksum]>::to_vec) else {
+        return chunked(call, body);
+    };
+    let Some(crc) = known.iter().find(|c| c.kind() == ChecksumKind::Crc32c) else {
+        return chunked(call, body);
+    };
+    let mut call = call.header("x-amz-checksum-crc32c", crc.to_base64());
+    if let Some(md5) = known.iter().find(|c| c.kind() == ChecksumKind::Md5) {
+        call = call.header("content-md5", md5.to_base64());
+    }
+    let size = body.len();
+    call.body(Body::Stream(haul_http::send::StreamBody::new(
+        size,
+        futures::StreamExt::boxed(body),
+    )))
 }
 
 /// S3's part of a store: its configuration and credentials.
@@ -206,7 +237,8 @@ impl S3 {
         }
         let url = endpoint.url(call.key, &call.query);
         let payload = match &call.body {
-            Body::Stream(_) => PayloadHash::StreamingTrailer,
+            Body::Stream(_) if is_chunked(call) => PayloadHash::StreamingTrailer,
+            Body::Stream(_) => PayloadHash::Unsigned,
             body if self.cfg.signed_payload => PayloadHash::Sha256(body_sha256(body)),
             _ => PayloadHash::Unsigned,
         };
@@ -334,9 +366,12 @@ impl Dialect for S3 {
         body: PayloadStream,
     ) -> Result<CompletedPart> {
         let kinds = body.kinds();
+        let ahead = body
+            .known_sums()
+            .is_some_and(|s| s.iter().any(|c| c.kind() == ChecksumKind::Crc32c));
         if !core.caps.streamed_parts
-            || !kinds.contains(&ChecksumKind::Crc32c)
-            || kinds.contains(&ChecksumKind::Md5)
+            || (!ahead
+                && (!kinds.contains(&ChecksumKind::Crc32c) || kinds.contains(&ChecksumKind::Md5)))
         {
             return core.upload_part(key, id, n, body.collect().await?).await;
         }
@@ -346,7 +381,7 @@ impl Dialect for S3 {
         let call = Call::new(Method::PUT, Some(key.as_str()))
             .query("partNumber", n.to_string())
             .query("uploadId", id.0.clone());
-        let call = chunked(call, body);
+        let call = sums_ahead_or_chunked(call, body);
         let resp = core
             .send(call, &core.ctx(key.as_str()).upload_id(&id.0))
             .await?;
@@ -376,7 +411,7 @@ impl Dialect for S3 {
         core.check_put_size(key, size)?;
         let sums = body.sums();
         let call = Call::new(Method::PUT, Some(key.as_str()));
-        let call = chunked(Core::add_object_headers(call, key, &opts)?, body);
+        let call = sums_ahead_or_chunked(Core::add_object_headers(call, key, &opts)?, body);
         let resp = core.send(call, &core.ctx(key.as_str())).await?;
         let out = Core::outcome_from_headers(resp.headers());
         let read = sums.get().unwrap_or_default();
@@ -420,6 +455,40 @@ mod tests {
     use http::HeaderMap;
 
     use super::*;
+
+    #[test]
+    fn a_body_with_its_sums_ahead_goes_plain_with_the_sum_as_a_header() {
+        let bytes = bytes::Bytes::from_static(b"hello world");
+        let body = || {
+            let chunks = futures::stream::iter([Ok(bytes.clone())]);
+            PayloadStream::new(
+                "k",
+                11,
+                &[ChecksumKind::Crc32c],
+                futures::StreamExt::boxed(chunks),
+            )
+        };
+        let crc = haul_core::checksum::compute(ChecksumKind::Crc32c, &bytes);
+        let header = |call: &Call<'_>, name: &str| {
+            call.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let ahead = sums_ahead_or_chunked(
+            Call::new(Method::PUT, Some("k")),
+            body().with_known_sums(vec![crc.clone()]),
+        );
+        assert_eq!(
+            header(&ahead, "x-amz-checksum-crc32c"),
+            Some(crc.to_base64())
+        );
+        assert!(!is_chunked(&ahead), "no framing");
+        assert!(matches!(&ahead.body, Body::Stream(s) if s.len() == 11));
+        let trailing = sums_ahead_or_chunked(Call::new(Method::PUT, Some("k")), body());
+        assert!(is_chunked(&trailing), "sums known only at the end trail it");
+        assert_eq!(header(&trailing, "x-amz-checksum-crc32c"), None);
+    }
 
     fn cfg(endpoint: Option<&str>, bucket: &str) -> S3Config {
         let mut c = S3Config::new(bucket, "eu-west-1", "AK", "SK");

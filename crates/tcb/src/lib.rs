@@ -87,6 +87,8 @@ fn capabilities() -> Capabilities {
         streamed_puts: true,
         delete: true,
         empty_objects: true,
+        rereadable: false,
+        sums_ahead: false,
     }
 }
 

@@ -30,6 +30,8 @@ pub struct PayloadStream {
     kinds: Vec<ChecksumKind>,
     hasher: Option<MultiHasher>,
     sums: StreamSums,
+    /// The checksums were known before the first byte.
+    known: bool,
 }
 
 /// The checksums of a [`PayloadStream`]'s bytes, set when its last chunk
@@ -64,7 +66,30 @@ impl PayloadStream {
             kinds: kinds.to_vec(),
             hasher: Some(MultiHasher::new(kinds)),
             sums: StreamSums::default(),
+            known: false,
         }
+    }
+
+    /// The body with its checksums known before its first byte: the same
+    /// bytes, read again from a source that can be read twice cheaply (a
+    /// local file's range), hashed by an earlier pass. A store can then
+    /// send the sums ahead of the body (as headers); the bytes are not
+    /// hashed again, so a source changed between the two passes is caught
+    /// by the store's check of the sums sent ahead.
+    #[must_use]
+    pub fn with_known_sums(mut self, sums: Vec<Checksum>) -> Self {
+        self.kinds = sums.iter().map(Checksum::kind).collect();
+        self.hasher = Some(MultiHasher::new(&[]));
+        let _ = self.sums.0.set(sums);
+        self.known = true;
+        self
+    }
+
+    /// The checksums known before the first byte
+    /// ([`with_known_sums`](Self::with_known_sums)), if they were.
+    #[must_use]
+    pub fn known_sums(&self) -> Option<&[Checksum]> {
+        if self.known { self.sums.get() } else { None }
     }
 
     /// The key of the object the bytes come from (for error messages).

@@ -364,3 +364,51 @@ async fn bodies_corrupted_on_the_way_are_bad_digest_and_replace_nothing() {
     let stats = rig.proxy.stats();
     assert_eq!(stats.injected(ProxyFaultKind::CorruptRequest), 3, "{stats}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_with_their_sums_ahead_are_checked_by_the_server() {
+    let rig = Rig::new(&["bkt"], 8);
+    let store = rig.bucket("bkt");
+    let k = key("ahead");
+    let (p1, p2) = (data(6 * MIB, 5), data(MIB + 3, 6));
+    let ahead = |b: &Bytes, sums_of: &Bytes| {
+        streamed(&k, b).with_known_sums(hashed(sums_of).checksums().to_vec())
+    };
+    let id = store
+        .create_multipart(&k, haul_core::PutOptions::default())
+        .await
+        .expect("create");
+    let n = |i| haul_core::PartNumber::new(i).expect("part number");
+    // The sum goes first, a header the server checks the bytes against:
+    // a byte flipped on the way, or a sum of other bytes, is refused.
+    rig.proxy.set_rules(vec![
+        ProxyRule::first(1, ProxyFault::CorruptRequest)
+            .method("PUT")
+            .path_contains("partNumber=1"),
+    ]);
+    let e = store
+        .upload_part_stream(&k, &id, n(1), ahead(&p1, &p1))
+        .await
+        .expect_err("corrupted on the way");
+    assert!(matches!(e, Error::Integrity { .. }), "{e:?}");
+    rig.proxy.clear_rules();
+    let e = store
+        .upload_part_stream(&k, &id, n(1), ahead(&p1, &p2))
+        .await
+        .expect_err("a sum of other bytes");
+    assert!(matches!(e, Error::Integrity { .. }), "{e:?}");
+    let first = store
+        .upload_part_stream(&k, &id, n(1), ahead(&p1, &p1))
+        .await
+        .expect("part 1");
+    let second = store
+        .upload_part_stream(&k, &id, n(2), ahead(&p2, &p2))
+        .await
+        .expect("part 2");
+    store
+        .complete_multipart(&k, &id, &[first, second])
+        .await
+        .expect("complete");
+    let whole: Bytes = [p1, p2].concat().into();
+    assert!(store.get_bytes(&k).await.expect("get") == whole);
+}
