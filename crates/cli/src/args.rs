@@ -13,6 +13,12 @@ Exit codes:
   3    verification failed: what arrived is not what left
   130  interrupted (the resume command is printed)";
 
+const CHECK_EXIT_CODES: &str = "\
+Exit codes:
+  0    identical (keys compared by size only are listed and counted, not failed)
+  1    something differs, is missing on either side, or could not be compared
+  2    usage or configuration error";
+
 /// haul: parallel, resumable, verified copies between disks and object stores.
 #[derive(Debug, Parser)]
 #[command(name = "haul", version, after_help = EXIT_CODES, max_term_width = 100)]
@@ -181,6 +187,10 @@ pub(crate) enum Command {
     Cp(CpArgs),
     /// Copy only what differs; optionally delete what the source lacks.
     Sync(SyncArgs),
+    /// Compare two trees without copying: what is missing on either side,
+    /// what differs, what is identical.
+    #[command(after_help = CHECK_EXIT_CODES)]
+    Check(CheckArgs),
     /// Copy, verify, then delete the source.
     Mv(CpArgs),
     /// Delete objects (batched).
@@ -383,6 +393,21 @@ pub(crate) struct SyncArgs {
     pub(crate) attrs: AttrFlags,
     #[command(flatten)]
     pub(crate) knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Source directory or prefix.
+    pub(crate) src: String,
+    /// Destination directory or prefix.
+    pub(crate) dst: String,
+    /// Read both sides and compare their CRC32C (for keys of equal size),
+    /// whatever the listings report.
+    #[arg(long)]
+    pub(crate) download: bool,
+    /// Keys compared at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub(crate) checkers: usize,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ macro_rules! outln {
 mod args;
 mod bench;
 mod buckets;
+mod check;
 mod demo;
 mod error;
 mod inspect;
@@ -121,6 +122,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Cp(a) => transfer::cp(g, a, haul_engine::Operation::Copy).await,
         Command::Mv(a) => transfer::cp(g, a, haul_engine::Operation::Move).await,
         Command::Sync(a) => transfer::sync(g, a).await,
+        Command::Check(a) => check::check(g, a).await,
         Command::Rm(a) => transfer::rm(g, a).await,
         Command::Resume(a) => transfer::resume(g, a).await,
         Command::Ls(a) => inspect::ls(g, a).await,
