@@ -6,6 +6,7 @@ mod coscli;
 mod crash;
 mod creds;
 mod instants;
+mod metrics;
 mod msgcli;
 mod paths;
 mod promises;

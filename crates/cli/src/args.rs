@@ -49,6 +49,11 @@ pub(crate) struct Global {
     /// is sent once more, then its file fails.
     #[arg(long, global = true, value_name = "DURATION", value_parser = crate::size::parse_duration)]
     pub(crate) timeout: Option<std::time::Duration>,
+    /// Serve Prometheus metrics on http://ADDR/metrics while a job
+    /// (cp, mv, sync, rm, resume) runs (e.g. 127.0.0.1:9184; port 0 picks
+    /// one, printed on standard error).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub(crate) metrics: Option<String>,
     #[command(flatten)]
     pub(crate) s3: S3Flags,
 }
@@ -251,7 +256,8 @@ pub(crate) struct Knobs {
     /// Server-side copies above this use part copy [default: 128MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
     pub(crate) copy_slice_size: Option<u64>,
-    /// How often progress updates (500ms, 2s) [default: 500ms].
+    /// How often progress updates (500ms, 2s) [default: 500ms]; given
+    /// with --json, a `progress` line is printed that often.
     #[arg(long, value_name = "DURATION", value_parser = crate::size::parse_duration)]
     pub(crate) progress_interval: Option<std::time::Duration>,
     /// Compute and send Content-MD5 on every write.

@@ -24,6 +24,7 @@ mod demo;
 mod error;
 mod inspect;
 mod location;
+mod metrics;
 mod output;
 mod providers;
 mod serve;
@@ -113,6 +114,23 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
     let g = &cli.global;
+    if let Some(addr) = &g.metrics {
+        let job = matches!(
+            cli.command,
+            Command::Cp(_)
+                | Command::Mv(_)
+                | Command::Sync(_)
+                | Command::Rm(_)
+                | Command::Resume(_)
+        );
+        if !job {
+            return Err(CliError::usage(
+                "--metrics is served while a job runs: cp, mv, sync, rm or resume",
+            ));
+        }
+        let m = metrics::serve(addr).await?;
+        providers::set_recorder(m);
+    }
     match cli.command {
         // `-` is standard input or output: one object, streamed.
         Command::Cp(a) if a.src == "-" || a.dst == "-" => stream::cp(g, &a).await,
