@@ -6,6 +6,7 @@ mod coscli;
 mod crash;
 mod creds;
 mod instants;
+mod man;
 mod metrics;
 mod msgcli;
 mod paths;

@@ -222,6 +222,12 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Measure throughput and latency of a store, or of a migration path.
     Bench(BenchArgs),
+    /// Print the manual page (roff), or write one per command into DIR.
+    Man {
+        /// Write haul.1 and haul-COMMAND.1 here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.

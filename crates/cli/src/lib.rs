@@ -24,6 +24,7 @@ mod demo;
 mod error;
 mod inspect;
 mod location;
+mod man;
 mod metrics;
 mod output;
 mod providers;
@@ -153,6 +154,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Serve(a) => serve::serve(g, a).await,
         Command::Demo(a) => demo::demo(g, a).await,
         Command::Bench(a) => bench::bench(g, a).await,
+        Command::Man { dir } => man::man(dir.as_deref()),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "haul", &mut script);
