@@ -191,3 +191,48 @@ fn download_finds_a_change_in_a_multipart_object_its_etag_cannot() {
     assert_eq!(read.keys("differ"), ["big"]);
     assert_eq!(read.count("bytes_read"), 24_000_000);
 }
+
+#[test]
+fn local_to_kodo_compares_a_kind_kodo_reports() {
+    use haul::testkit::qiniu::QINIU_BUCKET;
+    let e = crate::qiniucli::KodoEnv::new();
+    let src = e.env.path("src");
+    write(&src.join("small"), b"a small file");
+    let big: Vec<u8> = (0..3_500_000u32).map(|i| (i % 253) as u8).collect();
+    write(&src.join("big"), &big);
+    let bucket = format!("qiniu://{QINIU_BUCKET}/c/");
+    let up = [
+        "cp",
+        "-r",
+        s(&src),
+        &bucket,
+        "-q",
+        "--chunk-size",
+        "1MiB",
+        "--slice-size",
+        "1MiB",
+    ];
+    e.ok(&up);
+    let run = || {
+        Checked::of(
+            &e.cmd()
+                .args(["check", s(&src), &bucket, "--json"])
+                .output()
+                .unwrap(),
+        )
+    };
+    let same = run();
+    assert_eq!(same.code, 0, "{}", same.summary);
+    // Each local file hashed as a kind Kodo reports (for the multipart
+    // object too).
+    assert_eq!(same.count("identical"), 2, "{}", same.summary);
+    assert_eq!(same.count("bytes_read"), 3_500_012);
+    write(&src.join("small"), b"a SMALL file");
+    let c = run();
+    assert_eq!(c.code, 1, "{}", c.summary);
+    assert_eq!(c.keys("differ"), ["small"]);
+    // The listing gives the qetag and, where Kodo keeps one, the MD5: the
+    // first kind it reports is the one computed.
+    let by = &c.lines.iter().find(|l| l["result"] == "differ").unwrap()["by"];
+    assert!(by == "md5" || by == "qetag", "{by}");
+}

@@ -106,7 +106,13 @@ impl Tree {
                     out.push(Digest::Sum(c));
                 }
             }
-            (Etag::Qetag, Some(e)) if !e.is_empty() => out.push(Digest::Qetag(e.clone())),
+            // A v1 qetag (a hash of the content alone) is 28 characters
+            // starting `F` (one block) or `l` (more); a v2 one (`n`, an
+            // object assembled from parts not all 4 MiB) depends on its
+            // parts and cannot be computed from the content.
+            (Etag::Qetag, Some(e)) if e.len() == 28 && e.starts_with(['F', 'l']) => {
+                out.push(Digest::Qetag(e.clone()));
+            }
             _ => {}
         }
         out
@@ -505,6 +511,24 @@ mod tests {
         assert!(!md5.same_kind(&crc));
         assert!(!md5.same_kind(&Digest::Qetag("x".into())));
         assert!(Digest::Qetag("a".into()).same_kind(&Digest::Qetag("b".into())));
+    }
+
+    #[test]
+    fn only_a_v1_qetag_is_taken_as_a_hash_of_the_content() {
+        let kodo = Tree {
+            store: Arc::new(haul_local::LocalStore::new(std::env::temp_dir()).unwrap()),
+            prefix: String::new(),
+            local: false,
+            etag: Etag::Qetag,
+        };
+        let meta = |etag: &str| ObjectMeta {
+            etag: Some(etag.to_owned()),
+            ..ObjectMeta::new(haul_core::Key::new("k").unwrap(), 4)
+        };
+        let v1 = haul_qiniu::qetag::qetag(b"etag");
+        assert_eq!(kodo.reported(&meta(&v1)), [Digest::Qetag(v1)]);
+        let v2 = haul_qiniu::qetag::qetag_v2(&[&b"hello"[..], &b"world"[..]]);
+        assert!(kodo.reported(&meta(&v2)).is_empty());
     }
 
     #[test]

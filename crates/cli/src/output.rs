@@ -95,15 +95,20 @@ fn listing_style() -> ProgressStyle {
 
 /// The bar once everything is listed.
 fn transfer_style() -> ProgressStyle {
-    ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
+    ProgressStyle::with_template(
+        "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {prefix} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 impl Output {
     pub(crate) fn new(g: &Global) -> Self {
+        // A job starts by listing its source: no total, no estimate, until
+        // a snapshot says the listing is over.
         let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(0);
-            bar.set_style(transfer_style());
+            bar.set_style(listing_style());
+            bar.set_message("…");
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
@@ -113,7 +118,7 @@ impl Output {
             resumable: true,
             progress_lines: false,
             bar,
-            bar_listing: AtomicBool::new(false),
+            bar_listing: AtomicBool::new(true),
             eta: Mutex::new(Eta::default()),
         }
     }
@@ -149,13 +154,22 @@ impl Output {
             ));
             return;
         }
-        if self.bar_listing.swap(false, Ordering::Relaxed) {
-            bar.set_style(transfer_style());
-            bar.set_message("");
-            bar.reset_eta();
-        }
+        self.listed(bar);
         bar.set_length(s.bytes_total);
         bar.set_position(s.bytes_transferred.min(s.bytes_total) + s.bytes_resumed);
+        bar.set_prefix(eta.map_or_else(
+            || "?".to_owned(),
+            |secs| indicatif::HumanDuration(Duration::from_secs_f64(secs)).to_string(),
+        ));
+    }
+
+    /// The listing is over: the bar shows bytes against the total.
+    fn listed(&self, bar: &ProgressBar) {
+        if self.bar_listing.swap(false, Ordering::Relaxed) {
+            bar.set_prefix("?");
+            bar.set_message("");
+            bar.set_style(transfer_style());
+        }
     }
 
     fn line(&self, text: &str) {
@@ -220,8 +234,15 @@ impl Output {
                     human(*size)
                 ));
             }
+            Event::Planned { bytes, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_length(*bytes);
+                    self.listed(bar);
+                }
+            }
             Event::FileStarted { dst, .. } => {
                 if let Some(bar) = &self.bar {
+                    self.listed(bar);
                     bar.set_message(dst.clone());
                 }
             }
