@@ -3,8 +3,9 @@
 //! Both listings are walked together in key order. A key on one side only
 //! is missing on the other; a key on both is compared by size, then by a
 //! checksum both sides report of the same kind (S3's CRC32C or an ETag
-//! that is an MD5, COS's CRC64, Kodo's qetag), computed from a local file
-//! when the other side reports one; with `--download` by reading both
+//! that is an MD5, COS's CRC64, Kodo's qetag) in their listings, else in
+//! answer to a HEAD, computed from a local file when the other side
+//! reports one; with `--download` by reading both
 //! sides and hashing them. When nothing comparable exists the key is
 //! reported and counted as compared by size only: never silently.
 
@@ -137,6 +138,15 @@ impl Tree {
                 std::future::ready(out)
             })
             .boxed()
+    }
+
+    /// What this side reports of `m` with a HEAD (a store, not a local
+    /// directory, whose listing gave no more than `listed`).
+    async fn head(&self, m: &ObjectMeta, listed: &[Digest]) -> haul_core::Result<Vec<Digest>> {
+        if self.local {
+            return Ok(listed.to_vec());
+        }
+        Ok(self.reported(&self.store.head(&m.key).await?))
     }
 
     /// Reads `m` once and computes `want`'s kind of digest.
@@ -316,6 +326,12 @@ impl Walk {
     }
 }
 
+/// The first digest of `a` whose kind `b` has too, with that one.
+fn common<'d>(a: &'d [Digest], b: &'d [Digest]) -> Option<(&'d Digest, &'d Digest)> {
+    a.iter()
+        .find_map(|x| b.iter().find(|y| x.same_kind(y)).map(|y| (x, y)))
+}
+
 /// Compares one key present on both sides; returns the verdict and the
 /// bytes read.
 async fn compare(
@@ -346,11 +362,17 @@ async fn compare(
             Err(e) => (Verdict::Error(e.to_string()), 0),
         };
     }
-    let (ra, rb) = (src.reported(sm), dst.reported(dm));
-    if let Some((ds, dd)) = ra
-        .iter()
-        .find_map(|ds| rb.iter().find(|dd| ds.same_kind(dd)).map(|dd| (ds, dd)))
-    {
+    let (mut ra, mut rb) = (src.reported(sm), dst.reported(dm));
+    let computable = (src.local && !rb.is_empty()) || (dst.local && !ra.is_empty());
+    if common(&ra, &rb).is_none() && !computable {
+        // Listings seldom carry checksums; a HEAD often does (S3's
+        // whole-object CRC32C, COS's CRC64): ask the stores, not the disk.
+        match (src.head(sm, &ra).await, dst.head(dm, &rb).await) {
+            (Ok(a), Ok(b)) => (ra, rb) = (a, b),
+            (Err(e), _) | (_, Err(e)) => return (Verdict::Error(e.to_string()), 0),
+        }
+    }
+    if let Some((ds, dd)) = common(&ra, &rb) {
         return (verdict(ds, dd, ds.kind_name().to_owned()), 0);
     }
     // A local file can be hashed as the other side's kind.
