@@ -265,3 +265,40 @@ fn local_to_kodo_compares_a_kind_kodo_reports() {
     let by = &c.lines.iter().find(|l| l["result"] == "differ").unwrap()["by"];
     assert!(by == "md5" || by == "qetag", "{by}");
 }
+
+#[test]
+fn local_to_cos_finds_a_change_in_a_multipart_object_by_the_crc64_its_head_reports() {
+    let e = crate::coscli::CosEnv::new();
+    let src = e.env.path("src");
+    let mut data: Vec<u8> = (0..5_500_000u32).map(|i| (i % 241) as u8).collect();
+    write(&src.join("big"), &data);
+    let bucket = format!("cos://{}/c/", e.cos.bucket());
+    e.ok(&[
+        "cp",
+        "-r",
+        s(&src),
+        &bucket,
+        "-q",
+        "--chunk-size",
+        "1MiB",
+        "--slice-size",
+        "1MiB",
+    ]);
+    let run = || {
+        Checked::of(
+            &e.cmd()
+                .args(["check", s(&src), &bucket, "--json"])
+                .output()
+                .unwrap(),
+        )
+    };
+    let same = run();
+    assert_eq!(same.code, 0, "{}", same.summary);
+    assert_eq!(same.count("identical"), 1, "{}", same.summary);
+    data[3_000_000] ^= 1;
+    write(&src.join("big"), &data);
+    let c = run();
+    assert_eq!(c.code, 1, "{}", c.summary);
+    assert_eq!(c.keys("differ"), ["big"]);
+    assert_eq!(c.lines[0]["by"], "crc64xz");
+}
