@@ -221,6 +221,35 @@ fn download_finds_a_change_in_a_multipart_object_its_etag_cannot() {
     assert_eq!(read.count("bytes_read"), 24_000_000);
 }
 
+/// Uploads `src` to `dst` in 1 MiB parts through `cmd`, and returns a
+/// runner of `check --json SRC DST` there.
+fn uploaded<'a>(
+    cmd: impl Fn() -> std::process::Command + 'a,
+    src: &'a Path,
+    dst: &'a str,
+) -> impl Fn() -> Checked + 'a {
+    let up = [
+        "cp",
+        "-r",
+        s(src),
+        dst,
+        "-q",
+        "--chunk-size",
+        "1MiB",
+        "--slice-size",
+        "1MiB",
+    ];
+    crate::cli::succeeded(&up, &cmd().args(up).output().unwrap());
+    move || {
+        Checked::of(
+            &cmd()
+                .args(["check", s(src), dst, "--json"])
+                .output()
+                .unwrap(),
+        )
+    }
+}
+
 #[test]
 fn local_to_kodo_compares_a_kind_kodo_reports() {
     use haul::testkit::qiniu::QINIU_BUCKET;
@@ -230,26 +259,7 @@ fn local_to_kodo_compares_a_kind_kodo_reports() {
     let big: Vec<u8> = (0..3_500_000u32).map(|i| (i % 253) as u8).collect();
     write(&src.join("big"), &big);
     let bucket = format!("qiniu://{QINIU_BUCKET}/c/");
-    let up = [
-        "cp",
-        "-r",
-        s(&src),
-        &bucket,
-        "-q",
-        "--chunk-size",
-        "1MiB",
-        "--slice-size",
-        "1MiB",
-    ];
-    e.ok(&up);
-    let run = || {
-        Checked::of(
-            &e.cmd()
-                .args(["check", s(&src), &bucket, "--json"])
-                .output()
-                .unwrap(),
-        )
-    };
+    let run = uploaded(|| e.cmd(), &src, &bucket);
     let same = run();
     assert_eq!(same.code, 0, "{}", same.summary);
     // Each local file hashed as a kind Kodo reports (for the multipart
@@ -273,25 +283,7 @@ fn local_to_cos_finds_a_change_in_a_multipart_object_by_the_crc64_its_head_repor
     let mut data: Vec<u8> = (0..5_500_000u32).map(|i| (i % 241) as u8).collect();
     write(&src.join("big"), &data);
     let bucket = format!("cos://{}/c/", e.cos.bucket());
-    e.ok(&[
-        "cp",
-        "-r",
-        s(&src),
-        &bucket,
-        "-q",
-        "--chunk-size",
-        "1MiB",
-        "--slice-size",
-        "1MiB",
-    ]);
-    let run = || {
-        Checked::of(
-            &e.cmd()
-                .args(["check", s(&src), &bucket, "--json"])
-                .output()
-                .unwrap(),
-        )
-    };
+    let run = uploaded(|| e.cmd(), &src, &bucket);
     let same = run();
     assert_eq!(same.code, 0, "{}", same.summary);
     assert_eq!(same.count("identical"), 1, "{}", same.summary);
