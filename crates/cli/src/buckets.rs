@@ -11,8 +11,9 @@ use serde_json::json;
 
 use crate::args::{Global, MbArgs, RbArgs};
 use crate::error::CliError;
+use crate::layers::retry_policy;
 use crate::location::Location;
-use crate::providers::{bucket_admin, retry_policy};
+use crate::providers::bucket_admin;
 use crate::settings::ConfigFile;
 
 /// The store name of a location that names no bucket (`s3://`, `REMOTE:`).

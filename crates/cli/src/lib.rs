@@ -23,6 +23,7 @@ mod check;
 mod demo;
 mod error;
 mod inspect;
+mod layers;
 mod location;
 mod man;
 mod metrics;
@@ -130,7 +131,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             ));
         }
         let m = metrics::serve(addr).await?;
-        providers::set_recorder(m);
+        layers::set_recorder(m);
     }
     match cli.command {
         // `-` is standard input or output: one object, streamed.

@@ -107,7 +107,7 @@ pub(crate) fn open_local(root: &Path, follow: bool) -> Result<Arc<dyn ObjectStor
     LocalStore::new(&abs)
         .map(|s| {
             let s = if follow { s.following_symlinks() } else { s };
-            crate::providers::layered(Arc::new(s))
+            crate::layers::layered(Arc::new(s))
         })
         .map_err(|e| CliError::usage(format!("{}: cannot use as a directory: {e}", abs.display())))
 }
@@ -122,7 +122,7 @@ pub(crate) fn open_bucket(
 ) -> Result<Opened, CliError> {
     let opened = crate::providers::open(store, bucket, config)?;
     Ok(Opened {
-        store: crate::providers::layered(opened.store),
+        store: crate::layers::layered(opened.store),
         ..opened
     })
 }

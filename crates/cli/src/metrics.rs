@@ -41,6 +41,7 @@ pub(crate) struct Metrics {
     in_flight: Family<Label, Gauge>,
     parts_in_flight: Gauge,
     concurrency: Gauge,
+    concurrency_limit: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -66,6 +67,7 @@ impl Metrics {
             in_flight: Family::default(),
             parts_in_flight: Gauge::default(),
             concurrency: Gauge::default(),
+            concurrency_limit: Gauge::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -138,6 +140,11 @@ impl Metrics {
             "Requests in flight, all operations",
             m.concurrency.clone(),
         );
+        r.register(
+            "concurrency_limit",
+            "Data requests in flight the tuned concurrency allows now (--concurrency auto); 0 when fixed",
+            m.concurrency_limit.clone(),
+        );
         m
     }
 
@@ -182,6 +189,8 @@ impl Metrics {
         self.bytes_planned
             .set(i64::try_from(s.bytes_total).unwrap_or(i64::MAX));
         self.listing.set(i64::from(s.listing));
+        self.concurrency_limit
+            .set(i64::try_from(s.concurrency).unwrap_or(i64::MAX));
     }
 
     fn moved(&self, op: Op, by: i64) {

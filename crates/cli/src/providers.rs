@@ -39,57 +39,6 @@ pub(crate) fn s3_flags() -> S3Flags {
         .unwrap_or_default()
 }
 
-/// The layers every store opened from now on is put in (retry,
-/// throttle): set from the transfer settings before any store is opened,
-/// so that a command's stores share one set of limits.
-static LAYERS: std::sync::RwLock<Option<haul_layers::Layers>> = std::sync::RwLock::new(None);
-
-/// Puts every store opened later in `layers`.
-pub(crate) fn set_layers(layers: haul_layers::Layers) {
-    *LAYERS
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(layers);
-}
-
-/// Where every store opened from now on reports its timed requests
-/// (`--metrics`), whatever the layers' settings.
-static RECORDER: std::sync::RwLock<Option<Arc<dyn haul_layers::Recorder>>> =
-    std::sync::RwLock::new(None);
-
-/// Times every request of the stores opened later into `recorder`.
-pub(crate) fn set_recorder(recorder: Arc<dyn haul_layers::Recorder>) {
-    *RECORDER
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(recorder);
-}
-
-fn layers() -> haul_layers::Layers {
-    let layers = LAYERS
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
-        .unwrap_or_default();
-    match &*RECORDER
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
-        Some(r) => layers.timed(Arc::clone(r)),
-        None => layers,
-    }
-}
-
-/// `store` in the layers in force (the default retry policy, no limits,
-/// when no settings were read).
-pub(crate) fn layered(store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
-    layers().wrap(store)
-}
-
-/// The retry policy in force, for the requests that are no store's
-/// (bucket administration, listing uploads).
-pub(crate) fn retry_policy() -> haul_layers::RetryPolicy {
-    layers().retry_policy()
-}
-
 /// A bucket location's store (in its layers), the key prefix that
 /// addresses the bucket in it, and the id the journal keeps to reopen it.
 pub(crate) struct Opened {
@@ -459,7 +408,7 @@ pub(crate) async fn list_uploads(
     let uploads = match kind {
         "s3" => {
             let s3 = S3Store::new(s3_config(store, bucket, remote)?).map_err(usage)?;
-            retry_policy()
+            crate::layers::retry_policy()
                 .run(0, || s3.list_multipart_uploads(prefix))
                 .await?
                 .into_iter()
@@ -468,7 +417,7 @@ pub(crate) async fn list_uploads(
         }
         "cos" => {
             let cos = CosStore::new(cos_config(store, bucket, remote)?).map_err(usage)?;
-            retry_policy()
+            crate::layers::retry_policy()
                 .run(0, || cos.list_multipart_uploads(prefix))
                 .await?
                 .into_iter()

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::attrs::AttrOverrides;
 use crate::config::{CompareMode, TransferConfig};
-use crate::event::{Counters, Event, Summary};
+use crate::event::{Counters, Event, Snapshot, Summary};
 use crate::limit::ByteBudget;
 
 /// What a job does.
@@ -203,6 +203,8 @@ pub(crate) struct Shared {
     pub(crate) budget: ByteBudget,
     /// The policy of the retries the engine owns ([`crate::retry`]).
     pub(crate) retry: haul_layers::RetryPolicy,
+    /// The job-wide data request slots, when the concurrency is tuned.
+    pub(crate) slots: Option<crate::tune::Slots>,
     pub(crate) events: Option<mpsc::UnboundedSender<Event>>,
     pub(crate) cancel: watch::Receiver<bool>,
     pub(crate) started: Instant,
@@ -228,6 +230,14 @@ impl Shared {
         }
     }
 
+    /// The counters at this moment, with the tuned concurrency.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            concurrency: self.slots.as_ref().map_or(0, |s| s.limit() as u64),
+            ..self.counters.snapshot(self.started.elapsed())
+        }
+    }
+
     /// Whether source and destination are the same store object, so
     /// server-side copies apply.
     pub(crate) fn same_store(&self) -> bool {
@@ -240,6 +250,9 @@ impl Shared {
 impl haul_core::observe::Observer for Shared {
     fn retried(&self, error: &haul_core::Error, bytes: u64) {
         self.counters.count_retry(error);
+        if matches!(error, haul_core::Error::RateLimited { .. }) {
+            crate::tune::throttled(self);
+        }
         self.counters
             .bytes_resent
             .fetch_add(bytes, Ordering::Relaxed);
@@ -285,7 +298,7 @@ pub(crate) fn summary_of(shared: &Shared) -> Summary {
         .collect();
     Summary {
         job_id: shared.job.0,
-        counts: shared.counters.snapshot(shared.started.elapsed()),
+        counts: shared.snapshot(),
         cancelled: shared.cancelled(),
         failures,
         integrity_failures: shared.counters.integrity_failures.load(Ordering::Relaxed),

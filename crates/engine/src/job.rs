@@ -191,6 +191,13 @@ impl Engine {
             journal: Arc::clone(&self.journal),
             budget: ByteBudget::new(config.max_inflight_bytes),
             retry: config.retry_policy(),
+            slots: (config.concurrency == crate::config::Concurrency::Auto).then(|| {
+                crate::tune::Slots::new(
+                    config.chunk_parallel_limit,
+                    crate::config::AUTO_MAX,
+                    config.concurrency_interval / 2,
+                )
+            }),
             config,
             src,
             dst,
@@ -358,7 +365,11 @@ async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineE
     shared.journal.set_job_state(shared.job, JobState::Running);
     shared.journal.flush().await?;
     let ticker = spawn_progress(Arc::clone(&shared));
-    let files = Arc::new(Semaphore::new(shared.config.file_parallel_limit));
+    let tuner = tokio::spawn(crate::tune::tune(
+        Arc::clone(&shared),
+        shared.config.concurrency_interval,
+    ));
+    let files = Arc::new(Semaphore::new(shared.config.files_in_flight()));
     let mut tasks = JoinSet::new();
     let mut after = FileId(0);
     let mut deletes: Vec<FileRow> = Vec::new();
@@ -410,6 +421,7 @@ async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineE
         done.map_err(|e| EngineError::Task(e.to_string()))?;
     }
     ticker.abort();
+    tuner.abort();
     let summary = summary_of(&shared);
     let state = if summary.cancelled || (aborted(&shared) && summary.counts.files_failed == 0) {
         JobState::Interrupted
@@ -464,9 +476,7 @@ fn spawn_progress(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
-            shared.emit(Event::Progress(
-                shared.counters.snapshot(shared.started.elapsed()),
-            ));
+            shared.emit(Event::Progress(shared.snapshot()));
         }
     })
 }

@@ -145,11 +145,7 @@ pub(super) async fn multipart(
         row.part_size = Some(part_size);
         id
     };
-    let limit = if copy {
-        cfg.copy_chunk_parallel_limit
-    } else {
-        cfg.chunk_parallel_limit
-    };
+    let limit = cfg.parts_per_file(copy);
     let streamed = !copy && cap.streamed_parts;
     let parts = Arc::new(Semaphore::new(limit));
     let kinds = Arc::new(kinds(shared, cap));
@@ -176,7 +172,9 @@ pub(super) async fn multipart(
             .acquire_owned()
             .await
             .map_err(|e| Error::transient(dk.as_str(), e.to_string()))?;
-        // Stream parts hold their share of the byte budget before reading a byte.
+        // A slot of the job's tuned concurrency first, then the part's share
+        // of the byte budget, both before reading a byte.
+        let slot = crate::tune::take(shared).await;
         let budget = if copy {
             None
         } else if streamed {
@@ -194,12 +192,12 @@ pub(super) async fn multipart(
             dk.clone(),
         );
         tasks.spawn(crate::context::observed(shared, async move {
-            let _held = (permit, budget);
+            let _held = (permit, slot, budget);
             let pn = PartNumber::new(n)?;
             let range = ByteRange::at(offset, len);
             // One count of timeouts for the part and its requests.
             let patience = Arc::new(crate::retry::Patience::default());
-            let (part, sums) = with_part_retries(&s, dk.as_str(), len, true, &patience, || async {
+            let sent = with_part_retries(&s, dk.as_str(), len, true, &patience, || async {
                 let store = &s.dst.store;
                 let (part, sums) = if copy {
                     let part = store.upload_part_copy(&sk, range, &dk, &id, pn).await?;
@@ -221,9 +219,12 @@ pub(super) async fn multipart(
                     (part, sums)
                 };
                 check_part(&dk, &part, &sums)?;
+                if copy {
+                    s.counters.bytes_copied.fetch_add(len, Ordering::Relaxed);
+                }
                 Ok((part, sums))
-            })
-            .await?;
+            });
+            let (part, sums) = sent.await?;
             Ok(finish_part(&s, (file, &dk), n, offset, len, &part, &sums))
         }));
     }

@@ -81,7 +81,19 @@ pub(crate) async fn open(
         if_match: meta.etag.clone(),
     };
     let resp = shared.src.store.get(&meta.key, opts).await?;
-    Ok(PayloadStream::new(meta.key.as_str(), len, kinds, resp.body))
+    // Bytes counted as they flow: the tuned concurrency's measure.
+    let counted = Arc::clone(&shared.counters.bytes_moved);
+    let moved = futures::StreamExt::inspect(resp.body, move |chunk| {
+        if let Ok(c) = chunk {
+            counted.fetch_add(c.len() as u64, Ordering::Relaxed);
+        }
+    });
+    Ok(PayloadStream::new(
+        meta.key.as_str(),
+        len,
+        kinds,
+        futures::StreamExt::boxed(moved),
+    ))
 }
 
 /// Runs `attempt` up to `1 + chunk_retry_times` times while its error is

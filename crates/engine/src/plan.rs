@@ -205,8 +205,7 @@ impl Planner<'_> {
         c.files_total.store(self.files, Ordering::Relaxed);
         c.files_skipped.store(self.skipped, Ordering::Relaxed);
         c.bytes_total.store(self.bytes, Ordering::Relaxed);
-        self.shared
-            .emit(Event::Progress(c.snapshot(self.shared.started.elapsed())));
+        self.shared.emit(Event::Progress(self.shared.snapshot()));
     }
 }
 

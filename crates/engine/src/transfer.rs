@@ -147,10 +147,16 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
         let opts = CopyOptions {
             if_match: meta.etag.clone(),
         };
+        let slot = crate::tune::take(shared).await;
         let outcome = dst.copy(&sk, &dk, opts).await?;
+        drop(slot);
         shared
             .counters
             .bytes_transferred
+            .fetch_add(size, Ordering::Relaxed);
+        shared
+            .counters
+            .bytes_copied
             .fetch_add(size, Ordering::Relaxed);
         let expected = Expected {
             checksums: meta.checksums.clone(),
@@ -201,27 +207,27 @@ async fn single_put(
         return streamed_put(shared, meta, dk).await;
     }
     let kinds = kinds(shared, dst.capabilities());
+    let _slot = crate::tune::take(shared).await;
     let _permit = shared.budget.acquire(size).await;
     let resend = dst.capabilities().idempotent_put;
     let patience = Arc::new(crate::retry::Patience::default());
-    let (outcome, verified) =
-        with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
-            let (payload, sums) = read(shared, meta, None, size, &kinds).await?;
-            let opts = PutOptions {
-                checksums: sums.clone(),
-                ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
-            };
-            let outcome = dst.put(dk, payload, opts).await?;
-            let expected = Expected {
-                checksums: sums.clone(),
-                etag: None,
-                size,
-            };
-            // A mismatch here is retried like a corrupted part.
-            let verified = verify(shared, dk, meta, &expected, &outcome).await?;
-            Ok((outcome, verified))
-        })
-        .await?;
+    let sent = with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
+        let (payload, sums) = read(shared, meta, None, size, &kinds).await?;
+        let opts = PutOptions {
+            checksums: sums.clone(),
+            ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
+        };
+        let outcome = dst.put(dk, payload, opts).await?;
+        let expected = Expected {
+            checksums: sums.clone(),
+            etag: None,
+            size,
+        };
+        // A mismatch here is retried like a corrupted part.
+        let verified = verify(shared, dk, meta, &expected, &outcome).await?;
+        Ok((outcome, verified))
+    });
+    let (outcome, verified) = sent.await?;
     Ok(put_done(shared, size, verified, outcome))
 }
 
@@ -247,35 +253,36 @@ async fn streamed_put(shared: &Shared, meta: &ObjectMeta, dk: &Key) -> Result<Do
     let size = meta.size;
     let dst = &shared.dst.store;
     let kinds = kinds(shared, dst.capabilities());
+    let _slot = crate::tune::take(shared).await;
     let _permit = shared
         .budget
         .acquire(size.min(crate::limit::STREAMED_BUDGET))
         .await;
     let resend = dst.capabilities().idempotent_put;
     let patience = Arc::new(crate::retry::Patience::default());
-    let (outcome, verified) =
-        with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
-            let (outcome, sums) = crate::retry::rereading(shared, &patience, size, || async {
-                let body = open(shared, meta, None, size, &kinds).await?;
-                let sums = body.sums();
-                let opts = crate::attrs::put_options(meta, dk.as_str(), &shared.attrs);
-                let outcome = dst.put_stream(dk, body, opts).await?;
-                let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {
-                    Error::transient(dk.as_str(), "the store took part of the body")
-                })?;
-                Ok((outcome, sums))
-            })
-            .await?;
-            let expected = Expected {
-                checksums: sums,
-                etag: None,
-                size,
-            };
-            // A mismatch here is retried like a corrupted part.
-            let verified = verify(shared, dk, meta, &expected, &outcome).await?;
-            Ok((outcome, verified))
+    let sent = with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
+        let (outcome, sums) = crate::retry::rereading(shared, &patience, size, || async {
+            let body = open(shared, meta, None, size, &kinds).await?;
+            let sums = body.sums();
+            let opts = crate::attrs::put_options(meta, dk.as_str(), &shared.attrs);
+            let outcome = dst.put_stream(dk, body, opts).await?;
+            let sums = sums
+                .get()
+                .map(<[Checksum]>::to_vec)
+                .ok_or_else(|| Error::transient(dk.as_str(), "the store took part of the body"))?;
+            Ok((outcome, sums))
         })
         .await?;
+        let expected = Expected {
+            checksums: sums,
+            etag: None,
+            size,
+        };
+        // A mismatch here is retried like a corrupted part.
+        let verified = verify(shared, dk, meta, &expected, &outcome).await?;
+        Ok((outcome, verified))
+    });
+    let (outcome, verified) = sent.await?;
     Ok(put_done(shared, size, verified, outcome))
 }
 
