@@ -1,5 +1,9 @@
 //! The command line, as clap types only; `settings` turns them into engine
 //! settings.
+//!
+//! Over 600 lines: every command's arguments with their help text (which
+//! is also the manual page), kept in one file so that the whole command
+//! line reads in one place and no command module defines another's flags.
 
 use std::path::PathBuf;
 
