@@ -269,7 +269,7 @@ pub(crate) struct Knobs {
     /// Part size for server-side part copies [default: 128MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
     pub(crate) copy_chunk_size: Option<u64>,
-    /// Server-side copies above this use part copy [default: 128MiB].
+    /// Server-side copies up to this are one CopyObject; above, part copy [default: 5GiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
     pub(crate) copy_slice_size: Option<u64>,
     /// How often progress updates (500ms, 2s) [default: 500ms]; given
