@@ -183,6 +183,9 @@ fn local_to_s3_one_missing_one_extra_one_changed_among_500() {
         "{}",
         headed.summary
     );
+    // One HEAD per key on both sides; none when the listing sufficed.
+    assert_eq!(headed.count("heads"), FILES as u64 - 1);
+    assert_eq!(c.count("heads"), 0);
     // The other way round: what is missing swaps sides.
     let back = Checked::of(&e.run(&["check", "s3://one/t/", s(&src), "--json"]));
     assert_eq!(back.keys("missing_on_src"), ["d3/f010"]);

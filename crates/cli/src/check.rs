@@ -68,6 +68,8 @@ struct Tree {
     /// A local directory: any digest can be computed by reading the file.
     local: bool,
     etag: Etag,
+    /// HEAD requests sent (what a listing could not settle costs).
+    heads: std::sync::atomic::AtomicU64,
 }
 
 impl Tree {
@@ -95,6 +97,7 @@ impl Tree {
             prefix,
             local: matches!(loc, Location::Local(_)),
             etag,
+            heads: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -146,6 +149,8 @@ impl Tree {
         if self.local {
             return Ok(listed.to_vec());
         }
+        self.heads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(self.reported(&self.store.head(&m.key).await?))
     }
 
@@ -237,6 +242,7 @@ struct Tally {
     skipped: u64,
     errors: u64,
     bytes_read: u64,
+    heads: u64,
 }
 
 impl Tally {
@@ -478,6 +484,10 @@ pub(crate) async fn check(g: &Global, args: CheckArgs) -> Result<u8, CliError> {
         tally.add(&v, n);
         report(g, &rel, &v);
     }
+    tally.heads = [&src, &dst]
+        .iter()
+        .map(|t| t.heads.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
     summarize(g, &tally);
     Ok(u8::from(tally.differs()))
 }
@@ -496,6 +506,7 @@ fn summarize(g: &Global, t: &Tally) {
                 "skipped": t.skipped,
                 "errors": t.errors,
                 "bytes_read": t.bytes_read,
+                "heads": t.heads,
             })
         );
         return;
@@ -504,7 +515,7 @@ fn summarize(g: &Global, t: &Tally) {
         return;
     }
     eprintln!(
-        "check: {} identical, {} by size only, {} differ, {} missing on destination, {} missing on source, {} skipped, {} errors; {} read",
+        "check: {} identical, {} by size only, {} differ, {} missing on destination, {} missing on source, {} skipped, {} errors; {} read, {} HEAD requests",
         t.identical,
         t.size_only,
         t.differ,
@@ -513,6 +524,7 @@ fn summarize(g: &Global, t: &Tally) {
         t.skipped,
         t.errors,
         crate::size::human(t.bytes_read),
+        t.heads,
     );
     if t.size_only > 0 {
         eprintln!(
@@ -542,6 +554,7 @@ mod tests {
             prefix: String::new(),
             local: false,
             etag: Etag::Qetag,
+            heads: std::sync::atomic::AtomicU64::new(0),
         };
         let meta = |etag: &str| ObjectMeta {
             etag: Some(etag.to_owned()),
