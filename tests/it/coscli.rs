@@ -7,13 +7,13 @@ use haul::testkit::CosEmulator;
 
 use crate::cli::{Env, s, summary, write};
 
-struct CosEnv {
-    env: Env,
-    cos: CosEmulator,
+pub(crate) struct CosEnv {
+    pub(crate) env: Env,
+    pub(crate) cos: CosEmulator,
 }
 
 impl CosEnv {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let env = Env::new();
         let cos = CosEmulator::start();
         let config = format!(
@@ -26,7 +26,7 @@ impl CosEnv {
         Self { env, cos }
     }
 
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = self.env.cmd();
         c.env("COS_SECRET_ID", self.cos.secret_id())
             .env("COS_SECRET_KEY", self.cos.secret_key())
@@ -37,7 +37,7 @@ impl CosEnv {
         c
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         crate::cli::succeeded(args, &self.cmd().args(args).output().unwrap())
     }
 }

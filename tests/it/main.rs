@@ -1,10 +1,13 @@
 //! haul's integration tests: one binary (faster to link, one place to look).
 
+mod check;
 mod cli;
 mod coscli;
 mod crash;
 mod creds;
 mod instants;
+mod man;
+mod metrics;
 mod msgcli;
 mod paths;
 mod promises;

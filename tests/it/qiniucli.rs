@@ -7,13 +7,13 @@ use haul::testkit::qiniu::{QINIU_BUCKET, QINIU_PRIVATE_BUCKET, QiniuServer};
 
 use crate::cli::{Env, s, summary, write};
 
-struct KodoEnv {
-    env: Env,
+pub(crate) struct KodoEnv {
+    pub(crate) env: Env,
     kodo: QiniuServer,
 }
 
 impl KodoEnv {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let env = Env::new();
         let kodo = QiniuServer::start();
         let vars: std::collections::HashMap<_, _> =
@@ -30,7 +30,7 @@ impl KodoEnv {
         Self { env, kodo }
     }
 
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = self.env.cmd();
         for (k, v) in self.kodo.env(QINIU_BUCKET) {
             c.env(k, v);
@@ -39,7 +39,7 @@ impl KodoEnv {
         c
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         crate::cli::succeeded(args, &self.cmd().args(args).output().unwrap())
     }
 }

@@ -1,5 +1,9 @@
 //! The command line, as clap types only; `settings` turns them into engine
 //! settings.
+//!
+//! Over 600 lines: every command's arguments with their help text (which
+//! is also the manual page), kept in one file so that the whole command
+//! line reads in one place and no command module defines another's flags.
 
 use std::path::PathBuf;
 
@@ -12,6 +16,12 @@ Exit codes:
   2    usage or configuration error
   3    verification failed: what arrived is not what left
   130  interrupted (the resume command is printed)";
+
+const CHECK_EXIT_CODES: &str = "\
+Exit codes:
+  0    identical (keys compared by size only are listed and counted, not failed)
+  1    something differs, is missing on either side, or could not be compared
+  2    usage or configuration error";
 
 /// haul: parallel, resumable, verified copies between disks and object stores.
 #[derive(Debug, Parser)]
@@ -43,6 +53,11 @@ pub(crate) struct Global {
     /// is sent once more, then its file fails.
     #[arg(long, global = true, value_name = "DURATION", value_parser = crate::size::parse_duration)]
     pub(crate) timeout: Option<std::time::Duration>,
+    /// Serve Prometheus metrics on http://ADDR/metrics while a job
+    /// (cp, mv, sync, rm, resume) runs (e.g. 127.0.0.1:9184; port 0 picks
+    /// one, printed on standard error).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub(crate) metrics: Option<String>,
     #[command(flatten)]
     pub(crate) s3: S3Flags,
 }
@@ -181,6 +196,10 @@ pub(crate) enum Command {
     Cp(CpArgs),
     /// Copy only what differs; optionally delete what the source lacks.
     Sync(SyncArgs),
+    /// Compare two trees without copying: what is missing on either side,
+    /// what differs, what is identical.
+    #[command(after_help = CHECK_EXIT_CODES)]
+    Check(CheckArgs),
     /// Copy, verify, then delete the source.
     Mv(CpArgs),
     /// Delete objects (batched).
@@ -207,6 +226,12 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Measure throughput and latency of a store, or of a migration path.
     Bench(BenchArgs),
+    /// Print the manual page (roff), or write one per command into DIR.
+    Man {
+        /// Write haul.1 and haul-COMMAND.1 here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -247,7 +272,8 @@ pub(crate) struct Knobs {
     /// Server-side copies up to this are one CopyObject; above, part copy [default: 5GiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
     pub(crate) copy_slice_size: Option<u64>,
-    /// How often progress updates (500ms, 2s) [default: 500ms].
+    /// How often progress updates (500ms, 2s) [default: 500ms]; given
+    /// with --json, a `progress` line is printed that often.
     #[arg(long, value_name = "DURATION", value_parser = crate::size::parse_duration)]
     pub(crate) progress_interval: Option<std::time::Duration>,
     /// Compute and send Content-MD5 on every write.
@@ -408,6 +434,21 @@ pub(crate) struct SyncArgs {
     pub(crate) attrs: AttrFlags,
     #[command(flatten)]
     pub(crate) knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Source directory or prefix.
+    pub(crate) src: String,
+    /// Destination directory or prefix.
+    pub(crate) dst: String,
+    /// Read both sides and compare their CRC32C (for keys of equal size),
+    /// whatever the listings report.
+    #[arg(long)]
+    pub(crate) download: bool,
+    /// Keys compared at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub(crate) checkers: usize,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! The layers every store a command opens is put in (retry policy,
-//! limits): set once from the transfer settings before any store is
-//! opened, so that a command's stores share one set of limits. A leaf:
-//! it imports nothing of the crate.
+//! limits, and the metrics' timing with `--metrics`): set once from the
+//! transfer settings before any store is opened, so that a command's
+//! stores share one set of limits. A leaf: it imports nothing of the
+//! crate.
 
 use std::sync::Arc;
 
@@ -19,12 +20,31 @@ pub(crate) fn set_layers(layers: haul_layers::Layers) {
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(layers);
 }
 
+/// Where every store opened from now on reports its timed requests
+/// (`--metrics`), whatever the layers' settings.
+static RECORDER: std::sync::RwLock<Option<Arc<dyn haul_layers::Recorder>>> =
+    std::sync::RwLock::new(None);
+
+/// Times every request of the stores opened later into `recorder`.
+pub(crate) fn set_recorder(recorder: Arc<dyn haul_layers::Recorder>) {
+    *RECORDER
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(recorder);
+}
+
 fn layers() -> haul_layers::Layers {
-    LAYERS
+    let layers = LAYERS
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    match &*RECORDER
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        Some(r) => layers.timed(Arc::clone(r)),
+        None => layers,
+    }
 }
 
 /// `store` in the layers in force (the default retry policy, no limits,

@@ -19,11 +19,14 @@ macro_rules! outln {
 mod args;
 mod bench;
 mod buckets;
+mod check;
 mod demo;
 mod error;
 mod inspect;
 mod layers;
 mod location;
+mod man;
+mod metrics;
 mod output;
 mod providers;
 mod serve;
@@ -113,6 +116,23 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
     let g = &cli.global;
+    if let Some(addr) = &g.metrics {
+        let job = matches!(
+            cli.command,
+            Command::Cp(_)
+                | Command::Mv(_)
+                | Command::Sync(_)
+                | Command::Rm(_)
+                | Command::Resume(_)
+        );
+        if !job {
+            return Err(CliError::usage(
+                "--metrics is served while a job runs: cp, mv, sync, rm or resume",
+            ));
+        }
+        let m = metrics::serve(addr).await?;
+        layers::set_recorder(m);
+    }
     match cli.command {
         // `-` is standard input or output: one object, streamed.
         Command::Cp(a) if a.src == "-" || a.dst == "-" => stream::cp(g, &a).await,
@@ -122,6 +142,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Cp(a) => transfer::cp(g, a, haul_engine::Operation::Copy).await,
         Command::Mv(a) => transfer::cp(g, a, haul_engine::Operation::Move).await,
         Command::Sync(a) => transfer::sync(g, a).await,
+        Command::Check(a) => check::check(g, a).await,
         Command::Rm(a) => transfer::rm(g, a).await,
         Command::Resume(a) => transfer::resume(g, a).await,
         Command::Ls(a) => inspect::ls(g, a).await,
@@ -134,6 +155,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Serve(a) => serve::serve(g, a).await,
         Command::Demo(a) => demo::demo(g, a).await,
         Command::Bench(a) => bench::bench(g, a).await,
+        Command::Man { dir } => man::man(dir.as_deref()),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "haul", &mut script);

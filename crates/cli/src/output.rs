@@ -2,10 +2,11 @@
 //! nothing but errors with `-q`, and the end-of-job summary.
 
 use std::io::IsTerminal as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use haul_engine::{Event, Summary};
+use haul_engine::{Event, Snapshot, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -44,24 +45,70 @@ pub(crate) fn stdout(args: std::fmt::Arguments<'_>, newline: bool) {
 
 /// How events are shown.
 #[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent switches of one renderer
 pub(crate) struct Output {
     json: bool,
     quiet: bool,
     /// Whether an interrupted job can be resumed (streams cannot).
     resumable: bool,
+    /// With `--json`: a line per progress snapshot.
+    progress_lines: bool,
     bar: Option<ProgressBar>,
+    /// What the bar shows now: the listing, or bytes against the total.
+    bar_listing: AtomicBool,
+    /// Where the transfer's rate is measured from.
+    eta: Mutex<Eta>,
+}
+
+/// The estimate of the time left: the rate is measured from the first
+/// snapshot after the listing ended (time spent listing moved nothing),
+/// and there is no estimate while the listing goes on (what is not listed
+/// yet is unknown).
+#[derive(Debug, Default)]
+pub(crate) struct Eta {
+    /// Elapsed seconds and bytes done when the listing was over.
+    from: Option<(f64, u64)>,
+}
+
+impl Eta {
+    /// Seconds left at `s`, if they can be told.
+    pub(crate) fn seconds_left(&mut self, s: &Snapshot) -> Option<f64> {
+        if s.listing {
+            return None;
+        }
+        let done = s.bytes_transferred.min(s.bytes_total) + s.bytes_resumed;
+        let (t0, b0) = *self.from.get_or_insert((s.elapsed_s, done));
+        let (dt, moved) = (s.elapsed_s - t0, done.saturating_sub(b0));
+        let left = s.bytes_total.saturating_sub(done);
+        if left == 0 {
+            return Some(0.0);
+        }
+        (dt > 0.0 && moved > 0).then(|| left as f64 * dt / moved as f64)
+    }
+}
+
+/// The bar while the source is listed: no total, no estimate.
+fn listing_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} listing: {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+/// The bar once everything is listed.
+fn transfer_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {prefix} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 impl Output {
     pub(crate) fn new(g: &Global) -> Self {
+        // A job starts by listing its source: no total, no estimate, until
+        // a snapshot says the listing is over.
         let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            bar.set_style(listing_style());
+            bar.set_message("…");
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
@@ -69,7 +116,59 @@ impl Output {
             json: g.json,
             quiet: g.quiet,
             resumable: true,
+            progress_lines: false,
             bar,
+            bar_listing: AtomicBool::new(true),
+            eta: Mutex::new(Eta::default()),
+        }
+    }
+
+    /// With `--json`, writes a line per progress snapshot (what
+    /// `--progress-interval` asks for).
+    pub(crate) fn progress_lines(mut self, on: bool) -> Self {
+        self.progress_lines = on;
+        self
+    }
+
+    fn progress(&self, s: &Snapshot) {
+        let eta = self
+            .eta
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .seconds_left(s);
+        if self.json {
+            if self.progress_lines {
+                outln!("{}", progress_line(s, eta));
+            }
+            return;
+        }
+        let Some(bar) = &self.bar else { return };
+        if s.listing {
+            if !self.bar_listing.swap(true, Ordering::Relaxed) {
+                bar.set_style(listing_style());
+            }
+            bar.set_message(format!(
+                "{} files, {} to move so far",
+                s.files_total,
+                human(s.bytes_total)
+            ));
+            return;
+        }
+        self.listed(bar);
+        bar.set_length(s.bytes_total);
+        bar.set_position(s.bytes_transferred.min(s.bytes_total) + s.bytes_resumed);
+        bar.set_prefix(eta.map_or_else(
+            || "?".to_owned(),
+            |secs| indicatif::HumanDuration(Duration::from_secs_f64(secs)).to_string(),
+        ));
+    }
+
+    /// The listing is over: the bar shows bytes against the total.
+    fn listed(&self, bar: &ProgressBar) {
+        if self.bar_listing.swap(false, Ordering::Relaxed) {
+            bar.set_prefix("?");
+            bar.set_message("");
+            bar.set_style(transfer_style());
         }
     }
 
@@ -88,6 +187,10 @@ impl Output {
 
     /// Shows one event.
     pub(crate) fn event(&self, ev: &Event) {
+        if let (true, Event::Progress(s)) = (self.json, ev) {
+            self.progress(s);
+            return;
+        }
         if self.json {
             if matches!(
                 ev,
@@ -132,17 +235,19 @@ impl Output {
                     human(*size)
                 ));
             }
+            Event::Planned { bytes, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_length(*bytes);
+                    self.listed(bar);
+                }
+            }
             Event::FileStarted { dst, .. } => {
                 if let Some(bar) = &self.bar {
+                    self.listed(bar);
                     bar.set_message(dst.clone());
                 }
             }
-            Event::Progress(s) => {
-                if let Some(bar) = &self.bar {
-                    bar.set_length(s.bytes_total);
-                    bar.set_position(s.bytes_transferred.min(s.bytes_total) + s.bytes_resumed);
-                }
-            }
+            Event::Progress(s) => self.progress(s),
             _ => {}
         }
     }
@@ -235,5 +340,54 @@ impl Output {
         } else {
             0
         }
+    }
+}
+
+/// One `--json` progress line: the counters, whether the source is still
+/// being listed (then the totals are what was listed so far) and the
+/// seconds left (`null` while listing or before anything moved).
+fn progress_line(s: &Snapshot, eta: Option<f64>) -> serde_json::Value {
+    json!({
+        "type": "progress",
+        "listing": s.listing,
+        "files_total": s.files_total,
+        "files_done": s.files_done,
+        "files_skipped": s.files_skipped,
+        "files_failed": s.files_failed,
+        "bytes_total": s.bytes_total,
+        "bytes_transferred": s.bytes_transferred,
+        "bytes_resumed": s.bytes_resumed,
+        "retries": s.retries,
+        "elapsed_s": s.elapsed_s,
+        "eta_s": eta,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(elapsed_s: f64, done: u64, total: u64, listing: bool) -> Snapshot {
+        Snapshot {
+            bytes_total: total,
+            bytes_transferred: done,
+            elapsed_s,
+            listing,
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn no_estimate_while_listing_and_the_listing_time_does_not_slow_the_rate() {
+        let mut eta = Eta::default();
+        assert_eq!(eta.seconds_left(&at(5.0, 0, 1000, true)), None);
+        assert_eq!(eta.seconds_left(&at(100.0, 0, 1000, true)), None);
+        // Listing took 100 s; then 100 bytes a second.
+        assert_eq!(eta.seconds_left(&at(100.0, 0, 1000, false)), None);
+        assert_eq!(eta.seconds_left(&at(102.0, 200, 1000, false)), Some(8.0));
+        assert_eq!(eta.seconds_left(&at(110.0, 1000, 1000, false)), Some(0.0));
+        let line = progress_line(&at(5.0, 0, 1000, true), None);
+        assert_eq!(line["listing"], true);
+        assert!(line["eta_s"].is_null());
     }
 }

@@ -63,6 +63,7 @@ async fn download(
         verbose: g.verbose,
         journal: None,
         timeout: None,
+        metrics: None,
         s3: g.s3.clone(),
     };
     for (_, e) in &summary.failures {

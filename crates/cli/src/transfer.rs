@@ -73,17 +73,23 @@ async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
         store_options: crate::providers::s3_flags().to_record(),
     };
     let journal = open_journal(g)?;
-    run_job(g, journal, transfer, |engine| async move {
-        engine.start(req).await
-    })
+    run_job(
+        g,
+        journal,
+        transfer,
+        knobs.progress_interval.is_some(),
+        |engine| async move { engine.start(req).await },
+    )
     .await
 }
 
-/// Runs a job to its end, rendering events; Ctrl-C cancels it cleanly.
+/// Runs a job to its end, rendering events (with `--json`, a line per
+/// progress snapshot when `progress_lines`); Ctrl-C cancels it cleanly.
 async fn run_job<F, Fut>(
     g: &Global,
     journal: Arc<Journal>,
     transfer: TransferConfig,
+    progress_lines: bool,
     begin: F,
 ) -> Result<u8, CliError>
 where
@@ -97,13 +103,16 @@ where
     let engine = Engine::new(journal, transfer).with_events(tx);
     let handle = begin(engine).await?;
     let canceller = handle.canceller();
-    let out = Output::new(g);
+    let out = Output::new(g).progress_lines(progress_lines);
     let mut join = tokio::spawn(handle.join());
     let mut interrupted = false;
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Some(ev) => out.event(&ev),
+                Some(ev) => {
+                    crate::metrics::event(&ev);
+                    out.event(&ev);
+                }
                 None => break,
             },
             _ = sigint.recv(), if !interrupted => {
@@ -113,6 +122,7 @@ where
             }
             res = &mut join => {
                 while let Ok(ev) = rx.try_recv() {
+                    crate::metrics::event(&ev);
                     out.event(&ev);
                 }
                 let summary = res.map_err(|e| CliError::failed(e.to_string()))??;
@@ -192,7 +202,7 @@ pub(crate) async fn rm(g: &Global, a: RmArgs) -> Result<u8, CliError> {
         ..JobRequest::copy(ep.clone(), ep)
     };
     let journal = open_journal(g)?;
-    run_job(g, journal, transfer, |engine| async move {
+    run_job(g, journal, transfer, false, |engine| async move {
         engine.start(req).await
     })
     .await
@@ -230,8 +240,12 @@ pub(crate) async fn resume(g: &Global, a: ResumeArgs) -> Result<u8, CliError> {
         Endpoint::layered(src, spec.src_prefix.clone(), spec.src.clone()),
         Endpoint::layered(dst, spec.dst_prefix.clone(), spec.dst.clone()),
     );
-    run_job(g, journal, transfer, move |engine| async move {
-        engine.resume(job, s, d)
-    })
+    run_job(
+        g,
+        journal,
+        transfer,
+        a.knobs.progress_interval.is_some(),
+        move |engine| async move { engine.resume(job, s, d) },
+    )
     .await
 }

@@ -1,7 +1,7 @@
 //! What a job tells its observers: typed events, progress snapshots and the
 //! end-of-job summary.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -137,11 +137,47 @@ pub struct Snapshot {
     /// (`Concurrency::Auto`); 0 (and left out of JSON) when fixed.
     #[serde(skip_serializing_if = "is_zero")]
     pub concurrency: u64,
+    /// Whether the source is still being listed: the totals are then what
+    /// was listed so far, not the job's.
+    #[serde(skip)]
+    pub listing: bool,
+    /// Retries by cause so far (they add up to `retries`).
+    #[serde(skip)]
+    pub retry_causes: RetryCauses,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// Retries by cause at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RetryCauses {
+    /// Transient failures (a 5xx, a reset connection, ...).
+    pub transient: u64,
+    /// Timeouts.
+    pub timeout: u64,
+    /// Rate limits (503 SlowDown, 429).
+    pub rate_limited: u64,
+    /// Checksum mismatches.
+    pub integrity: u64,
+    /// Requests the transport sent again on a fresh connection.
+    pub connection: u64,
+}
+
+impl RetryCauses {
+    /// Each cause's name (as in [`Summary::retries_by_cause`]) and count.
+    #[must_use]
+    pub fn named(&self) -> [(&'static str, u64); 5] {
+        [
+            ("transient", self.transient),
+            ("timeout", self.timeout),
+            ("rate-limited", self.rate_limited),
+            ("integrity", self.integrity),
+            ("connection", self.connection),
+        ]
+    }
 }
 
 /// The end-of-job report.
@@ -216,6 +252,8 @@ pub(crate) struct Counters {
     /// Requests the transport sent again on a fresh connection.
     pub(crate) retries_connection: AtomicU64,
     pub(crate) retries_transient: AtomicU64,
+    /// Whether the source is being listed (planning).
+    pub(crate) listing: AtomicBool,
 }
 
 impl Counters {
@@ -243,17 +281,23 @@ impl Counters {
 
     /// Retries by cause, those that happened.
     pub(crate) fn retries_by_cause(&self) -> Vec<(String, u64)> {
-        [
-            ("transient", &self.retries_transient),
-            ("timeout", &self.retries_timeout),
-            ("rate-limited", &self.retries_rate_limited),
-            ("integrity", &self.retries_integrity),
-            ("connection", &self.retries_connection),
-        ]
-        .into_iter()
-        .map(|(name, n)| (name.to_owned(), n.load(Ordering::Relaxed)))
-        .filter(|(_, n)| *n > 0)
-        .collect()
+        self.retry_causes()
+            .named()
+            .into_iter()
+            .map(|(name, n)| (name.to_owned(), n))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    fn retry_causes(&self) -> RetryCauses {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RetryCauses {
+            transient: g(&self.retries_transient),
+            timeout: g(&self.retries_timeout),
+            rate_limited: g(&self.retries_rate_limited),
+            integrity: g(&self.retries_integrity),
+            connection: g(&self.retries_connection),
+        }
     }
 
     pub(crate) fn snapshot(&self, elapsed: Duration) -> Snapshot {
@@ -270,6 +314,8 @@ impl Counters {
             retries: g(&self.retries),
             elapsed_s: elapsed.as_secs_f64(),
             concurrency: 0,
+            listing: self.listing.load(Ordering::Relaxed),
+            retry_causes: self.retry_causes(),
         }
     }
 }

@@ -194,8 +194,18 @@ impl Planner<'_> {
             self.shared
                 .journal
                 .add_files(self.shared.job, std::mem::take(&mut self.batch));
+            self.listed();
         }
         Ok(())
+    }
+
+    /// Shows what was listed so far, as progress while listing goes on.
+    fn listed(&self) {
+        let c = &self.shared.counters;
+        c.files_total.store(self.files, Ordering::Relaxed);
+        c.files_skipped.store(self.skipped, Ordering::Relaxed);
+        c.bytes_total.store(self.bytes, Ordering::Relaxed);
+        self.shared.emit(Event::Progress(self.shared.snapshot()));
     }
 }
 
@@ -337,6 +347,7 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
         deletes: 0,
         max_delete: req.max_delete,
     };
+    shared.counters.listing.store(true, Ordering::Relaxed);
     let (src, dst) = (&*shared.src.store, &*shared.dst.store);
     if req.op == Operation::Delete {
         if req.single {
@@ -434,6 +445,7 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
     c.files_total.store(p.files, Ordering::Relaxed);
     c.files_skipped.store(p.skipped, Ordering::Relaxed);
     c.bytes_total.store(p.bytes, Ordering::Relaxed);
+    c.listing.store(false, Ordering::Relaxed);
     shared.emit(Event::Planned {
         files: p.files,
         bytes: p.bytes,

@@ -80,8 +80,36 @@ pub struct Timed {
 
 /// Where timed calls go.
 pub trait Recorder: Send + Sync {
+    /// One call is about to be sent (not called for listings): with
+    /// [`Recorder::record`], what is in flight. Does nothing by default.
+    fn started(&self, op: Op) {
+        let _ = op;
+    }
+
     /// One call finished.
     fn record(&self, timed: Timed);
+
+    /// One call [`Recorder::started`] was dropped before it finished (its
+    /// caller gave up on it): no longer in flight, and not recorded.
+    /// Does nothing by default.
+    fn abandoned(&self, op: Op) {
+        let _ = op;
+    }
+}
+
+/// Tells the recorder of a call dropped before it finished.
+struct InFlight<'a> {
+    recorder: &'a dyn Recorder,
+    op: Op,
+    finished: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.recorder.abandoned(self.op);
+        }
+    }
 }
 
 /// A [`Recorder`] that keeps every record in memory, in the order the calls
@@ -136,8 +164,15 @@ impl Timing {
         bytes: u64,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
+        self.recorder.started(op);
+        let mut in_flight = InFlight {
+            recorder: &*self.recorder,
+            op,
+            finished: false,
+        };
         let start = Instant::now();
         let r = call.await;
+        in_flight.finished = true;
         let end = Instant::now();
         let timed = Timed {
             op,

@@ -1,0 +1,579 @@
+//! `haul check SRC DST`: compares two trees without copying anything.
+//!
+//! Both listings are walked together in key order. A key on one side only
+//! is missing on the other; a key on both is compared by size, then by a
+//! checksum both sides report of the same kind (S3's CRC32C or an ETag
+//! that is an MD5, COS's CRC64, Kodo's qetag) in their listings, else in
+//! answer to a HEAD, computed from a local file when the other side
+//! reports one; with `--download` by reading both
+//! sides and hashing them. When nothing comparable exists the key is
+//! reported and counted as compared by size only: never silently.
+
+use std::sync::Arc;
+
+use futures::stream::{self, BoxStream, StreamExt as _};
+use haul_core::{
+    Checksum, ChecksumKind, GetOptions, ListEntry, ListOptions, MultiHasher, ObjectMeta,
+    ObjectStore,
+};
+use serde_json::json;
+
+use crate::args::{CheckArgs, Global, Knobs};
+use crate::error::CliError;
+use crate::location::Location;
+use crate::settings::ConfigFile;
+use crate::sides::{Side, source};
+
+/// A content digest one side reports or haul computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Digest {
+    /// A checksum of a kind haul computes (CRC32C, CRC64, MD5, ...).
+    Sum(Checksum),
+    /// Kodo's qetag (its ETag).
+    Qetag(String),
+}
+
+impl Digest {
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Sum(c) => c.kind().name(),
+            Self::Qetag(_) => "qetag",
+        }
+    }
+
+    fn same_kind(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Sum(a), Self::Sum(b)) => a.kind() == b.kind(),
+            (Self::Qetag(_), Self::Qetag(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// What an ETag of one side means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Etag {
+    /// Nothing haul can compute.
+    Opaque,
+    /// The MD5 of the content when it is 32 hex digits (single puts).
+    Md5,
+    /// Kodo's qetag.
+    Qetag,
+}
+
+/// One side of the comparison.
+struct Tree {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    /// A local directory: any digest can be computed by reading the file.
+    local: bool,
+    etag: Etag,
+    /// HEAD requests sent (what a listing could not settle costs).
+    heads: std::sync::atomic::AtomicU64,
+}
+
+impl Tree {
+    fn open(loc: &Location, config: &ConfigFile, what: &str) -> Result<Self, CliError> {
+        let (Side { store, prefix, .. }, single) = source(loc, true, true, config)?;
+        if single {
+            return Err(CliError::usage(format!(
+                "check compares two directories or prefixes; the {what} is one file"
+            )));
+        }
+        let etag = match loc {
+            Location::Local(_) => Etag::Opaque,
+            Location::Bucket { store: name, .. } => {
+                if crate::providers::kind_of(name, config)? == "qiniu" {
+                    Etag::Qetag
+                } else if store.capabilities().etag_is_md5 {
+                    Etag::Md5
+                } else {
+                    Etag::Opaque
+                }
+            }
+        };
+        Ok(Self {
+            store,
+            prefix,
+            local: matches!(loc, Location::Local(_)),
+            etag,
+            heads: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// The digests this side reports for `m` without reading it.
+    fn reported(&self, m: &ObjectMeta) -> Vec<Digest> {
+        let mut out: Vec<Digest> = m.checksums.iter().cloned().map(Digest::Sum).collect();
+        match (self.etag, &m.etag) {
+            (Etag::Md5, Some(e)) if e.len() == 32 => {
+                if let Ok(c) = Checksum::from_hex(ChecksumKind::Md5, e) {
+                    out.push(Digest::Sum(c));
+                }
+            }
+            // A v1 qetag (a hash of the content alone) is 28 characters
+            // starting `F` (one block) or `l` (more); a v2 one (`n`, an
+            // object assembled from parts not all 4 MiB) depends on its
+            // parts and cannot be computed from the content.
+            (Etag::Qetag, Some(e)) if e.len() == 28 && e.starts_with(['F', 'l']) => {
+                out.push(Digest::Qetag(e.clone()));
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Object entries under the prefix, keyed relative to it, in key order;
+    /// entries that cannot be objects come as `Err((name, reason))`.
+    fn entries(&self) -> BoxStream<'static, Result<Entry, CliError>> {
+        let prefix = self.prefix.clone();
+        self.store
+            .list(&self.prefix, ListOptions::default())
+            .filter_map(move |e| {
+                let rel = |name: &str| name.strip_prefix(&prefix).unwrap_or(name).to_owned();
+                let out = match e {
+                    Ok(ListEntry::Object(m)) => {
+                        Some(Ok(Entry::Object(rel(m.key.as_str()), Box::new(m))))
+                    }
+                    Ok(ListEntry::Unusable(u)) => Some(Ok(Entry::Unusable(rel(&u.name), u.reason))),
+                    Ok(ListEntry::Prefix(_)) => None,
+                    Err(e) => Some(Err(CliError::failed(format!("listing failed: {e}")))),
+                };
+                std::future::ready(out)
+            })
+            .boxed()
+    }
+
+    /// What this side reports of `m` with a HEAD (a store, not a local
+    /// directory, whose listing gave no more than `listed`).
+    async fn head(&self, m: &ObjectMeta, listed: &[Digest]) -> haul_core::Result<Vec<Digest>> {
+        if self.local {
+            return Ok(listed.to_vec());
+        }
+        self.heads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.reported(&self.store.head(&m.key).await?))
+    }
+
+    /// Reads `m` once and computes `want`'s kind of digest.
+    async fn compute(&self, m: &ObjectMeta, want: &Digest) -> haul_core::Result<(Digest, u64)> {
+        let mut body = self.store.get(&m.key, GetOptions::default()).await?.body;
+        let mut read = 0u64;
+        match want {
+            Digest::Sum(c) => {
+                let mut h = MultiHasher::new(&[c.kind()]);
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk?;
+                    read += chunk.len() as u64;
+                    h.update(&chunk);
+                }
+                let sum = h.finish().pop().ok_or_else(|| {
+                    haul_core::Error::transient(m.key.as_str(), "no checksum computed")
+                })?;
+                Ok((Digest::Sum(sum), read))
+            }
+            Digest::Qetag(_) => {
+                let mut h = haul_qiniu::qetag::QetagHasher::new();
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk?;
+                    read += chunk.len() as u64;
+                    h.update(&chunk);
+                }
+                Ok((Digest::Qetag(h.finish()), read))
+            }
+        }
+    }
+}
+
+enum Entry {
+    Object(String, Box<ObjectMeta>),
+    Unusable(String, String),
+}
+
+impl Entry {
+    fn rel(&self) -> &str {
+        match self {
+            Self::Object(r, _) | Self::Unusable(r, _) => r,
+        }
+    }
+}
+
+/// What the walk pairs up.
+enum Pair {
+    Both(String, Box<ObjectMeta>, Box<ObjectMeta>),
+    SrcOnly(String),
+    DstOnly(String),
+    Unusable(String, String),
+}
+
+/// The verdict on one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Identical(String),
+    SizeOnly,
+    Differ(String),
+    MissingOnDst,
+    MissingOnSrc,
+    Skipped(String),
+    Error(String),
+}
+
+impl Verdict {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Identical(_) => "identical",
+            Self::SizeOnly => "size_only",
+            Self::Differ(_) => "differ",
+            Self::MissingOnDst => "missing_on_dst",
+            Self::MissingOnSrc => "missing_on_src",
+            Self::Skipped(_) => "skipped",
+            Self::Error(_) => "error",
+        }
+    }
+}
+
+/// Counts by verdict, and the bytes read to compute digests.
+#[derive(Debug, Default)]
+struct Tally {
+    identical: u64,
+    size_only: u64,
+    differ: u64,
+    missing_on_dst: u64,
+    missing_on_src: u64,
+    skipped: u64,
+    errors: u64,
+    bytes_read: u64,
+    heads: u64,
+}
+
+impl Tally {
+    fn add(&mut self, v: &Verdict, read: u64) {
+        self.bytes_read += read;
+        let n = match v {
+            Verdict::Identical(_) => &mut self.identical,
+            Verdict::SizeOnly => &mut self.size_only,
+            Verdict::Differ(_) => &mut self.differ,
+            Verdict::MissingOnDst => &mut self.missing_on_dst,
+            Verdict::MissingOnSrc => &mut self.missing_on_src,
+            Verdict::Skipped(_) => &mut self.skipped,
+            Verdict::Error(_) => &mut self.errors,
+        };
+        *n += 1;
+    }
+
+    fn differs(&self) -> bool {
+        self.differ + self.missing_on_dst + self.missing_on_src + self.errors > 0
+    }
+}
+
+/// Walks two sorted listings together.
+struct Walk {
+    src: BoxStream<'static, Result<Entry, CliError>>,
+    dst: BoxStream<'static, Result<Entry, CliError>>,
+    a: Option<Entry>,
+    b: Option<Entry>,
+    started: bool,
+}
+
+impl Walk {
+    async fn next_dst(&mut self) -> Result<Option<Entry>, CliError> {
+        // What the destination cannot offer is neither compared nor missing.
+        while let Some(e) = self.dst.next().await.transpose()? {
+            if matches!(e, Entry::Object(..)) {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn pair(&mut self) -> Result<Option<Pair>, CliError> {
+        if !self.started {
+            self.started = true;
+            self.a = self.src.next().await.transpose()?;
+            self.b = self.next_dst().await?;
+        }
+        let order = match (&self.a, &self.b) {
+            (None, None) => return Ok(None),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(a), Some(b)) => a.rel().cmp(b.rel()),
+        };
+        let pair = match order {
+            std::cmp::Ordering::Less => {
+                let a = self.a.take();
+                self.a = self.src.next().await.transpose()?;
+                match a {
+                    Some(Entry::Unusable(rel, why)) => Pair::Unusable(rel, why),
+                    Some(Entry::Object(rel, _)) => Pair::SrcOnly(rel),
+                    None => return Ok(None),
+                }
+            }
+            std::cmp::Ordering::Greater => {
+                let b = self.b.take();
+                self.b = self.next_dst().await?;
+                match b {
+                    Some(e) => Pair::DstOnly(e.rel().to_owned()),
+                    None => return Ok(None),
+                }
+            }
+            std::cmp::Ordering::Equal => {
+                let (a, b) = (self.a.take(), self.b.take());
+                self.a = self.src.next().await.transpose()?;
+                self.b = self.next_dst().await?;
+                match (a, b) {
+                    (Some(Entry::Object(rel, a)), Some(Entry::Object(_, b))) => {
+                        Pair::Both(rel, a, b)
+                    }
+                    (Some(Entry::Unusable(rel, why)), _) => Pair::Unusable(rel, why),
+                    _ => return Ok(None),
+                }
+            }
+        };
+        Ok(Some(pair))
+    }
+}
+
+/// The first digest of `a` whose kind `b` has too, with that one.
+fn common<'d>(a: &'d [Digest], b: &'d [Digest]) -> Option<(&'d Digest, &'d Digest)> {
+    a.iter()
+        .find_map(|x| b.iter().find(|y| x.same_kind(y)).map(|y| (x, y)))
+}
+
+/// Compares one key present on both sides; returns the verdict and the
+/// bytes read.
+async fn compare(
+    src: &Tree,
+    dst: &Tree,
+    sm: &ObjectMeta,
+    dm: &ObjectMeta,
+    download: bool,
+) -> (Verdict, u64) {
+    if sm.size != dm.size {
+        return (
+            Verdict::Differ(format!("size {} vs {}", sm.size, dm.size)),
+            0,
+        );
+    }
+    let crc32c = Digest::Sum(Checksum::from_crc(ChecksumKind::Crc32c, 0));
+    let verdict = |got: &Digest, want: &Digest, by: String| {
+        if got == want {
+            Verdict::Identical(by)
+        } else {
+            Verdict::Differ(by)
+        }
+    };
+    if download {
+        let by = format!("download:{}", crc32c.kind_name());
+        return match tokio::try_join!(src.compute(sm, &crc32c), dst.compute(dm, &crc32c)) {
+            Ok(((ds, read_s), (dd, read_d))) => (verdict(&ds, &dd, by), read_s + read_d),
+            Err(e) => (Verdict::Error(e.to_string()), 0),
+        };
+    }
+    let (mut ra, mut rb) = (src.reported(sm), dst.reported(dm));
+    let computable = (src.local && !rb.is_empty()) || (dst.local && !ra.is_empty());
+    if common(&ra, &rb).is_none() && !computable {
+        // Listings seldom carry checksums; a HEAD often does (S3's
+        // whole-object CRC32C, COS's CRC64): ask the stores, not the disk.
+        match (src.head(sm, &ra).await, dst.head(dm, &rb).await) {
+            (Ok(a), Ok(b)) => (ra, rb) = (a, b),
+            (Err(e), _) | (_, Err(e)) => return (Verdict::Error(e.to_string()), 0),
+        }
+    }
+    if let Some((ds, dd)) = common(&ra, &rb) {
+        return (verdict(ds, dd, ds.kind_name().to_owned()), 0);
+    }
+    // A local file can be hashed as the other side's kind.
+    let computed = if src.local && !dst.local {
+        rb.first().map(|want| (src.compute(sm, want), want))
+    } else if dst.local && !src.local {
+        ra.first().map(|want| (dst.compute(dm, want), want))
+    } else {
+        None
+    };
+    match computed {
+        Some((fut, want)) => match fut.await {
+            Ok((got, n)) => (verdict(&got, want, want.kind_name().to_owned()), n),
+            Err(e) => (Verdict::Error(e.to_string()), 0),
+        },
+        None => (Verdict::SizeOnly, 0),
+    }
+}
+
+/// One key's line: text for people, JSON with `--json`; identical keys
+/// only with `-v`.
+fn report(g: &Global, key: &str, v: &Verdict) {
+    if matches!(v, Verdict::Identical(_)) && g.verbose == 0 {
+        return;
+    }
+    if g.json {
+        let mut line = json!({"type": "check", "key": key, "result": v.name()});
+        match v {
+            Verdict::Identical(by) | Verdict::Differ(by) => line["by"] = json!(by),
+            Verdict::SizeOnly => line["by"] = json!("size"),
+            Verdict::Skipped(why) | Verdict::Error(why) => line["reason"] = json!(why),
+            Verdict::MissingOnDst | Verdict::MissingOnSrc => {}
+        }
+        outln!("{line}");
+        return;
+    }
+    let key = haul_core::escape_text(key);
+    match v {
+        Verdict::Identical(by) => outln!("identical ({by}): {key}"),
+        _ if g.quiet => {}
+        Verdict::SizeOnly => outln!(
+            "size only (no checksum of one kind on both sides; --download reads both): {key}"
+        ),
+        Verdict::Differ(by) => outln!("differ ({by}): {key}"),
+        Verdict::MissingOnDst => outln!("missing on destination: {key}"),
+        Verdict::MissingOnSrc => outln!("missing on source: {key}"),
+        Verdict::Skipped(why) => outln!("skipped ({why}): {key}"),
+        Verdict::Error(why) => outln!("error ({}): {key}", haul_core::escape_text(why)),
+    }
+}
+
+/// `haul check SRC DST`.
+pub(crate) async fn check(g: &Global, args: CheckArgs) -> Result<u8, CliError> {
+    let config = ConfigFile::load()?;
+    // The stores open inside the layers the settings give (retries).
+    config.transfer_config(&Knobs::default())?;
+    let src = Arc::new(Tree::open(
+        &Location::parse(&args.src, &config)?,
+        &config,
+        "source",
+    )?);
+    let dst = Arc::new(Tree::open(
+        &Location::parse(&args.dst, &config)?,
+        &config,
+        "destination",
+    )?);
+    let walk = Walk {
+        src: src.entries(),
+        dst: dst.entries(),
+        a: None,
+        b: None,
+        started: false,
+    };
+    let pairs = stream::unfold(walk, |mut w| async move {
+        match w.pair().await {
+            Ok(Some(p)) => Some((Ok(p), w)),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), w)),
+        }
+    });
+    let download = args.download;
+    let results = pairs
+        .map(|p| {
+            let (src, dst) = (Arc::clone(&src), Arc::clone(&dst));
+            async move {
+                Ok::<_, CliError>(match p? {
+                    Pair::Both(rel, src_meta, dst_meta) => {
+                        let (verdict, read) =
+                            compare(&src, &dst, &src_meta, &dst_meta, download).await;
+                        (rel, verdict, read)
+                    }
+                    Pair::SrcOnly(rel) => (rel, Verdict::MissingOnDst, 0),
+                    Pair::DstOnly(rel) => (rel, Verdict::MissingOnSrc, 0),
+                    Pair::Unusable(rel, why) => (rel, Verdict::Skipped(why), 0),
+                })
+            }
+        })
+        .buffered(args.checkers.max(1));
+    let mut results = std::pin::pin!(results);
+    let mut tally = Tally::default();
+    while let Some(r) = results.next().await {
+        let (rel, v, n) = r?;
+        tally.add(&v, n);
+        report(g, &rel, &v);
+    }
+    tally.heads = [&src, &dst]
+        .iter()
+        .map(|t| t.heads.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    summarize(g, &tally);
+    Ok(u8::from(tally.differs()))
+}
+
+fn summarize(g: &Global, t: &Tally) {
+    if g.json {
+        outln!(
+            "{}",
+            json!({
+                "type": "check_summary",
+                "identical": t.identical,
+                "size_only": t.size_only,
+                "differ": t.differ,
+                "missing_on_dst": t.missing_on_dst,
+                "missing_on_src": t.missing_on_src,
+                "skipped": t.skipped,
+                "errors": t.errors,
+                "bytes_read": t.bytes_read,
+                "heads": t.heads,
+            })
+        );
+        return;
+    }
+    if g.quiet {
+        return;
+    }
+    eprintln!(
+        "check: {} identical, {} by size only, {} differ, {} missing on destination, {} missing on source, {} skipped, {} errors; {} read, {} HEAD requests",
+        t.identical,
+        t.size_only,
+        t.differ,
+        t.missing_on_dst,
+        t.missing_on_src,
+        t.skipped,
+        t.errors,
+        crate::size::human(t.bytes_read),
+        t.heads,
+    );
+    if t.size_only > 0 {
+        eprintln!(
+            "{} compared by size only: the two sides report no checksum of one kind (--download reads and hashes both)",
+            t.size_only
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_of_different_kinds_are_never_compared() {
+        let md5 = Digest::Sum(Checksum::from_hex(ChecksumKind::Md5, &"0".repeat(32)).unwrap());
+        let crc = Digest::Sum(Checksum::from_crc(ChecksumKind::Crc32c, 0));
+        assert!(!md5.same_kind(&crc));
+        assert!(!md5.same_kind(&Digest::Qetag("x".into())));
+        assert!(Digest::Qetag("a".into()).same_kind(&Digest::Qetag("b".into())));
+    }
+
+    #[test]
+    fn only_a_v1_qetag_is_taken_as_a_hash_of_the_content() {
+        let kodo = Tree {
+            store: Arc::new(haul_local::LocalStore::new(std::env::temp_dir()).unwrap()),
+            prefix: String::new(),
+            local: false,
+            etag: Etag::Qetag,
+            heads: std::sync::atomic::AtomicU64::new(0),
+        };
+        let meta = |etag: &str| ObjectMeta {
+            etag: Some(etag.to_owned()),
+            ..ObjectMeta::new(haul_core::Key::new("k").unwrap(), 4)
+        };
+        let v1 = haul_qiniu::qetag::qetag(b"etag");
+        assert_eq!(kodo.reported(&meta(&v1)), [Digest::Qetag(v1)]);
+        let v2 = haul_qiniu::qetag::qetag_v2(&[&b"hello"[..], &b"world"[..]]);
+        assert!(kodo.reported(&meta(&v2)).is_empty());
+    }
+
+    #[test]
+    fn a_tally_with_only_size_only_matches_does_not_differ() {
+        let mut t = Tally::default();
+        t.add(&Verdict::Identical("md5".into()), 10);
+        t.add(&Verdict::SizeOnly, 0);
+        assert!(!t.differs());
+        assert_eq!(t.bytes_read, 10);
+        t.add(&Verdict::MissingOnSrc, 0);
+        assert!(t.differs());
+    }
+}
