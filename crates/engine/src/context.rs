@@ -89,6 +89,10 @@ pub struct JobRequest {
     /// them alike. The engine keeps them and does not read them; never a
     /// secret.
     pub store_options: BTreeMap<String, String>,
+    /// Plan only the source keys of this shard (see [`crate::Shard`]).
+    pub shard: Option<crate::Shard>,
+    /// Plan the job and stop: workers on a shared journal run it.
+    pub plan_only: bool,
 }
 
 impl JobRequest {
@@ -108,6 +112,8 @@ impl JobRequest {
             dry_run: false,
             attrs: AttrOverrides::default(),
             store_options: BTreeMap::new(),
+            shard: None,
+            plan_only: false,
         }
     }
 }

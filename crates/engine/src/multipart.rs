@@ -243,6 +243,9 @@ pub(super) async fn multipart(
     if shared.cancelled() && done.len() as u64 != count {
         return Err(Failure::Cancelled);
     }
+    // On a shared journal, complete only while this worker holds the file
+    // (a worker back from a pause finds its lease taken and stops here).
+    shared.journal.flush_file(row.id).await?;
     complete(shared, dk, &id, &meta, &done, copy).await
 }
 
