@@ -11,4 +11,5 @@ mod promises;
 mod qiniucli;
 mod s3cli;
 mod s3opts;
+mod shared;
 mod window;

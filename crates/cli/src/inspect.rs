@@ -196,6 +196,7 @@ pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
                 row.state.as_str(),
                 row.files_total
             );
+            crate::worker::show_workers(g, &journal, JobId(job))?;
             for f in journal.files(JobId(job))? {
                 let parts = if f.state == FileState::Active {
                     format!(" {} parts done", journal.parts(f.id)?.len())
