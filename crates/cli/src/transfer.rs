@@ -42,12 +42,15 @@ fn shard_of(f: &crate::args::Filters) -> Result<Option<haul_engine::Shard>, CliE
     let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
         CliError::usage("--shard-count needs $JOB_COMPLETION_INDEX (or give --shard I/N)")
     })?;
-    let index: u32 = index.trim().parse().map_err(|_| {
-        CliError::usage(format!("JOB_COMPLETION_INDEX={index:?} is not a number"))
-    })?;
+    let index: u32 = index
+        .trim()
+        .parse()
+        .map_err(|_| CliError::usage(format!("JOB_COMPLETION_INDEX={index:?} is not a number")))?;
     haul_engine::Shard::new(index, count)
         .map(Some)
-        .ok_or_else(|| CliError::usage(format!("shard {index} of {count}: need 0 <= index < count")))
+        .ok_or_else(|| {
+            CliError::usage(format!("shard {index} of {count}: need 0 <= index < count"))
+        })
 }
 
 async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {

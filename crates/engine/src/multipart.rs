@@ -177,6 +177,11 @@ pub(super) async fn multipart(
             .acquire_owned()
             .await
             .map_err(|e| Error::transient(dk.as_str(), e.to_string()))?;
+        if shared.journal.lease_lost(row.id) {
+            // Another worker took the file over: leave the rest to it.
+            first_err.get_or_insert(haul_journal::JournalError::LeaseLost(row.id).into());
+            break;
+        }
         // Stream parts hold their share of the byte budget before reading a byte.
         let budget = if copy {
             None

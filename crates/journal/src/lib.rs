@@ -389,6 +389,14 @@ impl Journal {
         }
     }
 
+    /// Whether this worker is known to have lost `file`'s lease (a write
+    /// about it was refused, or a renewal found it taken): nothing more
+    /// should be sent for it. Always false on SQLite.
+    #[must_use]
+    pub fn lease_lost(&self, file: FileId) -> bool {
+        self.pg().is_some_and(|p| p.leases.lost(file))
+    }
+
     /// The workers that joined a job on a shared journal (none on SQLite).
     pub fn workers(&self, job: JobId) -> Result<Vec<WorkerRow>, JournalError> {
         match &self.backend {

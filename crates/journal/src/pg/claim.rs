@@ -123,18 +123,37 @@ pub(crate) async fn keep_leases(client: Arc<Client>, leases: Arc<Leases>) {
         let holding = leases.held.lock().is_ok_and(|h| !h.is_empty());
         let jobs: Vec<i64> = leases.jobs.lock().map(|j| j.clone()).unwrap_or_default();
         if holding {
+            let held: Vec<(i64, i64)> = leases
+                .held
+                .lock()
+                .map(|h| h.iter().map(|(f, l)| (f.0, l.epoch)).collect())
+                .unwrap_or_default();
+            let (ids, epochs): (Vec<i64>, Vec<i64>) = held.iter().copied().unzip();
             let renewed = client
-                .execute(
+                .query(
                     &format!(
-                        "UPDATE files SET lease_until = {NOW_MS} + $2
-                         WHERE owner = $1 AND lease_until IS NOT NULL
-                           AND state IN ('pending', 'active')"
+                        "UPDATE files f SET lease_until = {NOW_MS} + $2
+                         FROM unnest($3::bigint[], $4::bigint[]) AS h(id, epoch)
+                         WHERE f.id = h.id AND f.epoch = h.epoch AND f.owner = $1
+                           AND f.state IN ('pending', 'active')
+                         RETURNING f.id"
                     ),
-                    &[&leases.owner, &leases.lease_ms()],
+                    &[&leases.owner, &leases.lease_ms(), &ids, &epochs],
                 )
                 .await;
-            if let Err(e) = renewed {
-                tracing::warn!(error = %e, "renewing leases failed");
+            match renewed {
+                Ok(rows) => {
+                    let kept: std::collections::HashSet<i64> =
+                        rows.iter().filter_map(|r| r.try_get(0).ok()).collect();
+                    for (id, _) in held {
+                        if !kept.contains(&id) {
+                            // Taken over (or finished by a write still
+                            // queued): send nothing more for it.
+                            mark_if_taken(&client, &leases, FileId(id)).await;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "renewing leases failed"),
             }
         }
         if !jobs.is_empty() {
@@ -147,6 +166,24 @@ pub(crate) async fn keep_leases(client: Arc<Client>, leases: Arc<Leases>) {
                 )
                 .await;
         }
+    }
+}
+
+/// Marks `file` lost when another worker holds it now (not when this
+/// worker's own write finished it and the renewal merely raced that write).
+async fn mark_if_taken(client: &Client, leases: &Leases, file: FileId) {
+    let Some(epoch) = leases.epoch(file) else {
+        return;
+    };
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM files WHERE id = $1 AND (owner IS DISTINCT FROM $2 OR epoch <> $3)",
+            &[&file.0, &leases.owner, &epoch],
+        )
+        .await;
+    if let Ok(Some(_)) = row {
+        leases.mark_lost(file);
+        tracing::warn!(file = file.0, "lease lost to another worker");
     }
 }
 
