@@ -99,7 +99,7 @@ fn small(i: usize) -> Vec<u8> {
 
 /// Polls the journal until `f` finds what it waits for (or 60 s pass).
 fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         if let Some(v) = f() {
             return v;
@@ -111,7 +111,7 @@ fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 
 /// The pid in a worker's name (`host-pid-nonce`).
 fn pid_of(owner: &str) -> u32 {
-    owner.rsplitn(3, '-').nth(1).unwrap().parse().unwrap()
+    owner.rsplit('-').nth(1).unwrap().parse().unwrap()
 }
 
 /// A worker (by pid) holding a multipart file with a journaled part, and

@@ -132,6 +132,17 @@ where
     // Registered before the job starts, so an early Ctrl-C is never fatal.
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| CliError::failed(format!("cannot handle Ctrl-C: {e}")))?;
+    // On a shared journal SIGTERM (a pod stopping) stops cleanly too, so
+    // the worker gives its leases back rather than leaving them to expire.
+    // (Registered only then: a handler replaces SIGTERM's default action.)
+    let mut sigterm = if journal.is_shared() {
+        Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| CliError::failed(format!("cannot handle SIGTERM: {e}")))?,
+        )
+    } else {
+        None
+    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = Engine::new(journal, transfer).with_events(tx);
     let handle = begin(engine).await?;
@@ -149,6 +160,11 @@ where
                 interrupted = true;
                 canceller.cancel();
                 eprintln!("\ninterrupting: finishing the parts in flight…");
+            }
+            Some(()) = async { sigterm.as_mut()?.recv().await }, if !interrupted => {
+                interrupted = true;
+                canceller.cancel();
+                eprintln!("terminating: finishing the parts in flight, giving leases back…");
             }
             res = &mut join => {
                 while let Ok(ev) = rx.try_recv() {

@@ -60,6 +60,7 @@ impl Endpoint {
 
 /// A job to start.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent switches of one job
 pub struct JobRequest {
     /// What to do.
     pub op: Operation,

@@ -93,7 +93,7 @@ impl PgServer {
         };
         let data_s = data.display().to_string();
         let pw_s = format!("--pwfile={}", pwfile.display());
-        check(me.run(
+        check(&me.run(
             "initdb",
             &[
                 "-D",
@@ -112,7 +112,7 @@ impl PgServer {
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         );
         let log = me.dir.path().join("pg.log").display().to_string();
-        check(me.run(
+        check(&me.run(
             "pg_ctl",
             &[
                 "-D", &data_s, "-l", &log, "-o", &opts, "-w", "-t", "60", "start",
@@ -151,7 +151,7 @@ impl PgServer {
             .env("PGPASSWORD", PG_PASSWORD)
             .stdin(Stdio::null())
             .output()?;
-        check(out)?;
+        check(&out)?;
         Ok(self.url_for(db))
     }
 
@@ -164,7 +164,7 @@ impl PgServer {
 
 fn chown_nobody(path: &Path) -> std::io::Result<()> {
     check(
-        Command::new("chown")
+        &Command::new("chown")
             .args(["65534:65534"])
             .arg(path)
             .output()?,
@@ -188,7 +188,7 @@ fn run_as(tool: &Path, args: &[&str], as_nobody: bool) -> std::io::Result<Output
         .output()
 }
 
-fn check(out: Output) -> std::io::Result<()> {
+fn check(out: &Output) -> std::io::Result<()> {
     if out.status.success() {
         Ok(())
     } else {

@@ -145,7 +145,7 @@ fn lease_from_env() -> Duration {
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|&ms| ms >= 100)
-        .map_or(Duration::from_secs(60), Duration::from_millis)
+        .map_or(Duration::from_mins(1), Duration::from_millis)
 }
 
 fn worker_name() -> String {

@@ -84,13 +84,13 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, tokio_postg
         .await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS haul_schema (version BIGINT NOT NULL)")
         .await?;
-    let found: i64 = match tx.query_opt("SELECT version FROM haul_schema", &[]).await? {
-        Some(row) => row.try_get(0)?,
-        None => {
-            tx.execute("INSERT INTO haul_schema(version) VALUES (0)", &[])
-                .await?;
-            0
-        }
+    let found: i64 = if let Some(row) = tx.query_opt("SELECT version FROM haul_schema", &[]).await?
+    {
+        row.try_get(0)?
+    } else {
+        tx.execute("INSERT INTO haul_schema(version) VALUES (0)", &[])
+            .await?;
+        0
     };
     if found > VERSION {
         return Ok(Migrated::TooNew(found));
