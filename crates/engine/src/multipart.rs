@@ -177,9 +177,10 @@ pub(super) async fn multipart(
             .acquire_owned()
             .await
             .map_err(|e| Error::transient(dk.as_str(), e.to_string()))?;
-        if shared.journal.lease_lost(row.id) {
-            // Another worker took the file over: leave the rest to it.
-            first_err.get_or_insert(haul_journal::JournalError::LeaseLost(row.id).into());
+        // On a shared journal, send a part only while this worker holds
+        // the file; once another took it over, the rest is left to it.
+        if let Err(e) = shared.journal.check_lease(row.id).await {
+            first_err.get_or_insert(e.into());
             break;
         }
         // Stream parts hold their share of the byte budget before reading a byte.

@@ -397,6 +397,17 @@ impl Journal {
         self.pg().is_some_and(|p| p.leases.lost(file))
     }
 
+    /// Whether this worker still holds `file`'s lease, asked of the
+    /// database (one round trip; nothing on SQLite): before sending more
+    /// of a file, so a worker back from a pause learns at once that the
+    /// file was taken over. [`JournalError::LeaseLost`] when it was.
+    pub async fn check_lease(&self, file: FileId) -> Result<(), JournalError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(p) => p.check_lease(file).await,
+        }
+    }
+
     /// The workers that joined a job on a shared journal (none on SQLite).
     pub fn workers(&self, job: JobId) -> Result<Vec<WorkerRow>, JournalError> {
         match &self.backend {

@@ -26,7 +26,7 @@ fn claim_batch() -> i64 {
 struct Left {
     /// The job is still being planned: more files may come.
     planning: bool,
-    /// Unfinished files another worker holds.
+    /// Unfinished files this worker is not working on.
     held_elsewhere: i64,
     /// Milliseconds until the first of those leases expires.
     next_expiry_ms: Option<i64>,
@@ -41,14 +41,16 @@ async fn claim(
     include_failed: bool,
 ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
     // Failed files are retried once per run (above the caller's cursor);
-    // a file this worker holds is never claimed again by itself.
+    // a file this worker is working on is never claimed again by itself
+    // (one whose lease it let lapse, with no task on it, may be).
     let sql = format!(
         "UPDATE files f SET owner = $2, lease_until = {NOW_MS} + $3, epoch = f.epoch + 1
          WHERE f.id IN (
            SELECT id FROM files
            WHERE job = $1
              AND (state IN ('pending', 'active') OR ($5 AND state = 'failed' AND id > $6))
-             AND (lease_until IS NULL OR (lease_until < {NOW_MS} AND owner IS DISTINCT FROM $2))
+             AND (lease_until IS NULL OR lease_until < {NOW_MS})
+             AND NOT (id = ANY($7))
            ORDER BY id LIMIT $4
            FOR UPDATE SKIP LOCKED)
          RETURNING {FILE_COLS}, epoch"
@@ -63,6 +65,7 @@ async fn claim(
                 &limit,
                 &include_failed,
                 &after.0,
+                &leases.held_ids(),
             ],
         )
         .await
@@ -77,9 +80,9 @@ async fn left(client: &Client, leases: &Leases, job: JobId) -> Result<Left, toki
                         min(lease_until) - {NOW_MS}
                  FROM files
                  WHERE job = $1 AND state IN ('pending', 'active')
-                   AND owner IS DISTINCT FROM $2"
+                   AND NOT (id = ANY($2))"
             ),
-            &[&job.0, &leases.owner],
+            &[&job.0, &leases.held_ids()],
         )
         .await?;
     Ok(Left {
@@ -126,17 +129,25 @@ pub(crate) async fn keep_leases(client: Arc<Client>, leases: Arc<Leases>) {
             let held: Vec<(i64, i64)> = leases
                 .held
                 .lock()
-                .map(|h| h.iter().map(|(f, l)| (f.0, l.epoch)).collect())
+                .map(|h| {
+                    h.iter()
+                        .filter(|(_, l)| !l.lost)
+                        .map(|(f, l)| (f.0, l.epoch))
+                        .collect()
+                })
                 .unwrap_or_default();
             let (ids, epochs): (Vec<i64>, Vec<i64>) = held.iter().copied().unzip();
             let renewed = client
                 .query(
                     &format!(
-                        "UPDATE files f SET lease_until = {NOW_MS} + $2
-                         FROM unnest($3::bigint[], $4::bigint[]) AS h(id, epoch)
-                         WHERE f.id = h.id AND f.epoch = h.epoch AND f.owner = $1
-                           AND f.state IN ('pending', 'active')
-                         RETURNING f.id"
+                        "UPDATE files SET lease_until = {NOW_MS} + $2
+                         WHERE id IN (
+                           SELECT f.id FROM files f
+                           JOIN unnest($3::bigint[], $4::bigint[]) AS h(id, epoch)
+                             ON f.id = h.id AND f.epoch = h.epoch
+                           WHERE f.owner = $1 AND f.state IN ('pending', 'active')
+                           FOR NO KEY UPDATE SKIP LOCKED)
+                         RETURNING id"
                     ),
                     &[&leases.owner, &leases.lease_ms(), &ids, &epochs],
                 )
@@ -181,13 +192,51 @@ async fn mark_if_taken(client: &Client, leases: &Leases, file: FileId) {
             &[&file.0, &leases.owner, &epoch],
         )
         .await;
-    if let Ok(Some(_)) = row {
-        leases.mark_lost(file);
+    if let Ok(Some(_)) = row
+        && leases.mark_lost(file)
+    {
         tracing::warn!(file = file.0, "lease lost to another worker");
     }
 }
 
 impl Pg {
+    /// [`crate::Journal::check_lease`].
+    pub(crate) async fn check_lease(&self, file: FileId) -> Result<(), JournalError> {
+        let Some(epoch) = self.leases.epoch(file) else {
+            return Ok(());
+        };
+        if self.leases.lost(file) {
+            return Err(JournalError::LeaseLost(file));
+        }
+        let client = Arc::clone(&self.reader);
+        let owner = self.leases.owner.clone();
+        let lease_ms = self.leases.lease_ms();
+        let shown = self.shown().to_path_buf();
+        let held = self
+            .run(async move {
+                // Still ours (even if a renewal was missed and nobody took
+                // it): extend the lease; taken over: refused.
+                client
+                    .query_opt(
+                        &format!(
+                            "UPDATE files SET lease_until = {NOW_MS} + $4
+                             WHERE id = $1 AND owner = $2 AND epoch = $3 RETURNING 1"
+                        ),
+                        &[&file.0, &owner, &epoch, &lease_ms],
+                    )
+                    .await
+                    .map_err(|e| super::sql(&shown, &e))
+            })
+            .await?;
+        if held.is_none() {
+            if self.leases.mark_lost(file) {
+                tracing::warn!(file = file.0, "lease lost to another worker");
+            }
+            return Err(JournalError::LeaseLost(file));
+        }
+        Ok(())
+    }
+
     /// Claims up to `limit` files of `job`; with none to claim, waits while
     /// other workers hold unfinished files (their leases may expire) or
     /// the job is still being planned; empty means nothing is left.

@@ -117,12 +117,24 @@ impl Leases {
             .and_then(|h| h.get(&file).map(|l| l.epoch))
     }
 
-    pub(crate) fn mark_lost(&self, file: FileId) {
+    /// Marks the lease lost; true the first time.
+    pub(crate) fn mark_lost(&self, file: FileId) -> bool {
         if let Ok(mut h) = self.held.lock()
             && let Some(l) = h.get_mut(&file)
+            && !l.lost
         {
             l.lost = true;
+            return true;
         }
+        false
+    }
+
+    /// The files this worker is working on.
+    pub(crate) fn held_ids(&self) -> Vec<i64> {
+        self.held
+            .lock()
+            .map(|h| h.keys().map(|f| f.0).collect())
+            .unwrap_or_default()
     }
 
     pub(crate) fn lost(&self, file: FileId) -> bool {
@@ -301,10 +313,19 @@ impl Drop for Pg {
 
 /// A database error as the journal reports it: the redacted URL and what
 /// the server said (its message never carries the password).
-pub(crate) fn sql(shown: &Path, e: &dyn std::fmt::Display) -> JournalError {
+pub(crate) fn sql(shown: &Path, e: &dyn std::error::Error) -> JournalError {
+    // The driver's own message is a kind ("db error"); what the server
+    // said is in its sources.
+    let mut cause = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        cause.push_str(": ");
+        cause.push_str(&s.to_string());
+        next = s.source();
+    }
     JournalError::Sql {
         path: shown.to_path_buf(),
-        cause: e.to_string(),
+        cause,
     }
 }
 

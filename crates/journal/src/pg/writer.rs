@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::{Client, Transaction};
 
 use super::Leases;
@@ -18,13 +18,22 @@ use crate::{FileId, FileState, JobId, JobState, JournalError, PartRow};
 /// Most commands folded into one transaction.
 const MAX_BATCH: usize = 8192;
 
-type Reply<T> = oneshot::Sender<Result<T, JournalError>>;
+/// What a committed batch tells its callers and the lease map.
+#[derive(Default)]
+struct Outcome {
+    /// Jobs created, in the batch's order.
+    jobs: Vec<JobId>,
+    /// Files that reached an end (no lease to keep).
+    finished: Vec<FileId>,
+}
 
-enum Pending {
-    Unit(Reply<()>),
-    Job(Reply<JobId>, JobId),
-    /// A file barrier: refused if the file's lease was lost.
-    File(Reply<()>, FileId),
+/// Whether a failed batch may simply be committed again: PostgreSQL
+/// chose it as a deadlock victim or a serialization failure.
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    })
 }
 
 pub(crate) async fn run(
@@ -43,58 +52,70 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        let mut pending = Vec::new();
-        let parts = batch
-            .iter()
-            .filter(|c| matches!(c, Cmd::PartDone { .. }))
-            .count();
-        let result = commit(&mut client, &leases, batch.drain(..), &mut pending).await;
-        if result.is_ok() {
-            for _ in 0..parts {
-                haul_core::crash_point("part-journaled");
-            }
+        let mut result = commit(&mut client, &leases, &batch).await;
+        // A batch PostgreSQL rolled back to break a deadlock is whole and
+        // still here: commit it again rather than lose it.
+        let mut tries = 1;
+        while tries < 10 && result.as_ref().err().is_some_and(retryable) {
+            tracing::debug!(tries, "journal batch retried after a deadlock");
+            result = commit(&mut client, &leases, &batch).await;
+            tries += 1;
         }
-        let err = || match &result {
-            Ok(()) => None,
-            Err(e) => Some(super::sql(&shown, e)),
-        };
-        for p in pending {
-            match p {
-                Pending::Unit(r) => {
-                    let _ = r.send(err().map_or(Ok(()), Err));
+        match &result {
+            Ok(out) => {
+                for f in &out.finished {
+                    leases.forget(*f);
                 }
-                Pending::Job(r, id) => {
-                    let _ = r.send(err().map_or(Ok(id), Err));
-                }
-                Pending::File(r, file) => {
-                    let answer = match err() {
-                        Some(e) => Err(e),
-                        None if leases.lost(file) => Err(JournalError::LeaseLost(file)),
-                        None => Ok(()),
-                    };
-                    let _ = r.send(answer);
+                let parts = batch
+                    .iter()
+                    .filter(|c| matches!(c, Cmd::PartDone { .. }))
+                    .count();
+                for _ in 0..parts {
+                    haul_core::crash_point("part-journaled");
                 }
             }
+            Err(e) => {
+                tracing::error!(journal = %shown.display(), error = %super::sql(&shown, e), "journal write failed");
+            }
         }
-        if let Err(e) = result {
-            tracing::error!(journal = %shown.display(), error = %e, "journal write failed");
-        }
+        answer(&shown, &leases, batch.drain(..), &result);
     }
     let _ = done.send(());
 }
 
-/// The replies of commands a failed batch did not reach: they get the
-/// batch's error rather than a closed channel.
-fn unreached(cmds: impl Iterator<Item = Cmd>, pending: &mut Vec<Pending>) {
+/// Answers the barriers of a batch once its fate is known.
+fn answer(
+    shown: &std::path::Path,
+    leases: &Leases,
+    cmds: impl Iterator<Item = Cmd>,
+    result: &Result<Outcome, tokio_postgres::Error>,
+) {
+    let err = || result.as_ref().err().map(|e| super::sql(shown, e));
+    let mut jobs = result
+        .as_ref()
+        .map(|o| o.jobs.clone())
+        .unwrap_or_default()
+        .into_iter();
     for cmd in cmds {
         match cmd {
-            Cmd::CreateJob { reply, .. } => pending.push(Pending::Job(reply, JobId(0))),
+            Cmd::CreateJob { reply, .. } => {
+                let _ = reply.send(match err() {
+                    Some(e) => Err(e),
+                    None => jobs.next().ok_or(JournalError::WriterGone),
+                });
+            }
             Cmd::StartUpload { reply, file, .. } | Cmd::FlushFile { reply, file } => {
-                pending.push(Pending::File(reply, file));
+                let _ = reply.send(match err() {
+                    Some(e) => Err(e),
+                    None if leases.lost(file) => Err(JournalError::LeaseLost(file)),
+                    None => Ok(()),
+                });
             }
             Cmd::ForgetJob { reply, .. }
             | Cmd::RequeueUnknown { reply, .. }
-            | Cmd::Barrier { reply } => pending.push(Pending::Unit(reply)),
+            | Cmd::Barrier { reply } => {
+                let _ = reply.send(err().map_or(Ok(()), Err));
+            }
             _ => {}
         }
     }
@@ -103,38 +124,26 @@ fn unreached(cmds: impl Iterator<Item = Cmd>, pending: &mut Vec<Pending>) {
 async fn commit(
     client: &mut Client,
     leases: &Leases,
-    mut cmds: impl Iterator<Item = Cmd>,
-    pending: &mut Vec<Pending>,
-) -> Result<(), tokio_postgres::Error> {
-    let result = commit_some(client, leases, &mut cmds, pending).await;
-    if result.is_err() {
-        unreached(cmds, pending);
-    }
-    result
-}
-
-async fn commit_some(
-    client: &mut Client,
-    leases: &Leases,
-    cmds: &mut impl Iterator<Item = Cmd>,
-    pending: &mut Vec<Pending>,
-) -> Result<(), tokio_postgres::Error> {
+    batch: &[Cmd],
+) -> Result<Outcome, tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    let mut parts: Vec<(FileId, PartRow)> = Vec::new();
-    for cmd in cmds.by_ref() {
+    let mut out = Outcome::default();
+    let mut parts: Vec<(FileId, &PartRow)> = Vec::new();
+    for cmd in batch {
         if let Cmd::PartDone { file, part } = cmd {
-            parts.push((file, part));
+            parts.push((*file, part));
             continue;
         }
         if !parts.is_empty() {
             insert_parts(&tx, leases, std::mem::take(&mut parts)).await?;
         }
-        apply(&tx, leases, cmd, pending).await?;
+        apply(&tx, leases, cmd, &mut out).await?;
     }
     if !parts.is_empty() {
         insert_parts(&tx, leases, parts).await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(out)
 }
 
 /// The fencing condition on `files`: `$owner`/`$epoch` are bound by the
@@ -171,7 +180,7 @@ async fn fenced(
 async fn insert_parts(
     tx: &Transaction<'_>,
     leases: &Leases,
-    parts: Vec<(FileId, PartRow)>,
+    parts: Vec<(FileId, &PartRow)>,
 ) -> Result<(), tokio_postgres::Error> {
     let mut file = Vec::with_capacity(parts.len());
     let mut epoch = Vec::with_capacity(parts.len());
@@ -193,10 +202,10 @@ async fn insert_parts(
         number.push(p.number as i32);
         offset.push(p.offset as i64);
         len.push(p.len as i64);
-        etag.push(p.etag);
-        crc.push(p.crc32c);
-        md5.push(p.md5);
-        native.push(p.native);
+        etag.push(p.etag.as_str());
+        crc.push(p.crc32c.as_deref());
+        md5.push(p.md5.as_deref());
+        native.push(p.native.as_deref());
     }
     let rows = tx
         .query(
@@ -248,29 +257,22 @@ async fn insert_parts(
 async fn apply(
     tx: &Transaction<'_>,
     leases: &Leases,
-    cmd: Cmd,
-    pending: &mut Vec<Pending>,
+    cmd: &Cmd,
+    out: &mut Outcome,
 ) -> Result<(), tokio_postgres::Error> {
     match cmd {
-        Cmd::CreateJob { spec, reply } => {
+        Cmd::CreateJob { spec, .. } => {
             let now = now_secs();
-            let id = tx
+            let row = tx
                 .query_one(
                     "INSERT INTO jobs(spec, state, created_at, updated_at) VALUES ($1, $2, $3, $3)
                      RETURNING id",
-                    &[&spec, &JobState::Planning.as_str(), &now],
+                    &[spec, &JobState::Planning.as_str(), &now],
                 )
-                .await
-                .and_then(|row| row.try_get(0));
-            match id {
-                Ok(id) => pending.push(Pending::Job(reply, JobId(id))),
-                Err(e) => {
-                    pending.push(Pending::Job(reply, JobId(0)));
-                    return Err(e);
-                }
-            }
+                .await?;
+            out.jobs.push(JobId(row.try_get(0)?));
         }
-        Cmd::JobState { job, state } => job_state(tx, leases, job, state).await?,
+        Cmd::JobState { job, state } => job_state(tx, leases, *job, *state).await?,
         Cmd::AddFiles { job, files } => {
             let n = files.len();
             let mut src = Vec::with_capacity(n);
@@ -282,14 +284,14 @@ async fn apply(
             let mut state = Vec::with_capacity(n);
             let mut error = Vec::with_capacity(n);
             for f in files {
-                src.push(f.src);
-                dst.push(f.dst);
+                src.push(f.src.as_str());
+                dst.push(f.dst.as_str());
                 size.push(f.size as i64);
                 mtime.push(f.mtime_ns);
-                version.push(f.src_version);
+                version.push(f.src_version.as_deref());
                 action.push(f.action.as_str());
                 state.push(f.state.as_str());
-                error.push(f.error);
+                error.push(f.error.as_deref());
             }
             // WITH ORDINALITY keeps the plan's order in the ids.
             tx.execute(
@@ -315,7 +317,7 @@ async fn apply(
             let ok = fenced(
                 tx,
                 leases,
-                file,
+                *file,
                 &format!(
                     "UPDATE files SET state = $2, checksum = coalesce($3, checksum), error = $4,
                      lease_until = CASE WHEN $5 THEN NULL ELSE lease_until END
@@ -330,27 +332,25 @@ async fn apply(
                     .await?;
             }
             if ok && terminal {
-                leases.forget(file);
+                out.finished.push(*file);
             }
         }
         Cmd::StartUpload {
             file,
             upload_id,
             part_size,
-            reply,
+            ..
         } => {
-            // Answered whatever happens below (the batch's error, if any).
-            pending.push(Pending::File(reply, file));
             fenced(
                 tx,
                 leases,
-                file,
+                *file,
                 &format!(
                     "UPDATE files SET upload_id = $2, part_size = $3, state = 'active'
                      WHERE id = $1 AND {}",
                     fence(4)
                 ),
-                &[&file.0, &upload_id, &(part_size as i64)],
+                &[&file.0, upload_id, &(*part_size as i64)],
             )
             .await?;
         }
@@ -358,12 +358,12 @@ async fn apply(
             fenced(
                 tx,
                 leases,
-                file,
+                *file,
                 &format!(
                     "UPDATE files SET part_size = $2, state = 'active' WHERE id = $1 AND {}",
                     fence(3)
                 ),
-                &[&file.0, &(part_size as i64)],
+                &[&file.0, &(*part_size as i64)],
             )
             .await?;
         }
@@ -376,14 +376,14 @@ async fn apply(
             let ok = fenced(
                 tx,
                 leases,
-                file,
+                *file,
                 &format!(
                     "UPDATE files SET size = $2, mtime_ns = $3, src_version = $4, upload_id = NULL,
                      part_size = NULL, checksum = NULL, error = NULL, state = 'pending'
                      WHERE id = $1 AND {}",
                     fence(5)
                 ),
-                &[&file.0, &(size as i64), &mtime_ns, &version],
+                &[&file.0, &(*size as i64), mtime_ns, version],
             )
             .await?;
             if ok {
@@ -391,13 +391,13 @@ async fn apply(
                     .await?;
             }
         }
-        Cmd::PartDone { file, part } => insert_parts(tx, leases, vec![(file, part)]).await?,
+        Cmd::PartDone { file, part } => insert_parts(tx, leases, vec![(*file, part)]).await?,
         Cmd::ForgetParts { file, numbers } => {
-            let numbers: Vec<i32> = numbers.into_iter().map(|n| n as i32).collect();
+            let numbers: Vec<i32> = numbers.iter().map(|&n| n as i32).collect();
             fenced(
                 tx,
                 leases,
-                file,
+                *file,
                 &format!(
                     "DELETE FROM parts WHERE file = $1 AND number = ANY($2)
                      AND EXISTS (SELECT 1 FROM files WHERE id = $1 AND {})",
@@ -407,8 +407,7 @@ async fn apply(
             )
             .await?;
         }
-        Cmd::ForgetJob { job, reply } => {
-            pending.push(Pending::Unit(reply));
+        Cmd::ForgetJob { job, .. } => {
             tx.execute(
                 "DELETE FROM parts WHERE file IN (SELECT id FROM files WHERE job = $1)",
                 &[&job.0],
@@ -425,7 +424,7 @@ async fn apply(
             fenced(
                 tx,
                 leases,
-                file,
+                *file,
                 &format!(
                     "UPDATE files SET location = $2 WHERE id = $1 AND {}",
                     fence(3)
@@ -434,33 +433,32 @@ async fn apply(
             )
             .await?;
         }
-        Cmd::RequeueUnknown { job, reply } => {
-            pending.push(Pending::Unit(reply));
+        Cmd::RequeueUnknown { job, .. } => {
             tx.execute(
                 "UPDATE files SET state = 'pending', error = NULL WHERE job = $1 AND state = 'unknown'",
                 &[&job.0],
             )
             .await?;
         }
-        Cmd::FlushFile { file, reply } => {
-            pending.push(Pending::File(reply, file));
-            if let Some(epoch) = leases.epoch(file) {
-                // Still ours, with time to spare for what comes next.
+        Cmd::FlushFile { file, .. } => {
+            if let Some(epoch) = leases.epoch(*file) {
+                // Still ours: a whole lease ahead for what comes next
+                // (completing the upload). Taken over: refused.
                 let held = tx
                     .query_opt(
                         &format!(
-                            "SELECT 1 FROM files WHERE id = $1 AND owner = $2 AND epoch = $3
-                             AND lease_until > {NOW_MS} + $4::bigint / 4"
+                            "UPDATE files SET lease_until = {NOW_MS} + $4
+                             WHERE id = $1 AND owner = $2 AND epoch = $3 RETURNING 1"
                         ),
                         &[&file.0, &leases.owner, &epoch, &leases.lease_ms()],
                     )
                     .await?;
                 if held.is_none() {
-                    leases.mark_lost(file);
+                    leases.mark_lost(*file);
                 }
             }
         }
-        Cmd::Barrier { reply } => pending.push(Pending::Unit(reply)),
+        Cmd::Barrier { .. } => {}
     }
     Ok(())
 }
