@@ -269,6 +269,16 @@ fn three_workers_one_killed_one_paused_finish_the_job_exact() {
             "{rel}"
         );
     }
+    // `haul jobs show` reads the shared journal: each worker, what it did.
+    let show = c
+        .cmd()
+        .args(["jobs", "show", &job.to_string(), "--journal", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.starts_with(&format!("job {job} done")), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("worker ")).count(), 3);
+    assert!(!text.contains(pg.password()));
     // Sent twice: at most what the two stopped workers had in flight.
     let resent: u64 = puts(&c.proxy.stats().answered)
         .values()
