@@ -288,3 +288,78 @@ fn three_workers_one_killed_one_paused_finish_the_job_exact() {
     println!("sent twice: {resent} bytes (bound {bound})");
     assert!(resent <= bound, "{resent} bytes sent twice, bound {bound}");
 }
+
+#[test]
+#[ignore = "needs postgres"]
+fn a_worker_interrupted_gives_its_leases_back_and_another_continues_its_upload() {
+    let pg = PgServer::start().unwrap();
+    let url = pg.create_db("haul").unwrap();
+    let c = Counted::new();
+    let src = c.e.env.path("src");
+    write(&src.join("big.bin"), &big(9));
+    let knobs = [
+        "--chunk-size",
+        "5MiB",
+        "--slice-size",
+        "5MiB",
+        "--chunk-parallel-limit",
+        "1",
+        "--bwlimit",
+        "8MB",
+    ];
+    let plan = c
+        .cmd()
+        .args(["cp", "-r", s(&src), "s3://one/int/", "--submit", "--json"])
+        .args(["--journal", &url])
+        .args(knobs)
+        .output()
+        .unwrap();
+    assert!(plan.status.success());
+    let planned: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&plan.stdout).trim()).unwrap();
+    assert_eq!(planned["files_total"], 1, "{planned}");
+    let job = JobId(planned["job_id"].as_i64().unwrap());
+    let worker = c
+        .cmd()
+        .args(["worker", &job.0.to_string(), "-q", "--journal", &url])
+        .args(knobs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let j = Journal::open(&url).unwrap();
+    let pid = worker.id();
+    until("the worker mid-file", || mid_file(&j, job, &[]));
+    signal(pid, "-INT");
+    let out = worker.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    // Given back at once: no lease left, the job waits for a worker.
+    assert!(j.leases(job).unwrap().is_empty());
+    let file = j.files(job).unwrap().remove(0);
+    let journaled = j.parts(file.id).unwrap().len() as u64;
+    assert!(journaled >= 1 && file.upload_id.is_some());
+    assert_eq!(j.job(job).unwrap().state, JobState::Interrupted);
+    // Another worker (this one runs `haul resume`'s code path as a worker
+    // would) continues the same upload: the journaled parts are not sent.
+    c.proxy.reset_stats();
+    let out = c
+        .cmd()
+        .args(["worker", &job.0.to_string(), "--json", "--journal", &url])
+        .args(knobs)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let sum = summary(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(sum["files_done"], 1, "{sum}");
+    assert!(
+        sum["bytes_resumed"].as_u64().unwrap() >= journaled * PART,
+        "{sum}"
+    );
+    let again = puts(&c.proxy.stats().answered).len() as u64;
+    assert!(
+        again <= BIG.div_ceil(PART) - journaled,
+        "{again} parts sent"
+    );
+    assert!(std::fs::read(c.e.object("one/int/big.bin")).unwrap() == big(9));
+    assert_eq!(j.job(job).unwrap().state, JobState::Done);
+}
