@@ -4,11 +4,13 @@
 //! arrays); consecutive part records too. Writes about a claimed file are
 //! fenced by owner and epoch (see the module above).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement, Transaction};
 
 use super::Leases;
 use super::schema::NOW_MS;
@@ -17,6 +19,57 @@ use crate::{FileId, FileState, JobId, JobState, JournalError, PartRow};
 
 /// Most commands folded into one transaction.
 const MAX_BATCH: usize = 8192;
+
+/// The writer's transaction with its statements prepared once per
+/// connection: a statement sent as text costs a prepare round trip each
+/// time, which would double the round trips of every batch.
+struct Tx<'a> {
+    tx: Transaction<'a>,
+    prepared: &'a Mutex<HashMap<String, Statement>>,
+}
+
+type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+impl Tx<'_> {
+    async fn prepared(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(s) = self.prepared.lock().ok().and_then(|m| m.get(sql).cloned()) {
+            return Ok(s);
+        }
+        let s = self.tx.prepare(sql).await?;
+        if let Ok(mut m) = self.prepared.lock() {
+            m.insert(sql.to_owned(), s.clone());
+        }
+        Ok(s)
+    }
+
+    async fn execute(&self, sql: &str, params: &Params<'_>) -> Result<u64, tokio_postgres::Error> {
+        self.tx.execute(&self.prepared(sql).await?, params).await
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.tx.query(&self.prepared(sql).await?, params).await
+    }
+
+    async fn query_one(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Row, tokio_postgres::Error> {
+        self.tx.query_one(&self.prepared(sql).await?, params).await
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        self.tx.query_opt(&self.prepared(sql).await?, params).await
+    }
+}
 
 /// What a committed batch tells its callers and the lease map.
 #[derive(Default)]
@@ -44,6 +97,7 @@ pub(crate) async fn run(
     done: std::sync::mpsc::Sender<()>,
 ) {
     let mut batch = Vec::with_capacity(64);
+    let prepared = Mutex::new(HashMap::new());
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -52,13 +106,13 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        let mut result = commit(&mut client, &leases, &batch).await;
+        let mut result = commit(&mut client, &prepared, &leases, &batch).await;
         // A batch PostgreSQL rolled back to break a deadlock is whole and
         // still here: commit it again rather than lose it.
         let mut tries = 1;
         while tries < 10 && result.as_ref().err().is_some_and(retryable) {
             tracing::debug!(tries, "journal batch retried after a deadlock");
-            result = commit(&mut client, &leases, &batch).await;
+            result = commit(&mut client, &prepared, &leases, &batch).await;
             tries += 1;
         }
         match &result {
@@ -123,10 +177,14 @@ fn answer(
 
 async fn commit(
     client: &mut Client,
+    prepared: &Mutex<HashMap<String, Statement>>,
     leases: &Leases,
     batch: &[Cmd],
 ) -> Result<Outcome, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
+    let tx = Tx {
+        tx: client.transaction().await?,
+        prepared,
+    };
     let mut out = Outcome::default();
     let mut parts: Vec<(FileId, &PartRow)> = Vec::new();
     for cmd in batch {
@@ -142,7 +200,7 @@ async fn commit(
     if !parts.is_empty() {
         insert_parts(&tx, leases, parts).await?;
     }
-    tx.commit().await?;
+    tx.tx.commit().await?;
     Ok(out)
 }
 
@@ -158,7 +216,7 @@ fn fence(o: usize) -> String {
 
 /// Runs a fenced update; a refused one marks the lease lost.
 async fn fenced(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     leases: &Leases,
     file: FileId,
     sql: &str,
@@ -178,7 +236,7 @@ async fn fenced(
 }
 
 async fn insert_parts(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     leases: &Leases,
     parts: Vec<(FileId, &PartRow)>,
 ) -> Result<(), tokio_postgres::Error> {
@@ -255,7 +313,7 @@ async fn insert_parts(
 
 #[allow(clippy::too_many_lines)] // one arm per command, as in the SQLite writer
 async fn apply(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     leases: &Leases,
     cmd: &Cmd,
     out: &mut Outcome,
@@ -468,7 +526,7 @@ async fn apply(
 /// its leases back at once and leaves the job running while another
 /// worker still holds a live lease.
 async fn job_state(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     leases: &Leases,
     job: JobId,
     state: JobState,
