@@ -372,23 +372,25 @@ async fn apply(
             error,
         } => {
             let terminal = !matches!(state, FileState::Pending | FileState::Active);
+            // A finished file needs no part records: dropped in the same
+            // statement (one round trip per file, the common case).
+            let finished = matches!(state, FileState::Done | FileState::Skipped);
             let ok = fenced(
                 tx,
                 leases,
                 *file,
                 &format!(
-                    "UPDATE files SET state = $2, checksum = coalesce($3, checksum), error = $4,
-                     lease_until = CASE WHEN $5 THEN NULL ELSE lease_until END
-                     WHERE id = $1 AND {}",
-                    fence(6)
+                    "WITH u AS (
+                       UPDATE files SET state = $2, checksum = coalesce($3, checksum), error = $4,
+                         lease_until = CASE WHEN $5 THEN NULL ELSE lease_until END
+                       WHERE id = $1 AND {} RETURNING id),
+                     d AS (DELETE FROM parts WHERE $6 AND file IN (SELECT id FROM u))
+                     SELECT id FROM u",
+                    fence(7)
                 ),
-                &[&file.0, &state.as_str(), &checksum, &error, &terminal],
+                &[&file.0, &state.as_str(), &checksum, &error, &terminal, &finished],
             )
             .await?;
-            if ok && matches!(state, FileState::Done | FileState::Skipped) {
-                tx.execute("DELETE FROM parts WHERE file = $1", &[&file.0])
-                    .await?;
-            }
             if ok && terminal {
                 out.finished.push(*file);
             }
