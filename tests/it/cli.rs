@@ -103,6 +103,21 @@ fn cp_recursive_both_ways_and_json_summary_has_every_field() {
     }
     assert_eq!(v["files_done"], 3);
     assert_eq!(v["bytes_transferred"], 300_005);
+    // Tuned by default: the summary says where the tuning stood.
+    assert!(v["concurrency"].as_u64().is_some_and(|n| n >= 1), "{v}");
+    // A number fixes it, and a fixed job reports none.
+    let fixed = summary(&e.ok(&[
+        "cp",
+        "-r",
+        s(&src),
+        s(&e.path("fixed")),
+        "--json",
+        "--concurrency",
+        "4",
+    ]));
+    assert!(fixed["concurrency"].is_null(), "{fixed}");
+    let bad = e.run(&["cp", s(&src), s(&e.path("x")), "--concurrency", "lots"]);
+    assert_eq!(bad.status.code(), Some(2));
     let per_file = out.lines().filter(|l| l.contains("\"file_done\"")).count();
     assert_eq!(per_file, 3, "{out}");
     assert_eq!(

@@ -9,6 +9,7 @@ mod msgcli;
 mod paths;
 mod promises;
 mod qiniucli;
+mod ride;
 mod s3cli;
 mod s3opts;
 mod shared;

@@ -10,7 +10,7 @@
 //!   endpoint started in-process, so a benchmark runs anywhere.
 //! * [`run_migration`] copies a generated or existing prefix through
 //!   [`haul_engine`] and reports end-to-end throughput and per-part latency
-//!   (measured at the destination by a [`TimingStore`]).
+//!   (measured at the destination by a [`haul_layers::Timing`] layer).
 //!
 //! Latency percentiles are exact, nearest-rank over every sample (see
 //! [`stats`]); throughput is reported as a mean, a median of the
@@ -44,7 +44,6 @@ mod report;
 mod run;
 pub mod stats;
 mod svg;
-mod timing;
 
 pub use config::{BenchConfig, Workload};
 pub use embedded::{EMBEDDED_BUCKET, run_default, run_embedded};
@@ -57,7 +56,6 @@ pub use report::{
     BenchReport, Cleanup, RequestKind, RequestLatency, RunReport, human_bytes, render_text,
 };
 pub use run::run;
-pub use timing::{Timed, TimingStore};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! [`run_migration`]: the whole migration path — list, read, write, verify —
 //! through [`haul_engine`], with per-part latencies measured at the
-//! destination by a [`TimingStore`].
+//! destination by a [`haul_layers::Timing`] layer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,8 +16,8 @@ use crate::cleanup::{Written, cleanup};
 use crate::report::{Cleanup, RequestKind, RequestLatency, rfc3339};
 use crate::run::{generate, unique_prefix};
 use crate::stats::{Completion, LatencyHistogram, LatencySummary, Throughput, sorted_nanos};
-use crate::timing::TimingStore;
 use crate::{BenchError, Result};
+use haul_layers::{Recorder, Timing, TimingLog};
 
 /// What the migration bench measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,7 +145,7 @@ fn absorb(seen: &mut Seen, t0: Instant, event: &Event) {
 /// under a unique prefix below `dst.prefix`. Afterwards the copies, and the
 /// generated sources, are deleted; an existing source is never touched.
 ///
-/// Per-part latency is measured at the destination (a [`TimingStore`]
+/// Per-part latency is measured at the destination (a [`haul_layers::Timing`] layer
 /// around `dst.store`: the engine reports parts finishing, not starting).
 /// When `src` and `dst` share one store, the same wrapper serves both so the
 /// engine still copies server-side.
@@ -165,8 +165,11 @@ pub async fn run_migration(
     };
     let dst_prefix = format!("{}{tag}", dir(&dst.prefix));
     let same = Arc::ptr_eq(&src.store, &dst.store);
-    let timing = Arc::new(TimingStore::new(Arc::clone(&dst.store)));
-    let dst_store: Arc<dyn ObjectStore> = timing.clone();
+    let timing = Arc::new(TimingLog::default());
+    let dst_store: Arc<dyn ObjectStore> = Arc::new(Timing::new(
+        Arc::clone(&dst.store),
+        Arc::clone(&timing) as Arc<dyn Recorder>,
+    ));
     let src_store = if same {
         Arc::clone(&dst_store)
     } else {
@@ -225,16 +228,17 @@ pub async fn run_migration(
         cleaned.aborted_uploads += c.aborted_uploads;
     }
     let (summary, seen, elapsed) = outcome?;
-    let timings: Vec<_> = timing.timings().into_iter().filter(|t| t.ok).collect();
-    let mut kinds: Vec<RequestKind> = timings.iter().map(|t| t.kind).collect();
+    let timings: Vec<(RequestKind, Duration)> = timing
+        .timings()
+        .into_iter()
+        .filter(|t| t.ok)
+        .filter_map(|t| Some((RequestKind::written(t.op)?, t.latency)))
+        .collect();
+    let mut kinds: Vec<RequestKind> = timings.iter().map(|t| t.0).collect();
     kinds.sort_unstable();
     kinds.dedup();
     let latencies = |pick: &dyn Fn(RequestKind) -> bool| -> Vec<Duration> {
-        timings
-            .iter()
-            .filter(|t| pick(t.kind))
-            .map(|t| t.latency)
-            .collect()
+        timings.iter().filter(|t| pick(t.0)).map(|t| t.1).collect()
     };
     let by_request = kinds
         .iter()

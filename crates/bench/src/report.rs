@@ -31,6 +31,22 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
+    /// The kind of a write the timing layer timed; `None` for the calls
+    /// the migration bench does not report (reads, listings, deletes).
+    #[must_use]
+    pub fn written(op: haul_layers::Op) -> Option<Self> {
+        use haul_layers::Op;
+        Some(match op {
+            Op::Put => Self::Put,
+            Op::Copy => Self::Copy,
+            Op::CreateMultipart => Self::CreateMultipart,
+            Op::UploadPart => Self::UploadPart,
+            Op::UploadPartCopy => Self::UploadPartCopy,
+            Op::CompleteMultipart => Self::CompleteMultipart,
+            _ => return None,
+        })
+    }
+
     /// The snake_case name (`upload_part`).
     #[must_use]
     pub fn name(self) -> &'static str {

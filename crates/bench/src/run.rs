@@ -12,6 +12,7 @@ use haul_core::{
     CompletedPart, CopyOptions, Error, GetOptions, Key, ObjectStore, PartNumber, Payload,
     PutOptions, UploadId,
 };
+use haul_layers::RetryPolicy;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -134,33 +135,21 @@ fn slice(data: &Bytes, i: u64, len: u64) -> Payload {
     Payload::from(data.slice(off..off + len as usize))
 }
 
-/// Backoff before retry `attempt` (1-based): full jitter over 20 ms · 2^n,
-/// capped at 1 s, or what the store asked for (at most 5 s).
-fn backoff(attempt: u32, asked: Option<Duration>) -> Duration {
+/// The retry policy of a benchmark: haul's one policy, from 20 ms.
+fn policy(max_retries: u32) -> RetryPolicy {
+    RetryPolicy::new(max_retries as usize, Duration::from_millis(20))
+}
+
+/// Backoff before retry `attempt` (1-based), as the policy has it, or what
+/// the store asked for (at most 5 s).
+fn backoff(max_retries: u32, attempt: u32, asked: Option<Duration>) -> Duration {
     if let Some(d) = asked {
         return d.min(Duration::from_secs(5));
     }
-    let cap = Duration::from_millis(20 << attempt.min(6)).min(Duration::from_secs(1));
-    cap.mul_f64(rand::random::<f64>())
-}
-
-/// Runs `f` with bounded retries of retryable errors (unrecorded: for setup).
-async fn retrying<T, F, Fut>(max: u32, mut f: F) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
-{
-    let mut attempt = 0;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_retryable() && attempt < max => {
-                attempt += 1;
-                tokio::time::sleep(backoff(attempt, e.retry_after())).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    policy(max_retries)
+        .delays()
+        .nth(attempt.saturating_sub(1) as usize)
+        .unwrap_or(haul_layers::MAX_DELAY)
 }
 
 /// Writes the pool of objects that `get`, `mixed` and `copy` read (untimed).
@@ -179,9 +168,12 @@ async fn prepare(
         .map(|(i, key)| {
             written.add(key.clone());
             let body = slice(data, i as u64, cfg.object_size_bytes);
-            retrying(cfg.max_retries, move || {
-                store.put(key, body.clone(), PutOptions::default())
-            })
+            let policy = policy(cfg.max_retries);
+            async move {
+                policy
+                    .run(0, || store.put(key, body.clone(), PutOptions::default()))
+                    .await
+            }
         })
         .buffer_unordered(cfg.concurrency.max(1))
         .try_collect::<Vec<_>>()
@@ -380,7 +372,8 @@ impl Bench {
                     }
                     attempt += 1;
                     self.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(backoff(attempt, e.retry_after())).await;
+                    tokio::time::sleep(backoff(self.cfg.max_retries, attempt, e.retry_after()))
+                        .await;
                 }
             }
         }

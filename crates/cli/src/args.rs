@@ -220,6 +220,12 @@ pub(crate) enum Command {
 /// Knobs, named as the COS SDK names them.
 #[derive(Debug, Clone, Args, Default)]
 pub(crate) struct Knobs {
+    /// Requests in flight: `auto` tunes them while the job runs (from 16,
+    /// up while throughput grows, down when the store throttles), `N` fixes
+    /// N files and N parts per file. An explicit --file-parallel-limit or
+    /// --chunk-parallel-limit fixes them too [default: auto].
+    #[arg(long, value_name = "auto|N", value_parser = parse_concurrency)]
+    pub(crate) concurrency: Option<ConcurrencyArg>,
     /// Files in flight at once [default: 16].
     #[arg(long, value_name = "N")]
     pub(crate) file_parallel_limit: Option<usize>,
@@ -241,7 +247,7 @@ pub(crate) struct Knobs {
     /// Part size for server-side part copies [default: 128MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
     pub(crate) copy_chunk_size: Option<u64>,
-    /// Server-side copies above this use part copy [default: 128MiB].
+    /// Server-side copies up to this are one CopyObject; above, part copy [default: 5GiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
     pub(crate) copy_slice_size: Option<u64>,
     /// How often progress updates (500ms, 2s) [default: 500ms].
@@ -270,6 +276,25 @@ pub(crate) struct Knobs {
     /// Let mv delete a source verified by size only.
     #[arg(long)]
     pub(crate) allow_size_only: bool,
+}
+
+/// `--concurrency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConcurrencyArg {
+    /// Tuned while the job runs.
+    Auto,
+    /// N files, N parts per file.
+    Fixed(usize),
+}
+
+pub(crate) fn parse_concurrency(s: &str) -> Result<ConcurrencyArg, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(ConcurrencyArg::Auto);
+    }
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(ConcurrencyArg::Fixed(n)),
+        _ => Err(format!("{s:?}: expected auto or a positive number")),
+    }
 }
 
 /// `--verify`.
@@ -553,10 +578,8 @@ pub(crate) struct BenchArgs {
     /// Run for this long.
     #[arg(long, default_value = "10s", value_parser = crate::size::parse_duration)]
     pub(crate) duration: std::time::Duration,
-    /// Requests in flight.
-    #[arg(long, default_value_t = 16)]
-    pub(crate) concurrency: usize,
-    /// Run at concurrency 1, 2, 4 … up to --concurrency.
+    /// Run at concurrency 1, 2, 4 … up to --concurrency (the benchmark's
+    /// requests in flight: `--concurrency N`, 16 when not a number).
     #[arg(long)]
     pub(crate) sweep: bool,
     /// Part size for the multipart workload.

@@ -38,7 +38,10 @@ pub(crate) async fn bench(g: &Global, a: BenchArgs) -> Result<u8, CliError> {
         object_size_bytes: a.size,
         objects: a.objects,
         duration: a.objects.is_none().then_some(a.duration),
-        concurrency: a.concurrency.max(1),
+        concurrency: match a.knobs.concurrency {
+            Some(crate::args::ConcurrencyArg::Fixed(n)) => n,
+            _ => 16,
+        },
         sweep: a.sweep,
         part_size: a.part_size,
         ..BenchConfig::default()
@@ -57,6 +60,12 @@ pub(crate) async fn bench(g: &Global, a: BenchArgs) -> Result<u8, CliError> {
         None => haul_bench::run_embedded(cfg).await.map_err(failed)?,
         Some(t) => {
             let loc = Location::parse(t, &config)?;
+            // The benchmark times and retries each request itself (under
+            // haul's one retry policy): its store gets no retry layer.
+            crate::layers::set_layers(haul_layers::Layers::new(haul_layers::RetryPolicy::new(
+                0,
+                std::time::Duration::ZERO,
+            )));
             let side = destination(&loc, false, None, &config)?;
             let cfg = BenchConfig {
                 key_prefix: side.prefix.clone(),

@@ -2,12 +2,16 @@
 //! removes an empty one (or empties it first with `--force`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use haul_core::Error;
 
 use haul_engine::{Endpoint, Engine, JobRequest, Operation};
 use serde_json::json;
 
 use crate::args::{Global, MbArgs, RbArgs};
 use crate::error::CliError;
+use crate::layers::retry_policy;
 use crate::location::Location;
 use crate::providers::bucket_admin;
 use crate::settings::ConfigFile;
@@ -27,7 +31,7 @@ pub(crate) fn bucketless(target: &str) -> Option<&str> {
 /// `haul ls s3://`: the buckets.
 pub(crate) async fn list(g: &Global, store: &str, config: &ConfigFile) -> Result<u8, CliError> {
     let admin = bucket_admin(store, config)?;
-    for b in admin.list_buckets().await? {
+    for b in retry_policy().run(0, || admin.list_buckets()).await? {
         if g.json {
             outln!("{}", json!({ "bucket": b }));
         } else {
@@ -50,10 +54,22 @@ fn bucket_of(text: &str, config: &ConfigFile) -> Result<(String, String), CliErr
 pub(crate) async fn mb(g: &Global, a: MbArgs) -> Result<u8, CliError> {
     let config = ConfigFile::load()?;
     let (store, bucket) = bucket_of(a.bucket.trim_end_matches('/'), &config)?;
-    bucket_admin(&store, &config)?
-        .create_bucket(&bucket, a.region.as_deref())
-        .await
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let admin = bucket_admin(&store, &config)?;
+    let tries = AtomicU32::new(0);
+    let made = retry_policy()
+        .run(0, || {
+            tries.fetch_add(1, Ordering::Relaxed);
+            admin.create_bucket(&bucket, a.region.as_deref())
+        })
+        .await;
+    match made {
+        Ok(()) => {}
+        // A retry after an answer lost on the way: the first try made it.
+        Err(Error::AlreadyExists { source, .. })
+            if tries.load(Ordering::Relaxed) > 1
+                && source.to_string().contains("BucketAlreadyOwnedByYou") => {}
+        Err(e) => return Err(CliError::usage(e.to_string())),
+    }
     if !g.quiet {
         eprintln!("made bucket {bucket}");
     }
@@ -65,8 +81,8 @@ pub(crate) async fn rb(g: &Global, a: RbArgs) -> Result<u8, CliError> {
     let config = ConfigFile::load()?;
     let (store, bucket) = bucket_of(a.bucket.trim_end_matches('/'), &config)?;
     let admin = bucket_admin(&store, &config)?;
-    let empty = admin
-        .bucket_is_empty(&bucket)
+    let empty = retry_policy()
+        .run(0, || admin.bucket_is_empty(&bucket))
         .await
         .map_err(|e| CliError::usage(e.to_string()))?;
     if !empty {
@@ -76,7 +92,7 @@ pub(crate) async fn rb(g: &Global, a: RbArgs) -> Result<u8, CliError> {
             )));
         }
         let opened = crate::location::open_bucket(&store, &bucket, &config)?;
-        let ep = Endpoint::new(Arc::clone(&opened.store), opened.base.clone(), opened.id);
+        let ep = Endpoint::layered(Arc::clone(&opened.store), opened.base.clone(), opened.id);
         let req = JobRequest {
             op: Operation::Delete,
             max_delete: a.max_delete,
@@ -89,10 +105,14 @@ pub(crate) async fn rb(g: &Global, a: RbArgs) -> Result<u8, CliError> {
             return Ok(crate::output::Output::new(g).summary(&summary));
         }
     }
-    admin
-        .delete_bucket(&bucket)
-        .await
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let removed = retry_policy().run(0, || admin.delete_bucket(&bucket)).await;
+    match removed {
+        // NotFound: the bucket was there a moment ago (the emptiness check
+        // found it), so a retry after an answer lost on the way (ours, or
+        // the transport's own) finds it gone, which is what was asked.
+        Ok(()) | Err(Error::NotFound { .. }) => {}
+        Err(e) => return Err(CliError::usage(e.to_string())),
+    }
     if !g.quiet {
         eprintln!("removed bucket {bucket}");
     }

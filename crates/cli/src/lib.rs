@@ -22,6 +22,7 @@ mod buckets;
 mod demo;
 mod error;
 mod inspect;
+mod layers;
 mod location;
 mod output;
 mod providers;

@@ -107,7 +107,7 @@ pub(crate) fn open_local(root: &Path, follow: bool) -> Result<Arc<dyn ObjectStor
     LocalStore::new(&abs)
         .map(|s| {
             let s = if follow { s.following_symlinks() } else { s };
-            Arc::new(s) as Arc<dyn ObjectStore>
+            crate::layers::layered(Arc::new(s))
         })
         .map_err(|e| CliError::usage(format!("{}: cannot use as a directory: {e}", abs.display())))
 }
@@ -120,7 +120,11 @@ pub(crate) fn open_bucket(
     bucket: &str,
     config: &ConfigFile,
 ) -> Result<Opened, CliError> {
-    crate::providers::open(store, bucket, config)
+    let opened = crate::providers::open(store, bucket, config)?;
+    Ok(Opened {
+        store: crate::layers::layered(opened.store),
+        ..opened
+    })
 }
 
 /// Reopens a store from its journaled id (see [`Opened::id`]).

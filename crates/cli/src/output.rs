@@ -95,6 +95,7 @@ impl Output {
                     | Event::FileFailed { .. }
                     | Event::FileSkipped { .. }
                     | Event::DryRun { .. }
+                    | Event::Concurrency { .. }
             ) && let Ok(text) = serde_json::to_string(ev)
             {
                 outln!("{text}");
@@ -160,7 +161,7 @@ impl Output {
         }
         let c = &s.counts;
         if self.json {
-            let v = json!({
+            let mut v = json!({
                 "type": "summary",
                 "job_id": s.job_id,
                 "files_total": c.files_total,
@@ -179,6 +180,9 @@ impl Output {
                 "verified_by_size": s.verified_by_size,
                 "skipped_by_reason": s.skipped_by_reason.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             });
+            if c.concurrency > 0 {
+                v["concurrency"] = json!(c.concurrency);
+            }
             outln!("{v}");
         } else if !self.quiet {
             let rate = c.bytes_transferred as f64 / c.elapsed_s.max(1e-3);

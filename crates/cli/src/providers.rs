@@ -39,8 +39,8 @@ pub(crate) fn s3_flags() -> S3Flags {
         .unwrap_or_default()
 }
 
-/// A bucket location's store, the key prefix that addresses the bucket in
-/// it, and the id the journal keeps to reopen it.
+/// A bucket location's store (in its layers), the key prefix that
+/// addresses the bucket in it, and the id the journal keeps to reopen it.
 pub(crate) struct Opened {
     /// The store.
     pub(crate) store: Arc<dyn ObjectStore>,
@@ -403,7 +403,8 @@ pub(crate) async fn list_uploads(
     let uploads = match kind {
         "s3" => {
             let s3 = S3Store::new(s3_config(store, bucket, remote)?).map_err(usage)?;
-            s3.list_multipart_uploads(prefix)
+            crate::layers::retry_policy()
+                .run(0, || s3.list_multipart_uploads(prefix))
                 .await?
                 .into_iter()
                 .map(|u| (u.key.to_string(), u.upload_id.0))
@@ -411,7 +412,8 @@ pub(crate) async fn list_uploads(
         }
         "cos" => {
             let cos = CosStore::new(cos_config(store, bucket, remote)?).map_err(usage)?;
-            cos.list_multipart_uploads(prefix)
+            crate::layers::retry_policy()
+                .run(0, || cos.list_multipart_uploads(prefix))
                 .await?
                 .into_iter()
                 .map(|u| (u.key.to_string(), u.upload_id.0))

@@ -18,10 +18,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use haul_engine::{OnError, TransferConfig};
+use haul_engine::{Concurrency, OnError, TransferConfig};
 use serde::Deserialize;
 
-use crate::args::{Knobs, OnErrorArg, VerifyArg};
+use crate::args::{ConcurrencyArg, Knobs, OnErrorArg, VerifyArg};
 use crate::{CliError, size};
 
 /// A named remote. `Debug` hides the inline secrets.
@@ -178,15 +178,22 @@ impl ConfigFile {
         })
     }
 
-    /// Engine settings: defaults, then `[transfer]`, then flags.
+    /// Engine settings: defaults, then `[transfer]`, then flags. The
+    /// stores opened after this are put in the layers they give (retry
+    /// policy, limits).
     pub(crate) fn transfer_config(&self, knobs: &Knobs) -> Result<TransferConfig, CliError> {
-        let mut c = TransferConfig::default();
+        // The command line tunes its concurrency unless told a number.
+        let mut c = TransferConfig {
+            concurrency: Concurrency::Auto,
+            ..TransferConfig::default()
+        };
         for (name, value) in &self.transfer {
             apply_file_knob(&mut c, name, value)
                 .map_err(|e| CliError::usage(format!("[transfer] {name}: {e}")))?;
         }
         apply_flags(&mut c, knobs);
         c.validate().map_err(CliError::usage)?;
+        crate::layers::set_layers(c.layers());
         Ok(c)
     }
 }
@@ -207,8 +214,22 @@ fn as_count<T: TryFrom<i64>>(v: &toml::Value) -> Result<T, String> {
 
 fn apply_file_knob(c: &mut TransferConfig, name: &str, v: &toml::Value) -> Result<(), String> {
     match name {
-        "file_parallel_limit" => c.file_parallel_limit = as_count(v)?,
-        "chunk_parallel_limit" => c.chunk_parallel_limit = as_count(v)?,
+        "concurrency" => {
+            let text = match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                _ => return Err("expected \"auto\" or a positive number".into()),
+            };
+            set_concurrency(c, crate::args::parse_concurrency(&text)?);
+        }
+        "file_parallel_limit" => {
+            c.file_parallel_limit = as_count(v)?;
+            c.concurrency = Concurrency::Fixed;
+        }
+        "chunk_parallel_limit" => {
+            c.chunk_parallel_limit = as_count(v)?;
+            c.concurrency = Concurrency::Fixed;
+        }
         "chunk_retry_times" => c.chunk_retry_times = as_count(v)?,
         "chunk_size" => c.chunk_size = as_size(v)?,
         "slice_size" => c.slice_size = as_size(v)?,
@@ -251,12 +272,14 @@ fn apply_file_knob(c: &mut TransferConfig, name: &str, v: &toml::Value) -> Resul
 /// The flags given to `haul resume`, over the job's recorded settings: the
 /// ones a resume may change (limits, retries, error mode), each only when it
 /// was given, whatever its value (a flag equal to the default still wins).
+/// The stores reopened after this are put in the layers the result gives.
 pub(crate) fn apply_resume_flags(c: &mut TransferConfig, k: &Knobs) -> Result<(), CliError> {
     let given = Knobs {
         file_parallel_limit: k.file_parallel_limit,
         chunk_parallel_limit: k.chunk_parallel_limit,
         chunk_retry_times: k.chunk_retry_times,
         copy_chunk_parallel_limit: k.copy_chunk_parallel_limit,
+        concurrency: k.concurrency,
         bwlimit: k.bwlimit,
         tpslimit: k.tpslimit,
         max_inflight_bytes: k.max_inflight_bytes,
@@ -266,7 +289,22 @@ pub(crate) fn apply_resume_flags(c: &mut TransferConfig, k: &Knobs) -> Result<()
         ..Knobs::default()
     };
     apply_flags(c, &given);
-    c.validate().map_err(CliError::usage)
+    c.validate().map_err(CliError::usage)?;
+    crate::layers::set_layers(c.layers());
+    Ok(())
+}
+
+/// `--concurrency` (or `concurrency =`): auto, or N files and N parts.
+fn set_concurrency(c: &mut TransferConfig, v: ConcurrencyArg) {
+    match v {
+        ConcurrencyArg::Auto => c.concurrency = Concurrency::Auto,
+        ConcurrencyArg::Fixed(n) => {
+            c.concurrency = Concurrency::Fixed;
+            c.file_parallel_limit = n;
+            c.chunk_parallel_limit = n;
+            c.copy_chunk_parallel_limit = n;
+        }
+    }
 }
 
 fn apply_flags(c: &mut TransferConfig, k: &Knobs) {
@@ -274,6 +312,16 @@ fn apply_flags(c: &mut TransferConfig, k: &Knobs) {
         if let Some(v) = v {
             *dst = v;
         }
+    }
+    if let Some(v) = k.concurrency {
+        set_concurrency(c, v);
+    }
+    // Explicit limits always win over tuning.
+    if k.file_parallel_limit.is_some()
+        || k.chunk_parallel_limit.is_some()
+        || k.copy_chunk_parallel_limit.is_some()
+    {
+        c.concurrency = Concurrency::Fixed;
     }
     set(&mut c.file_parallel_limit, k.file_parallel_limit);
     set(&mut c.chunk_parallel_limit, k.chunk_parallel_limit);

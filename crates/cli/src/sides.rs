@@ -32,7 +32,7 @@ pub(crate) struct Side {
 
 impl Side {
     pub(crate) fn endpoint(self) -> Endpoint {
-        Endpoint::new(self.store, self.prefix, self.id)
+        Endpoint::layered(self.store, self.prefix, self.id)
     }
 }
 

@@ -305,7 +305,7 @@ pub(crate) fn reopen_job(
     };
     Ok((
         transfer,
-        Endpoint::new(src, spec.src_prefix.clone(), spec.src.clone()),
-        Endpoint::new(dst, spec.dst_prefix.clone(), spec.dst.clone()),
+        Endpoint::layered(src, spec.src_prefix.clone(), spec.src.clone()),
+        Endpoint::layered(dst, spec.dst_prefix.clone(), spec.dst.clone()),
     ))
 }

@@ -15,6 +15,7 @@ mod error;
 mod escape;
 mod key;
 mod meta;
+pub mod observe;
 mod payload;
 mod range;
 pub mod resend;

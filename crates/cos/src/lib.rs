@@ -36,7 +36,7 @@
 //! the engine computes it while reading each part, and:
 //!
 //! * every PUT and part answer's CRC-64 is compared with the payload's; a
-//!   mismatch is [`Error::Integrity`](haul_core::Error::Integrity) (a
+//!   mismatch is [`Error::Integrity`] (a
 //!   mismatched PUT is deleted so the wrong bytes are never visible);
 //! * completion combines the parts' CRC-64s (when every part carries one)
 //!   and compares the whole object's, deleting it on a mismatch;
@@ -80,79 +80,26 @@
 //! ranged GETs; ListParts; UploadPartCopy; CRC-64 native; the ETag of a
 //! single PUT is the MD5 of the body.
 
-mod addr;
 mod config;
 mod core;
-mod lister;
-mod multipart;
-mod reader;
 mod sign;
-mod writer;
-mod xml;
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use haul_core::{Capabilities, ChecksumKind, Key, Result};
+use haul_core::{Error, Key, Result};
+use haul_s3_dialect::check_key;
+
+use crate::core::{Cos, SPEC};
 // The docs link to it; the impl is delegate_object_store!'s.
 #[cfg(doc)]
 use haul_core::ObjectStore;
 
 pub use config::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
-pub use multipart::PendingUpload;
+pub use haul_s3_dialect::PendingUpload;
 
-use crate::core::Core;
-
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
-
-/// COS's capabilities, with the configured largest object.
-fn capabilities(cfg: &CosConfig) -> Capabilities {
-    Capabilities {
-        multipart: true,
-        min_part_size_bytes: MIB,
-        max_part_size_bytes: 5 * GIB,
-        max_parts: 10_000,
-        streamed_puts: true,
-        max_single_put_bytes: 5 * GIB,
-        max_object_size_bytes: cfg.max_object_size_bytes,
-        server_side_copy: true,
-        max_copy_bytes: 5 * GIB,
-        part_copy: true,
-        list_parts: true,
-        list: true,
-        ranged_get: true,
-        native_checksums: vec![ChecksumKind::Crc64Xz],
-        wants_content_md5: false,
-        etag_is_md5: true,
-        batch_delete_max: writer::BATCH_DELETE_MAX,
-        ..Capabilities::default()
-    }
-}
-
-/// An [`ObjectStore`] over one COS bucket. Cheap to share behind an `Arc`;
-/// one pooled HTTP client serves every call.
-#[derive(Clone)]
-pub struct CosStore {
-    core: Arc<Core>,
-}
+haul_s3_dialect::store! { CosStore, "COS", core::Cos, CosConfig, cfg, core::new }
 
 impl CosStore {
-    /// A store for `cfg`'s bucket. Performs no I/O; a wrong endpoint or
-    /// bucket shows up on the first call.
-    pub fn new(cfg: CosConfig) -> Result<Self> {
-        Ok(Self {
-            core: Arc::new(Core::new(cfg)?),
-        })
-    }
-
-    /// The configuration (its `Debug` hides the secrets).
-    #[must_use]
-    pub fn config(&self) -> &CosConfig {
-        &self.core.cfg
-    }
-
     /// A presigned GET URL for `key`, valid for `expires` from now: anyone
     /// holding it can download the object until then. The host is signed.
     pub fn presign_get(&self, key: &Key, expires: Duration) -> Result<String> {
@@ -162,8 +109,14 @@ impl CosStore {
     /// A presigned URL for `method` (`PUT` to let someone upload one
     /// object) on `key`, valid for `expires` from now.
     pub fn presign(&self, method: &http::Method, key: &Key, expires: Duration) -> Result<String> {
-        self.core
-            .presign(method, key.as_str(), expires, SystemTime::now())
+        check_key(key.as_str(), SPEC.api)?;
+        let kt = Cos::presign_window(SystemTime::now(), expires).ok_or_else(|| {
+            Error::invalid(key.as_str(), "a presigned URL must be valid for some time")
+        })?;
+        let core = &self.core;
+        Ok(core
+            .dialect
+            .presign(&core.endpoint, method, key.as_str(), kt))
     }
 
     /// Multipart uploads started under `prefix` and never completed or
@@ -173,23 +126,6 @@ impl CosStore {
         self.core.list_uploads(prefix).await
     }
 }
-
-impl fmt::Debug for CosStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CosStore")
-            .field("config", &self.core.cfg)
-            .field("path_style", &self.core.endpoint.path_style)
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Display for CosStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cos://{}", self.core.cfg.bucket)
-    }
-}
-
-haul_http::delegate_object_store!(CosStore, lister::list);
 
 #[cfg(test)]
 mod vectors;

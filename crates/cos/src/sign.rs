@@ -11,21 +11,11 @@
 //! 5. `StringToSign = "sha1\n" KeyTime "\n" hex(SHA1(HttpString)) "\n"`;
 //! 6. `Signature = hex(HMAC-SHA1(SignKey, StringToSign))`.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha1::{Digest as _, Sha1};
-
-/// Everything but `A-Z a-z 0-9 - _ . ~` is encoded, with uppercase hex.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// COS's `UrlEncode`: everything but unreserved characters, uppercase hex
 /// (space is `%20`; `/`, `;`, `=` are encoded).
-pub(crate) fn url_encode(s: &str) -> String {
-    utf8_percent_encode(s, UNRESERVED).to_string()
-}
+pub(crate) use haul_s3_dialect::encode as url_encode;
 
 /// HMAC-SHA1 (RFC 2104) over SHA-1's 64-byte blocks.
 pub(crate) fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {

@@ -3,9 +3,16 @@
 
 use http::Method;
 
+use haul_http::send::Prepared;
+
+use crate::config::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
 use crate::core::{Call, Core};
 use crate::sign::{KeyTime, sign};
-use crate::{CosConfig, DEFAULT_MAX_OBJECT_SIZE};
+
+/// `call` signed as every call is, for the window `kt`.
+fn prepare(core: &Core, call: &Call<'_>, kt: KeyTime) -> haul_core::Result<Prepared> {
+    core.dialect.prepare(&core.endpoint, call, kt)
+}
 
 /// cos-go-sdk-v5 `auth_test.go::TestNewAuthorization`.
 #[test]
@@ -16,7 +23,7 @@ fn go_sdk_new_authorization() {
         "QmFzZTY0IGlzIGEgZ2VuZXJp",
         "AKIDZfbOA78asKUYBcXFrJD0a1ICvR98JM",
     );
-    let core = Core::new(cfg).expect("core");
+    let core = crate::core::new(cfg).expect("core");
     let call = Call::new(Method::PUT, Some("testfile2"))
         .header(
             "x-cos-content-sha1",
@@ -27,7 +34,7 @@ fn go_sdk_new_authorization() {
         start: 1_480_932_292,
         end: 1_481_012_292,
     };
-    let prepared = core.prepare(&call, kt).expect("prepare");
+    let prepared = prepare(&core, &call, kt).expect("prepare");
     assert_eq!(
         prepared.url,
         "https://testbucket-125000000.cos.ap-guangzhou.myqcloud.com/testfile2"
@@ -71,12 +78,12 @@ fn go_sdk_presigned_url_vectors() {
 fn path_style_signs_the_bucket_in_the_path_and_the_port_in_the_host() {
     let cfg = CosConfig::new("b-1250000000", "ap-guangzhou", "ID", "KEY")
         .with_endpoint("http://127.0.0.1:9000");
-    let core = Core::new(cfg).expect("core");
+    let core = crate::core::new(cfg).expect("core");
     let call = Call::new(Method::GET, Some("测试 a+b"))
         .query("partNumber", "2")
         .query("uploadId", "u 1");
     let kt = KeyTime { start: 1, end: 2 };
-    let prepared = core.prepare(&call, kt).expect("prepare");
+    let prepared = prepare(&core, &call, kt).expect("prepare");
     assert_eq!(
         prepared.url,
         "http://127.0.0.1:9000/b-1250000000/%E6%B5%8B%E8%AF%95%20a%2Bb?partNumber=2&uploadId=u%201"
@@ -105,18 +112,21 @@ fn path_style_signs_the_bucket_in_the_path_and_the_port_in_the_host() {
 fn security_token_is_sent_and_signed() {
     let mut cfg = CosConfig::new("b-1250000000", "ap-guangzhou", "ID", "KEY");
     cfg.security_token = Some("TOKEN".into());
-    let core = Core::new(cfg).expect("core");
-    let prepared = core
-        .prepare(
-            &Call::new(Method::HEAD, Some("k")),
-            KeyTime { start: 1, end: 2 },
-        )
-        .expect("prepare");
+    let core = crate::core::new(cfg).expect("core");
+    let prepared = prepare(
+        &core,
+        &Call::new(Method::HEAD, Some("k")),
+        KeyTime { start: 1, end: 2 },
+    )
+    .expect("prepare");
     assert_eq!(prepared.headers["x-cos-security-token"], "TOKEN");
     let auth = prepared.headers["authorization"].to_str().expect("ascii");
     assert!(
         auth.contains("q-header-list=host;x-cos-security-token"),
         "{auth}"
     );
-    assert!(crate::capabilities(&core.cfg).max_object_size_bytes == DEFAULT_MAX_OBJECT_SIZE);
+    assert!(
+        crate::core::capabilities(&core.dialect.cfg).max_object_size_bytes
+            == DEFAULT_MAX_OBJECT_SIZE
+    );
 }

@@ -34,6 +34,25 @@ pub enum OnError {
     Abort,
 }
 
+/// How many data requests (parts, single puts, copies) a job keeps in
+/// flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Concurrency {
+    /// `file_parallel_limit` files, each with `chunk_parallel_limit` parts
+    /// (`copy_chunk_parallel_limit` for part copies), as set.
+    #[default]
+    Fixed,
+    /// Tuned while the job runs: from `chunk_parallel_limit` requests in
+    /// flight across the job, up while throughput grows, down when the
+    /// store throttles, at most [`AUTO_MAX`]; the per-file limits are
+    /// lifted to that maximum. See the `tune` module.
+    Auto,
+}
+
+/// The most requests in flight `Concurrency::Auto` goes to.
+pub const AUTO_MAX: usize = 128;
+
 /// Transfer settings. Defaults are chosen for throughput on a fast link; each
 /// field says why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,10 +77,13 @@ pub struct TransferConfig {
     pub copy_chunk_parallel_limit: usize,
     /// Part size for server-side part copies. Default 128 MiB.
     pub copy_chunk_size: u64,
-    /// Server-side copies above this size use part copy; below, one copy call.
-    /// Default 128 MiB: parallel part copies of a large object finish well
-    /// before one CopyObject on the servers measured (the COS SDK's 5 GB
-    /// default serialises the whole copy on one request).
+    /// Server-side copies up to this size are one copy call (CopyObject);
+    /// above, the journaled, resumable part copy. Default 5 GiB, the most
+    /// one S3 CopyObject takes (rclone's cutoff is 4.6 GiB; s5cmd always
+    /// sends one): measured on SeaweedFS, which copies the bytes, one
+    /// CopyObject of 1 GiB took 6.7 s against 20.9 s for 128 MiB part
+    /// copies; Garage copies metadata only, so one call is near instant
+    /// there. A store with a lower limit (`max_copy_bytes`) lowers it.
     pub copy_slice_size: u64,
     /// How often a progress snapshot is emitted. Default 500 ms.
     #[serde(with = "duration_ms")]
@@ -75,11 +97,18 @@ pub struct TransferConfig {
     pub max_inflight_bytes: u64,
     /// What a failed file does to the job.
     pub on_error: OnError,
-    /// Bytes per second across the job; 0 means unlimited.
+    /// Bytes per second across the job; 0 means unlimited. The engine
+    /// journals it with the job and does not act on it: whoever opens the
+    /// stores puts them in a [`haul_layers::Throttle`] with it, so that a
+    /// resume is limited alike.
     pub bwlimit_bytes_per_sec: u64,
-    /// Requests per second across the job; 0 means unlimited.
+    /// Requests per second across the job; 0 means unlimited. As
+    /// `bwlimit_bytes_per_sec`: for the stores' throttle layer.
     pub tpslimit_per_sec: u64,
-    /// Request-level retries of a transient failure. Default 5.
+    /// Request-level retries of a transient failure. Default 5. The
+    /// stores' retry layer uses it for the requests it can send again
+    /// ([`TransferConfig::retry_policy`]); the engine for those whose body
+    /// it reads again.
     pub request_retry_times: usize,
     /// First backoff delay (doubles, full jitter, capped at 15 s). Default 100 ms.
     #[serde(with = "duration_ms")]
@@ -97,6 +126,13 @@ pub struct TransferConfig {
     /// sizes only. Default off: such a move keeps the source and fails the
     /// file, naming `verify_read_back` as the way to verify by content.
     pub allow_size_only: bool,
+    /// Fixed or tuned concurrency. Default fixed for the library; the
+    /// command line's default is `auto`.
+    pub concurrency: Concurrency,
+    /// How often `Concurrency::Auto` judges throughput and moves. Default
+    /// 1 s: long enough to see a step's effect on a link of 200 ms RTT.
+    #[serde(with = "duration_ms")]
+    pub concurrency_interval: Duration,
 }
 
 impl Default for TransferConfig {
@@ -109,7 +145,7 @@ impl Default for TransferConfig {
             slice_size: 16 * MIB,
             copy_chunk_parallel_limit: 32,
             copy_chunk_size: 128 * MIB,
-            copy_slice_size: 128 * MIB,
+            copy_slice_size: 5 * 1024 * MIB,
             progress_interval: Duration::from_millis(500),
             upload_check_content_md5: false,
             upload_queue_size: 1000,
@@ -122,11 +158,48 @@ impl Default for TransferConfig {
             resend_unknown: false,
             verify_read_back: false,
             allow_size_only: false,
+            concurrency: Concurrency::Fixed,
+            concurrency_interval: Duration::from_secs(1),
         }
     }
 }
 
 impl TransferConfig {
+    /// The parts in flight per file of a multipart upload or part copy.
+    #[must_use]
+    pub fn parts_per_file(&self, copy: bool) -> usize {
+        match (self.concurrency, copy) {
+            (Concurrency::Auto, _) => AUTO_MAX,
+            (Concurrency::Fixed, true) => self.copy_chunk_parallel_limit,
+            (Concurrency::Fixed, false) => self.chunk_parallel_limit,
+        }
+    }
+
+    /// The files in flight.
+    #[must_use]
+    pub fn files_in_flight(&self) -> usize {
+        match self.concurrency {
+            Concurrency::Auto => AUTO_MAX.max(self.file_parallel_limit),
+            Concurrency::Fixed => self.file_parallel_limit,
+        }
+    }
+
+    /// The request retry policy these settings give.
+    #[must_use]
+    pub fn retry_policy(&self) -> haul_layers::RetryPolicy {
+        haul_layers::RetryPolicy::new(self.request_retry_times, self.retry_base_delay)
+    }
+
+    /// The store layers these settings give: their retry policy and their
+    /// limits (one pair of buckets, shared by every store wrapped).
+    #[must_use]
+    pub fn layers(&self) -> haul_layers::Layers {
+        haul_layers::Layers::new(self.retry_policy()).limits(haul_layers::Limits::new(
+            self.bwlimit_bytes_per_sec,
+            self.tpslimit_per_sec,
+        ))
+    }
+
     /// Checks the settings; returns a one-line reason when they cannot work.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [

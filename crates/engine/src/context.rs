@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::attrs::AttrOverrides;
 use crate::config::{CompareMode, TransferConfig};
-use crate::event::{Counters, Event, Summary};
-use crate::limit::{ByteBudget, TokenBucket};
+use crate::event::{Counters, Event, Snapshot, Summary};
+use crate::limit::ByteBudget;
 
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +41,10 @@ pub struct Endpoint {
     /// How the caller names this endpoint (a URL or path), journaled so
     /// `resume` can open the same store again. Never holds a secret.
     pub location: String,
+    /// Whether `store` is already inside its layers (retry, throttle):
+    /// the engine puts a store that is not in the layers its settings give
+    /// ([`TransferConfig::layers`]) when a job starts.
+    pub layered: bool,
 }
 
 impl Endpoint {
@@ -54,8 +58,55 @@ impl Endpoint {
             store,
             prefix: prefix.into(),
             location: location.into(),
+            layered: false,
         }
     }
+
+    /// An endpoint over a `store` its caller already put in its layers
+    /// ([`haul_layers::Layers::wrap`]), used as is.
+    pub fn layered(
+        store: Arc<dyn ObjectStore>,
+        prefix: impl Into<String>,
+        location: impl Into<String>,
+    ) -> Self {
+        Self {
+            layered: true,
+            ..Self::new(store, prefix, location)
+        }
+    }
+}
+
+/// The two sides of a job with their stores in `layers` where they were
+/// not: one store serving both sides is wrapped once, so that it still
+/// serves both (server-side copies).
+pub(crate) fn with_layers(
+    layers: &haul_layers::Layers,
+    src: Endpoint,
+    dst: Endpoint,
+) -> (Endpoint, Endpoint) {
+    let same = std::ptr::addr_eq(Arc::as_ptr(&src.store), Arc::as_ptr(&dst.store));
+    let wrap = |e: Endpoint| {
+        if e.layered {
+            e
+        } else {
+            Endpoint {
+                store: layers.wrap(e.store),
+                layered: true,
+                ..e
+            }
+        }
+    };
+    let src = wrap(src);
+    let dst = if same {
+        Endpoint {
+            store: Arc::clone(&src.store),
+            layered: true,
+            ..dst
+        }
+    } else {
+        wrap(dst)
+    };
+    (src, dst)
 }
 
 /// A job to start.
@@ -157,8 +208,10 @@ pub(crate) struct Shared {
     pub(crate) attrs: AttrOverrides,
     pub(crate) counters: Counters,
     pub(crate) budget: ByteBudget,
-    pub(crate) bw: Option<TokenBucket>,
-    pub(crate) tps: Option<TokenBucket>,
+    /// The policy of the retries the engine owns ([`crate::retry`]).
+    pub(crate) retry: haul_layers::RetryPolicy,
+    /// The job-wide data request slots, when the concurrency is tuned.
+    pub(crate) slots: Option<crate::tune::Slots>,
     pub(crate) events: Option<mpsc::UnboundedSender<Event>>,
     pub(crate) cancel: watch::Receiver<bool>,
     pub(crate) started: Instant,
@@ -184,11 +237,49 @@ impl Shared {
         }
     }
 
+    /// The counters at this moment, with the tuned concurrency.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            concurrency: self.slots.as_ref().map_or(0, |s| s.limit() as u64),
+            ..self.counters.snapshot(self.started.elapsed())
+        }
+    }
+
     /// Whether source and destination are the same store object, so
     /// server-side copies apply.
     pub(crate) fn same_store(&self) -> bool {
         std::ptr::addr_eq(Arc::as_ptr(&self.src.store), Arc::as_ptr(&self.dst.store))
     }
+}
+
+/// A job hears of its retries (the stores' retry layers', its own) and
+/// counts them by cause, with the bytes they carried again.
+impl haul_core::observe::Observer for Shared {
+    fn retried(&self, error: &haul_core::Error, bytes: u64) {
+        self.counters.count_retry(error);
+        if matches!(error, haul_core::Error::RateLimited { .. }) {
+            crate::tune::throttled(self);
+        }
+        self.counters
+            .bytes_resent
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn resent(&self, n: u64, bytes: u64) {
+        self.counters.count_resends(n, bytes);
+    }
+}
+
+/// `fut` with the job's retries reported to it: every task a job spawns
+/// runs inside this.
+pub(crate) fn observed<F: std::future::Future>(
+    shared: &Arc<Shared>,
+    fut: F,
+) -> impl std::future::Future<Output = F::Output> + use<F> {
+    haul_core::observe::scope(
+        Arc::clone(shared) as Arc<dyn haul_core::observe::Observer>,
+        fut,
+    )
 }
 
 /// The source's modification time in nanoseconds, as the journal keeps it.
@@ -214,7 +305,7 @@ pub(crate) fn summary_of(shared: &Shared) -> Summary {
         .collect();
     Summary {
         job_id: shared.job.0,
-        counts: shared.counters.snapshot(shared.started.elapsed()),
+        counts: shared.snapshot(),
         cancelled: shared.cancelled(),
         failures,
         integrity_failures: shared.counters.integrity_failures.load(Ordering::Relaxed),

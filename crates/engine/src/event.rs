@@ -95,6 +95,18 @@ pub enum Event {
     },
     /// Periodic progress.
     Progress(Snapshot),
+    /// The tuned concurrency moved (`Concurrency::Auto`).
+    Concurrency {
+        /// Data requests in flight from now on.
+        limit: u64,
+        /// `climbing` (the last step raised throughput), `holding` (it did
+        /// not: back to the best level), `probing` (trying a step up after
+        /// holding) or `throttled` (the store answered SlowDown).
+        reason: &'static str,
+        /// Throughput over the last interval, in MB/s (10^6 bytes).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mb_per_sec: Option<f64>,
+    },
 }
 
 /// Counters at one moment.
@@ -121,6 +133,15 @@ pub struct Snapshot {
     pub retries: u64,
     /// Seconds since the job (or its resume) started.
     pub elapsed_s: f64,
+    /// Data requests in flight the tuned concurrency allows now
+    /// (`Concurrency::Auto`); 0 (and left out of JSON) when fixed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub concurrency: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The end-of-job report.
@@ -172,6 +193,12 @@ pub(crate) struct Counters {
     pub(crate) files_failed: AtomicU64,
     pub(crate) bytes_total: AtomicU64,
     pub(crate) bytes_transferred: AtomicU64,
+    /// Bytes read from the source as they flow (the tuner's measure);
+    /// shared with the bodies that count them.
+    pub(crate) bytes_moved: std::sync::Arc<AtomicU64>,
+    /// Bytes copied inside the store (part copies and copies), counted as
+    /// each request ends.
+    pub(crate) bytes_copied: AtomicU64,
     pub(crate) bytes_resent: AtomicU64,
     pub(crate) bytes_resumed: AtomicU64,
     pub(crate) retries: AtomicU64,
@@ -242,6 +269,7 @@ impl Counters {
             bytes_resumed: g(&self.bytes_resumed),
             retries: g(&self.retries),
             elapsed_s: elapsed.as_secs_f64(),
+            concurrency: 0,
         }
     }
 }

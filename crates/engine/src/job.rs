@@ -12,10 +12,10 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::TransferConfig;
-use crate::context::{Endpoint, JobRequest, JobSpec, Operation, Shared, summary_of};
+use crate::context::{Endpoint, JobRequest, JobSpec, Operation, Shared, observed, summary_of};
 use crate::error::EngineError;
 use crate::event::{Counters, Event, Summary};
-use crate::limit::{ByteBudget, TokenBucket};
+use crate::limit::ByteBudget;
 use crate::stream;
 
 /// Starts and resumes jobs.
@@ -110,7 +110,8 @@ impl Engine {
         let job = self.journal.create_job(&spec_json).await?;
         let lock = self.journal.lock_job(job)?;
         let (shared, cancel) = self.shared(job, &spec, req.src.clone(), req.dst.clone());
-        let task = tokio::spawn(async move {
+        let scope = Arc::clone(&shared);
+        let task = tokio::spawn(observed(&scope, async move {
             let _lock = lock;
             crate::plan::plan(&shared, &req, &filter).await?;
             if req.dry_run {
@@ -126,7 +127,7 @@ impl Engine {
                 return Ok(summary_of(&shared));
             }
             execute(shared, false, true).await
-        });
+        }));
         Ok(JobHandle { job, cancel, task })
     }
 
@@ -171,11 +172,12 @@ impl Engine {
         c.files_done.store(row.files_done, Ordering::Relaxed);
         c.files_skipped.store(row.files_skipped, Ordering::Relaxed);
         c.bytes_total.store(row.bytes_total, Ordering::Relaxed);
-        let task = tokio::spawn(async move {
+        let scope = Arc::clone(&shared);
+        let task = tokio::spawn(observed(&scope, async move {
             let _lock = lock;
             settle_unknown(&shared).await?;
             execute(shared, true, true).await
-        });
+        }));
         Ok(JobHandle { job, cancel, task })
     }
 
@@ -204,7 +206,8 @@ impl Engine {
             ..spec
         };
         let (shared, cancel) = self.shared(job, &spec, src, dst);
-        let task = tokio::spawn(execute(shared, false, false));
+        let scope = Arc::clone(&shared);
+        let task = tokio::spawn(observed(&scope, execute(shared, false, false)));
         Ok(JobHandle { job, cancel, task })
     }
 
@@ -218,12 +221,19 @@ impl Engine {
         let canceller = self.canceller.clone().unwrap_or_default();
         let cancel_rx = canceller.0.subscribe();
         let config = spec.config.clone();
+        let (src, dst) = crate::context::with_layers(&config.layers(), src, dst);
         let shared = Arc::new(Shared {
             job,
             journal: Arc::clone(&self.journal),
             budget: ByteBudget::new(config.max_inflight_bytes),
-            bw: TokenBucket::new(config.bwlimit_bytes_per_sec),
-            tps: TokenBucket::new(config.tpslimit_per_sec),
+            retry: config.retry_policy(),
+            slots: (config.concurrency == crate::config::Concurrency::Auto).then(|| {
+                crate::tune::Slots::new(
+                    config.chunk_parallel_limit,
+                    crate::config::AUTO_MAX,
+                    config.concurrency_interval / 2,
+                )
+            }),
             config,
             src,
             dst,
@@ -300,7 +310,7 @@ impl Engine {
         let key = dst.prefix.clone();
         let src = Endpoint::new(Arc::clone(&dst.store), stream::STDIN, stream::STDIN);
         let (shared, row, _lock) = self.stream_job(src, dst, stream::STDIN, &key).await?;
-        let result = stream::upload(&shared, &row, &mut reader, opts).await;
+        let result = observed(&shared, stream::upload(&shared, &row, &mut reader, opts)).await;
         stream::finish(&shared, &row, result).await
     }
 
@@ -315,7 +325,7 @@ impl Engine {
         let key = src.prefix.clone();
         let dst = Endpoint::new(Arc::clone(&src.store), stream::STDIN, stream::STDIN);
         let (shared, row, _lock) = self.stream_job(src, dst, &key, stream::STDIN).await?;
-        let result = stream::download(&shared, &key, &mut writer).await;
+        let result = observed(&shared, stream::download(&shared, &key, &mut writer)).await;
         stream::finish(&shared, &row, result).await
     }
 }
@@ -398,7 +408,11 @@ async fn execute(
         shared.journal.flush().await?;
     }
     let ticker = spawn_progress(Arc::clone(&shared));
-    let files = Arc::new(Semaphore::new(shared.config.file_parallel_limit));
+    let tuner = tokio::spawn(crate::tune::tune(
+        Arc::clone(&shared),
+        shared.config.concurrency_interval,
+    ));
+    let files = Arc::new(Semaphore::new(shared.config.files_in_flight()));
     let mut tasks = JoinSet::new();
     let mut after = FileId(0);
     let mut deletes: Vec<FileRow> = Vec::new();
@@ -421,19 +435,19 @@ async fn execute(
                     let batch = std::mem::take(&mut deletes);
                     let permit = Arc::clone(&files).acquire_owned().await;
                     let s = Arc::clone(&shared);
-                    tasks.spawn(async move {
+                    tasks.spawn(observed(&shared, async move {
                         let _p = permit;
                         crate::transfer::delete_batch(&s, batch).await;
-                    });
+                    }));
                 }
                 continue;
             }
             let permit = Arc::clone(&files).acquire_owned().await;
             let s = Arc::clone(&shared);
-            tasks.spawn(async move {
+            tasks.spawn(observed(&shared, async move {
                 let _p = permit;
                 crate::transfer::run_file(&s, row).await;
-            });
+            }));
             while let Some(done) = tasks.try_join_next() {
                 done.map_err(|e| EngineError::Task(e.to_string()))?;
             }
@@ -441,12 +455,15 @@ async fn execute(
     }
     if !deletes.is_empty() && !shared.cancelled() {
         let s = Arc::clone(&shared);
-        tasks.spawn(async move { crate::transfer::delete_batch(&s, deletes).await });
+        tasks.spawn(observed(&shared, async move {
+            crate::transfer::delete_batch(&s, deletes).await;
+        }));
     }
     while let Some(done) = tasks.join_next().await {
         done.map_err(|e| EngineError::Task(e.to_string()))?;
     }
     ticker.abort();
+    tuner.abort();
     let summary = summary_of(&shared);
     let state = if summary.cancelled || (aborted(&shared) && summary.counts.files_failed == 0) {
         JobState::Interrupted
@@ -501,9 +518,7 @@ fn spawn_progress(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
-            shared.emit(Event::Progress(
-                shared.counters.snapshot(shared.started.elapsed()),
-            ));
+            shared.emit(Event::Progress(shared.snapshot()));
         }
     })
 }

@@ -54,10 +54,11 @@ mod retry;
 mod shard;
 pub mod stream;
 mod transfer;
+mod tune;
 mod verify;
 
 pub use attrs::{AttrOverrides, put_options};
-pub use config::{CompareMode, OnError, TransferConfig};
+pub use config::{AUTO_MAX, CompareMode, Concurrency, OnError, TransferConfig};
 pub use context::{Endpoint, JobRequest, JobSpec, Operation};
 pub use event::{Event, Snapshot, Summary};
 pub use haul_journal::JobId;

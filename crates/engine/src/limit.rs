@@ -1,8 +1,7 @@
-//! Shared limits: the byte budget for buffers in flight and token buckets
-//! for bandwidth and request rate.
+//! The byte budget for buffers in flight. Bandwidth and request-rate
+//! limits are the stores' throttle layer ([`haul_layers::Throttle`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -53,50 +52,6 @@ impl ByteBudget {
     }
 }
 
-/// A token bucket shared by every task of a job. Takers go into debt and
-/// sleep it off, so one large take waits in proportion to its size.
-#[derive(Debug)]
-pub(crate) struct TokenBucket {
-    rate_per_sec: f64,
-    state: tokio::sync::Mutex<(f64, Instant)>,
-}
-
-impl TokenBucket {
-    /// `None` when `rate_per_sec` is 0 (unlimited).
-    pub(crate) fn new(rate_per_sec: u64) -> Option<Self> {
-        (rate_per_sec > 0).then(|| Self {
-            rate_per_sec: rate_per_sec as f64,
-            state: tokio::sync::Mutex::new((rate_per_sec as f64, Instant::now())),
-        })
-    }
-
-    pub(crate) async fn take(&self, n: u64) {
-        let wait = {
-            let mut st = self.state.lock().await;
-            let now = Instant::now();
-            let refill = now.duration_since(st.1).as_secs_f64() * self.rate_per_sec;
-            // At most one second of burst.
-            st.0 = (st.0 + refill).min(self.rate_per_sec) - n as f64;
-            st.1 = now;
-            if st.0 < 0.0 {
-                Duration::from_secs_f64(-st.0 / self.rate_per_sec)
-            } else {
-                Duration::ZERO
-            }
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
-/// Optional bucket helper.
-pub(crate) async fn take(bucket: Option<&TokenBucket>, n: u64) {
-    if let Some(b) = bucket {
-        b.take(n).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,15 +68,5 @@ mod tests {
         waiter.await.unwrap();
         // Larger than the whole budget: clamps instead of deadlocking.
         let _big = b.acquire(100 * UNIT).await;
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn bucket_paces_takers() {
-        let bucket = TokenBucket::new(100).unwrap();
-        let start = tokio::time::Instant::now();
-        bucket.take(100).await; // the initial burst
-        bucket.take(50).await; // half a second of debt
-        assert!(start.elapsed() >= Duration::from_millis(490));
-        assert!(TokenBucket::new(0).is_none());
     }
 }

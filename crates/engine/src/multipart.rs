@@ -20,7 +20,6 @@ use crate::failure::{Done, Failure};
 use crate::parts::{
     check_part, kinds, native_kind, open, parse_sum, part_size_for, read, with_part_retries,
 };
-use crate::retry::request;
 use crate::verify::{Expected, combine_parts, multipart_etag, verify};
 
 use crate::limit::STREAMED_BUDGET as STREAMED_PART_BUDGET;
@@ -38,7 +37,7 @@ async fn reconcile(
     if !dst.capabilities().list_parts {
         return Ok(Some(journaled.into_iter().map(|p| (p.number, p)).collect()));
     }
-    let stored = match request(shared, || dst.list_parts(dk, id)).await {
+    let stored = match dst.list_parts(dk, id).await {
         Ok(p) => p,
         Err(Error::NoSuchUpload { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -134,7 +133,7 @@ pub(super) async fn multipart(
             part_size_hint: Some(part_size),
             ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
         };
-        let id = request(shared, || dst.create_multipart(dk, opts.clone())).await?;
+        let id = dst.create_multipart(dk, opts.clone()).await?;
         haul_core::crash_point("multipart-created");
         // Rule 1: the upload id is durable before the first part is sent.
         shared
@@ -146,11 +145,7 @@ pub(super) async fn multipart(
         row.part_size = Some(part_size);
         id
     };
-    let limit = if copy {
-        cfg.copy_chunk_parallel_limit
-    } else {
-        cfg.chunk_parallel_limit
-    };
+    let limit = cfg.parts_per_file(copy);
     let streamed = !copy && cap.streamed_parts;
     let parts = Arc::new(Semaphore::new(limit));
     let kinds = Arc::new(kinds(shared, cap));
@@ -183,7 +178,9 @@ pub(super) async fn multipart(
             first_err.get_or_insert(e.into());
             break;
         }
-        // Stream parts hold their share of the byte budget before reading a byte.
+        // A slot of the job's tuned concurrency first, then the part's share
+        // of the byte budget, both before reading a byte.
+        let slot = crate::tune::take(shared).await;
         let budget = if copy {
             None
         } else if streamed {
@@ -200,21 +197,19 @@ pub(super) async fn multipart(
             sk.clone(),
             dk.clone(),
         );
-        tasks.spawn(async move {
-            let _held = (permit, budget);
+        tasks.spawn(crate::context::observed(shared, async move {
+            let _held = (permit, slot, budget);
             let pn = PartNumber::new(n)?;
             let range = ByteRange::at(offset, len);
             // One count of timeouts for the part and its requests.
-            let patience = crate::retry::Patience::default();
-            let (part, sums) = with_part_retries(&s, dk.as_str(), len, true, &patience, || async {
+            let patience = Arc::new(crate::retry::Patience::default());
+            let sent = with_part_retries(&s, dk.as_str(), len, true, &patience, || async {
                 let store = &s.dst.store;
                 let (part, sums) = if copy {
-                    let part =
-                        request(&s, || store.upload_part_copy(&sk, range, &dk, &id, pn)).await?;
+                    let part = store.upload_part_copy(&sk, range, &dk, &id, pn).await?;
                     (part, Vec::new())
                 } else if streamed {
-                    crate::limit::take(s.bw.as_ref(), len).await;
-                    crate::retry::request_resending(&s, &patience, len, || async {
+                    crate::retry::rereading(&s, &patience, len, || async {
                         let body = open(&s, &m, Some(range), len, &k).await?;
                         let sums = body.sums();
                         let part = store.upload_part_stream(&dk, &id, pn, body).await?;
@@ -226,19 +221,18 @@ pub(super) async fn multipart(
                     .await?
                 } else {
                     let (payload, sums) = read(&s, &m, Some(range), len, &k).await?;
-                    crate::limit::take(s.bw.as_ref(), len).await;
-                    let part = crate::retry::request_resending(&s, &patience, len, || {
-                        store.upload_part(&dk, &id, pn, payload.clone())
-                    })
-                    .await?;
+                    let part = store.upload_part(&dk, &id, pn, payload).await?;
                     (part, sums)
                 };
                 check_part(&dk, &part, &sums)?;
+                if copy {
+                    s.counters.bytes_copied.fetch_add(len, Ordering::Relaxed);
+                }
                 Ok((part, sums))
-            })
-            .await?;
+            });
+            let (part, sums) = sent.await?;
             Ok(finish_part(&s, (file, &dk), n, offset, len, &part, &sums))
-        });
+        }));
     }
     while let Some(r) = tasks.join_next().await {
         absorb(row, &mut done, &mut first_err, r);
@@ -348,7 +342,7 @@ async fn already_complete(
         return Ok(None);
     }
     let dst = &shared.dst.store;
-    let head = match request(shared, || dst.head(dk)).await {
+    let head = match dst.head(dk).await {
         Ok(h) => h,
         Err(Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -464,7 +458,7 @@ pub(crate) async fn complete(
         });
     }
     let expected = expected_of(shared, meta, done, copy);
-    let outcome = match request(shared, || dst.complete_multipart(dk, id, &completed)).await {
+    let outcome = match dst.complete_multipart(dk, id, &completed).await {
         Ok(o) => {
             haul_core::crash_point("multipart-completed");
             o
@@ -472,20 +466,18 @@ pub(crate) async fn complete(
         // Complete is not idempotent: a retry after a lost answer finds the
         // upload gone. The object is then judged by what `head` reports; if
         // it is not there the upload really is gone (and the file is redone).
-        Err(Error::NoSuchUpload { key, upload_id }) => {
-            match request(shared, || dst.head(dk)).await {
-                Ok(h) if h.size == meta.size => PutOutcome {
-                    etag: h.etag,
-                    checksums: h.checksums,
-                    version: h.version,
-                    ..PutOutcome::default()
-                },
-                Ok(_) | Err(Error::NotFound { .. }) => {
-                    return Err(Error::NoSuchUpload { key, upload_id }.into());
-                }
-                Err(e) => return Err(e.into()),
+        Err(Error::NoSuchUpload { key, upload_id }) => match dst.head(dk).await {
+            Ok(h) if h.size == meta.size => PutOutcome {
+                etag: h.etag,
+                checksums: h.checksums,
+                version: h.version,
+                ..PutOutcome::default()
+            },
+            Ok(_) | Err(Error::NotFound { .. }) => {
+                return Err(Error::NoSuchUpload { key, upload_id }.into());
             }
-        }
+            Err(e) => return Err(e.into()),
+        },
         Err(e) => return Err(e.into()),
     };
     let verified = verify(shared, dk, meta, &expected, &outcome).await?;

@@ -2,6 +2,7 @@
 //! kinds to compute, part sizes, reading a source range hashed on the way,
 //! and retrying a part (reading again) with its re-sent bytes counted.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use haul_core::{
@@ -11,7 +12,7 @@ use haul_core::{
 
 use crate::context::Shared;
 use crate::event::Event;
-use crate::retry::request;
+use crate::retry::Patience;
 
 /// Checksum kinds to compute while reading for this destination.
 pub(crate) fn kinds(shared: &Shared, cap: &Capabilities) -> Vec<ChecksumKind> {
@@ -52,15 +53,18 @@ pub(crate) async fn read(
     len: u64,
     kinds: &[ChecksumKind],
 ) -> Result<(Payload, Vec<Checksum>), Error> {
-    request(shared, || async {
-        let payload = open(shared, meta, range, len, kinds)
-            .await?
-            .collect()
-            .await?;
-        let sums = payload.checksums().to_vec();
-        Ok((payload, sums))
-    })
-    .await
+    // The read is the request: a body cut short is read again whole.
+    shared
+        .retry
+        .run(0, || async {
+            let payload = open(shared, meta, range, len, kinds)
+                .await?
+                .collect()
+                .await?;
+            let sums = payload.checksums().to_vec();
+            Ok((payload, sums))
+        })
+        .await
 }
 
 /// Opens `range` (`len` bytes) of the source object as a body hashed with
@@ -77,21 +81,34 @@ pub(crate) async fn open(
         if_match: meta.etag.clone(),
     };
     let resp = shared.src.store.get(&meta.key, opts).await?;
-    Ok(PayloadStream::new(meta.key.as_str(), len, kinds, resp.body))
+    // Bytes counted as they flow: the tuned concurrency's measure.
+    let counted = Arc::clone(&shared.counters.bytes_moved);
+    let moved = futures::StreamExt::inspect(resp.body, move |chunk| {
+        if let Ok(c) = chunk {
+            counted.fetch_add(c.len() as u64, Ordering::Relaxed);
+        }
+    });
+    Ok(PayloadStream::new(
+        meta.key.as_str(),
+        len,
+        kinds,
+        futures::StreamExt::boxed(moved),
+    ))
 }
 
 /// Runs `attempt` up to `1 + chunk_retry_times` times while its error is
 /// retryable or (with `resend_on_mismatch`) an integrity mismatch, counting
 /// re-sent bytes.
 ///
-/// Timeouts are counted in `patience`, which the attempt's own requests may
-/// share ([`crate::retry::request_with`]).
+/// Timeouts are counted in `patience`, which the attempt's own requests
+/// share (the store's retry layer through [`haul_layers::sharing`], the
+/// engine's through [`crate::retry::rereading`]).
 pub(crate) async fn with_part_retries<T, F, Fut>(
     shared: &Shared,
     dst: &str,
     len: u64,
     resend_on_mismatch: bool,
-    patience: &crate::retry::Patience,
+    patience: &Arc<Patience>,
     mut attempt: F,
 ) -> Result<T, Error>
 where
@@ -100,7 +117,7 @@ where
 {
     let mut tries = 0;
     loop {
-        match attempt().await {
+        match haul_layers::sharing(Arc::clone(patience), attempt()).await {
             Ok(v) => return Ok(v),
             Err(e)
                 if tries < shared.config.chunk_retry_times

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -209,19 +208,11 @@ impl Planner<'_> {
     }
 }
 
-/// A listing that survives transient failures: it lists again after the
-/// last key it saw, with backoff, up to `request_retry_times` in a row.
-struct Listing<'a> {
-    /// Where retries are counted.
-    counters: &'a crate::event::Counters,
-    store: Arc<dyn ObjectStore>,
-    prefix: String,
+/// A source or destination listing. Failures part-way are the store's
+/// retry layer's to ride through ([`haul_layers::Retry`] lists again after
+/// the last entry it gave); what reaches here ends planning.
+struct Listing {
     stream: BoxStream<'static, Result<Item>>,
-    last: Option<String>,
-    retries: usize,
-    max_retries: usize,
-    patience: crate::retry::Patience,
-    base_delay: Duration,
 }
 
 /// What planning takes from a listing: objects, and what cannot be one.
@@ -239,17 +230,9 @@ impl Item {
     }
 }
 
-fn objects(
-    store: &Arc<dyn ObjectStore>,
-    prefix: &str,
-    start_after: Option<String>,
-) -> BoxStream<'static, Result<Item>> {
-    let opts = ListOptions {
-        start_after,
-        ..ListOptions::default()
-    };
+fn objects(store: &Arc<dyn ObjectStore>, prefix: &str) -> BoxStream<'static, Result<Item>> {
     store
-        .list(prefix, opts)
+        .list(prefix, ListOptions::default())
         .try_filter_map(|e| async move {
             Ok(match e {
                 ListEntry::Object(m) => Some(Item::Object(m)),
@@ -260,47 +243,20 @@ fn objects(
         .boxed()
 }
 
-impl<'a> Listing<'a> {
-    fn new(shared: &'a Shared, store: &Arc<dyn ObjectStore>, prefix: &str) -> Self {
+impl Listing {
+    fn new(store: &Arc<dyn ObjectStore>, prefix: &str) -> Self {
         Self {
-            counters: &shared.counters,
-            store: Arc::clone(store),
-            prefix: prefix.to_owned(),
-            stream: objects(store, prefix, None),
-            last: None,
-            retries: 0,
-            max_retries: shared.config.request_retry_times,
-            patience: crate::retry::Patience::default(),
-            base_delay: shared.config.retry_base_delay,
+            stream: objects(store, prefix),
         }
     }
 
     async fn next(&mut self) -> Result<Option<Item>> {
-        loop {
-            match self.stream.next().await {
-                None => return Ok(None),
-                Some(Ok(Item::Object(m))) => {
-                    self.last = Some(m.key.to_string());
-                    self.retries = 0;
-                    return Ok(Some(Item::Object(m)));
-                }
-                Some(Ok(item)) => return Ok(Some(item)),
-                Some(Err(e)) if self.retries < self.max_retries && self.patience.retry(&e) => {
-                    self.retries += 1;
-                    self.counters.count_retry(&e);
-                    let backoff = self.base_delay * (1 << self.retries.min(8));
-                    tracing::debug!(error = %e, "listing again after a transient failure");
-                    tokio::time::sleep(e.retry_after().unwrap_or(backoff)).await;
-                    self.stream = objects(&self.store, &self.prefix, self.last.clone());
-                }
-                Some(Err(e)) => return Err(e),
-            }
-        }
+        self.stream.next().await.transpose()
     }
 }
 
 async fn next(
-    s: &mut Option<Listing<'_>>,
+    s: &mut Option<Listing>,
     prefix: &str,
     filter: &Filter,
 ) -> Result<Option<(String, Item)>, EngineError> {
@@ -321,7 +277,7 @@ async fn next(
 /// way are planned as skipped or refused rows.
 async fn next_object(
     p: &mut Planner<'_>,
-    s: &mut Option<Listing<'_>>,
+    s: &mut Option<Listing>,
     prefixes: (&str, &str),
     action: FileAction,
     filter: &Filter,
@@ -341,7 +297,7 @@ async fn next_object(
 /// The next destination entry that is an object (what the destination
 /// cannot offer is neither compared nor deleted).
 async fn next_dst(
-    s: &mut Option<Listing<'_>>,
+    s: &mut Option<Listing>,
     prefix: &str,
     filter: &Filter,
 ) -> Result<Option<(String, ObjectMeta)>, EngineError> {
@@ -358,12 +314,8 @@ fn key(text: &str) -> Result<Key, EngineError> {
     Key::new(text).map_err(EngineError::Plan)
 }
 
-async fn head_opt(
-    shared: &Shared,
-    store: &dyn ObjectStore,
-    k: &Key,
-) -> Result<Option<ObjectMeta>, EngineError> {
-    match crate::retry::request(shared, || store.head(k)).await {
+async fn head_opt(store: &dyn ObjectStore, k: &Key) -> Result<Option<ObjectMeta>, EngineError> {
+    match store.head(k).await {
         Ok(m) => Ok(Some(m)),
         Err(Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(EngineError::Plan(e)),
@@ -394,7 +346,7 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
         deletes: 0,
         max_delete: req.max_delete,
     };
-    let (src, dst) = (&*req.src.store, &*req.dst.store);
+    let (src, dst) = (&*shared.src.store, &*shared.dst.store);
     if req.op == Operation::Delete {
         if req.single {
             let k = key(&req.src.prefix)?;
@@ -403,7 +355,7 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
                 ..NewFile::copy(k.as_str(), k.as_str(), 0)
             })?;
         } else {
-            let mut s = Some(Listing::new(shared, &req.src.store, &req.src.prefix));
+            let mut s = Some(Listing::new(&shared.src.store, &req.src.prefix));
             let prefixes = (req.src.prefix.as_str(), req.src.prefix.as_str());
             while let Some((_, m)) =
                 next_object(&mut p, &mut s, prefixes, FileAction::Delete, filter).await?
@@ -418,13 +370,11 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
         }
     } else if req.single {
         let k = key(&req.src.prefix)?;
-        let meta = crate::retry::request(shared, || src.head(&k))
-            .await
-            .map_err(EngineError::Plan)?;
+        let meta = src.head(&k).await.map_err(EngineError::Plan)?;
         let dk = key(&req.dst.prefix)?;
         let skip = match req.compare {
             CompareMode::Always => false,
-            mode => match head_opt(shared, dst, &dk).await? {
+            mode => match head_opt(dst, &dk).await? {
                 Some(d) => up_to_date(mode, src, &meta, dst, &d)
                     .await
                     .map_err(EngineError::Plan)?,
@@ -438,9 +388,9 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
         };
         p.push(row(&meta, dk.to_string(), FileAction::Copy, state))?;
     } else {
-        let mut src_list = Some(Listing::new(shared, &req.src.store, &req.src.prefix));
+        let mut src_list = Some(Listing::new(&shared.src.store, &req.src.prefix));
         let mut dst_list = (req.compare != CompareMode::Always || req.delete_extraneous)
-            .then(|| Listing::new(shared, &req.dst.store, &req.dst.prefix));
+            .then(|| Listing::new(&shared.dst.store, &req.dst.prefix));
         let prefixes = (req.src.prefix.as_str(), req.dst.prefix.as_str());
         let mut cur_s =
             next_object(&mut p, &mut src_list, prefixes, FileAction::Copy, filter).await?;

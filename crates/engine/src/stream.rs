@@ -31,7 +31,6 @@ use crate::event::{Event, Summary};
 use crate::failure::Failure;
 use crate::multipart::{absorb, complete, finish_part};
 use crate::parts::{check_part, kinds, read, with_part_retries};
-use crate::retry::request;
 use crate::verify::{Expected, Verified, combine_parts, verify};
 
 /// The source name the journal records for standard input.
@@ -161,11 +160,7 @@ pub(crate) async fn upload<R: AsyncRead + Unpin + Send>(
             checksums: sums.clone(),
             ..opts
         };
-        let patience = crate::retry::Patience::default();
-        let outcome = crate::retry::request_resending(shared, &patience, size, || {
-            dst.put(&dk, payload.clone(), put_opts.clone())
-        })
-        .await?;
+        let outcome = dst.put(&dk, payload, put_opts).await?;
         shared
             .counters
             .bytes_transferred
@@ -180,7 +175,7 @@ pub(crate) async fn upload<R: AsyncRead + Unpin + Send>(
         return Ok((size, verified));
     }
     drop(first_budget);
-    let id = request(shared, || dst.create_multipart(&dk, opts.clone())).await?;
+    let id = dst.create_multipart(&dk, opts.clone()).await?;
     shared
         .journal
         .start_upload(row.id, &id.0, cfg.chunk_size)
@@ -246,17 +241,14 @@ pub(crate) async fn upload<R: AsyncRead + Unpin + Send>(
         let (s, id, dk2, file) = (Arc::clone(shared), id.clone(), dk.clone(), row.id);
         let part_offset = offset;
         offset += part_len;
-        tasks.spawn(async move {
+        tasks.spawn(crate::context::observed(shared, async move {
             let _held = (permit, budget);
             let pn = PartNumber::new(n)?;
             let store = &s.dst.store;
             // One count of timeouts for the part and its requests.
-            let patience = crate::retry::Patience::default();
+            let patience = Arc::new(crate::retry::Patience::default());
             let part = with_part_retries(&s, dk2.as_str(), part_len, true, &patience, || async {
-                let part = crate::retry::request_resending(&s, &patience, part_len, || {
-                    store.upload_part(&dk2, &id, pn, payload.clone())
-                })
-                .await?;
+                let part = store.upload_part(&dk2, &id, pn, payload.clone()).await?;
                 check_part(&dk2, &part, &sums)?;
                 Ok(part)
             })
@@ -270,7 +262,7 @@ pub(crate) async fn upload<R: AsyncRead + Unpin + Send>(
                 &part,
                 &sums,
             ))
-        });
+        }));
         while let Some(r) = tasks.try_join_next() {
             absorb(row, &mut done, &mut first_err, r);
         }
@@ -284,7 +276,7 @@ pub(crate) async fn upload<R: AsyncRead + Unpin + Send>(
     if let Some(e) = first_err {
         // A stream cannot be read again, so its upload can never be
         // continued: abort it now rather than leave it for `haul cleanup`.
-        if let Err(abort) = request(shared, || dst.abort_multipart(&dk, &id)).await {
+        if let Err(abort) = dst.abort_multipart(&dk, &id).await {
             tracing::warn!(error = %abort, "could not abort the stream's upload; `haul cleanup` will");
         }
         return Err(e);
@@ -302,7 +294,7 @@ pub(crate) async fn download<W: AsyncWrite + Unpin + Send>(
     let cfg = &shared.config;
     let src = &shared.src.store;
     let k = Key::new(key)?;
-    let meta = Arc::new(request(shared, || src.head(&k)).await?);
+    let meta = Arc::new(src.head(&k).await?);
     let size = meta.size;
     let part = cfg.chunk_size.max(1);
     let kinds = [ChecksumKind::Crc32c];
@@ -320,7 +312,7 @@ pub(crate) async fn download<W: AsyncWrite + Unpin + Send>(
                     key,
                     len,
                     true,
-                    &crate::retry::Patience::default(),
+                    &Arc::new(crate::retry::Patience::default()),
                     || read(&s, &m, range, len, &kinds),
                 )
                 .await?;

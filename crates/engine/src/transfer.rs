@@ -10,7 +10,6 @@ use haul_journal::{FileRow, FileState};
 
 use crate::context::{Operation, Shared};
 use crate::event::Event;
-use crate::retry::request;
 use crate::verify::{Expected, Verified, verify};
 
 use crate::failure::{Done, Failure, decimal, fail, fail_file, record_failure};
@@ -106,7 +105,7 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
 
 async fn delete_source(shared: &Shared, row: &FileRow) -> Result<(), Failure> {
     let k = Key::new(row.src.as_str())?;
-    request(shared, || shared.src.store.delete(&k)).await?;
+    shared.src.store.delete(&k).await?;
     Ok(())
 }
 
@@ -128,7 +127,7 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
     let (src, dst) = (&shared.src.store, &shared.dst.store);
     let sk = Key::new(row.src.as_str())?;
     let dk = Key::new(row.dst.as_str())?;
-    let meta = request(shared, || src.head(&sk)).await?;
+    let meta = src.head(&sk).await?;
     let changed = meta.size != row.size
         || (row.mtime_ns.is_some() && mtime_ns(&meta) != row.mtime_ns)
         || (row.src_version.is_some() && meta.etag != row.src_version);
@@ -153,10 +152,16 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
         let opts = CopyOptions {
             if_match: meta.etag.clone(),
         };
-        let outcome = request(shared, || dst.copy(&sk, &dk, opts.clone())).await?;
+        let slot = crate::tune::take(shared).await;
+        let outcome = dst.copy(&sk, &dk, opts).await?;
+        drop(slot);
         shared
             .counters
             .bytes_transferred
+            .fetch_add(size, Ordering::Relaxed);
+        shared
+            .counters
+            .bytes_copied
             .fetch_add(size, Ordering::Relaxed);
         let expected = Expected {
             checksums: meta.checksums.clone(),
@@ -207,31 +212,27 @@ async fn single_put(
         return streamed_put(shared, meta, dk).await;
     }
     let kinds = kinds(shared, dst.capabilities());
+    let _slot = crate::tune::take(shared).await;
     let _permit = shared.budget.acquire(size).await;
     let resend = dst.capabilities().idempotent_put;
-    let patience = crate::retry::Patience::default();
-    let (outcome, verified) =
-        with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
-            let (payload, sums) = read(shared, meta, None, size, &kinds).await?;
-            crate::limit::take(shared.bw.as_ref(), size).await;
-            let opts = PutOptions {
-                checksums: sums.clone(),
-                ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
-            };
-            let outcome = crate::retry::request_resending(shared, &patience, size, || {
-                dst.put(dk, payload.clone(), opts.clone())
-            })
-            .await?;
-            let expected = Expected {
-                checksums: sums.clone(),
-                etag: None,
-                size,
-            };
-            // A mismatch here is retried like a corrupted part.
-            let verified = verify(shared, dk, meta, &expected, &outcome).await?;
-            Ok((outcome, verified))
-        })
-        .await?;
+    let patience = Arc::new(crate::retry::Patience::default());
+    let sent = with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
+        let (payload, sums) = read(shared, meta, None, size, &kinds).await?;
+        let opts = PutOptions {
+            checksums: sums.clone(),
+            ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
+        };
+        let outcome = dst.put(dk, payload, opts).await?;
+        let expected = Expected {
+            checksums: sums.clone(),
+            etag: None,
+            size,
+        };
+        // A mismatch here is retried like a corrupted part.
+        let verified = verify(shared, dk, meta, &expected, &outcome).await?;
+        Ok((outcome, verified))
+    });
+    let (outcome, verified) = sent.await?;
     Ok(put_done(shared, size, verified, outcome))
 }
 
@@ -257,37 +258,36 @@ async fn streamed_put(shared: &Shared, meta: &ObjectMeta, dk: &Key) -> Result<Do
     let size = meta.size;
     let dst = &shared.dst.store;
     let kinds = kinds(shared, dst.capabilities());
+    let _slot = crate::tune::take(shared).await;
     let _permit = shared
         .budget
         .acquire(size.min(crate::limit::STREAMED_BUDGET))
         .await;
     let resend = dst.capabilities().idempotent_put;
-    let patience = crate::retry::Patience::default();
-    let (outcome, verified) =
-        with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
-            crate::limit::take(shared.bw.as_ref(), size).await;
-            let (outcome, sums) =
-                crate::retry::request_resending(shared, &patience, size, || async {
-                    let body = open(shared, meta, None, size, &kinds).await?;
-                    let sums = body.sums();
-                    let opts = crate::attrs::put_options(meta, dk.as_str(), &shared.attrs);
-                    let outcome = dst.put_stream(dk, body, opts).await?;
-                    let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {
-                        Error::transient(dk.as_str(), "the store took part of the body")
-                    })?;
-                    Ok((outcome, sums))
-                })
-                .await?;
-            let expected = Expected {
-                checksums: sums,
-                etag: None,
-                size,
-            };
-            // A mismatch here is retried like a corrupted part.
-            let verified = verify(shared, dk, meta, &expected, &outcome).await?;
-            Ok((outcome, verified))
+    let patience = Arc::new(crate::retry::Patience::default());
+    let sent = with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
+        let (outcome, sums) = crate::retry::rereading(shared, &patience, size, || async {
+            let body = open(shared, meta, None, size, &kinds).await?;
+            let sums = body.sums();
+            let opts = crate::attrs::put_options(meta, dk.as_str(), &shared.attrs);
+            let outcome = dst.put_stream(dk, body, opts).await?;
+            let sums = sums
+                .get()
+                .map(<[Checksum]>::to_vec)
+                .ok_or_else(|| Error::transient(dk.as_str(), "the store took part of the body"))?;
+            Ok((outcome, sums))
         })
         .await?;
+        let expected = Expected {
+            checksums: sums,
+            etag: None,
+            size,
+        };
+        // A mismatch here is retried like a corrupted part.
+        let verified = verify(shared, dk, meta, &expected, &outcome).await?;
+        Ok((outcome, verified))
+    });
+    let (outcome, verified) = sent.await?;
     Ok(put_done(shared, size, verified, outcome))
 }
 
@@ -308,7 +308,7 @@ pub(crate) async fn delete_batch(shared: &Arc<Shared>, rows: Vec<FileRow>) {
         return;
     }
     let store = &shared.dst.store;
-    match request(shared, || store.delete_many(&keys)).await {
+    match store.delete_many(&keys).await {
         Ok(results) => {
             // A store that answers for fewer keys than it was given leaves
             // the rest unanswered: they fail, never stay pending silently.

@@ -84,7 +84,7 @@ pub(crate) async fn verify(
         return Ok(answer);
     }
     let dst = &shared.dst.store;
-    let head = crate::retry::request(shared, || dst.head(key)).await?;
+    let head = dst.head(key).await?;
     if head.size != expected.size {
         return Err(mismatch(
             key,
@@ -183,9 +183,7 @@ pub(crate) fn judge(key: &Key, expected: &Expected, reported: Reported<'_>) -> R
 async fn read_back_crc(shared: &crate::context::Shared, key: &Key) -> Result<Checksum> {
     use futures::StreamExt as _;
     let dst = &shared.dst.store;
-    let mut body = crate::retry::request(shared, || dst.get(key, haul_core::GetOptions::default()))
-        .await?
-        .body;
+    let mut body = dst.get(key, haul_core::GetOptions::default()).await?.body;
     let mut h = haul_core::MultiHasher::new(&[ChecksumKind::Crc32c]);
     while let Some(chunk) = body.next().await {
         h.update(&chunk?);

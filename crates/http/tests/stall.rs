@@ -85,11 +85,11 @@ async fn put(url: &str, len: usize, stall: Duration) -> haul_core::Result<()> {
 async fn a_slow_but_moving_upload_outlasts_the_stall_timeout() {
     let url = slow_server(64 * 1024, Some(Duration::from_millis(5))).await;
     let started = Instant::now();
-    put(&url, 24 << 20, Duration::from_millis(400))
-        .await
-        .unwrap();
+    // 384 reads of 64 KiB, 5 ms apart: at least 1.9 s in all, never 1 s
+    // without a byte (a loaded machine slows the reads, not the gaps).
+    put(&url, 24 << 20, Duration::from_secs(1)).await.unwrap();
     assert!(
-        started.elapsed() > Duration::from_millis(400),
+        started.elapsed() > Duration::from_secs(1),
         "the upload took longer than the stall timeout: {:?}",
         started.elapsed()
     );

@@ -7,8 +7,8 @@ use haul_core::{Error, ListOptions, ObjectStore, Result};
 use http::Method;
 use serde::Deserialize;
 
-use crate::S3Endpoint;
-use crate::core::{Body, Call, Core};
+use crate::core::{Body, Call};
+use crate::endpoint::S3Endpoint;
 use haul_http::xml;
 
 /// `ListBuckets` answer (`ListAllMyBucketsResult`).
@@ -49,7 +49,7 @@ impl S3Endpoint {
     /// The names of the buckets the credentials own (ListBuckets, every
     /// page), sorted.
     pub async fn list_buckets(&self) -> Result<Vec<String>> {
-        let core = Core::service(self.config().clone(), self.http())?;
+        let core = crate::core::service(self.config().clone(), self.http())?;
         let what = self.to_string();
         let mut names = Vec::new();
         let mut token: Option<String> = None;
@@ -81,7 +81,7 @@ impl S3Endpoint {
     pub async fn create_bucket(&self, name: &str, region: Option<&str>) -> Result<()> {
         let store = self.bucket(name)?;
         let core = &store.core;
-        let region = region.unwrap_or(&core.cfg.region);
+        let region = region.unwrap_or(&core.dialect.cfg.region);
         let mut call = Call::new(Method::PUT, None);
         if let Some(doc) = location_constraint(region) {
             call = call

@@ -18,14 +18,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use haul_core::{
-    Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, PayloadStream, PutOptions,
-    PutOutcome, Result, UploadId,
-};
+use haul_core::{ChecksumKind, Error, PayloadStream, Result};
 use haul_http::send::StreamBody;
-use http::Method;
 
-use crate::core::{Body, Call, Core};
+use haul_s3_dialect::{Body, Call};
 
 /// Bytes of data in every frame but the last: one local read chunk, so a
 /// part read from a file goes out as one frame per read.
@@ -139,7 +135,7 @@ impl Stream for Chunked {
 }
 
 /// `call` with `body` as its aws-chunked body, the CRC32C trailing.
-fn chunked(call: Call<'_>, body: PayloadStream) -> Call<'_> {
+pub(crate) fn chunked(call: Call<'_>, body: PayloadStream) -> Call<'_> {
     let size = body.len();
     let stream = Chunked::new(body).boxed();
     call.header("content-encoding", "aws-chunked")
@@ -147,106 +143,6 @@ fn chunked(call: Call<'_>, body: PayloadStream) -> Call<'_> {
         .header("x-amz-sdk-checksum-algorithm", "CRC32C")
         .header("x-amz-trailer", TRAILER)
         .body(Body::Stream(StreamBody::new(encoded_len(size), stream)))
-}
-
-impl Core {
-    /// `upload_part_stream`: sent as it is read, with the CRC32C trailing,
-    /// when the body computes a CRC32C and nothing that must go first (a
-    /// `Content-MD5`); gathered and sent by `upload_part` otherwise, and
-    /// always with signed payloads (which would need signed chunks).
-    pub(crate) async fn upload_part_stream(
-        &self,
-        key: &Key,
-        id: &UploadId,
-        n: PartNumber,
-        body: PayloadStream,
-    ) -> Result<CompletedPart> {
-        let kinds = body.kinds();
-        if !self.caps.streamed_parts
-            || !kinds.contains(&ChecksumKind::Crc32c)
-            || kinds.contains(&ChecksumKind::Md5)
-        {
-            return self.upload_part(key, id, n, body.collect().await?).await;
-        }
-        let size = body.len();
-        self.check_part_size(key, n, size)?;
-        let sums = body.sums();
-        let call = Call::new(Method::PUT, Some(key.as_str()))
-            .query("partNumber", n.to_string())
-            .query("uploadId", id.0.clone());
-        let call = chunked(call, body);
-        let resp = self
-            .send(call, &self.ctx(key.as_str()).upload_id(&id.0))
-            .await?;
-        let sent = sums
-            .get()
-            .and_then(|s| s.iter().find(|c| c.kind() == ChecksumKind::Crc32c))
-            .cloned();
-        Self::acknowledged_part(key, n, size, resp.headers(), sent)
-    }
-
-    /// `put_stream`: one PUT sent as it is read, with the CRC32C trailing
-    /// (as [`upload_part_stream`](Self::upload_part_stream)); gathered and
-    /// sent by `put` when the body computes no CRC32C or payloads are
-    /// signed. A `Content-MD5` cannot go before a body not yet read: an MD5
-    /// asked for is compared with the answer's ETag instead (S3's ETag of
-    /// a single unencrypted PUT is its MD5).
-    pub(crate) async fn put_stream(
-        &self,
-        key: &Key,
-        body: PayloadStream,
-        opts: PutOptions,
-    ) -> Result<PutOutcome> {
-        if !self.caps.streamed_puts || !body.kinds().contains(&ChecksumKind::Crc32c) {
-            return self.put(key, body.collect().await?, opts).await;
-        }
-        let size = body.len();
-        let max = self.caps.max_single_put_bytes;
-        if size > max {
-            return Err(Error::invalid(
-                key.as_str(),
-                format!("{size} bytes is more than one PUT takes ({max})"),
-            ));
-        }
-        let sums = body.sums();
-        let call = Call::new(Method::PUT, Some(key.as_str()));
-        let call = chunked(crate::writer::add_object_headers(call, key, &opts)?, body);
-        let resp = self.send(call, &self.ctx(key.as_str())).await?;
-        let out = crate::writer::outcome_from_headers(resp.headers());
-        let read = sums.get().unwrap_or_default();
-        let sent = |kind| read.iter().find(|c: &&Checksum| c.kind() == kind);
-        let told = out
-            .checksums
-            .iter()
-            .find(|c| c.kind() == ChecksumKind::Crc32c)
-            .map(Checksum::to_string);
-        let etag = out
-            .etag
-            .as_deref()
-            // With SSE-KMS or SSE-C the ETag is no MD5 (caps say so).
-            .filter(|e| {
-                self.caps.etag_is_md5 && e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())
-            })
-            .map(|e| format!("md5:{}", e.to_ascii_lowercase()));
-        for (ours, theirs) in [
-            (sent(ChecksumKind::Crc32c).map(Checksum::to_string), told),
-            (
-                sent(ChecksumKind::Md5).map(|c| format!("md5:{}", c.to_hex())),
-                etag,
-            ),
-        ] {
-            if let (Some(ours), Some(theirs)) = (ours, theirs)
-                && ours != theirs
-            {
-                return Err(Error::Integrity {
-                    key: key.to_string(),
-                    expected: ours,
-                    actual: theirs,
-                });
-            }
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]

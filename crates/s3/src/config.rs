@@ -36,7 +36,7 @@ pub struct S3Config {
     pub profile: Option<String>,
     /// Storage class, encryption, ACL and requester-pays of the objects
     /// written and read.
-    pub object: crate::ObjectOptions,
+    pub object: crate::options::ObjectOptions,
     /// Send every request unsigned (public buckets): no `Authorization`
     /// header, whatever keys are set.
     pub anonymous: bool,
@@ -85,7 +85,7 @@ impl S3Config {
             session_token: None,
             profile: None,
             anonymous: false,
-            object: crate::ObjectOptions::default(),
+            object: crate::options::ObjectOptions::default(),
             force_path_style: false,
             signed_payload: false,
             stream_parts: true,

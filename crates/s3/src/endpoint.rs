@@ -12,7 +12,8 @@ use haul_core::{
     PayloadStream, PutOptions, PutOutcome, Result, UploadId,
 };
 
-use crate::{S3Config, S3Store};
+use crate::config::S3Config;
+use crate::store::S3Store;
 
 /// An [`ObjectStore`] over every bucket of one S3 endpoint and set of
 /// credentials. A key is `"<bucket>/<key>"`: the first `/`-separated segment
@@ -60,10 +61,10 @@ impl S3Endpoint {
             bucket: "bucket".to_owned(),
             ..template.clone()
         };
-        crate::addr::Endpoint::new(&probe)
+        crate::core::endpoint(&probe)
             .map_err(|e| rekey(e, |_| Some(display_name(&template).to_owned())))?;
         Ok(Self {
-            caps: crate::capabilities(&template),
+            caps: crate::core::capabilities(&template),
             http: crate::core::client(&template)?,
             stores: Mutex::new(HashMap::new()),
             template,

@@ -58,169 +58,25 @@
 //! listed as native: not every S3-compatible service stores and reports
 //! CRC32C, so the engine verifies by other means.
 
-mod addr;
 mod buckets;
 mod chunked;
 mod config;
 mod core;
 mod creds;
 mod endpoint;
-mod lister;
-mod multipart;
 mod options;
-mod reader;
 mod sign;
-mod writer;
-mod xml;
+mod store;
 
-use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-use haul_core::{
-    ByteRange, Capabilities, CompletedPart, CopyOptions, Key, PartNumber, PutOutcome, Result,
-    UploadId,
-};
-// The docs link to it; the impl is delegate_object_store!'s.
+// The docs link to it.
 #[cfg(doc)]
 use haul_core::ObjectStore;
 
 pub use config::{DEFAULT_MAX_OBJECT_SIZE, S3Config};
 pub use endpoint::S3Endpoint;
-pub use multipart::PendingUpload;
+pub use haul_s3_dialect::PendingUpload;
 pub use options::{ObjectOptions, SseCustomerKey};
-
-use crate::core::Core;
-
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
-
-/// S3's capabilities, with the configured largest object.
-fn capabilities(cfg: &S3Config) -> Capabilities {
-    Capabilities {
-        multipart: true,
-        min_part_size_bytes: 5 * MIB,
-        max_part_size_bytes: 5 * GIB,
-        max_parts: 10_000,
-        max_single_put_bytes: 5 * GIB,
-        max_object_size_bytes: cfg.max_object_size_bytes,
-        server_side_copy: true,
-        max_copy_bytes: 5 * GIB,
-        part_copy: true,
-        list_parts: true,
-        list: true,
-        ranged_get: true,
-        native_checksums: Vec::new(),
-        wants_content_md5: false,
-        // SSE-KMS and SSE-C objects have ETags that are not MD5s.
-        etag_is_md5: !cfg.object.etag_not_md5(),
-        batch_delete_max: 1000,
-        // Parts go out as they are read, their CRC32C in an aws-chunked
-        // trailer; signed payloads would need every chunk signed.
-        streamed_parts: cfg.stream_parts && !cfg.signed_payload,
-        // Single puts the same way (the config's `stream_parts` covers both).
-        streamed_puts: cfg.stream_parts && !cfg.signed_payload,
-        ..Capabilities::default()
-    }
-}
-
-/// An [`ObjectStore`] over one S3 bucket. Cheap to share behind an `Arc`;
-/// one pooled HTTP client serves every call.
-#[derive(Clone)]
-pub struct S3Store {
-    core: Arc<Core>,
-}
-
-impl S3Store {
-    /// A store for `cfg`'s bucket. Performs no I/O; a wrong endpoint or
-    /// bucket shows up on the first call.
-    pub fn new(cfg: S3Config) -> Result<Self> {
-        Ok(Self {
-            core: Arc::new(Core::new(cfg)?),
-        })
-    }
-
-    /// The configuration (its `Debug` hides the secrets).
-    #[must_use]
-    pub fn config(&self) -> &S3Config {
-        &self.core.cfg
-    }
-
-    /// A presigned GET URL for `key`, valid for `expires` (at most 7 days).
-    pub fn presign_get(&self, key: &Key, expires: Duration) -> Result<String> {
-        self.core
-            .presign(&http::Method::GET, key.as_str(), expires, SystemTime::now())
-    }
-
-    /// Creates the bucket (for setup and tests); one that already exists and
-    /// is ours is fine.
-    pub async fn create_bucket(&self) -> Result<()> {
-        self.core.create_bucket().await
-    }
-
-    /// Multipart uploads started under `prefix` and never completed or
-    /// aborted, for cleanup with [`ObjectStore::abort_multipart`].
-    ///
-    /// A service without `ListMultipartUploads` answers
-    /// [`haul_core::Error::NotSupported`].
-    pub async fn list_multipart_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>> {
-        self.core.list_uploads(prefix).await
-    }
-
-    /// A store for `cfg`'s bucket that sends through `http`, a client shared
-    /// with the other buckets of one [`S3Endpoint`].
-    pub(crate) fn with_client(cfg: S3Config, http: reqwest::Client) -> Result<Self> {
-        Ok(Self {
-            core: Arc::new(Core::with_client(cfg, http)?),
-        })
-    }
-
-    /// [`ObjectStore::copy`] with the source in `from`'s bucket, which must
-    /// be on the same endpoint with the same credentials (a server-side
-    /// CopyObject crosses buckets, never services).
-    pub(crate) async fn copy_from(
-        &self,
-        from: &S3Store,
-        src: &Key,
-        dst: &Key,
-        opts: CopyOptions,
-    ) -> Result<PutOutcome> {
-        self.core.copy_from(&from.core, src, dst, opts).await
-    }
-
-    /// [`ObjectStore::upload_part_copy`] with the source in `from`'s bucket,
-    /// on the same endpoint with the same credentials.
-    pub(crate) async fn upload_part_copy_from(
-        &self,
-        from: &S3Store,
-        src: &Key,
-        range: ByteRange,
-        dst: &Key,
-        id: &UploadId,
-        n: PartNumber,
-    ) -> Result<CompletedPart> {
-        self.core
-            .upload_part_copy_from(&from.core, src, range, dst, id, n)
-            .await
-    }
-}
-
-impl fmt::Debug for S3Store {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Store")
-            .field("config", &self.core.cfg)
-            .field("path_style", &self.core.endpoint.path_style)
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Display for S3Store {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}", self.core.cfg.bucket)
-    }
-}
-
-haul_http::delegate_object_store!(S3Store, lister::list);
+pub use store::S3Store;
 
 #[cfg(test)]
 mod vectors;

@@ -12,7 +12,7 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use haul_core::{Error, Result};
 
-use crate::addr::encode;
+use haul_s3_dialect::encode;
 
 /// Hex SHA-256 of no bytes.
 pub(crate) const EMPTY_SHA256: &str =

@@ -115,7 +115,8 @@ impl FaultStore {
 
     /// Decides the call's fate and counts what was injected.
     fn decide(&self, op: Op, key: &str) -> Plan {
-        let plan = self.lock_rules().decide(op, key);
+        let in_flight = self.counters.in_flight.load(Ordering::SeqCst);
+        let plan = self.lock_rules().decide(op, key, in_flight);
         if !plan.delay.is_zero() {
             self.counters.delays_injected.fetch_add(1, Ordering::SeqCst);
         }

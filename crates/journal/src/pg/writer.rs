@@ -388,7 +388,14 @@ async fn apply(
                      SELECT id FROM u",
                     fence(7)
                 ),
-                &[&file.0, &state.as_str(), &checksum, &error, &terminal, &finished],
+                &[
+                    &file.0,
+                    &state.as_str(),
+                    &checksum,
+                    &error,
+                    &terminal,
+                    &finished,
+                ],
             )
             .await?;
             if ok && terminal {

@@ -161,6 +161,10 @@ pub enum Trigger {
     Nth(u64),
     /// The first n matching calls since the rule was installed.
     FirstN(u64),
+    /// Each matching call made while more than n calls (of any method,
+    /// this one included) are in flight: a store that throttles above a
+    /// concurrency.
+    InFlightAbove(u64),
 }
 
 /// A rule: which calls, when, and what goes wrong.
@@ -301,7 +305,7 @@ impl Rules {
     /// Decides what happens to one call: rules are tried in order, delays add
     /// up, and the first other fault that fires wins (later non-delay rules are
     /// not consulted for this call).
-    pub(crate) fn decide(&mut self, op: Op, key: &str) -> Plan {
+    pub(crate) fn decide(&mut self, op: Op, key: &str, in_flight: u64) -> Plan {
         let mut plan = Plan::default();
         for inst in &mut self.rules {
             let is_delay = matches!(inst.rule.fault, Fault::Delay(_));
@@ -314,6 +318,7 @@ impl Rules {
                 Trigger::Probability(p) => self.rng.random::<f64>() < p,
                 Trigger::Nth(n) => inst.seen == n,
                 Trigger::FirstN(n) => inst.seen <= n,
+                Trigger::InFlightAbove(n) => in_flight > n,
             };
             if !triggered || inst.rule.max_times.is_some_and(|m| inst.fired >= m) {
                 continue;

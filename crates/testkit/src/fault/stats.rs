@@ -71,7 +71,7 @@ pub(crate) struct Counters {
     requests: [AtomicU64; OPS],
     in_flight_by_op: [AtomicU64; OPS],
     max_in_flight_by_op: [AtomicU64; OPS],
-    in_flight: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     pub(crate) faults_injected: AtomicU64,
     pub(crate) delays_injected: AtomicU64,

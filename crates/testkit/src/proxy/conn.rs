@@ -124,6 +124,17 @@ struct Ctx {
     shared: Arc<Shared>,
     client: Client<HttpConnector, Upload>,
     request_ids: AtomicU64,
+    /// Requests being handled (until their answer's head is sent).
+    in_flight: AtomicU64,
+}
+
+/// Counts one request in flight until dropped.
+struct Flying<'a>(&'a AtomicU64);
+
+impl Drop for Flying<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Accepts and serves connections until `stopped` fires.
@@ -144,6 +155,7 @@ pub(crate) async fn serve(
         shared,
         client,
         request_ids: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
     });
     loop {
         let socket = tokio::select! {
@@ -185,9 +197,11 @@ async fn handle(
         .map_or("/", |p| p.as_str())
         .to_owned();
     shared.counters.request(method.as_str(), &target);
+    let flying = ctx.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _flying = Flying(&ctx.in_flight);
     let plan = shared
         .lock_rules()
-        .decide(method.as_str(), &target, req.headers());
+        .decide(method.as_str(), &target, req.headers(), flying);
     if !plan.delay.is_zero() {
         shared.counters.injected(ProxyFaultKind::Delay);
         tokio::time::sleep(plan.delay).await;

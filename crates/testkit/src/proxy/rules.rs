@@ -236,7 +236,13 @@ impl Rules {
     /// Decides what happens to one request: rules are tried in order, delays
     /// add up, and the first other fault that fires wins (later non-delay
     /// rules are not consulted for this request).
-    pub(crate) fn decide(&mut self, method: &str, target: &str, headers: &HeaderMap) -> Plan {
+    pub(crate) fn decide(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &HeaderMap,
+        in_flight: u64,
+    ) -> Plan {
         let mut plan = Plan::default();
         for inst in &mut self.rules {
             let is_delay = matches!(inst.rule.fault, ProxyFault::Delay(_));
@@ -249,6 +255,7 @@ impl Rules {
                 Trigger::Probability(p) => self.rng.random::<f64>() < p,
                 Trigger::Nth(n) => inst.seen == n,
                 Trigger::FirstN(n) => inst.seen <= n,
+                Trigger::InFlightAbove(n) => in_flight > n,
             };
             if !triggered || inst.rule.max_times.is_some_and(|m| inst.fired >= m) {
                 continue;
@@ -287,7 +294,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let m = if i % 2 == 0 { "PUT" } else { "HEAD" };
-                rules.decide(m, "/b/k", &h).fault.map(|f| f.kind())
+                rules.decide(m, "/b/k", &h, 1).fault.map(|f| f.kind())
             })
             .collect()
     }
@@ -320,14 +327,14 @@ mod tests {
         let mut copy = HeaderMap::new();
         copy.insert("x-amz-copy-source", "/a/b".parse().expect("value"));
         let none = HeaderMap::new();
-        let p = rules.decide("PUT", "/b/x", &none);
+        let p = rules.decide("PUT", "/b/x", &none, 1);
         assert_eq!(p.delay, Duration::from_millis(12));
         assert_eq!(p.fault, Some(ProxyFault::ResetAfter));
-        assert_eq!(rules.decide("PUT", "/b/k", &copy).fault, None);
-        let p = rules.decide("PUT", "/b/k", &copy);
+        assert_eq!(rules.decide("PUT", "/b/k", &copy, 1).fault, None);
+        let p = rules.decide("PUT", "/b/k", &copy, 1);
         assert_eq!(p.fault, Some(ProxyFault::InternalError));
         assert_eq!(p.delay, Duration::from_millis(5));
-        assert_eq!(rules.decide("PUT", "/b/k", &copy).fault, None);
+        assert_eq!(rules.decide("PUT", "/b/k", &copy, 1).fault, None);
         assert_eq!(rules.fired(), vec![4, 1, 1, 1]);
     }
 }

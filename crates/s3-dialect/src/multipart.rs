@@ -1,11 +1,13 @@
-//! Multipart uploads: create, upload (and copy) parts, list, complete, abort.
+//! Multipart uploads: create, upload (and copy) parts, list, complete,
+//! abort, and list the uploads of a bucket.
 //!
-//! Uploads are created with `x-amz-checksum-algorithm: CRC32C` and
-//! `x-amz-checksum-type: FULL_OBJECT`: a part may then carry its CRC32C (it
-//! is verified on arrival) or not (the store computes it), and the completed
-//! object has a whole-object CRC32C that compares with the source's. Parts
-//! never carry any other `x-amz-checksum-*` header, which S3 would refuse as
-//! a checksum type mismatch; `Content-MD5` is sent whenever the payload has it.
+//! Where the service checks checksums (S3), uploads are created with the
+//! spec's headers (`x-amz-checksum-algorithm: CRC32C`,
+//! `x-amz-checksum-type: FULL_OBJECT`): a part may then carry its CRC32C
+//! (verified on arrival) and the completion the whole object's. Where the
+//! client checks (COS), every part's reported CRC-64 is compared with the
+//! one computed while reading it, and the completed object's with the
+//! parts' combined.
 
 use std::time::SystemTime;
 
@@ -15,13 +17,14 @@ use haul_core::{
     ByteRange, Checksum, ChecksumKind, CompletedPart, Error, Key, PartNumber, Payload, PutOptions,
     PutOutcome, Result, UploadId,
 };
-use haul_http::response::header;
+use haul_http::send::{Body, Call};
 use haul_http::xml::{self, parse_iso8601, unquote};
 use http::Method;
 
 use crate::addr::{check_key, decode_listed};
-use crate::core::{Body, Call, Core};
-use crate::writer::{add_checksum_headers, add_object_headers, outcome_from_headers};
+use crate::core::{Core, Dialect};
+use crate::spec::Verify;
+use crate::sums::add_checksum_headers;
 use crate::xml::{CompleteResult, CopyResult, InitiateResult, ListPartsResult, ListUploadsResult};
 
 /// A multipart upload that was started and neither completed nor aborted.
@@ -35,13 +38,25 @@ pub struct PendingUpload {
     pub initiated: Option<SystemTime>,
 }
 
-fn crc32c(text: Option<String>) -> Option<Checksum> {
-    text.filter(|t| !t.contains('-'))
-        .and_then(|t| Checksum::from_base64(ChecksumKind::Crc32c, &t).ok())
+/// The whole-object checksum of `kind` of `parts`, when every part
+/// carries one.
+#[must_use]
+pub fn combined_checksum(kind: ChecksumKind, parts: &[CompletedPart]) -> Option<Checksum> {
+    let sums: Option<Vec<(&Checksum, u64)>> = parts
+        .iter()
+        .map(|p| {
+            p.checksum
+                .as_ref()
+                .filter(|c| c.kind() == kind)
+                .map(|c| (c, p.size))
+        })
+        .collect();
+    combine_all(kind, sums?)
 }
 
 /// Orders listed parts and settles parts listed more than once.
-fn merge_listed(mut out: Vec<(CompletedPart, Option<SystemTime>)>) -> Vec<CompletedPart> {
+#[must_use]
+pub fn merge_listed(mut out: Vec<(CompletedPart, Option<SystemTime>)>) -> Vec<CompletedPart> {
     // Some servers answer in directory order (s3s-fs), and some list a
     // re-uploaded part twice (SeaweedFS). Ascending, the newest copy
     // wins; copies with different ETags and the same time cannot be told
@@ -65,32 +80,39 @@ fn merge_listed(mut out: Vec<(CompletedPart, Option<SystemTime>)>) -> Vec<Comple
         .into_iter()
         .filter_map(|(p, _, ambiguous)| {
             if ambiguous {
-                tracing::debug!(target: "haul_s3", part = p.number.get(), "part listed twice with different ETags at the same time: left out");
+                tracing::debug!(
+                    part = p.number.get(),
+                    "part listed twice with different ETags at the same time: left out"
+                );
             }
             (!ambiguous).then_some(p)
         })
         .collect()
 }
 
-impl Core {
-    pub(crate) async fn create_multipart(&self, key: &Key, opts: PutOptions) -> Result<UploadId> {
-        let call = Call::new(Method::POST, Some(key.as_str()))
-            .query("uploads", "")
-            .header("x-amz-checksum-algorithm", "CRC32C")
-            .header("x-amz-checksum-type", "FULL_OBJECT");
-        let call = add_object_headers(call, key, &opts)?;
+impl<D: Dialect> Core<D> {
+    /// CreateMultipartUpload (COS: Initiate), with the spec's headers and
+    /// the object's attributes.
+    pub async fn create_multipart(&self, key: &Key, opts: PutOptions) -> Result<UploadId> {
+        let mut call = Call::new(Method::POST, Some(key.as_str())).query("uploads", "");
+        for (name, value) in D::SPEC.multipart_headers {
+            call = call.header(*name, *value);
+        }
+        let call = Self::add_object_headers(call, key, &opts)?;
         let (_, body) = self.send_small(call, &self.ctx(key.as_str())).await?;
-        let res: InitiateResult = xml::parse(&body, key.as_str(), "CreateMultipartUpload")?;
+        let what = D::SPEC.names.create_multipart;
+        let res: InitiateResult = xml::parse(&body, key.as_str(), what)?;
         if res.upload_id.is_empty() {
             return Err(Error::transient(
                 key.as_str(),
-                "CreateMultipartUpload gave no UploadId",
+                format!("{what} gave no UploadId"),
             ));
         }
         Ok(UploadId(res.upload_id))
     }
 
-    pub(crate) async fn upload_part(
+    /// UploadPart of a gathered body.
+    pub async fn upload_part(
         &self,
         key: &Key,
         id: &UploadId,
@@ -99,12 +121,13 @@ impl Core {
     ) -> Result<CompletedPart> {
         let size = body.len();
         self.check_part_size(key, n, size)?;
+        let native = D::SPEC.checksums.native;
         let sums: Vec<&Checksum> = body.checksums().iter().collect();
-        let sent = body.checksum(ChecksumKind::Crc32c).cloned();
+        let sent = body.checksum(native).cloned();
         let call = Call::new(Method::PUT, Some(key.as_str()))
             .query("partNumber", n.to_string())
             .query("uploadId", id.0.clone());
-        let call = add_checksum_headers(call, &sums, Some(ChecksumKind::Crc32c));
+        let call = add_checksum_headers(&D::SPEC.checksums, call, &sums, Some(native));
         let call = call.body(Body::Payload(body));
         let resp = self
             .send(call, &self.ctx(key.as_str()).upload_id(&id.0))
@@ -112,40 +135,29 @@ impl Core {
         Self::acknowledged_part(key, n, size, resp.headers(), sent)
     }
 
-    /// Refuses a part over the store's part size limit.
-    pub(crate) fn check_part_size(&self, key: &Key, n: PartNumber, size: u64) -> Result<()> {
-        let max = self.caps.max_part_size_bytes;
-        if size > max {
-            return Err(Error::invalid(
-                key.as_str(),
-                format!("part {n} of {size} bytes is over the {max}-byte part limit"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The part an `UploadPart` answer acknowledges: its ETag, and the
-    /// CRC32C the store echoed (else the one `sent`).
-    pub(crate) fn acknowledged_part(
+    /// A part of a body read as it is sent, as the dialect sends it.
+    pub async fn upload_part_stream(
+        &self,
         key: &Key,
+        id: &UploadId,
         n: PartNumber,
-        size: u64,
-        h: &http::HeaderMap,
-        sent: Option<Checksum>,
+        body: haul_core::PayloadStream,
     ) -> Result<CompletedPart> {
-        let etag = header(h, "etag").map(unquote).ok_or_else(|| {
-            Error::transient(key.as_str(), format!("part {n} answer has no ETag"))
-        })?;
-        let echoed = crc32c(header(h, "x-amz-checksum-crc32c").map(str::to_owned));
-        Ok(CompletedPart {
-            number: n,
-            etag,
-            size,
-            checksum: echoed.or(sent),
-        })
+        D::upload_part_stream(self, key, id, n, body).await
     }
 
-    pub(crate) async fn upload_part_copy(
+    /// One PUT of a body read as it is sent, as the dialect sends it.
+    pub async fn put_stream(
+        &self,
+        key: &Key,
+        body: haul_core::PayloadStream,
+        opts: PutOptions,
+    ) -> Result<PutOutcome> {
+        D::put_stream(self, key, body, opts).await
+    }
+
+    /// UploadPartCopy within the bucket.
+    pub async fn upload_part_copy(
         &self,
         src: &Key,
         range: ByteRange,
@@ -160,16 +172,16 @@ impl Core {
     /// UploadPartCopy of a range of `src` in `from`'s bucket (this one, or
     /// another bucket of the same endpoint and credentials) into an upload
     /// to `dst` in this bucket.
-    pub(crate) async fn upload_part_copy_from(
+    pub async fn upload_part_copy_from(
         &self,
-        from: &Core,
+        from: &Core<D>,
         src: &Key,
         range: ByteRange,
         dst: &Key,
         id: &UploadId,
         n: PartNumber,
     ) -> Result<CompletedPart> {
-        check_key(src.as_str())?;
+        check_key(src.as_str(), D::SPEC.api)?;
         // The copy range must be explicit (`bytes=first-last`): resolve it
         // against the source, and pin the source's ETag so a source replaced
         // between parts fails instead of mixing two versions.
@@ -186,37 +198,40 @@ impl Core {
         let mut call = Call::new(Method::PUT, Some(dst.as_str()))
             .query("partNumber", n.to_string())
             .query("uploadId", id.0.clone())
-            .header("x-amz-copy-source", from.endpoint.copy_source(src.as_str()))
             .header(
-                "x-amz-copy-source-range",
+                Self::own("copy-source"),
+                from.endpoint.copy_source(src.as_str()),
+            )
+            .header(
+                Self::own("copy-source-range"),
                 format!("bytes={}-{}", r.start, r.end - 1),
             );
         if let Some(etag) = &meta.etag {
-            call = call.header("x-amz-copy-source-if-match", format!("\"{etag}\""));
+            call = call.header(Self::own("copy-source-if-match"), format!("\"{etag}\""));
         }
-        let (_, body) = self
-            .send_small(
-                call,
-                &from
-                    .ctx(src.as_str())
-                    .or_bucket(&self.cfg.bucket)
-                    .upload_id(&id.0),
-            )
-            .await?;
+        let ctx = from
+            .ctx(src.as_str())
+            .or_bucket(self.bucket())
+            .upload_id(&id.0);
+        let (h, body) = self.send_small(call, &ctx).await?;
         let res: CopyResult = xml::parse(&body, dst.as_str(), "UploadPartCopy")?;
-        let etag = res
-            .etag
-            .map(|e| unquote(&e))
-            .ok_or_else(|| Error::transient(dst.as_str(), format!("part {n} copy gave no ETag")))?;
+        let etag =
+            res.etag.as_deref().map(unquote).ok_or_else(|| {
+                Error::transient(dst.as_str(), format!("part {n} copy gave no ETag"))
+            })?;
+        let sums = &D::SPEC.checksums;
         Ok(CompletedPart {
             number: n,
             etag,
             size: r.end - r.start,
-            checksum: crc32c(res.checksum_crc32c),
+            checksum: sums.native_from(&h).or_else(|| res.native(sums)),
         })
     }
 
-    pub(crate) async fn list_parts(&self, key: &Key, id: &UploadId) -> Result<Vec<CompletedPart>> {
+    /// ListParts, every page; a part listed twice is settled by
+    /// [`merge_listed`].
+    pub async fn list_parts(&self, key: &Key, id: &UploadId) -> Result<Vec<CompletedPart>> {
+        let sums = &D::SPEC.checksums;
         // (part, modified): a re-uploaded part may be listed twice.
         let mut out: Vec<(CompletedPart, Option<SystemTime>)> = Vec::new();
         let mut marker: Option<u32> = None;
@@ -233,18 +248,18 @@ impl Core {
             let res: ListPartsResult = xml::parse(&body, key.as_str(), "ListParts")?;
             let last = res.parts.iter().map(|p| p.part_number).max();
             for p in res.parts {
+                let checksum = p.native(sums);
                 let part = CompletedPart {
                     number: PartNumber::new(p.part_number)
                         .map_err(|e| Error::transient(key.as_str(), e.to_string()))?,
                     etag: p.etag.as_deref().map(unquote).unwrap_or_default(),
                     size: p.size,
-                    checksum: crc32c(p.checksum_crc32c),
+                    checksum,
                 };
                 let at = p.last_modified.as_deref().and_then(parse_iso8601);
                 out.push((part, at));
             }
-            let next = res.next_part_number_marker.or(last);
-            match next {
+            match res.next_part_number_marker.or(last) {
                 Some(m) if res.is_truncated && marker.is_none_or(|old| m > old) => marker = Some(m),
                 _ => break,
             }
@@ -252,7 +267,12 @@ impl Core {
         Ok(merge_listed(out))
     }
 
-    pub(crate) async fn complete_multipart(
+    /// CompleteMultipartUpload. Where the service checks, the parts'
+    /// native checksums go in the document and the whole object's
+    /// combined in a header; where the client checks, the object's
+    /// reported checksum is compared with the combined one and a
+    /// mismatched object deleted.
+    pub async fn complete_multipart(
         &self,
         key: &Key,
         id: &UploadId,
@@ -270,66 +290,65 @@ impl Core {
                 "parts must be listed in strictly ascending order (InvalidPartOrder)",
             ));
         }
-        let listed: Vec<(u32, &str, Option<String>)> = parts
-            .iter()
-            .map(|p| {
-                let crc = p
-                    .checksum
-                    .as_ref()
-                    .filter(|c| c.kind() == ChecksumKind::Crc32c)
-                    .map(Checksum::to_base64);
-                (p.number.get(), p.etag.as_str(), crc)
-            })
-            .collect();
+        let sums = &D::SPEC.checksums;
+        let element = sums.complete_element;
+        let listed = parts.iter().map(|p| {
+            let sum = p
+                .checksum
+                .as_ref()
+                .filter(|c| !element.is_empty() && c.kind() == sums.native)
+                .map(Checksum::to_base64);
+            (p.number.get(), p.etag.as_str(), sum)
+        });
+        let doc = xml::complete_body(listed, element);
         let mut call = Call::new(Method::POST, Some(key.as_str()))
             .query("uploadId", id.0.clone())
             .header("content-type", "application/xml");
-        // With every part's CRC32C known, the store checks the whole object.
-        let crcs: Option<Vec<(&Checksum, u64)>> = parts
-            .iter()
-            .map(|p| {
-                p.checksum
-                    .as_ref()
-                    .filter(|c| c.kind() == ChecksumKind::Crc32c)
-                    .map(|c| (c, p.size))
-            })
-            .collect();
-        if let Some(whole) = crcs.and_then(|c| combine_all(ChecksumKind::Crc32c, c)) {
+        let whole = combined_checksum(sums.native, parts);
+        if sums.verify == Verify::Service
+            && let Some(whole) = &whole
+        {
+            // With every part's checksum known, the store checks the whole object.
             call = call
-                .header("x-amz-checksum-crc32c", whole.to_base64())
-                .header("x-amz-checksum-type", "FULL_OBJECT");
+                .header(sums.native_header(), whole.to_base64())
+                .header(Self::own("checksum-type"), "FULL_OBJECT");
         }
-        let call = call.body(Body::Bytes(Bytes::from(xml::complete_body(
-            listed,
-            "ChecksumCRC32C",
-        ))));
+        let call = call.body(Body::Bytes(Bytes::from(doc)));
         let (h, body) = self
             .send_small(call, &self.ctx(key.as_str()).upload_id(&id.0))
             .await?;
         let res: CompleteResult = xml::parse(&body, key.as_str(), "CompleteMultipartUpload")?;
-        let mut out = outcome_from_headers(&h);
-        if let Some(e) = res.etag {
-            out.etag = Some(unquote(&e));
+        let mut out = Self::outcome_from_headers(&h);
+        if let Some(e) = &res.etag {
+            out.etag = Some(unquote(e));
+        }
+        if sums.verify == Verify::Client {
+            self.verify_stored(key, whole.as_ref(), &out).await?;
+            return Ok(out);
         }
         let full = res
             .checksum_type
             .as_deref()
             .is_none_or(|t| t.eq_ignore_ascii_case("FULL_OBJECT"));
         out.checksums.clear();
-        if full && let Some(c) = crc32c(res.checksum_crc32c) {
+        if full && let Some(c) = res.native(sums) {
             out.checksums.push(c);
         }
         Ok(out)
     }
 
-    pub(crate) async fn abort_multipart(&self, key: &Key, id: &UploadId) -> Result<()> {
+    /// AbortMultipartUpload.
+    pub async fn abort_multipart(&self, key: &Key, id: &UploadId) -> Result<()> {
         let call = Call::new(Method::DELETE, Some(key.as_str())).query("uploadId", id.0.clone());
         self.send(call, &self.ctx(key.as_str()).upload_id(&id.0))
             .await
             .map(drop)
     }
 
-    pub(crate) async fn list_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>> {
+    /// ListMultipartUploads under `prefix`, every page. A service without
+    /// it answers [`Error::NotSupported`].
+    pub async fn list_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>> {
+        let plus = D::SPEC.addressing.plus_is_space;
         let mut out = Vec::new();
         let mut markers: Option<(String, String)> = None;
         loop {
@@ -343,7 +362,7 @@ impl Core {
                     .query("upload-id-marker", u.clone());
             }
             let what = if prefix.is_empty() {
-                &self.cfg.bucket
+                self.bucket()
             } else {
                 prefix
             };
@@ -355,7 +374,7 @@ impl Core {
                         Error::NotSupported {
                             key: what.to_owned(),
                             operation: "ListMultipartUploads".to_owned(),
-                            store: format!("s3://{}", self.cfg.bucket),
+                            store: format!("{}://{}", D::SPEC.scheme, self.bucket()),
                         }
                     }
                     e => e,
@@ -365,14 +384,16 @@ impl Core {
                 .encoding_type
                 .as_deref()
                 .is_some_and(|e| e.eq_ignore_ascii_case("url"));
-            for u in res.uploads {
-                let name = if encoded {
-                    decode_listed(&u.key)?
+            let decode = |s: String| {
+                if encoded {
+                    decode_listed(&s, plus)
                 } else {
-                    u.key
-                };
+                    Ok(s)
+                }
+            };
+            for u in res.uploads {
                 out.push(PendingUpload {
-                    key: Key::new(name)?,
+                    key: Key::new(decode(u.key)?)?,
                     upload_id: UploadId(u.upload_id),
                     initiated: u.initiated.as_deref().and_then(parse_iso8601),
                 });
@@ -382,7 +403,7 @@ impl Core {
                 res.next_key_marker,
                 res.next_upload_id_marker,
             ) {
-                (true, Some(k), Some(u)) => Some((if encoded { decode_listed(&k)? } else { k }, u)),
+                (true, Some(k), Some(u)) => Some((decode(k)?, u)),
                 _ => None,
             };
             match next {
@@ -396,6 +417,8 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
+    use haul_core::checksum::compute;
+
     use super::*;
 
     fn part(n: u32, etag: &str) -> CompletedPart {
@@ -425,5 +448,32 @@ mod tests {
             .map(|p| (p.number.get(), p.etag.as_str()))
             .collect();
         assert_eq!(names, vec![(1, "a"), (2, "new"), (3, "c"), (5, "same")]);
+    }
+
+    #[test]
+    fn whole_object_crc64_from_parts() {
+        let a = b"hello ".as_slice();
+        let b = b"world".as_slice();
+        let part = |n, data: &[u8], kind| CompletedPart {
+            number: PartNumber::new(n).expect("n"),
+            etag: "e".into(),
+            size: data.len() as u64,
+            checksum: Some(compute(kind, data)),
+        };
+        let combined_crc64 =
+            |parts: &[CompletedPart]| combined_checksum(ChecksumKind::Crc64Xz, parts);
+        let parts = [
+            part(1, a, ChecksumKind::Crc64Xz),
+            part(2, b, ChecksumKind::Crc64Xz),
+        ];
+        assert_eq!(
+            combined_crc64(&parts),
+            Some(compute(ChecksumKind::Crc64Xz, b"hello world"))
+        );
+        let mixed = [
+            part(1, a, ChecksumKind::Crc64Xz),
+            part(2, b, ChecksumKind::Crc32c),
+        ];
+        assert_eq!(combined_crc64(&mixed), None);
     }
 }
