@@ -15,4 +15,5 @@ mod qiniucli;
 mod ride;
 mod s3cli;
 mod s3opts;
+mod shared;
 mod window;

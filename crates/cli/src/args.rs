@@ -45,8 +45,9 @@ pub(crate) struct Global {
     /// More logging (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
-    /// The journal database (default: $HAUL_JOURNAL, else $XDG_DATA_HOME/haul/journal.db).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The journal: a SQLite file, or a postgres:// URL shared by workers
+    /// (default: $HAUL_JOURNAL, else $XDG_DATA_HOME/haul/journal.db).
+    #[arg(long, global = true, value_name = "PATH|URL")]
     pub(crate) journal: Option<PathBuf>,
     /// Longest wait for a connection, for an answer to begin and for a body
     /// to move (default: $HAUL_TIMEOUT, else 60s). A request that timed out
@@ -218,6 +219,8 @@ pub(crate) enum Command {
     Resume(ResumeArgs),
     /// Inspect the journal's jobs.
     Jobs(JobsArgs),
+    /// Work on jobs of a shared (postgres://) journal beside other workers.
+    Worker(WorkerArgs),
     /// Abort multipart uploads the journal knows were abandoned.
     Cleanup(CleanupArgs),
     /// Serve a local directory as an S3-compatible endpoint.
@@ -390,6 +393,31 @@ pub(crate) struct Filters {
     /// instead of copying what they point to.
     #[arg(long)]
     pub(crate) no_follow_symlinks: bool,
+    /// Take only the keys of shard I of N (by a stable hash of the key):
+    /// N machines, each with its own journal, split one listing.
+    #[arg(long, value_name = "I/N", conflicts_with = "shard_count")]
+    pub(crate) shard: Option<haul_engine::Shard>,
+    /// Split into N shards, this one being $JOB_COMPLETION_INDEX (a
+    /// Kubernetes Indexed Job's pod index).
+    #[arg(long, value_name = "N")]
+    pub(crate) shard_count: Option<u32>,
+    /// Plan the job into the journal, print its id and stop: `haul worker`
+    /// processes run it.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub(crate) submit: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The job to work on (default: every job with work left, waiting for
+    /// one when there is none).
+    pub(crate) job: Option<i64>,
+    /// How long a claimed file stays this worker's without a renewal
+    /// (renewed three times per lease) [default: $HAUL_LEASE_MS, else 60s].
+    #[arg(long, value_name = "DURATION", value_parser = crate::size::parse_duration)]
+    pub(crate) lease: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub(crate) knobs: Knobs,
 }
 
 #[derive(Debug, Args)]

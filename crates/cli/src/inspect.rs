@@ -196,6 +196,7 @@ pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
                 row.state.as_str(),
                 row.files_total
             );
+            crate::worker::show_workers(g, &journal, JobId(job))?;
             for f in journal.files(JobId(job))? {
                 let parts = if f.state == FileState::Active {
                     format!(" {} parts done", journal.parts(f.id)?.len())
@@ -240,6 +241,15 @@ pub(crate) async fn cleanup(g: &Global, a: CleanupArgs) -> Result<u8, CliError> 
         }
         if journal.lock_job(job.id).is_err() {
             continue; // running right now
+        }
+        // On a shared journal: a file a live worker holds is being worked on.
+        if journal.is_shared()
+            && journal
+                .leases(job.id)?
+                .iter()
+                .any(|l| l.file == file.id && l.expires_in_ms > 0)
+        {
+            continue;
         }
         let spec = engine.spec(job.id)?;
         let Some(upload) = file.upload_id.clone() else {

@@ -35,6 +35,7 @@ mod sides;
 mod size;
 mod stream;
 mod transfer;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -151,6 +152,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Rb(a) => buckets::rb(g, a).await,
         Command::Cat(a) => stream::cat(g, &a.target).await,
         Command::Jobs(a) => inspect::jobs(g, a).await,
+        Command::Worker(a) => worker::worker(g, a).await,
         Command::Cleanup(a) => inspect::cleanup(g, a).await,
         Command::Serve(a) => serve::serve(g, a).await,
         Command::Demo(a) => demo::demo(g, a).await,

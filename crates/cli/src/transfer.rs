@@ -29,6 +29,28 @@ struct Plan {
     dry_run: bool,
     no_follow_symlinks: bool,
     attrs: haul_engine::AttrOverrides,
+    shard: Option<haul_engine::Shard>,
+    submit: bool,
+}
+
+/// `--shard I/N`, or `--shard-count N` with the index from
+/// `$JOB_COMPLETION_INDEX` (a Kubernetes Indexed Job sets it per pod).
+fn shard_of(f: &crate::args::Filters) -> Result<Option<haul_engine::Shard>, CliError> {
+    let Some(count) = f.shard_count else {
+        return Ok(f.shard);
+    };
+    let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+        CliError::usage("--shard-count needs $JOB_COMPLETION_INDEX (or give --shard I/N)")
+    })?;
+    let index: u32 = index
+        .trim()
+        .parse()
+        .map_err(|_| CliError::usage(format!("JOB_COMPLETION_INDEX={index:?} is not a number")))?;
+    haul_engine::Shard::new(index, count)
+        .map(Some)
+        .ok_or_else(|| {
+            CliError::usage(format!("shard {index} of {count}: need 0 <= index < count"))
+        })
 }
 
 async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
@@ -71,8 +93,25 @@ async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
         dry_run: p.dry_run,
         attrs: p.attrs,
         store_options: crate::providers::s3_flags().to_record(),
+        shard: p.shard,
+        plan_only: p.submit,
     };
     let journal = open_journal(g)?;
+    if p.submit {
+        // Plan only; workers (`haul worker`) run the job.
+        let handle = Engine::new(journal, transfer).start(req).await?;
+        let job = handle.job_id();
+        let summary = handle.join().await?;
+        if g.json {
+            outln!(
+                "{}",
+                serde_json::json!({"job_id": job.0, "files_total": summary.counts.files_total})
+            );
+        } else {
+            outln!("{job}");
+        }
+        return Ok(0);
+    }
     run_job(
         g,
         journal,
@@ -85,7 +124,7 @@ async fn start(g: &Global, p: Plan, knobs: &Knobs) -> Result<u8, CliError> {
 
 /// Runs a job to its end, rendering events (with `--json`, a line per
 /// progress snapshot when `progress_lines`); Ctrl-C cancels it cleanly.
-async fn run_job<F, Fut>(
+pub(crate) async fn run_job<F, Fut>(
     g: &Global,
     journal: Arc<Journal>,
     transfer: TransferConfig,
@@ -99,6 +138,17 @@ where
     // Registered before the job starts, so an early Ctrl-C is never fatal.
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| CliError::failed(format!("cannot handle Ctrl-C: {e}")))?;
+    // On a shared journal SIGTERM (a pod stopping) stops cleanly too, so
+    // the worker gives its leases back rather than leaving them to expire.
+    // (Registered only then: a handler replaces SIGTERM's default action.)
+    let mut sigterm = if journal.is_shared() {
+        Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| CliError::failed(format!("cannot handle SIGTERM: {e}")))?,
+        )
+    } else {
+        None
+    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = Engine::new(journal, transfer).with_events(tx);
     let handle = begin(engine).await?;
@@ -120,6 +170,11 @@ where
                 canceller.cancel();
                 eprintln!("\ninterrupting: finishing the parts in flight…");
             }
+            Some(()) = async { sigterm.as_mut()?.recv().await }, if !interrupted => {
+                interrupted = true;
+                canceller.cancel();
+                eprintln!("terminating: finishing the parts in flight, giving leases back…");
+            }
             res = &mut join => {
                 while let Ok(ev) = rx.try_recv() {
                     crate::metrics::event(&ev);
@@ -136,6 +191,7 @@ where
 
 /// `haul cp` and `haul mv`.
 pub(crate) async fn cp(g: &Global, a: CpArgs, op: Operation) -> Result<u8, CliError> {
+    let shard = shard_of(&a.filters)?;
     start(
         g,
         Plan {
@@ -151,6 +207,8 @@ pub(crate) async fn cp(g: &Global, a: CpArgs, op: Operation) -> Result<u8, CliEr
             dry_run: a.filters.dry_run,
             no_follow_symlinks: a.filters.no_follow_symlinks,
             attrs: a.attrs.overrides(),
+            shard,
+            submit: a.filters.submit,
         },
         &a.knobs,
     )
@@ -159,6 +217,7 @@ pub(crate) async fn cp(g: &Global, a: CpArgs, op: Operation) -> Result<u8, CliEr
 
 /// `haul sync`.
 pub(crate) async fn sync(g: &Global, a: SyncArgs) -> Result<u8, CliError> {
+    let shard = shard_of(&a.filters)?;
     let compare = if a.checksum {
         CompareMode::Checksum
     } else if a.size_only {
@@ -181,6 +240,8 @@ pub(crate) async fn sync(g: &Global, a: SyncArgs) -> Result<u8, CliError> {
             dry_run: a.filters.dry_run,
             no_follow_symlinks: a.filters.no_follow_symlinks,
             attrs: a.attrs.overrides(),
+            shard,
+            submit: a.filters.submit,
         },
         &a.knobs,
     )
@@ -218,7 +279,28 @@ pub(crate) async fn resume(g: &Global, a: ResumeArgs) -> Result<u8, CliError> {
             .latest_unfinished_job()?
             .ok_or_else(|| CliError::usage("no unfinished job in the journal"))?,
     };
-    let probe = Engine::new(Arc::clone(&journal), TransferConfig::default());
+    let (mut transfer, s, d) = reopen_job(&journal, job, &a.knobs, &config)?;
+    transfer.resend_unknown = a.resend_unknown;
+    run_job(
+        g,
+        journal,
+        transfer,
+        a.knobs.progress_interval.is_some(),
+        move |engine| async move { engine.resume(job, s, d) },
+    )
+    .await
+}
+
+/// A journaled job's settings (flags given now winning) and its two
+/// stores, opened from this process's own config and environment: the
+/// journal holds locations, never their secrets.
+pub(crate) fn reopen_job(
+    journal: &Arc<Journal>,
+    job: JobId,
+    knobs: &Knobs,
+    config: &ConfigFile,
+) -> Result<(TransferConfig, Endpoint, Endpoint), CliError> {
+    let probe = Engine::new(Arc::clone(journal), TransferConfig::default());
     let spec = probe.spec(job)?;
     // The stores open as the job first opened them, flags given now winning.
     let mut flags = crate::providers::s3_flags();
@@ -228,24 +310,16 @@ pub(crate) async fn resume(g: &Global, a: ResumeArgs) -> Result<u8, CliError> {
     crate::providers::set_s3_flags(flags);
     let mut transfer = spec.config.clone();
     // Flags given now win over the job's recorded settings.
-    crate::settings::apply_resume_flags(&mut transfer, &a.knobs)?;
-    transfer.resend_unknown = a.resend_unknown;
-    let src = reopen(&spec.src, &config)?;
+    crate::settings::apply_resume_flags(&mut transfer, knobs)?;
+    let src = reopen(&spec.src, config)?;
     let dst = if spec.dst == spec.src {
         Arc::clone(&src)
     } else {
-        reopen(&spec.dst, &config)?
+        reopen(&spec.dst, config)?
     };
-    let (s, d) = (
+    Ok((
+        transfer,
         Endpoint::layered(src, spec.src_prefix.clone(), spec.src.clone()),
         Endpoint::layered(dst, spec.dst_prefix.clone(), spec.dst.clone()),
-    );
-    run_job(
-        g,
-        journal,
-        transfer,
-        a.knobs.progress_interval.is_some(),
-        move |engine| async move { engine.resume(job, s, d) },
-    )
-    .await
+    ))
 }

@@ -111,6 +111,7 @@ pub(crate) fn with_layers(
 
 /// A job to start.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent switches of one job
 pub struct JobRequest {
     /// What to do.
     pub op: Operation,
@@ -140,6 +141,10 @@ pub struct JobRequest {
     /// them alike. The engine keeps them and does not read them; never a
     /// secret.
     pub store_options: BTreeMap<String, String>,
+    /// Plan only the source keys of this shard (see [`crate::Shard`]).
+    pub shard: Option<crate::Shard>,
+    /// Plan the job and stop: workers on a shared journal run it.
+    pub plan_only: bool,
 }
 
 impl JobRequest {
@@ -159,6 +164,8 @@ impl JobRequest {
             dry_run: false,
             attrs: AttrOverrides::default(),
             store_options: BTreeMap::new(),
+            shard: None,
+            plan_only: false,
         }
     }
 }

@@ -54,6 +54,16 @@ pub(crate) struct Done {
 /// Records a file's failure: its one-line error, and whether it was a
 /// verification failure (what makes the exit code 3).
 pub(crate) fn fail_file(shared: &Shared, row: &FileRow, f: Failure) {
+    if let Failure::Journal(JournalError::LeaseLost(_)) = &f {
+        // Another worker holds the file now and finishes it: not a failure
+        // of the job, and this worker's word on it would be refused anyway.
+        tracing::warn!(file = %row.dst, "lease lost to another worker; leaving the file to it");
+        shared.emit(Event::Retry {
+            dst: row.dst.clone(),
+            error: "lease lost to another worker; left to it".into(),
+        });
+        return;
+    }
     if matches!(f, Failure::Store(Error::Integrity { .. })) {
         shared
             .counters

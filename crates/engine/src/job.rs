@@ -106,7 +106,7 @@ impl Engine {
             job: JobId(0),
             cause: e.to_string(),
         })?;
-        let filter = crate::plan::Filter::new(&req.include, &req.exclude)?;
+        let filter = crate::plan::Filter::new(&req.include, &req.exclude, req.shard)?;
         let job = self.journal.create_job(&spec_json).await?;
         let lock = self.journal.lock_job(job)?;
         let (shared, cancel) = self.shared(job, &spec, req.src.clone(), req.dst.clone());
@@ -120,7 +120,13 @@ impl Engine {
                 shared.journal.flush().await?;
                 return Ok(summary_of(&shared));
             }
-            execute(shared, false).await
+            if req.plan_only {
+                // Planned: the workers take it from here.
+                shared.journal.set_job_state(shared.job, JobState::Running);
+                shared.journal.flush().await?;
+                return Ok(summary_of(&shared));
+            }
+            execute(shared, false, true).await
         }));
         Ok(JobHandle { job, cancel, task })
     }
@@ -170,8 +176,38 @@ impl Engine {
         let task = tokio::spawn(observed(&scope, async move {
             let _lock = lock;
             settle_unknown(&shared).await?;
-            execute(shared, true).await
+            execute(shared, true, true).await
         }));
+        Ok(JobHandle { job, cancel, task })
+    }
+
+    /// Works on a job of a shared journal beside other workers: claims
+    /// files with a lease until none is left, continuing a file another
+    /// worker left half-sent from its journaled parts. `src` and `dst` are
+    /// this worker's own stores for the job's locations (see
+    /// [`Engine::spec`]); the summary counts this worker's files only.
+    /// A job still being planned is joined at once: its files are taken as
+    /// they are planned.
+    pub fn work(&self, job: JobId, src: Endpoint, dst: Endpoint) -> Result<JobHandle, EngineError> {
+        let spec = self.spec(job)?;
+        if spec.src == crate::stream::STDIN || spec.dst == crate::stream::STDIN {
+            return Err(EngineError::NotResumable(job));
+        }
+        let src = Endpoint {
+            prefix: spec.src_prefix.clone(),
+            ..src
+        };
+        let dst = Endpoint {
+            prefix: spec.dst_prefix.clone(),
+            ..dst
+        };
+        let spec = JobSpec {
+            config: self.config.clone(),
+            ..spec
+        };
+        let (shared, cancel) = self.shared(job, &spec, src, dst);
+        let scope = Arc::clone(&shared);
+        let task = tokio::spawn(observed(&scope, execute(shared, false, false)));
         Ok(JobHandle { job, cancel, task })
     }
 
@@ -360,10 +396,17 @@ impl JobHandle {
 }
 
 /// Runs every file still to do, `file_parallel_limit` at a time, paging
-/// through the journal so the plan never sits in memory.
-async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineError> {
-    shared.journal.set_job_state(shared.job, JobState::Running);
-    shared.journal.flush().await?;
+/// through the journal so the plan never sits in memory. A worker joining
+/// a shared job leaves its state to the planner (`mark_running` false).
+async fn execute(
+    shared: Arc<Shared>,
+    resuming: bool,
+    mark_running: bool,
+) -> Result<Summary, EngineError> {
+    if mark_running {
+        shared.journal.set_job_state(shared.job, JobState::Running);
+        shared.journal.flush().await?;
+    }
     let ticker = spawn_progress(Arc::clone(&shared));
     let tuner = tokio::spawn(crate::tune::tune(
         Arc::clone(&shared),
@@ -375,14 +418,13 @@ async fn execute(shared: Arc<Shared>, resuming: bool) -> Result<Summary, EngineE
     let mut deletes: Vec<FileRow> = Vec::new();
     let delete_batch = shared.dst.store.capabilities().batch_delete_max.max(1);
     'pages: loop {
-        let page = shared.journal.files_to_do(
-            shared.job,
-            after,
-            shared.config.upload_queue_size,
-            resuming,
-        )?;
+        // A page of the plan; on a shared journal, files claimed with a lease.
+        let page = shared
+            .journal
+            .next_files(shared.job, after, shared.config.upload_queue_size, resuming)
+            .await?;
         let Some(last) = page.last() else { break };
-        after = last.id;
+        after = after.max(last.id);
         for row in page {
             if shared.cancelled() || aborted(&shared) {
                 break 'pages;

@@ -51,6 +51,7 @@ mod multipart;
 mod parts;
 mod plan;
 mod retry;
+mod shard;
 pub mod stream;
 mod transfer;
 mod tune;
@@ -62,5 +63,6 @@ pub use context::{Endpoint, JobRequest, JobSpec, Operation};
 pub use event::{Event, RetryCauses, Snapshot, Summary};
 pub use haul_journal::JobId;
 pub use job::{Canceller, Engine, JobHandle};
+pub use shard::Shard;
 
 pub use error::EngineError;

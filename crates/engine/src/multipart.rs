@@ -172,6 +172,12 @@ pub(super) async fn multipart(
             .acquire_owned()
             .await
             .map_err(|e| Error::transient(dk.as_str(), e.to_string()))?;
+        // On a shared journal, send a part only while this worker holds
+        // the file; once another took it over, the rest is left to it.
+        if let Err(e) = shared.journal.check_lease(row.id).await {
+            first_err.get_or_insert(e.into());
+            break;
+        }
         // A slot of the job's tuned concurrency first, then the part's share
         // of the byte budget, both before reading a byte.
         let slot = crate::tune::take(shared).await;
@@ -237,6 +243,9 @@ pub(super) async fn multipart(
     if shared.cancelled() && done.len() as u64 != count {
         return Err(Failure::Cancelled);
     }
+    // On a shared journal, complete only while this worker holds the file
+    // (a worker back from a pause finds its lease taken and stops here).
+    shared.journal.flush_file(row.id).await?;
     complete(shared, dk, &id, &meta, &done, copy).await
 }
 

@@ -26,6 +26,7 @@ const PLAN_BATCH: usize = 1000;
 pub(crate) struct Filter {
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
+    shard: Option<crate::Shard>,
 }
 
 fn globset(patterns: &[String]) -> Result<Option<GlobSet>, EngineError> {
@@ -46,14 +47,22 @@ fn globset(patterns: &[String]) -> Result<Option<GlobSet>, EngineError> {
 }
 
 impl Filter {
-    pub(crate) fn new(include: &[String], exclude: &[String]) -> Result<Self, EngineError> {
+    pub(crate) fn new(
+        include: &[String],
+        exclude: &[String],
+        shard: Option<crate::Shard>,
+    ) -> Result<Self, EngineError> {
         Ok(Self {
             include: globset(include)?,
             exclude: globset(exclude)?,
+            shard,
         })
     }
 
     fn admits(&self, rel: &str) -> bool {
+        if self.shard.is_some_and(|s| !s.holds(rel)) {
+            return false;
+        }
         if self.exclude.as_ref().is_some_and(|g| g.is_match(rel)) {
             return false;
         }

@@ -30,7 +30,12 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
     let mut result = copy_file(shared, &mut row).await;
     // Doing a file again on a store whose puts are not idempotent could store it twice.
     let idempotent = shared.dst.store.capabilities().idempotent_put;
-    if idempotent && result.as_ref().err().is_some_and(Failure::redo) && !shared.cancelled() {
+    if idempotent
+        && result.as_ref().err().is_some_and(Failure::redo)
+        && !shared.cancelled()
+        // A file whose lease another worker took is that worker's to redo.
+        && shared.journal.flush_file(row.id).await.is_ok()
+    {
         if let Err(Failure::Store(e)) = &result {
             tracing::warn!(error = %e, "redoing the whole file once");
             shared.emit(Event::Retry {

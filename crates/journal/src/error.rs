@@ -54,6 +54,10 @@ pub enum JournalError {
         /// What SQLite said.
         cause: String,
     },
+    /// Another worker took over this file's lease (this one paused or was
+    /// cut off past its lease): its writes about the file are refused.
+    #[error("file {0}: lease lost to another worker; its writes were refused")]
+    LeaseLost(crate::FileId),
     /// The writer thread stopped (after an earlier error, reported then).
     #[error("journal writer stopped")]
     WriterGone,

@@ -21,6 +21,12 @@
 //! cannot run the same job: [`Journal::lock_job`] takes an advisory lock that
 //! the kernel releases when the holder dies, even by SIGKILL.
 //!
+//! A journal can also live in PostgreSQL ([`Journal::open`] with a
+//! `postgres://` URL): the same tables, commands and barriers, shared by
+//! many workers that lease files from it ([`Journal::next_files`]), with
+//! writes about a file fenced by its lease (see [`JournalError::LeaseLost`]).
+//! The engine does not know which one it has.
+//!
 //! Commits use `synchronous = NORMAL`: a process crash loses nothing that was
 //! committed; a power loss may roll back the last commits, never corrupt the
 //! database. A lost part record only means that part is sent again.
@@ -38,6 +44,7 @@
 
 mod error;
 mod lock;
+mod pg;
 mod query;
 mod records;
 mod schema;
@@ -52,18 +59,36 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::JournalError;
 pub use lock::JobLock;
 pub use records::{
-    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, NewFile, PartRow,
+    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow, NewFile, PartRow,
+    WorkerRow,
 };
 use writer::Cmd;
 
-/// The journal: a handle to the writer thread plus a reader connection.
+pub use pg::redact as redact_url;
+
+/// The journal: a handle to the writer plus a reader connection.
 ///
 /// Cloning is not offered; share it behind an `Arc`. Dropping the last
 /// handle stops the writer after it commits what it was sent.
 #[derive(Debug)]
 pub struct Journal {
-    path: PathBuf,
+    // Dropped first: the writer sees its channel close and commits the rest.
     tx: mpsc::UnboundedSender<Cmd>,
+    backend: Backend,
+}
+
+/// Where the journal keeps its rows.
+#[derive(Debug)]
+enum Backend {
+    /// One SQLite file, one process at a time per job.
+    Sqlite(Sqlite),
+    /// A PostgreSQL database shared by workers.
+    Postgres(pg::Pg),
+}
+
+#[derive(Debug)]
+struct Sqlite {
+    path: PathBuf,
     reader: Mutex<Connection>,
     _ephemeral: Option<EphemeralDir>,
 }
@@ -119,10 +144,20 @@ impl Journal {
 
     /// Opens (creating if needed) the journal at `path` and migrates its schema.
     ///
+    /// A `postgres://` (or `postgresql://`) URL opens the shared journal in
+    /// that database instead; its password never appears in messages.
     /// A file that is not a journal, or one written by a newer haul, is a
     /// clear [`JournalError`], never a panic.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
-        Self::open_with(path.as_ref(), false, None)
+        let path = path.as_ref();
+        if let Some(url) = path.to_str().filter(|p| pg::is_url(p)) {
+            let (pg, tx) = pg::Pg::connect(url)?;
+            return Ok(Self {
+                tx,
+                backend: Backend::Postgres(pg),
+            });
+        }
+        Self::open_with(path, false, None)
     }
 
     /// A journal in a fresh temporary directory with `synchronous = OFF`,
@@ -152,17 +187,50 @@ impl Journal {
         let reader = schema::open_reader(path)?;
         let tx = writer::spawn(writer_conn, path.to_path_buf());
         Ok(Self {
-            path: path.to_path_buf(),
             tx,
-            reader: Mutex::new(reader),
-            _ephemeral: guard,
+            backend: Backend::Sqlite(Sqlite {
+                path: path.to_path_buf(),
+                reader: Mutex::new(reader),
+                _ephemeral: guard,
+            }),
         })
     }
 
-    /// The database file.
+    /// The database file, or the database's URL with its password redacted.
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.path
+        match &self.backend {
+            Backend::Sqlite(s) => &s.path,
+            Backend::Postgres(p) => p.shown(),
+        }
+    }
+
+    /// Whether many workers share this journal (PostgreSQL): files are then
+    /// leased by [`Journal::next_files`] and jobs are not locked to one process.
+    #[must_use]
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// How long a claim (and each renewal, a third of it apart) holds a
+    /// file on a shared journal: `$HAUL_LEASE_MS`, else 60 s. No effect on
+    /// SQLite.
+    pub fn set_lease(&self, lease: std::time::Duration) {
+        if let Backend::Postgres(p) = &self.backend {
+            p.leases.lease_ms.store(
+                lease.as_millis().max(100) as i64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// This process's name as a worker on a shared journal.
+    #[must_use]
+    pub fn worker_name(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => Some(&p.leases.owner),
+        }
     }
 
     fn send(&self, cmd: Cmd) {
@@ -189,9 +257,14 @@ impl Journal {
     }
 
     /// Takes the job's run lock; fails with [`JournalError::JobRunning`]
-    /// while another live process holds it.
+    /// while another live process holds it. A shared journal's jobs are
+    /// run by many workers at once, each file by one (its lease): the lock
+    /// there is empty.
     pub fn lock_job(&self, job: JobId) -> Result<JobLock, JournalError> {
-        JobLock::acquire(&self.path, job)
+        match &self.backend {
+            Backend::Sqlite(s) => JobLock::acquire(&s.path, job),
+            Backend::Postgres(_) => Ok(JobLock::shared()),
+        }
     }
 
     /// Records the job's state.
@@ -291,6 +364,66 @@ impl Journal {
         self.call(|reply| Cmd::Barrier { reply }).await
     }
 
+    /// Barrier for one file, before what must not happen without its
+    /// lease (completing its upload): like [`Journal::flush`], and on a
+    /// shared journal [`JournalError::LeaseLost`] when a write about the
+    /// file was refused or the lease is gone or about to expire.
+    pub async fn flush_file(&self, file: FileId) -> Result<(), JournalError> {
+        self.call(|reply| Cmd::FlushFile { file, reply }).await
+    }
+
+    /// The next files of a job to work on: the next page above `after` on
+    /// a SQLite journal; on a shared one, files claimed with a lease (the
+    /// cursor only bounds which failed files are retried), waiting while
+    /// other workers hold what is left. Empty when nothing is left.
+    pub async fn next_files(
+        &self,
+        job: JobId,
+        after: FileId,
+        limit: usize,
+        include_failed: bool,
+    ) -> Result<Vec<FileRow>, JournalError> {
+        match &self.backend {
+            Backend::Sqlite(_) => self.files_to_do(job, after, limit, include_failed),
+            Backend::Postgres(p) => p.next_files(job, after, limit, include_failed).await,
+        }
+    }
+
+    /// Whether this worker is known to have lost `file`'s lease (a write
+    /// about it was refused, or a renewal found it taken): nothing more
+    /// should be sent for it. Always false on SQLite.
+    #[must_use]
+    pub fn lease_lost(&self, file: FileId) -> bool {
+        self.pg().is_some_and(|p| p.leases.lost(file))
+    }
+
+    /// Whether this worker still holds `file`'s lease, asked of the
+    /// database (one round trip; nothing on SQLite): before sending more
+    /// of a file, so a worker back from a pause learns at once that the
+    /// file was taken over. [`JournalError::LeaseLost`] when it was.
+    pub async fn check_lease(&self, file: FileId) -> Result<(), JournalError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(p) => p.check_lease(file).await,
+        }
+    }
+
+    /// The workers that joined a job on a shared journal (none on SQLite).
+    pub fn workers(&self, job: JobId) -> Result<Vec<WorkerRow>, JournalError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Vec::new()),
+            Backend::Postgres(p) => p.workers(job),
+        }
+    }
+
+    /// The live and expired leases on a job's unfinished files (none on SQLite).
+    pub fn leases(&self, job: JobId) -> Result<Vec<LeaseRow>, JournalError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Vec::new()),
+            Backend::Postgres(p) => p.leases(job),
+        }
+    }
+
     /// Deletes a job with its files and parts.
     pub async fn forget_job(&self, job: JobId) -> Result<(), JournalError> {
         self.call(|reply| Cmd::ForgetJob { job, reply }).await
@@ -300,7 +433,17 @@ impl Journal {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
-        let conn = self.reader.lock().map_err(|_| JournalError::WriterGone)?;
-        f(&conn).map_err(|e| JournalError::sql(&self.path, e))
+        let Backend::Sqlite(s) = &self.backend else {
+            return Err(JournalError::WriterGone);
+        };
+        let conn = s.reader.lock().map_err(|_| JournalError::WriterGone)?;
+        f(&conn).map_err(|e| JournalError::sql(&s.path, e))
+    }
+
+    fn pg(&self) -> Option<&pg::Pg> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => Some(p),
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::{JobId, JournalError};
 /// process dies in any way.
 #[derive(Debug)]
 pub struct JobLock {
-    _file: File,
+    _file: Option<File>,
     path: PathBuf,
 }
 
@@ -47,10 +47,22 @@ impl JobLock {
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         write!(file, "{}", std::process::id()).map_err(io)?;
         file.flush().map_err(io)?;
-        Ok(Self { _file: file, path })
+        Ok(Self {
+            _file: Some(file),
+            path,
+        })
     }
 
-    /// The lock file.
+    /// The lock of a job on a shared journal: holds nothing (workers
+    /// share the job; each file is held by its lease).
+    pub(crate) fn shared() -> Self {
+        Self {
+            _file: None,
+            path: PathBuf::new(),
+        }
+    }
+
+    /// The lock file (empty for a job on a shared journal).
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path

@@ -63,6 +63,9 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
 impl Journal {
     /// Every job, newest first.
     pub fn list_jobs(&self) -> Result<Vec<JobRow>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.list_jobs();
+        }
         self.read(|c| {
             c.prepare(&format!("SELECT {JOB_COLS} FROM jobs j ORDER BY j.id DESC"))?
                 .query_map([], job_row)?
@@ -72,6 +75,9 @@ impl Journal {
 
     /// One job.
     pub fn job(&self, job: JobId) -> Result<JobRow, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.job(job);
+        }
         self.read(|c| {
             c.query_row(
                 &format!("SELECT {JOB_COLS} FROM jobs j WHERE j.id = ?1"),
@@ -86,6 +92,9 @@ impl Journal {
     /// The newest job that is not done (failed jobs count: resuming retries
     /// their failed files), if any.
     pub fn latest_unfinished_job(&self) -> Result<Option<JobId>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.latest_unfinished_job();
+        }
         self.read(|c| {
             c.query_row(
                 "SELECT id FROM jobs WHERE state IN ('planning', 'running', 'interrupted', 'failed')
@@ -99,6 +108,9 @@ impl Journal {
 
     /// Every file of a job, in plan order.
     pub fn files(&self, job: JobId) -> Result<Vec<FileRow>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.files(job);
+        }
         self.read(|c| {
             c.prepare(&format!(
                 "SELECT {FILE_COLS} FROM files WHERE job = ?1 ORDER BY id"
@@ -110,6 +122,9 @@ impl Journal {
 
     /// One file.
     pub fn file(&self, file: FileId) -> Result<Option<FileRow>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.file(file);
+        }
         self.read(|c| {
             c.query_row(
                 &format!("SELECT {FILE_COLS} FROM files WHERE id = ?1"),
@@ -126,6 +141,9 @@ impl Journal {
         job: JobId,
         state: FileState,
     ) -> Result<Vec<FileRow>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.files_in_state(job, state);
+        }
         self.read(|c| {
             c.prepare(&format!(
                 "SELECT {FILE_COLS} FROM files WHERE job = ?1 AND state = ?2 ORDER BY id"
@@ -138,6 +156,9 @@ impl Journal {
     /// How many files of a job were skipped, by reason (`None`: up to date),
     /// most common first.
     pub fn skip_reasons(&self, job: JobId) -> Result<Vec<(Option<String>, u64)>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.skip_reasons(job);
+        }
         self.read(|c| {
             c.prepare_cached(
                 "SELECT error, count(*) FROM files WHERE job = ?1 AND state = 'skipped'
@@ -150,6 +171,9 @@ impl Journal {
 
     /// Failed and refused files of a job with their last error.
     pub fn failed_files(&self, job: JobId) -> Result<Vec<FileRow>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.failed_files(job);
+        }
         self.read(|c| {
             c.prepare(&format!(
                 "SELECT {FILE_COLS} FROM files WHERE job = ?1 AND state IN ('failed', 'refused') ORDER BY id"
@@ -170,6 +194,9 @@ impl Journal {
         limit: usize,
         include_failed: bool,
     ) -> Result<Vec<FileRow>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.files_to_do(job, after, limit, include_failed);
+        }
         let states = if include_failed {
             "('pending', 'active', 'failed')"
         } else {
@@ -187,6 +214,9 @@ impl Journal {
 
     /// Parts recorded done for a file, in part order.
     pub fn parts(&self, file: FileId) -> Result<Vec<PartRow>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.parts(file);
+        }
         self.read(|c| {
             c.prepare_cached(
                 "SELECT number, offset, len, etag, crc32c, md5, native FROM parts
@@ -210,6 +240,9 @@ impl Journal {
     /// Files of any job with an upload id that are not done: uploads that
     /// `haul cleanup` may abort. Returns (job, file) pairs.
     pub fn open_uploads(&self) -> Result<Vec<(JobRow, FileRow)>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.open_uploads();
+        }
         let files: Vec<FileRow> = self.read(|c| {
             c.prepare(&format!(
                 "SELECT {FILE_COLS} FROM files

@@ -216,3 +216,35 @@ pub struct PartRow {
     /// `crc64xz:…` for COS), so the whole object's can be combined on resume.
     pub native: Option<String>,
 }
+
+/// A worker that joined a job on a shared journal, with what it finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRow {
+    /// Its name (`host-pid-nonce`).
+    pub id: String,
+    /// When it joined, ms since the epoch (the database's clock).
+    pub started_ms: i64,
+    /// Its last heartbeat, ms since the epoch.
+    pub seen_ms: i64,
+    /// Files it finished (done).
+    pub files_done: u64,
+    /// Bytes of the files it finished.
+    pub bytes_done: u64,
+    /// Files it holds a live lease on now.
+    pub holding: u64,
+}
+
+/// A file a worker holds a lease on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    /// The file.
+    pub file: FileId,
+    /// Its destination key.
+    pub dst: String,
+    /// The worker holding it.
+    pub owner: String,
+    /// The fencing epoch of the claim.
+    pub epoch: i64,
+    /// Milliseconds until the lease expires (negative: expired).
+    pub expires_in_ms: i64,
+}

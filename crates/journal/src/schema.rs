@@ -48,6 +48,21 @@ ALTER TABLE parts ADD COLUMN native TEXT;
     r"
 ALTER TABLE files ADD COLUMN location TEXT;
 ",
+    // Leases (owner, expiry in ms on the database's clock, fencing epoch)
+    // and the workers that hold them: used by the PostgreSQL journal that
+    // many workers share, kept here so both journals have one schema.
+    r"
+ALTER TABLE files ADD COLUMN owner TEXT;
+ALTER TABLE files ADD COLUMN lease_until INTEGER;
+ALTER TABLE files ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE workers (
+    id         TEXT    NOT NULL,
+    job        INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    started_at INTEGER NOT NULL,
+    seen_at    INTEGER NOT NULL,
+    PRIMARY KEY (id, job)
+);
+",
 ];
 
 /// The schema version this build writes.

@@ -73,6 +73,12 @@ pub(crate) enum Cmd {
     Barrier {
         reply: Reply<()>,
     },
+    /// A barrier for one file's records; on a shared journal it also
+    /// answers whether this worker still holds the file's lease.
+    FlushFile {
+        file: FileId,
+        reply: Reply<()>,
+    },
 }
 
 pub(crate) fn unique_suffix() -> u64 {
@@ -287,7 +293,9 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
             )?;
             pending.push(Pending::Unit(reply));
         }
-        Cmd::Barrier { reply } => pending.push(Pending::Unit(reply)),
+        Cmd::Barrier { reply } | Cmd::FlushFile { reply, .. } => {
+            pending.push(Pending::Unit(reply));
+        }
     }
     Ok(())
 }

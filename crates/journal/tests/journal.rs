@@ -1,6 +1,38 @@
 //! The journal's behaviour: batching, barriers, queries, locks, corruption.
+//! Every case about what the journal records runs on both backends: SQLite
+//! in a temporary directory, and a throwaway PostgreSQL (ignored unless
+//! `initdb` is installed: run with `--include-ignored`).
 
 use haul_journal::{FileId, FileState, JobState, Journal, JournalError, NewFile, PartRow};
+
+mod common;
+use common::Db;
+
+/// One case, twice: `case::sqlite` and `case::postgres`.
+macro_rules! both {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                let db = super::Db::sqlite();
+                super::$case(&db.location()).await;
+            }
+            #[tokio::test]
+            #[ignore = "needs postgres"]
+            async fn postgres() {
+                let db = super::Db::postgres();
+                super::$case(&db.location()).await;
+            }
+        }
+    )*};
+}
+
+both!(
+    plan_parts_and_states_survive_reopen,
+    reset_and_forget,
+    unknown_files_wait_for_a_requeue_and_locations_are_kept,
+    many_planned_files_keep_their_order_and_parts_batch,
+);
 
 fn part(n: u32) -> PartRow {
     PartRow {
@@ -14,13 +46,10 @@ fn part(n: u32) -> PartRow {
     }
 }
 
-#[tokio::test]
-async fn plan_parts_and_states_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
+async fn plan_parts_and_states_survive_reopen(path: &str) {
     let job;
     {
-        let j = Journal::open(&path).unwrap();
+        let j = Journal::open(path).unwrap();
         job = j.create_job("{\"spec\":1}").await.unwrap();
         j.add_files(
             job,
@@ -42,7 +71,7 @@ async fn plan_parts_and_states_survive_reopen() {
         j.set_file_state(first[1].id, FileState::Failed, None, Some("boom".into()));
         j.flush().await.unwrap();
     }
-    let j = Journal::open(&path).unwrap();
+    let j = Journal::open(path).unwrap();
     let row = j.job(job).unwrap();
     assert_eq!(row.spec, "{\"spec\":1}");
     assert_eq!(row.state, JobState::Running);
@@ -75,10 +104,8 @@ async fn plan_parts_and_states_survive_reopen() {
     assert_eq!(j.open_uploads().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn reset_and_forget() {
-    let dir = tempfile::tempdir().unwrap();
-    let j = Journal::open(dir.path().join("j.db")).unwrap();
+async fn reset_and_forget(path: &str) {
+    let j = Journal::open(path).unwrap();
     let job = j.create_job("{}").await.unwrap();
     j.add_files(job, vec![NewFile::copy("a", "a", 30)]);
     j.flush().await.unwrap();
@@ -149,10 +176,8 @@ async fn ephemeral_journal_works_and_cleans_up() {
     assert!(!dir.exists());
 }
 
-#[tokio::test]
-async fn unknown_files_wait_for_a_requeue_and_locations_are_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let j = Journal::open(dir.path().join("j.db")).unwrap();
+async fn unknown_files_wait_for_a_requeue_and_locations_are_kept(path: &str) {
+    let j = Journal::open(path).unwrap();
     let job = j.create_job("{}").await.unwrap();
     j.add_files(
         job,
@@ -201,4 +226,51 @@ async fn the_journal_is_readable_by_its_owner_only() {
     std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
     drop(Journal::open(&old).unwrap());
     assert_eq!(mode(&old), 0o600);
+}
+
+async fn many_planned_files_keep_their_order_and_parts_batch(path: &str) {
+    let j = Journal::open(path).unwrap();
+    let job = j.create_job("{}").await.unwrap();
+    for chunk in 0..4u64 {
+        j.add_files(
+            job,
+            (0..5000)
+                .map(|i| NewFile::copy(format!("k{:06}", chunk * 5000 + i), "d", 1))
+                .collect(),
+        );
+    }
+    j.flush().await.unwrap();
+    let files = j.files(job).unwrap();
+    assert_eq!(files.len(), 20_000);
+    assert!(
+        files
+            .windows(2)
+            .all(|w| w[0].src < w[1].src && w[0].id < w[1].id)
+    );
+    let f = files[7].id;
+    j.start_upload(f, "u", 10).await.unwrap();
+    for n in 1..=3000 {
+        j.part_done(f, part(n));
+    }
+    // A part recorded twice keeps its last record.
+    j.part_done(
+        f,
+        PartRow {
+            etag: "again".into(),
+            ..part(5)
+        },
+    );
+    j.flush_file(f).await.unwrap();
+    let parts = j.parts(f).unwrap();
+    assert_eq!(parts.len(), 3000);
+    assert_eq!(parts[4].etag, "again");
+    assert_eq!(parts[2999], part(3000));
+    j.set_file_state(f, FileState::Done, Some("crc32c:01".into()), None);
+    j.flush().await.unwrap();
+    assert!(j.parts(f).unwrap().is_empty());
+    assert_eq!(j.job(job).unwrap().files_done, 1);
+    assert_eq!(
+        j.next_files(job, FileId(0), 10, false).await.unwrap().len(),
+        10
+    );
 }

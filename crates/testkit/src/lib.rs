@@ -68,6 +68,8 @@ mod guard;
 mod memory;
 #[cfg(feature = "nos")]
 pub mod nos;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "proxy")]
 mod proxy;
 #[cfg(feature = "qiniu")]
@@ -90,6 +92,8 @@ pub use haul_serve::{KeyRing, S3Server};
 pub use memory::{MemoryStore, StoredObject};
 #[cfg(feature = "nos")]
 pub use nos::NosServer;
+#[cfg(feature = "postgres")]
+pub use postgres::PgServer;
 #[cfg(feature = "proxy")]
 pub use proxy::{Answered, FaultProxy, ProxyFault, ProxyFaultKind, ProxyRule, ProxyStats};
 #[cfg(feature = "qiniu")]
