@@ -208,10 +208,10 @@ pub(crate) struct Shared {
     pub(crate) attrs: AttrOverrides,
     pub(crate) counters: Counters,
     pub(crate) budget: ByteBudget,
-    /// The policy of the retries the engine owns ([`crate::retry`]).
+    /// The policy of the retries the engine owns (the `retry` module).
     pub(crate) retry: haul_layers::RetryPolicy,
     /// The job-wide data request slots, when the concurrency is tuned.
-    pub(crate) slots: Option<crate::tune::Slots>,
+    pub(crate) slots: Option<crate::limit::Slots>,
     pub(crate) events: Option<mpsc::UnboundedSender<Event>>,
     pub(crate) cancel: watch::Receiver<bool>,
     pub(crate) started: Instant,
@@ -258,7 +258,14 @@ impl haul_core::observe::Observer for Shared {
     fn retried(&self, error: &haul_core::Error, bytes: u64) {
         self.counters.count_retry(error);
         if matches!(error, haul_core::Error::RateLimited { .. }) {
-            crate::tune::throttled(self);
+            // Cut at once, not at the tuner's next interval.
+            if let Some(n) = self.slots.as_ref().and_then(crate::limit::Slots::throttled) {
+                self.emit(Event::Concurrency {
+                    limit: n as u64,
+                    reason: "throttled",
+                    mb_per_sec: None,
+                });
+            }
         }
         self.counters
             .bytes_resent

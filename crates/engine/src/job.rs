@@ -228,7 +228,7 @@ impl Engine {
             budget: ByteBudget::new(config.max_inflight_bytes),
             retry: config.retry_policy(),
             slots: (config.concurrency == crate::config::Concurrency::Auto).then(|| {
-                crate::tune::Slots::new(
+                crate::limit::Slots::new(
                     config.chunk_parallel_limit,
                     crate::config::AUTO_MAX,
                     config.concurrency_interval / 2,
