@@ -90,8 +90,10 @@ impl Drop for Job {
 #[test]
 fn metrics_move_while_a_job_runs_and_parse_as_prometheus_text() {
     let e = S3Env::new();
-    // f0's first upload is held until the job's 3 s timeout gives up on
-    // it (then sent again), f2's is slowed down once (503), f9's is held
+    // f0's first upload is held until the job's 10 s timeout gives up on
+    // it (then sent again; 10 s, far more than the scrapes below take even
+    // on a loaded machine, so f0 is still held at the first and f9's first
+    // try still in flight at the second), f2's is slowed down once (503), f9's is held
     // far longer than the test runs: at the start nothing is done, at the
     // end nine files are, the tenth in flight.
     let hold = ProxyFault::Delay(Duration::from_hours(1));
@@ -118,7 +120,7 @@ fn metrics_move_while_a_job_runs_and_parse_as_prometheus_text() {
             "--metrics",
             "127.0.0.1:0",
             "--timeout",
-            "3s",
+            "10s",
             "--file-parallel-limit",
             "1",
             "--progress-interval",
