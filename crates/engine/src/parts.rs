@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
 use haul_core::{
     ByteRange, Capabilities, Checksum, ChecksumKind, CompletedPart, Error, GetOptions, Key,
     ObjectMeta, Payload, PayloadStream,
@@ -79,12 +82,8 @@ async fn hash_range(
     shared
         .retry
         .run(0, || async {
-            let opts = GetOptions {
-                range,
-                if_match: meta.etag.clone(),
-            };
-            let resp = shared.src.store.get(&meta.key, opts).await?;
-            let mut body = PayloadStream::new(meta.key.as_str(), len, kinds, resp.body);
+            let source = source(shared, meta, range).await?;
+            let mut body = PayloadStream::new(meta.key.as_str(), len, kinds, source);
             while let Some(chunk) = futures::StreamExt::next(&mut body).await {
                 chunk?;
             }
@@ -120,8 +119,22 @@ pub(crate) async fn open_to_send(
         .with_known_sums(sums))
 }
 
+/// The bytes of `range` of the source object, as the store sends them; a
+/// changed source fails the read (`If-Match`).
+async fn source(
+    shared: &Shared,
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+) -> Result<BoxStream<'static, Result<Bytes, Error>>, Error> {
+    let opts = GetOptions {
+        range,
+        if_match: meta.etag.clone(),
+    };
+    Ok(shared.src.store.get(&meta.key, opts).await?.body)
+}
+
 /// Opens `range` (`len` bytes) of the source object as a body hashed with
-/// `kinds` while it is read; a changed source fails the read (`If-Match`).
+/// `kinds` while it is read, its bytes counted as they flow.
 pub(crate) async fn open(
     shared: &Shared,
     meta: &ObjectMeta,
@@ -129,14 +142,10 @@ pub(crate) async fn open(
     len: u64,
     kinds: &[ChecksumKind],
 ) -> Result<PayloadStream, Error> {
-    let opts = GetOptions {
-        range,
-        if_match: meta.etag.clone(),
-    };
-    let resp = shared.src.store.get(&meta.key, opts).await?;
+    let source = source(shared, meta, range).await?;
     // Bytes counted as they flow: the tuned concurrency's measure.
     let counted = Arc::clone(&shared.counters.bytes_moved);
-    let moved = futures::StreamExt::inspect(resp.body, move |chunk| {
+    let moved = futures::StreamExt::inspect(source, move |chunk| {
         if let Ok(c) = chunk {
             counted.fetch_add(c.len() as u64, Ordering::Relaxed);
         }
