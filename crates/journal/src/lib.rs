@@ -48,6 +48,7 @@ mod pg;
 mod query;
 mod records;
 mod schema;
+mod sums;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::JournalError;
 pub use lock::JobLock;
+pub use sums::ObjectSums;
 pub use records::{
     FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow, NewFile, PartRow,
     WorkerRow,

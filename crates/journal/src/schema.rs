@@ -63,6 +63,22 @@ CREATE TABLE workers (
     PRIMARY KEY (id, job)
 );
 ",
+    // The content checksums haul last computed or verified of an object
+    // (a local file or a store's object), valid while its size and ETag
+    // (for a local file: size, mtime and inode) are unchanged: the cache
+    // `sync --checksum` and `check` consult before reading anything.
+    r"
+CREATE TABLE sums (
+    store   TEXT    NOT NULL,
+    key     TEXT    NOT NULL,
+    kind    TEXT    NOT NULL,
+    size    INTEGER NOT NULL,
+    etag    TEXT    NOT NULL,
+    value   TEXT    NOT NULL,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (store, key, kind)
+) WITHOUT ROWID;
+",
 ];
 
 /// The schema version this build writes.

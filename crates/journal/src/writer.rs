@@ -73,6 +73,8 @@ pub(crate) enum Cmd {
     Barrier {
         reply: Reply<()>,
     },
+    /// Checksums of an object, for the checksum cache.
+    Sums(crate::ObjectSums),
     /// A barrier for one file's records; on a shared journal it also
     /// answers whether this worker still holds the file's lease.
     FlushFile {
@@ -296,6 +298,7 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
         Cmd::Barrier { reply } | Cmd::FlushFile { reply, .. } => {
             pending.push(Pending::Unit(reply));
         }
+        Cmd::Sums(s) => crate::sums::apply_sqlite(tx, &s)?,
     }
     Ok(())
 }

@@ -3,7 +3,10 @@
 //! in a temporary directory, and a throwaway PostgreSQL (ignored unless
 //! `initdb` is installed: run with `--include-ignored`).
 
-use haul_journal::{FileId, FileState, JobState, Journal, JournalError, NewFile, PartRow};
+use haul_core::{Checksum, ChecksumKind};
+use haul_journal::{
+    FileId, FileState, JobState, Journal, JournalError, NewFile, ObjectSums, PartRow,
+};
 
 mod common;
 use common::Db;
@@ -32,6 +35,7 @@ both!(
     reset_and_forget,
     unknown_files_wait_for_a_requeue_and_locations_are_kept,
     many_planned_files_keep_their_order_and_parts_batch,
+    checksums_are_kept_per_version_and_store,
 );
 
 fn part(n: u32) -> PartRow {
@@ -273,4 +277,36 @@ async fn many_planned_files_keep_their_order_and_parts_batch(path: &str) {
         j.next_files(job, FileId(0), 10, false).await.unwrap().len(),
         10
     );
+}
+
+async fn checksums_are_kept_per_version_and_store(path: &str) {
+    let j = Journal::open(path).unwrap();
+    let crc = |v| Checksum::from_crc(ChecksumKind::Crc32c, v);
+    let md5 = Checksum::from_hex(ChecksumKind::Md5, "d41d8cd98f00b204e9800998ecf8427e").unwrap();
+    let record = |store: &str, etag: &str, sums: Vec<Checksum>| ObjectSums {
+        store: store.into(),
+        key: "a/b.bin".into(),
+        size: 10,
+        etag: etag.into(),
+        sums,
+    };
+    j.record_sums(record("s3://one", "e1", vec![crc(1), md5.clone()]));
+    j.record_sums(record("file:///data", "e1", vec![crc(2)]));
+    j.flush().await.unwrap();
+    let mut got = j.sums_of("s3://one", "a/b.bin", 10, "e1").unwrap();
+    got.sort_by_key(Checksum::kind);
+    assert_eq!(got, vec![crc(1), md5]);
+    assert_eq!(j.sums_of("file:///data", "a/b.bin", 10, "e1").unwrap(), vec![crc(2)]);
+    // Another size or ETag is another version: nothing is known of it.
+    assert!(j.sums_of("s3://one", "a/b.bin", 11, "e1").unwrap().is_empty());
+    assert!(j.sums_of("s3://one", "a/b.bin", 10, "e2").unwrap().is_empty());
+    // A new version replaces every kind recorded of the old one.
+    j.record_sums(record("s3://one", "e2", vec![crc(3)]));
+    j.flush().await.unwrap();
+    assert!(j.sums_of("s3://one", "a/b.bin", 10, "e1").unwrap().is_empty());
+    assert_eq!(j.sums_of("s3://one", "a/b.bin", 10, "e2").unwrap(), vec![crc(3)]);
+    // Kept across reopening.
+    drop(j);
+    let j = Journal::open(path).unwrap();
+    assert_eq!(j.sums_of("file:///data", "a/b.bin", 10, "e1").unwrap(), vec![crc(2)]);
 }

@@ -60,6 +60,18 @@ CREATE TABLE workers (
     PRIMARY KEY (id, job)
 );
 ",
+    r"
+CREATE TABLE sums (
+    store   TEXT   NOT NULL,
+    key     TEXT   NOT NULL,
+    kind    TEXT   NOT NULL,
+    size    BIGINT NOT NULL,
+    etag    TEXT   NOT NULL,
+    value   TEXT   NOT NULL,
+    seen_at BIGINT NOT NULL,
+    PRIMARY KEY (store, key, kind)
+);
+",
 ];
 
 /// The schema version this build writes (the SQLite journal's too).

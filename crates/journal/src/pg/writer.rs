@@ -526,6 +526,19 @@ async fn apply(
             }
         }
         Cmd::Barrier { .. } => {}
+        Cmd::Sums(s) => {
+            let size = s.size as i64;
+            tx.execute(crate::sums::PG_DELETE, &[&s.store, &s.key, &size, &s.etag])
+                .await?;
+            let now = now_secs();
+            for (kind, value) in crate::sums::rows(s) {
+                tx.execute(
+                    crate::sums::PG_UPSERT,
+                    &[&s.store, &s.key, &kind, &size, &s.etag, &value, &now],
+                )
+                .await?;
+            }
+        }
     }
     Ok(())
 }
