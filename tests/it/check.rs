@@ -130,9 +130,26 @@ fn local_to_s3_one_missing_one_extra_one_changed_among_500() {
     crate::cli::succeeded(&[], &e.run(&["cp", "-r", s(&src), "s3://one/t/", "-q"]));
     let same = Checked::of(&e.run(&["check", s(&src), "s3://one/t/", "--json"]));
     assert_eq!(same.code, 0, "{}", same.summary);
-    // Single puts' ETags are MD5s: each local file is hashed as MD5.
+    // The copy recorded the CRC32C of each file it read and of each object
+    // it wrote: nothing is read to compare them.
     assert_eq!(same.count("identical"), FILES as u64, "{}", same.summary);
+    assert_eq!(same.count("bytes_read"), 0, "{}", same.summary);
     assert!(same.lines.is_empty(), "identical keys are not listed");
+    // Without those records, single puts' ETags are MD5s: each local file
+    // is hashed as MD5.
+    let fresh = e
+        .cmd()
+        .env("HAUL_JOURNAL", e.env.path("fresh.db"))
+        .args(["check", s(&src), "s3://one/t/", "--json", "-v"])
+        .output()
+        .unwrap();
+    let fresh = Checked::of(&fresh);
+    assert_eq!(fresh.count("identical"), FILES as u64, "{}", fresh.summary);
+    assert!(
+        fresh.lines.iter().all(|l| l["by"] == "md5"),
+        "{}",
+        fresh.summary
+    );
     // Damage the bucket through haul: one removed, one added, one replaced
     // by content of the same size (only a checksum can tell).
     let scratch = e.env.path("scratch");
@@ -150,16 +167,20 @@ fn local_to_s3_one_missing_one_extra_one_changed_among_500() {
     assert_eq!(c.keys("missing_on_dst"), ["d3/f010"]);
     assert_eq!(c.keys("missing_on_src"), ["d9/extra"]);
     assert_eq!(c.keys("differ"), ["d2/f100"]);
+    // The replacing copy recorded what it wrote.
     assert_eq!(
         c.lines.iter().find(|l| l["result"] == "differ").unwrap()["by"],
-        "md5"
+        "recorded:crc32c"
     );
     assert_eq!(c.count("identical"), FILES as u64 - 2);
     assert_eq!(c.count("size_only"), 0);
     // Where ETags are not MD5s (SSE-KMS), the listing has nothing to
     // compare: a HEAD gives each object's CRC32C, and the local file is
     // hashed as one.
+    let kms_journal = e.env.path("kms.db");
     let kms = [
+        "--journal",
+        s(&kms_journal),
         "check",
         s(&src),
         "s3://one/t/",
@@ -214,10 +235,24 @@ fn download_finds_a_change_in_a_multipart_object_its_etag_cannot() {
     write(&src.join("big"), &data);
     // A multipart ETag is no MD5, and neither the listing nor a HEAD gives
     // another checksum of the object (the embedded server keeps none for
-    // a multipart upload).
-    let listed = Checked::of(&e.run(&["check", s(&src), "s3://one/mp/", "--json"]));
+    // a multipart upload): without the copy's record, only sizes compare.
+    let fresh = e.env.path("fresh.db");
+    let listed = [
+        "--journal",
+        s(&fresh),
+        "check",
+        s(&src),
+        "s3://one/mp/",
+        "--json",
+    ];
+    let listed = Checked::of(&e.run(&listed));
     assert_eq!(listed.code, 0, "{}", listed.summary);
     assert_eq!(listed.keys("size_only"), ["big"]);
+    // The copy recorded the CRC32C of what it wrote: the changed local
+    // file (its record no longer stands) is read and hashed as one.
+    let recorded = Checked::of(&e.run(&["check", s(&src), "s3://one/mp/", "--json"]));
+    assert_eq!(recorded.keys("differ"), ["big"], "{}", recorded.summary);
+    assert_eq!(recorded.lines[0]["by"], "crc32c");
     let read = Checked::of(&e.run(&["check", s(&src), "s3://one/mp/", "--json", "--download"]));
     assert_eq!(read.code, 1, "{}", read.summary);
     assert_eq!(read.keys("differ"), ["big"]);
@@ -243,9 +278,13 @@ fn uploaded<'a>(
         "1MiB",
     ];
     crate::cli::succeeded(&up, &cmd().args(up).output().unwrap());
+    // The checks keep their own journal: the upload's records would settle
+    // every key without computing the kind the store reports.
+    let journal = src.with_extension("check.db");
     move || {
         Checked::of(
             &cmd()
+                .env("HAUL_JOURNAL", &journal)
                 .args(["check", s(src), dst, "--json"])
                 .output()
                 .unwrap(),

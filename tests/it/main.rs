@@ -1,5 +1,6 @@
 //! haul's integration tests: one binary (faster to link, one place to look).
 
+mod cache;
 mod check;
 mod cli;
 mod coscli;

@@ -6,8 +6,12 @@
 //! that is an MD5, COS's CRC64, Kodo's qetag) in their listings, else in
 //! answer to a HEAD, computed from a local file when the other side
 //! reports one; with `--download` by reading both
-//! sides and hashing them. When nothing comparable exists the key is
-//! reported and counted as compared by size only: never silently.
+//! sides and hashing them. When the stores report nothing comparable, the
+//! checksums the journal recorded of the very same versions (when haul
+//! last copied, verified or read them) are used, and the verdict says so
+//! (`recorded:crc32c`); what check reads is recorded in turn. When nothing
+//! comparable exists the key is reported and counted as compared by size
+//! only: never silently.
 
 use std::sync::Arc;
 
@@ -16,6 +20,7 @@ use haul_core::{
     Checksum, ChecksumKind, GetOptions, ListEntry, ListOptions, MultiHasher, ObjectMeta,
     ObjectStore,
 };
+use haul_journal::{Journal, ObjectSums, object_id};
 use serde_json::json;
 
 use crate::args::{CheckArgs, Global, Knobs};
@@ -70,10 +75,19 @@ struct Tree {
     etag: Etag,
     /// HEAD requests sent (what a listing could not settle costs).
     heads: std::sync::atomic::AtomicU64,
+    /// The store's name, which records of its objects are kept under.
+    name: String,
+    /// The checksum cache, when the journal could be opened.
+    journal: Option<Arc<Journal>>,
 }
 
 impl Tree {
-    fn open(loc: &Location, config: &ConfigFile, what: &str) -> Result<Self, CliError> {
+    fn open(
+        loc: &Location,
+        config: &ConfigFile,
+        what: &str,
+        journal: Option<Arc<Journal>>,
+    ) -> Result<Self, CliError> {
         let (Side { store, prefix, .. }, single) = source(loc, true, true, config)?;
         if single {
             return Err(CliError::usage(format!(
@@ -93,12 +107,42 @@ impl Tree {
             }
         };
         Ok(Self {
-            store,
             prefix,
             local: matches!(loc, Location::Local(_)),
             etag,
             heads: std::sync::atomic::AtomicU64::new(0),
+            name: store.to_string(),
+            store,
+            journal,
         })
+    }
+
+    /// The checksums the journal recorded of this version of `m`.
+    fn recorded(&self, m: &ObjectMeta) -> Vec<Digest> {
+        let (Some(j), Some(etag)) = (&self.journal, &m.etag) else {
+            return Vec::new();
+        };
+        let (store, key) = object_id(&self.name, m.key.as_str());
+        j.sums_of(&store, &key, m.size, etag)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Digest::Sum)
+            .collect()
+    }
+
+    /// Records `sums` as the content of the version `m` describes.
+    fn record(&self, m: &ObjectMeta, sums: Vec<Checksum>) {
+        let (Some(j), Some(etag)) = (&self.journal, &m.etag) else {
+            return;
+        };
+        let (store, key) = object_id(&self.name, m.key.as_str());
+        j.record_sums(ObjectSums {
+            store,
+            key,
+            size: m.size,
+            etag: etag.clone(),
+            sums,
+        });
     }
 
     /// The digests this side reports for `m` without reading it.
@@ -156,7 +200,8 @@ impl Tree {
 
     /// Reads `m` once and computes `want`'s kind of digest.
     async fn compute(&self, m: &ObjectMeta, want: &Digest) -> haul_core::Result<(Digest, u64)> {
-        let mut body = self.store.get(&m.key, GetOptions::default()).await?.body;
+        let got = self.store.get(&m.key, GetOptions::default()).await?;
+        let (read_meta, mut body) = (got.meta, got.body);
         let mut read = 0u64;
         match want {
             Digest::Sum(c) => {
@@ -169,6 +214,9 @@ impl Tree {
                 let sum = h.finish().pop().ok_or_else(|| {
                     haul_core::Error::transient(m.key.as_str(), "no checksum computed")
                 })?;
+                if read == read_meta.size {
+                    self.record(&read_meta, vec![sum.clone()]);
+                }
                 Ok((Digest::Sum(sum), read))
             }
             Digest::Qetag(_) => {
@@ -338,6 +386,15 @@ fn common<'d>(a: &'d [Digest], b: &'d [Digest]) -> Option<(&'d Digest, &'d Diges
         .find_map(|x| b.iter().find(|y| x.same_kind(y)).map(|y| (x, y)))
 }
 
+/// Adds the digests of `more` whose kind `to` lacks.
+fn add_new_kinds(to: &mut Vec<Digest>, more: Vec<Digest>) {
+    for d in more {
+        if !to.iter().any(|r| r.same_kind(&d)) {
+            to.push(d);
+        }
+    }
+}
+
 /// Compares one key present on both sides; returns the verdict and the
 /// bytes read.
 async fn compare(
@@ -369,12 +426,23 @@ async fn compare(
         };
     }
     let (mut ra, mut rb) = (src.reported(sm), dst.reported(dm));
+    if common(&ra, &rb).is_none() {
+        // What the journal recorded of these very versions.
+        add_new_kinds(&mut ra, src.recorded(sm));
+        add_new_kinds(&mut rb, dst.recorded(dm));
+        if let Some((ds, dd)) = common(&ra, &rb) {
+            return (verdict(ds, dd, format!("recorded:{}", ds.kind_name())), 0);
+        }
+    }
     let computable = (src.local && !rb.is_empty()) || (dst.local && !ra.is_empty());
     if common(&ra, &rb).is_none() && !computable {
         // Listings seldom carry checksums; a HEAD often does (S3's
         // whole-object CRC32C, COS's CRC64): ask the stores, not the disk.
         match (src.head(sm, &ra).await, dst.head(dm, &rb).await) {
-            (Ok(a), Ok(b)) => (ra, rb) = (a, b),
+            (Ok(a), Ok(b)) => {
+                add_new_kinds(&mut ra, a);
+                add_new_kinds(&mut rb, b);
+            }
             (Err(e), _) | (_, Err(e)) => return (Verdict::Error(e.to_string()), 0),
         }
     }
@@ -433,17 +501,27 @@ fn report(g: &Global, key: &str, v: &Verdict) {
 /// `haul check SRC DST`.
 pub(crate) async fn check(g: &Global, args: CheckArgs) -> Result<u8, CliError> {
     let config = ConfigFile::load()?;
+    // Without a journal there is no cache: everything is compared afresh.
+    let journal = match crate::sides::open_journal(g) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::warn!(error = %e, "no checksum cache: the journal cannot be opened");
+            None
+        }
+    };
     // The stores open inside the layers the settings give (retries).
     config.transfer_config(&Knobs::default())?;
     let src = Arc::new(Tree::open(
         &Location::parse(&args.src, &config)?,
         &config,
         "source",
+        journal.clone(),
     )?);
     let dst = Arc::new(Tree::open(
         &Location::parse(&args.dst, &config)?,
         &config,
         "destination",
+        journal.clone(),
     )?);
     let walk = Walk {
         src: src.entries(),
@@ -488,6 +566,12 @@ pub(crate) async fn check(g: &Global, args: CheckArgs) -> Result<u8, CliError> {
         .iter()
         .map(|t| t.heads.load(std::sync::atomic::Ordering::Relaxed))
         .sum();
+    if let Some(j) = &journal {
+        // What was read is kept for the next check; losing it costs a read.
+        if let Err(e) = j.flush().await {
+            tracing::warn!(error = %e, "the checksums read were not recorded");
+        }
+    }
     summarize(g, &tally);
     Ok(u8::from(tally.differs()))
 }
@@ -555,6 +639,8 @@ mod tests {
             local: false,
             etag: Etag::Qetag,
             heads: std::sync::atomic::AtomicU64::new(0),
+            name: "qiniu://b".to_owned(),
+            journal: None,
         };
         let meta = |etag: &str| ObjectMeta {
             etag: Some(etag.to_owned()),

@@ -288,6 +288,9 @@ impl Output {
             if c.concurrency > 0 {
                 v["concurrency"] = json!(c.concurrency);
             }
+            if s.compared.files() > 0 {
+                v["compared"] = json!(s.compared);
+            }
             outln!("{v}");
         } else if !self.quiet {
             let rate = c.bytes_transferred as f64 / c.elapsed_s.max(1e-3);
@@ -313,6 +316,17 @@ impl Output {
                 .collect();
             if !left_out.is_empty() {
                 eprintln!("skipped: {}", left_out.join("; "));
+            }
+            let k = &s.compared;
+            if k.files() > 0 {
+                eprintln!(
+                    "compared {} by checksum: {} by checksums recorded of the same versions, {} reported by the stores, {} read ({} read to hash)",
+                    k.files(),
+                    k.recorded,
+                    k.reported,
+                    k.read,
+                    human(k.bytes_read)
+                );
             }
             if s.verified_by_size > 0 {
                 eprintln!(

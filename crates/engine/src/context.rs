@@ -320,5 +320,14 @@ pub(crate) fn summary_of(shared: &Shared) -> Summary {
         verified_by_size: shared.counters.verified_by_size.load(Ordering::Relaxed),
         retries_by_cause: shared.counters.retries_by_cause(),
         skipped_by_reason,
+        compared: {
+            let c = &shared.counters;
+            crate::event::Compared {
+                reported: c.compared_reported.load(Ordering::Relaxed),
+                recorded: c.compared_recorded.load(Ordering::Relaxed),
+                read: c.compared_read.load(Ordering::Relaxed),
+                bytes_read: c.compared_bytes_read.load(Ordering::Relaxed),
+            }
+        },
     }
 }

@@ -204,6 +204,32 @@ pub struct Summary {
     /// Skipped files by reason (`"up to date"`, `"a fifo, not a regular
     /// file"`, …), most common first; they add up to `files_skipped`.
     pub skipped_by_reason: Vec<(String, u64)>,
+    /// How `--checksum` compared the files both sides had (this run).
+    pub compared: Compared,
+}
+
+/// How `--checksum` settled the files present on both sides: never by
+/// size alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Compared {
+    /// Files settled by checksums both stores reported (listing or HEAD).
+    pub reported: u64,
+    /// Files settled with a checksum the journal recorded of that very
+    /// version (size and ETag; for a local file size, mtime and inode),
+    /// computed when haul last read or verified it: nothing was read.
+    pub recorded: u64,
+    /// Files for which one side (or both) had to be read and hashed.
+    pub read: u64,
+    /// Bytes read and hashed to compare.
+    pub bytes_read: u64,
+}
+
+impl Compared {
+    /// Files compared in all.
+    #[must_use]
+    pub fn files(&self) -> u64 {
+        self.reported + self.recorded + self.read
+    }
 }
 
 impl Summary {
@@ -254,6 +280,11 @@ pub(crate) struct Counters {
     pub(crate) retries_transient: AtomicU64,
     /// Whether the source is being listed (planning).
     pub(crate) listing: AtomicBool,
+    /// How `--checksum` settled the files it compared (the summary's).
+    pub(crate) compared_reported: AtomicU64,
+    pub(crate) compared_recorded: AtomicU64,
+    pub(crate) compared_read: AtomicU64,
+    pub(crate) compared_bytes_read: AtomicU64,
 }
 
 impl Counters {

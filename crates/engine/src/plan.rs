@@ -7,10 +7,7 @@ use std::sync::atomic::Ordering;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use haul_core::{
-    ChecksumKind, Error, Key, ListEntry, ListOptions, MultiHasher, ObjectMeta, ObjectStore, Result,
-    Unusable,
-};
+use haul_core::{Error, Key, ListEntry, ListOptions, ObjectMeta, ObjectStore, Result, Unusable};
 use haul_journal::{FileAction, FileId, FileState, JobState, NewFile};
 
 use crate::config::CompareMode;
@@ -103,29 +100,14 @@ fn unusable_row(u: &Unusable, dst: String, action: FileAction) -> NewFile {
     }
 }
 
-/// CRC32C of an object: the one it reports, else computed by reading it once.
-async fn content_crc32c(store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<Vec<u8>> {
-    if let Some(c) = meta.checksum(ChecksumKind::Crc32c) {
-        return Ok(c.as_bytes().to_vec());
-    }
-    let mut body = store
-        .get(&meta.key, haul_core::GetOptions::default())
-        .await?
-        .body;
-    let mut h = MultiHasher::new(&[ChecksumKind::Crc32c]);
-    while let Some(chunk) = body.next().await {
-        h.update(&chunk?);
-    }
-    Ok(h.finish().remove(0).as_bytes().to_vec())
-}
-
+/// Whether the destination `dst` of `src` need not be written again.
 async fn up_to_date(
+    shared: &Shared,
     mode: CompareMode,
-    src_store: &dyn ObjectStore,
     src: &ObjectMeta,
-    dst_store: &dyn ObjectStore,
     dst: &ObjectMeta,
 ) -> Result<bool> {
+    let (src_store, dst_store) = (&*shared.src.store, &*shared.dst.store);
     Ok(match mode {
         CompareMode::Always => false,
         CompareMode::IgnoreExisting => true,
@@ -143,21 +125,7 @@ async fn up_to_date(
                     &dst_store.head(&dst.key).await?,
                 )
         }
-        CompareMode::Checksum => {
-            if src.size != dst.size {
-                return Ok(false);
-            }
-            let common = src
-                .checksums
-                .iter()
-                .find_map(|c| dst.checksum(c.kind()).map(|d| (c, d)));
-            match common {
-                Some((a, b)) => a == b,
-                None => {
-                    content_crc32c(src_store, src).await? == content_crc32c(dst_store, dst).await?
-                }
-            }
-        }
+        CompareMode::Checksum => crate::sums::same_content(shared, src, dst).await?,
     })
 }
 
@@ -386,7 +354,7 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
         let skip = match req.compare {
             CompareMode::Always => false,
             mode => match head_opt(dst, &dk).await? {
-                Some(d) => up_to_date(mode, src, &meta, dst, &d)
+                Some(d) => up_to_date(shared, mode, &meta, &d)
                     .await
                     .map_err(EngineError::Plan)?,
                 None => false,
@@ -420,7 +388,7 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
                     let mut state = FileState::Pending;
                     if order == std::cmp::Ordering::Equal {
                         let Some((_, dm)) = cur_d.take() else { break };
-                        if up_to_date(req.compare, src, &sm, dst, &dm)
+                        if up_to_date(shared, req.compare, &sm, &dm)
                             .await
                             .map_err(EngineError::Plan)?
                         {

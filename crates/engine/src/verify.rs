@@ -74,6 +74,8 @@ pub(crate) async fn verify(
     outcome: &PutOutcome,
 ) -> Result<Verified> {
     compare_all(key, &expected.checksums, &src.checksums)?;
+    // What was read of the source is its content, whatever the copy's fate.
+    crate::sums::record(shared, &shared.src, src, &expected.checksums);
     let at = outcome.location.as_deref();
     let reported = Reported {
         checksums: &outcome.checksums,
@@ -81,6 +83,9 @@ pub(crate) async fn verify(
     };
     let answer = compare_content(shared, key, at, expected, reported, false).await?;
     if answer.by_content() {
+        if at.is_none() {
+            record_written(shared, key, expected, outcome.etag.as_deref());
+        }
         return Ok(answer);
     }
     let dst = &shared.dst.store;
@@ -97,7 +102,34 @@ pub(crate) async fn verify(
         etag: None,
     };
     let read_back = shared.config.verify_read_back;
-    compare_content(shared, key, at, expected, reported, read_back).await
+    let answer = compare_content(shared, key, at, expected, reported, read_back).await?;
+    if at.is_none() {
+        // Where only the size could be compared here, the parts were still
+        // sent with their checksums: the record is what haul wrote.
+        record_written(shared, key, expected, head.etag.as_deref());
+    }
+    Ok(answer)
+}
+
+/// Records what haul wrote and verified (the sums of the bytes it sent),
+/// as the version `etag` of `key`; a copy the store wrote at another
+/// location is not recorded.
+fn record_written(
+    shared: &crate::context::Shared,
+    key: &Key,
+    expected: &Expected,
+    etag: Option<&str>,
+) {
+    if let Some(etag) = etag {
+        crate::sums::record_version(
+            shared,
+            &shared.dst,
+            key.as_str(),
+            expected.size,
+            etag.trim_matches('"'),
+            &expected.checksums,
+        );
+    }
 }
 
 /// What a destination reported of an object.

@@ -59,11 +59,11 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::JournalError;
 pub use lock::JobLock;
-pub use sums::ObjectSums;
 pub use records::{
     FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow, NewFile, PartRow,
     WorkerRow,
 };
+pub use sums::{ObjectSums, object_id};
 use writer::Cmd;
 
 pub use pg::redact as redact_url;

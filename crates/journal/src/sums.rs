@@ -29,6 +29,21 @@ pub struct ObjectSums {
     pub sums: Vec<Checksum>,
 }
 
+/// The (store, key) a record of `key` in the store named `store` (its
+/// `Display`) is kept under. A local directory's files are kept by their
+/// whole path under `file://`, so a file has one record whichever
+/// directory above it a job or a check started from.
+#[must_use]
+pub fn object_id(store: &str, key: &str) -> (String, String) {
+    match store.strip_prefix("file://") {
+        Some(root) => (
+            "file://".to_owned(),
+            format!("{}/{key}", root.trim_end_matches('/')),
+        ),
+        None => (store.to_owned(), key.to_owned()),
+    }
+}
+
 /// A stored kind and value back as a checksum; `None` for what this build
 /// does not know (a record written by a newer haul is ignored, not fatal).
 fn parse(kind: &str, value: &str) -> Option<Checksum> {
@@ -96,15 +111,25 @@ pub(crate) fn rows(s: &ObjectSums) -> impl Iterator<Item = (&'static str, String
 
 /// Writes a record in the SQLite writer's transaction.
 pub(crate) fn apply_sqlite(tx: &rusqlite::Transaction<'_>, s: &ObjectSums) -> rusqlite::Result<()> {
-    tx.prepare_cached("DELETE FROM sums WHERE store = ?1 AND key = ?2 AND (size <> ?3 OR etag <> ?4)")?
-        .execute(params![s.store, s.key, s.size as i64, s.etag])?;
+    tx.prepare_cached(
+        "DELETE FROM sums WHERE store = ?1 AND key = ?2 AND (size <> ?3 OR etag <> ?4)",
+    )?
+    .execute(params![s.store, s.key, s.size as i64, s.etag])?;
     let mut stmt = tx.prepare_cached(
         "INSERT OR REPLACE INTO sums(store, key, kind, size, etag, value, seen_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let now = now_secs();
     for (kind, value) in rows(s) {
-        stmt.execute(params![s.store, s.key, kind, s.size as i64, s.etag, value, now])?;
+        stmt.execute(params![
+            s.store,
+            s.key,
+            kind,
+            s.size as i64,
+            s.etag,
+            value,
+            now
+        ])?;
     }
     Ok(())
 }
@@ -122,6 +147,18 @@ pub(crate) const PG_UPSERT: &str = "INSERT INTO sums(store, key, kind, size, eta
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_file_has_one_id_whatever_its_root() {
+        assert_eq!(
+            object_id("file:///data", "a/b"),
+            object_id("file:///data/a/", "b")
+        );
+        assert_eq!(
+            object_id("s3://one", "a/b"),
+            ("s3://one".to_owned(), "a/b".to_owned())
+        );
+    }
 
     #[test]
     fn stored_values_read_back_and_unknown_kinds_are_ignored() {

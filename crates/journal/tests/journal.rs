@@ -296,17 +296,38 @@ async fn checksums_are_kept_per_version_and_store(path: &str) {
     let mut got = j.sums_of("s3://one", "a/b.bin", 10, "e1").unwrap();
     got.sort_by_key(Checksum::kind);
     assert_eq!(got, vec![crc(1), md5]);
-    assert_eq!(j.sums_of("file:///data", "a/b.bin", 10, "e1").unwrap(), vec![crc(2)]);
+    assert_eq!(
+        j.sums_of("file:///data", "a/b.bin", 10, "e1").unwrap(),
+        vec![crc(2)]
+    );
     // Another size or ETag is another version: nothing is known of it.
-    assert!(j.sums_of("s3://one", "a/b.bin", 11, "e1").unwrap().is_empty());
-    assert!(j.sums_of("s3://one", "a/b.bin", 10, "e2").unwrap().is_empty());
+    assert!(
+        j.sums_of("s3://one", "a/b.bin", 11, "e1")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        j.sums_of("s3://one", "a/b.bin", 10, "e2")
+            .unwrap()
+            .is_empty()
+    );
     // A new version replaces every kind recorded of the old one.
     j.record_sums(record("s3://one", "e2", vec![crc(3)]));
     j.flush().await.unwrap();
-    assert!(j.sums_of("s3://one", "a/b.bin", 10, "e1").unwrap().is_empty());
-    assert_eq!(j.sums_of("s3://one", "a/b.bin", 10, "e2").unwrap(), vec![crc(3)]);
+    assert!(
+        j.sums_of("s3://one", "a/b.bin", 10, "e1")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        j.sums_of("s3://one", "a/b.bin", 10, "e2").unwrap(),
+        vec![crc(3)]
+    );
     // Kept across reopening.
     drop(j);
     let j = Journal::open(path).unwrap();
-    assert_eq!(j.sums_of("file:///data", "a/b.bin", 10, "e1").unwrap(), vec![crc(2)]);
+    assert_eq!(
+        j.sums_of("file:///data", "a/b.bin", 10, "e1").unwrap(),
+        vec![crc(2)]
+    );
 }

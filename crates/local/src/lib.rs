@@ -69,8 +69,8 @@
 //!
 //! # Entity tags and metadata
 //!
-//! An object's `ETag` is `{size:x}-{mtime_nanos:x}`, taken from `stat`: cheap,
-//! and it changes whenever the file is rewritten. Contents are never hashed
+//! An object's `ETag` is `{size:x}-{mtime_nanos:x}-{inode:x}`, taken from `stat`:
+//! cheap, and it changes whenever the file is rewritten or replaced. Contents are never hashed
 //! for it, so it is not an MD5 (`etag_is_md5` is false), and `put`, `copy`
 //! and `complete_multipart` report the same `ETag` `head` does.
 //!

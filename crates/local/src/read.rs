@@ -16,15 +16,18 @@ use crate::path::{Root, io_err};
 /// Bytes per body chunk; a body is never read whole into memory.
 pub(crate) const CHUNK: usize = 1 << 20;
 
-/// The `ETag` of a file: `{size:x}-{mtime_nanos:x}`, cheap and changing
-/// whenever the file is rewritten. Contents are never hashed for it.
+/// The `ETag` of a file: `{size:x}-{mtime_nanos:x}-{inode:x}`, cheap and
+/// changing whenever the file is rewritten or replaced (a file renamed over
+/// another keeps its own inode). Contents are never hashed for it; the
+/// checksums haul records of a file are keyed by it.
 pub(crate) fn etag_of(meta: &Metadata) -> String {
+    use std::os::unix::fs::MetadataExt as _;
     let nanos = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
-    format!("{:x}-{nanos:x}", meta.len())
+    format!("{:x}-{nanos:x}-{:x}", meta.len(), meta.ino())
 }
 
 /// An object's metadata from its file's metadata.
