@@ -197,3 +197,50 @@ fn s3_to_cos_is_compared_by_the_recorded_kinds_and_a_corrupted_object_is_found()
     // COS's HEAD gives the CRC-64 the copy recorded of the source.
     assert_eq!(differ[0]["by"], "crc64xz", "{stdout}");
 }
+
+#[test]
+fn an_upload_to_kodo_hashes_its_qetag_in_the_one_pass_and_check_compares_by_it() {
+    use haul::testkit::qiniu::QINIU_BUCKET;
+    let e = crate::qiniucli::KodoEnv::new();
+    let src = e.env.path("src");
+    let big: Vec<u8> = (0..9_000_000u32).map(|i| (i % 239) as u8).collect();
+    write(&src.join("big"), &big);
+    let bucket = format!("qiniu://{QINIU_BUCKET}/q/");
+    // One put of 9 MB (three qetag blocks): the engine's pass computes the
+    // qetag Kodo reports, and records it of the file and of the object.
+    let up = ["cp", "-r", s(&src), &bucket, "-q", "--slice-size", "64MiB"];
+    e.ok(&up);
+    let check = ["check", s(&src), &bucket, "--json", "-v"];
+    let out = e.cmd().args(check).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    // Nothing is read: the file's record is compared with what Kodo lists.
+    assert_eq!(lines[0]["key"], "big", "{stdout}");
+    let by = lines[0]["by"].as_str().unwrap_or_default();
+    assert!(by == "recorded:qetag" || by == "recorded:md5", "{stdout}");
+    assert_eq!(lines[1]["bytes_read"], 0, "{stdout}");
+    // The record holds the qetag Kodo reports (its ETag).
+    let etag_of = |what: &str| {
+        let stat = e.ok(&["stat", what]);
+        stat.lines()
+            .find_map(|l| l.strip_prefix("etag:"))
+            .map_or_else(|| panic!("no etag in {stat}"), |t| t.trim().to_owned())
+    };
+    let kodo_etag = etag_of(&format!("{bucket}big"));
+    let local_etag = etag_of(s(&src.join("big")));
+    let journal = haul::journal::Journal::open(e.env.path("journal.db")).unwrap();
+    let root = std::fs::canonicalize(&src).unwrap();
+    let (store, key) = haul::journal::object_id(&format!("file://{}", root.display()), "big");
+    let sums = journal
+        .sums_of(&store, &key, big.len() as u64, &local_etag)
+        .unwrap();
+    let qetag = sums
+        .iter()
+        .find(|c| c.kind() == haul::core::ChecksumKind::Qetag)
+        .unwrap_or_else(|| panic!("no qetag recorded: {sums:?}"));
+    assert_eq!(haul::core::qetag::render(qetag), kodo_etag);
+}

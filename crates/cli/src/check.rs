@@ -29,30 +29,12 @@ use crate::location::Location;
 use crate::settings::ConfigFile;
 use crate::sides::{Side, source};
 
-/// A content digest one side reports or haul computes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Digest {
-    /// A checksum of a kind haul computes (CRC32C, CRC64, MD5, ...).
-    Sum(Checksum),
-    /// Kodo's qetag (its ETag).
-    Qetag(String),
-}
+/// A content digest one side reports or haul computes: a checksum of a
+/// kind haul computes (CRC32C, CRC64, MD5, Kodo's qetag, ...).
+type Digest = Checksum;
 
-impl Digest {
-    fn kind_name(&self) -> &'static str {
-        match self {
-            Self::Sum(c) => c.kind().name(),
-            Self::Qetag(_) => "qetag",
-        }
-    }
-
-    fn same_kind(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Self::Sum(a), Self::Sum(b)) => a.kind() == b.kind(),
-            (Self::Qetag(_), Self::Qetag(_)) => true,
-            _ => false,
-        }
-    }
+fn same_kind(a: &Digest, b: &Digest) -> bool {
+    a.kind() == b.kind()
 }
 
 /// What an ETag of one side means.
@@ -62,8 +44,6 @@ enum Etag {
     Opaque,
     /// The MD5 of the content when it is 32 hex digits (single puts).
     Md5,
-    /// Kodo's qetag.
-    Qetag,
 }
 
 /// One side of the comparison.
@@ -94,17 +74,11 @@ impl Tree {
                 "check compares two directories or prefixes; the {what} is one file"
             )));
         }
-        let etag = match loc {
-            Location::Local(_) => Etag::Opaque,
-            Location::Bucket { store: name, .. } => {
-                if crate::providers::kind_of(name, config)? == "qiniu" {
-                    Etag::Qetag
-                } else if store.capabilities().etag_is_md5 {
-                    Etag::Md5
-                } else {
-                    Etag::Opaque
-                }
-            }
+        // Kodo reports its qetag as a checksum of its own.
+        let etag = if matches!(loc, Location::Bucket { .. }) && store.capabilities().etag_is_md5 {
+            Etag::Md5
+        } else {
+            Etag::Opaque
         };
         Ok(Self {
             prefix,
@@ -126,7 +100,6 @@ impl Tree {
         j.sums_of(&store, &key, m.size, etag)
             .unwrap_or_default()
             .into_iter()
-            .map(Digest::Sum)
             .collect()
     }
 
@@ -147,21 +120,13 @@ impl Tree {
 
     /// The digests this side reports for `m` without reading it.
     fn reported(&self, m: &ObjectMeta) -> Vec<Digest> {
-        let mut out: Vec<Digest> = m.checksums.iter().cloned().map(Digest::Sum).collect();
-        match (self.etag, &m.etag) {
-            (Etag::Md5, Some(e)) if e.len() == 32 => {
-                if let Ok(c) = Checksum::from_hex(ChecksumKind::Md5, e) {
-                    out.push(Digest::Sum(c));
-                }
-            }
-            // A v1 qetag (a hash of the content alone) is 28 characters
-            // starting `F` (one block) or `l` (more); a v2 one (`n`, an
-            // object assembled from parts not all 4 MiB) depends on its
-            // parts and cannot be computed from the content.
-            (Etag::Qetag, Some(e)) if e.len() == 28 && e.starts_with(['F', 'l']) => {
-                out.push(Digest::Qetag(e.clone()));
-            }
-            _ => {}
+        let mut out: Vec<Digest> = m.checksums.clone();
+        if let (Etag::Md5, Some(e)) = (self.etag, &m.etag)
+            && e.len() == 32
+            && let Ok(c) = Checksum::from_hex(ChecksumKind::Md5, e)
+            && !out.iter().any(|d| d.kind() == ChecksumKind::Md5)
+        {
+            out.push(c);
         }
         out
     }
@@ -202,33 +167,19 @@ impl Tree {
     async fn compute(&self, m: &ObjectMeta, want: &Digest) -> haul_core::Result<(Digest, u64)> {
         let got = self.store.get(&m.key, GetOptions::default()).await?;
         let (read_meta, mut body) = (got.meta, got.body);
-        let mut read = 0u64;
-        match want {
-            Digest::Sum(c) => {
-                let mut h = MultiHasher::new(&[c.kind()]);
-                while let Some(chunk) = body.next().await {
-                    let chunk = chunk?;
-                    read += chunk.len() as u64;
-                    h.update(&chunk);
-                }
-                let sum = h.finish().pop().ok_or_else(|| {
-                    haul_core::Error::transient(m.key.as_str(), "no checksum computed")
-                })?;
-                if read == read_meta.size {
-                    self.record(&read_meta, vec![sum.clone()]);
-                }
-                Ok((Digest::Sum(sum), read))
-            }
-            Digest::Qetag(_) => {
-                let mut h = haul_qiniu::qetag::QetagHasher::new();
-                while let Some(chunk) = body.next().await {
-                    let chunk = chunk?;
-                    read += chunk.len() as u64;
-                    h.update(&chunk);
-                }
-                Ok((Digest::Qetag(h.finish()), read))
-            }
+        let mut h = MultiHasher::new(&[want.kind()]);
+        while let Some(chunk) = body.next().await {
+            h.update(&chunk?);
         }
+        let read = h.len();
+        let sum = h
+            .finish()
+            .pop()
+            .ok_or_else(|| haul_core::Error::transient(m.key.as_str(), "no checksum computed"))?;
+        if read == read_meta.size {
+            self.record(&read_meta, vec![sum.clone()]);
+        }
+        Ok((sum, read))
     }
 }
 
@@ -383,13 +334,13 @@ impl Walk {
 /// The first digest of `a` whose kind `b` has too, with that one.
 fn common<'d>(a: &'d [Digest], b: &'d [Digest]) -> Option<(&'d Digest, &'d Digest)> {
     a.iter()
-        .find_map(|x| b.iter().find(|y| x.same_kind(y)).map(|y| (x, y)))
+        .find_map(|x| b.iter().find(|y| same_kind(x, y)).map(|y| (x, y)))
 }
 
 /// Adds the digests of `more` whose kind `to` lacks.
 fn add_new_kinds(to: &mut Vec<Digest>, more: Vec<Digest>) {
     for d in more {
-        if !to.iter().any(|r| r.same_kind(&d)) {
+        if !to.iter().any(|r| same_kind(r, &d)) {
             to.push(d);
         }
     }
@@ -410,7 +361,7 @@ async fn compare(
             0,
         );
     }
-    let crc32c = Digest::Sum(Checksum::from_crc(ChecksumKind::Crc32c, 0));
+    let crc32c = Checksum::from_crc(ChecksumKind::Crc32c, 0);
     let verdict = |got: &Digest, want: &Digest, by: String| {
         if got == want {
             Verdict::Identical(by)
@@ -419,7 +370,7 @@ async fn compare(
         }
     };
     if download {
-        let by = format!("download:{}", crc32c.kind_name());
+        let by = format!("download:{}", crc32c.kind().name());
         return match tokio::try_join!(src.compute(sm, &crc32c), dst.compute(dm, &crc32c)) {
             Ok(((ds, read_s), (dd, read_d))) => (verdict(&ds, &dd, by), read_s + read_d),
             Err(e) => (Verdict::Error(e.to_string()), 0),
@@ -427,12 +378,18 @@ async fn compare(
     }
     let (mut ra, mut rb) = (src.reported(sm), dst.reported(dm));
     if common(&ra, &rb).is_none() {
-        // What the journal recorded of these very versions.
-        add_new_kinds(&mut ra, src.recorded(sm));
-        add_new_kinds(&mut rb, dst.recorded(dm));
-        if let Some((ds, dd)) = common(&ra, &rb) {
-            return (verdict(ds, dd, format!("recorded:{}", ds.kind_name())), 0);
+        // What the journal recorded of these very versions: against what
+        // the other side's store reports first, then record to record.
+        let (mut xa, mut xb) = (ra.clone(), rb.clone());
+        add_new_kinds(&mut xa, src.recorded(sm));
+        add_new_kinds(&mut xb, dst.recorded(dm));
+        let found = common(&ra, &xb)
+            .or_else(|| common(&xa, &rb))
+            .or_else(|| common(&xa, &xb));
+        if let Some((ds, dd)) = found {
+            return (verdict(ds, dd, format!("recorded:{}", ds.kind().name())), 0);
         }
+        (ra, rb) = (xa, xb);
     }
     let computable = (src.local && !rb.is_empty()) || (dst.local && !ra.is_empty());
     if common(&ra, &rb).is_none() && !computable {
@@ -447,7 +404,7 @@ async fn compare(
         }
     }
     if let Some((ds, dd)) = common(&ra, &rb) {
-        return (verdict(ds, dd, ds.kind_name().to_owned()), 0);
+        return (verdict(ds, dd, ds.kind().name().to_owned()), 0);
     }
     // A local file can be hashed as the other side's kind.
     let computed = if src.local && !dst.local {
@@ -459,7 +416,7 @@ async fn compare(
     };
     match computed {
         Some((fut, want)) => match fut.await {
-            Ok((got, n)) => (verdict(&got, want, want.kind_name().to_owned()), n),
+            Ok((got, n)) => (verdict(&got, want, want.kind().name().to_owned()), n),
             Err(e) => (Verdict::Error(e.to_string()), 0),
         },
         None => (Verdict::SizeOnly, 0),
@@ -624,32 +581,10 @@ mod tests {
 
     #[test]
     fn digests_of_different_kinds_are_never_compared() {
-        let md5 = Digest::Sum(Checksum::from_hex(ChecksumKind::Md5, &"0".repeat(32)).unwrap());
-        let crc = Digest::Sum(Checksum::from_crc(ChecksumKind::Crc32c, 0));
-        assert!(!md5.same_kind(&crc));
-        assert!(!md5.same_kind(&Digest::Qetag("x".into())));
-        assert!(Digest::Qetag("a".into()).same_kind(&Digest::Qetag("b".into())));
-    }
-
-    #[test]
-    fn only_a_v1_qetag_is_taken_as_a_hash_of_the_content() {
-        let kodo = Tree {
-            store: Arc::new(haul_local::LocalStore::new(std::env::temp_dir()).unwrap()),
-            prefix: String::new(),
-            local: false,
-            etag: Etag::Qetag,
-            heads: std::sync::atomic::AtomicU64::new(0),
-            name: "qiniu://b".to_owned(),
-            journal: None,
-        };
-        let meta = |etag: &str| ObjectMeta {
-            etag: Some(etag.to_owned()),
-            ..ObjectMeta::new(haul_core::Key::new("k").unwrap(), 4)
-        };
-        let v1 = haul_qiniu::qetag::qetag(b"etag");
-        assert_eq!(kodo.reported(&meta(&v1)), [Digest::Qetag(v1)]);
-        let v2 = haul_qiniu::qetag::qetag_v2(&[&b"hello"[..], &b"world"[..]]);
-        assert!(kodo.reported(&meta(&v2)).is_empty());
+        let md5 = Checksum::from_hex(ChecksumKind::Md5, &"0".repeat(32)).unwrap();
+        let crc = Checksum::from_crc(ChecksumKind::Crc32c, 0);
+        assert!(!same_kind(&md5, &crc));
+        assert!(common(&[md5], &[crc]).is_none());
     }
 
     #[test]

@@ -54,11 +54,6 @@ fn usage(e: impl std::fmt::Display) -> CliError {
     CliError::usage(e.to_string())
 }
 
-/// The provider type (`s3`, `cos`, `qiniu`, ...) behind a store name.
-pub(crate) fn kind_of(store: &str, config: &ConfigFile) -> Result<String, CliError> {
-    Ok(resolve(store, config)?.0.to_owned())
-}
-
 /// The provider type and the remote (if any) behind a store name.
 fn resolve<'a>(
     store: &'a str,

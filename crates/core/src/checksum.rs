@@ -30,17 +30,21 @@ pub enum ChecksumKind {
     Md5,
     /// SHA-1 (S3 `x-amz-checksum-sha1`, Qiniu qetag blocks, NOS CheckSum).
     Sha1,
+    /// Kodo's qetag v1: SHA-1 over 4 MiB blocks ([`crate::qetag`]); its
+    /// 21 bytes are the prefix byte and the SHA-1.
+    Qetag,
 }
 
 impl ChecksumKind {
     /// Every kind.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Crc32,
         Self::Crc32c,
         Self::Crc64Xz,
         Self::Crc64Nvme,
         Self::Md5,
         Self::Sha1,
+        Self::Qetag,
     ];
 
     /// The lowercase name used in the journal and in messages.
@@ -53,6 +57,7 @@ impl ChecksumKind {
             Self::Crc64Nvme => "crc64nvme",
             Self::Md5 => "md5",
             Self::Sha1 => "sha1",
+            Self::Qetag => "qetag",
         }
     }
 
@@ -68,7 +73,7 @@ impl ChecksumKind {
             Self::Crc32c => Some(CrcAlgorithm::Crc32Iscsi),
             Self::Crc64Xz => Some(CrcAlgorithm::Crc64Xz),
             Self::Crc64Nvme => Some(CrcAlgorithm::Crc64Nvme),
-            Self::Md5 | Self::Sha1 => None,
+            Self::Md5 | Self::Sha1 | Self::Qetag => None,
         }
     }
 
@@ -78,6 +83,7 @@ impl ChecksumKind {
             Self::Crc64Xz | Self::Crc64Nvme => 8,
             Self::Md5 => 16,
             Self::Sha1 => 20,
+            Self::Qetag => 21,
         }
     }
 }
@@ -265,6 +271,7 @@ enum State {
     Crc(ChecksumKind, crc_fast::Digest),
     Md5(md5::Md5),
     Sha1(sha1::Sha1),
+    Qetag(Box<crate::qetag::QetagHasher>),
 }
 
 /// Computes several checksums in one pass over the bytes.
@@ -285,6 +292,7 @@ impl MultiHasher {
             .map(|k| match k {
                 ChecksumKind::Md5 => State::Md5(md5::Md5::new()),
                 ChecksumKind::Sha1 => State::Sha1(sha1::Sha1::new()),
+                ChecksumKind::Qetag => State::Qetag(Box::default()),
                 crc => State::Crc(
                     crc,
                     crc_fast::Digest::new(crc.crc_algorithm().unwrap_or(CrcAlgorithm::Crc32Iscsi)),
@@ -302,6 +310,7 @@ impl MultiHasher {
                 State::Crc(_, d) => d.update(data),
                 State::Md5(h) => h.update(data),
                 State::Sha1(h) => h.update(data),
+                State::Qetag(h) => h.update(data),
             }
         }
     }
@@ -332,6 +341,10 @@ impl MultiHasher {
                 State::Sha1(h) => Checksum {
                     kind: ChecksumKind::Sha1,
                     bytes: h.finalize().to_vec(),
+                },
+                State::Qetag(h) => Checksum {
+                    kind: ChecksumKind::Qetag,
+                    bytes: h.digest().to_vec(),
                 },
             })
             .collect()

@@ -17,6 +17,7 @@ mod key;
 mod meta;
 pub mod observe;
 mod payload;
+pub mod qetag;
 mod range;
 pub mod resend;
 mod store;

@@ -29,6 +29,24 @@ pub(crate) fn kinds(shared: &Shared, cap: &Capabilities) -> Vec<ChecksumKind> {
     k
 }
 
+/// Checksum kinds to compute over a whole object sent in one request: those
+/// of [`kinds`], the destination's own kinds that only a whole object has
+/// (Kodo's qetag), and every kind the source reported of it, so the bytes
+/// read are proved against the source and the record of the copy holds a
+/// kind each side has.
+pub(crate) fn whole_kinds(
+    shared: &Shared,
+    meta: &ObjectMeta,
+    cap: &Capabilities,
+) -> Vec<ChecksumKind> {
+    let mut k = kinds(shared, cap);
+    k.extend(cap.native_checksums.iter().copied().filter(|c| !c.is_crc()));
+    k.extend(meta.checksums.iter().map(Checksum::kind));
+    k.sort_unstable();
+    k.dedup();
+    k
+}
+
 /// The destination's first native CRC kind other than CRC32C, journaled per
 /// part so the whole object's can be combined and compared.
 pub(crate) fn native_kind(cap: &Capabilities) -> Option<ChecksumKind> {

@@ -14,7 +14,7 @@ use crate::verify::{Expected, Verified, verify};
 
 use crate::failure::{Done, Failure, decimal, fail, fail_file, record_failure};
 use crate::multipart::multipart;
-use crate::parts::{kinds, open_to_send, read, with_part_retries};
+use crate::parts::{open_to_send, read, whole_kinds, with_part_retries};
 
 /// Why a file did not finish.
 use crate::context::mtime_ns;
@@ -211,7 +211,7 @@ async fn single_put(
     if size > shared.config.chunk_size && dst.capabilities().streamed_puts {
         return streamed_put(shared, meta, dk).await;
     }
-    let kinds = kinds(shared, dst.capabilities());
+    let kinds = whole_kinds(shared, meta, dst.capabilities());
     let _slot = crate::tune::take(shared).await;
     let _permit = shared.budget.acquire(size).await;
     let resend = dst.capabilities().idempotent_put;
@@ -257,7 +257,7 @@ fn put_done(shared: &Shared, size: u64, verified: Verified, outcome: PutOutcome)
 async fn streamed_put(shared: &Shared, meta: &ObjectMeta, dk: &Key) -> Result<Done, Failure> {
     let size = meta.size;
     let dst = &shared.dst.store;
-    let kinds = kinds(shared, dst.capabilities());
+    let kinds = whole_kinds(shared, meta, dst.capabilities());
     let _slot = crate::tune::take(shared).await;
     let _permit = shared
         .budget

@@ -97,7 +97,7 @@ fn capabilities() -> Capabilities {
         list_parts: true,
         list: true,
         ranged_get: true,
-        native_checksums: vec![ChecksumKind::Crc32],
+        native_checksums: vec![ChecksumKind::Crc32, ChecksumKind::Qetag],
         wants_content_md5: true,
         etag_is_md5: false,
         batch_delete_max: MAX_BATCH_OPS,

@@ -17,92 +17,11 @@ use sha1::{Digest as _, Sha1};
 
 use crate::auth::{urlsafe_b64, urlsafe_b64_decode};
 
-/// The qetag block size: 4 MiB.
-pub const BLOCK_SIZE: usize = 4 << 20;
+pub use haul_core::qetag::{BLOCK_SIZE, QetagHasher};
 
 const SINGLE: u8 = 0x16;
 const MULTI: u8 = 0x96;
 const V2: u8 = 0x9e;
-
-/// A streaming qetag v1 hasher: feed bytes in any pieces, read the tag.
-#[derive(Clone, Default)]
-pub struct QetagHasher {
-    block: Sha1,
-    in_block: usize,
-    blocks: Vec<[u8; 20]>,
-    len: u64,
-}
-
-impl std::fmt::Debug for QetagHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QetagHasher")
-            .field("len", &self.len)
-            .finish_non_exhaustive()
-    }
-}
-
-impl QetagHasher {
-    /// A hasher that has seen nothing.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Feeds the next bytes.
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.len += data.len() as u64;
-        while !data.is_empty() {
-            let take = (BLOCK_SIZE - self.in_block).min(data.len());
-            self.block.update(&data[..take]);
-            self.in_block += take;
-            data = &data[take..];
-            if self.in_block == BLOCK_SIZE {
-                let done = std::mem::take(&mut self.block).finalize();
-                self.blocks.push(done.into());
-                self.in_block = 0;
-            }
-        }
-    }
-
-    /// Bytes seen so far.
-    #[must_use]
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether nothing was seen.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The 21-byte v1 digest: the prefix byte and the SHA-1.
-    #[must_use]
-    pub fn digest(mut self) -> [u8; 21] {
-        if self.in_block > 0 || self.blocks.is_empty() {
-            self.blocks.push(self.block.finalize().into());
-        }
-        let mut out = [0u8; 21];
-        if self.blocks.len() == 1 {
-            out[0] = SINGLE;
-            out[1..].copy_from_slice(&self.blocks[0]);
-        } else {
-            let mut h = Sha1::new();
-            for b in &self.blocks {
-                h.update(b);
-            }
-            out[0] = MULTI;
-            out[1..].copy_from_slice(&h.finalize());
-        }
-        out
-    }
-
-    /// The qetag (v1) of the bytes seen.
-    #[must_use]
-    pub fn finish(self) -> String {
-        urlsafe_b64(self.digest())
-    }
-}
 
 /// The qetag (v1) of `data`.
 #[must_use]

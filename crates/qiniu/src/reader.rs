@@ -82,9 +82,10 @@ impl Stat {
         }
     }
 
-    /// The metadata of `key` this answer describes: the qetag as ETag, the
-    /// MD5 as a checksum when Kodo reports one, `putTime` (100 ns units) as
-    /// the modification time, and the attributes.
+    /// The metadata of `key` this answer describes: the qetag as ETag and,
+    /// when it is a v1 one, as a checksum; the MD5 as a checksum when Kodo
+    /// reports one; `putTime` (100 ns units) as the modification time, and
+    /// the attributes.
     pub(crate) fn meta(&self, key: Key) -> ObjectMeta {
         let checksums = self
             .md5
@@ -92,6 +93,7 @@ impl Stat {
             .filter(|m| m.len() == 32)
             .and_then(|m| Checksum::from_hex(ChecksumKind::Md5, m).ok())
             .into_iter()
+            .chain(haul_core::qetag::parse(&self.hash))
             .collect();
         ObjectMeta {
             key,
@@ -164,13 +166,19 @@ impl Core {
         let h = resp.headers();
         let (range, size) = answered_range(key.as_str(), resp.status(), h)?;
         let len = range.end - range.start;
+        let etag = header(h, "etag").map(unquote);
         let meta = ObjectMeta {
             key: key.clone(),
             size,
             last_modified: header(h, "last-modified")
                 .and_then(|v| httpdate::parse_http_date(v).ok()),
-            etag: header(h, "etag").map(unquote),
-            checksums: Vec::new(),
+            // The whole object's qetag, also for a range of it.
+            checksums: etag
+                .as_deref()
+                .and_then(haul_core::qetag::parse)
+                .into_iter()
+                .collect(),
+            etag,
             version: None,
             // The download answer carries the object's headers: Content-Type,
             // Cache-Control, Content-Encoding, Content-Disposition and

@@ -34,7 +34,7 @@ fn header_name(kind: ChecksumKind) -> Option<&'static str> {
         ChecksumKind::Crc32c => "x-amz-checksum-crc32c",
         ChecksumKind::Crc64Nvme => "x-amz-checksum-crc64nvme",
         ChecksumKind::Sha1 => "x-amz-checksum-sha1",
-        ChecksumKind::Crc64Xz => return None,
+        ChecksumKind::Crc64Xz | ChecksumKind::Qetag => return None,
     })
 }
 
