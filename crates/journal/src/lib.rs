@@ -59,8 +59,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::JournalError;
 pub use lock::JobLock;
 pub use records::{
-    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow, NewFile, PartRow,
-    WorkerRow,
+    AuditRow, FileAction, FileAudit, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow,
+    NewFile, PartRow, WorkerRow,
 };
 use writer::Cmd;
 
@@ -293,6 +293,13 @@ impl Journal {
             checksum,
             error,
         });
+    }
+
+    /// Records how a file went (method, what was compared, retries, times)
+    /// for the audit report. Sent just before the state that ends the file,
+    /// in the same queue: not a barrier, and never delays a durability rule.
+    pub fn set_file_audit(&self, file: FileId, audit: FileAudit) {
+        self.send(Cmd::FileAudit { file, audit });
     }
 
     /// Records the multipart upload a file uses and its part size. Barrier:

@@ -3,7 +3,9 @@
 //! in a temporary directory, and a throwaway PostgreSQL (ignored unless
 //! `initdb` is installed: run with `--include-ignored`).
 
-use haul_journal::{FileId, FileState, JobState, Journal, JournalError, NewFile, PartRow};
+use haul_journal::{
+    FileAudit, FileId, FileState, JobState, Journal, JournalError, NewFile, PartRow,
+};
 
 mod common;
 use common::Db;
@@ -32,6 +34,7 @@ both!(
     reset_and_forget,
     unknown_files_wait_for_a_requeue_and_locations_are_kept,
     many_planned_files_keep_their_order_and_parts_batch,
+    audit_facts_are_kept_per_file,
 );
 
 fn part(n: u32) -> PartRow {
@@ -273,4 +276,38 @@ async fn many_planned_files_keep_their_order_and_parts_batch(path: &str) {
         j.next_files(job, FileId(0), 10, false).await.unwrap().len(),
         10
     );
+}
+
+async fn audit_facts_are_kept_per_file(path: &str) {
+    let j = Journal::open(path).unwrap();
+    let job = j.create_job("{}").await.unwrap();
+    j.add_files(
+        job,
+        vec![NewFile::copy("a", "a", 30), NewFile::copy("b", "b", 5)],
+    );
+    j.flush().await.unwrap();
+    let files = j.files(job).unwrap();
+    let audit = FileAudit {
+        method: Some("multipart".into()),
+        verified: Some("crc32c+md5".into()),
+        retries: 3,
+        retry_causes: Some("transient=2,timeout=1".into()),
+        resent_bytes: 20,
+        resumed: true,
+        resumed_bytes: 10,
+        started_ms: Some(1_700_000_000_000),
+        ended_ms: Some(1_700_000_001_500),
+    };
+    j.set_file_audit(files[0].id, audit.clone());
+    j.set_file_state(files[0].id, FileState::Done, Some("crc32c:ab".into()), None);
+    j.flush().await.unwrap();
+    drop(j);
+    let j = Journal::open(path).unwrap();
+    let rows = j.audit(job).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].file.src, "a");
+    assert_eq!(rows[0].file.state, FileState::Done);
+    assert_eq!(rows[0].audit, audit);
+    // A file that never ended has nothing recorded.
+    assert_eq!(rows[1].audit, FileAudit::default());
 }
