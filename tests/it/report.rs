@@ -152,7 +152,6 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
                 field.push('"');
             }
             (true, '"') => quoted = false,
-            (true, c) => field.push(c),
             (false, '"') => quoted = true,
             (false, ',') => row.push(std::mem::take(&mut field)),
             (false, '\r') => {}
@@ -160,7 +159,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
                 row.push(std::mem::take(&mut field));
                 rows.push(std::mem::take(&mut row));
             }
-            (false, c) => field.push(c),
+            (_, c) => field.push(c),
         }
     }
     assert!(!quoted && field.is_empty() && row.is_empty(), "{text}");
@@ -215,6 +214,10 @@ fn the_html_report_is_one_self_contained_page_with_its_chart() {
     ];
     succeeded(&args, &c.cmd().args(args).output().unwrap());
     let html = std::fs::read_to_string(&path).unwrap();
+    // To look at the page: HAUL_TEST_REPORT_DIR=dir keeps a copy there.
+    if let Some(dir) = std::env::var_os("HAUL_TEST_REPORT_DIR") {
+        std::fs::write(std::path::Path::new(&dir).join("report.html"), &html).unwrap();
+    }
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
     assert!(
         html.contains("<svg") && html.contains("<polyline"),

@@ -23,6 +23,14 @@ fn at(ms: i64) -> String {
     haul_core::time::rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
 }
 
+/// The time of day (UTC, with ms) of a time in ms since the epoch, for
+/// the page's tables; the summary gives the dates.
+fn clock(ms: i64) -> String {
+    let full = at(ms);
+    full.split_once('T')
+        .map_or(full.clone(), |(_, t)| t.trim_end_matches('Z').to_owned())
+}
+
 /// One file's facts, with what the report derives from them.
 struct Line<'a> {
     row: &'a AuditRow,
@@ -165,11 +173,33 @@ impl<'a> Report<'a> {
         Some((start, end.max(start)))
     }
 
+    /// Seconds during which some file was running: the union of the
+    /// files' runs, so the time between an interrupted run and its resume
+    /// does not count.
+    fn busy_seconds(&self) -> f64 {
+        let mut runs: Vec<(i64, i64)> = self
+            .lines
+            .iter()
+            .filter_map(|l| Some((l.row.audit.started_ms?, l.row.audit.ended_ms?)))
+            .collect();
+        runs.sort_unstable();
+        let (mut busy, mut until) = (0i64, i64::MIN);
+        for (s, e) in runs {
+            let s = s.max(until);
+            if e > s {
+                busy += e - s;
+                until = e;
+            }
+        }
+        busy as f64 / 1000.0
+    }
+
     fn totals(&self) -> Value {
         let sum = |f: fn(&Line<'_>) -> u64| self.lines.iter().map(f).sum::<u64>();
         let carried = sum(|l| l.carried);
         let span = self.span();
         let seconds = span.map(|(s, e)| (e - s) as f64 / 1000.0);
+        let busy = self.busy_seconds();
         let j = self.job;
         json!({
             "files_total": j.files_total,
@@ -186,26 +216,33 @@ impl<'a> Report<'a> {
             "started_at": span.map(|s| at(s.0)),
             "ended_at": span.map(|s| at(s.1)),
             "seconds": seconds,
-            "throughput_bytes_per_s": seconds
-                .filter(|s| *s > 0.0)
-                .map(|s| (carried as f64 / s).round()),
+            "busy_seconds": busy,
+            "throughput_bytes_per_s": (busy > 0.0).then(|| (carried as f64 / busy).round()),
         })
     }
 
     /// One JSON document: the job (id, spec, state, totals) and its files.
     pub(crate) fn json(&self) -> String {
-        let doc = json!({
-            "job": {
+        /// The job before its files.
+        #[derive(serde::Serialize)]
+        struct Doc {
+            job: Value,
+            files: Vec<Value>,
+        }
+        let doc = Doc {
+            job: json!({
                 "id": self.job.id.0,
                 "state": self.job.state.as_str(),
                 "created_at": at(self.job.created_at * 1000),
                 "updated_at": at(self.job.updated_at * 1000),
                 "spec": self.spec(),
                 "totals": self.totals(),
-            },
-            "files": self.lines.iter().map(Line::json).collect::<Vec<_>>(),
-        });
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
+            }),
+            files: self.lines.iter().map(Line::json).collect(),
+        };
+        let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        text.push('\n');
+        text
     }
 
     /// A header and one row per file, quoted where a field needs it.
@@ -375,9 +412,9 @@ impl<'a> Report<'a> {
                 format!("{} ({} re-sent)", n("retries"), human(n("bytes_resent"))),
             ),
             (
-                "Resumed",
+                "Files resumed",
                 format!(
-                    "{} files ({} kept from earlier runs)",
+                    "{} ({} kept from earlier runs)",
                     n("files_resumed"),
                     human(n("bytes_resumed"))
                 ),
@@ -386,10 +423,11 @@ impl<'a> Report<'a> {
             (
                 "Time",
                 format!(
-                    "{} to {} ({:.3} s)",
+                    "{} to {} ({:.3} s, {:.3} s with a file running)",
                     totals["started_at"].as_str().unwrap_or("-"),
                     totals["ended_at"].as_str().unwrap_or("-"),
-                    totals["seconds"].as_f64().unwrap_or(0.0)
+                    totals["seconds"].as_f64().unwrap_or(0.0),
+                    totals["busy_seconds"].as_f64().unwrap_or(0.0)
                 ),
             ),
             (
@@ -442,7 +480,7 @@ impl<'a> Report<'a> {
 
     fn file_table(&self, page: &mut String) {
         page.push_str(
-            "<h2>Files</h2><table class=\"files\" id=\"files\"><tr><th>Source</th><th>Destination</th><th>Size</th><th>State</th><th>Method</th><th>Compared</th><th>Retries</th><th>Re-sent</th><th>Resumed</th><th>Started</th><th>Ended</th><th>Throughput</th></tr>",
+            "<h2>Files</h2><table class=\"files\" id=\"files\"><tr><th>Source</th><th>Destination</th><th>Size</th><th>State</th><th>Method</th><th>Compared</th><th>Retries</th><th>Re-sent</th><th>Resumed</th><th>Started (UTC)</th><th>Ended (UTC)</th><th>Throughput</th></tr>",
         );
         for l in &self.lines {
             let (f, a) = (&l.row.file, &l.row.audit);
@@ -473,8 +511,8 @@ impl<'a> Report<'a> {
                 retries,
                 human(a.resent_bytes),
                 resumed,
-                a.started_ms.map_or_else(|| "-".to_owned(), at),
-                a.ended_ms.map_or_else(|| "-".to_owned(), at),
+                a.started_ms.map_or_else(|| "-".to_owned(), clock),
+                a.ended_ms.map_or_else(|| "-".to_owned(), clock),
                 l.throughput
                     .map_or_else(|| "-".to_owned(), |t| format!("{}/s", human(t as u64))),
             ];
