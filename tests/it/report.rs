@@ -285,3 +285,47 @@ fn the_html_report_is_one_self_contained_page_with_its_chart() {
     // The secret key the job ran with is nowhere in the report.
     assert!(!html.contains(r.c.e.server.secret_key()));
 }
+
+#[test]
+fn deletes_and_streams_have_their_methods_too() {
+    let r = Rig {
+        c: Counted::new(),
+        journal: None,
+    };
+    let src = r.c.e.env.path("src");
+    write(&src.join("kept.txt"), b"kept");
+    let gone = r.c.e.env.path("gone.txt");
+    write(&gone, b"gone");
+    let up = ["cp", s(&gone), "s3://one/s/gone.txt"];
+    succeeded(&up, &r.cmd().args(up).output().unwrap());
+    let out = r
+        .cmd()
+        .args(["sync", s(&src), "s3://one/s/", "--delete", "--json"])
+        .output()
+        .unwrap();
+    let job = summary(&succeeded(&["sync"], &out))["job_id"]
+        .as_u64()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&r.report(job, "json")).unwrap();
+    assert_eq!(file(&doc, "kept.txt")["method"], "put", "{doc:#}");
+    let gone = file(&doc, "gone.txt");
+    assert_eq!(gone["method"], "delete", "{doc:#}");
+    assert_eq!(gone["state"], "done", "{doc:#}");
+
+    let mut child = r
+        .cmd()
+        .args(["cp", "-", "s3://one/s/streamed", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"from a pipe").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let job = summary(&succeeded(&["cp", "-"], &out))["job_id"]
+        .as_u64()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&r.report(job, "json")).unwrap();
+    let streamed = file(&doc, "streamed");
+    assert_eq!(streamed["method"], "stream", "{doc:#}");
+    assert!(streamed["ended_ms"].is_i64(), "{doc:#}");
+}

@@ -22,7 +22,7 @@ use crate::event::cause_of;
 use crate::verify::SIZE_ONLY;
 
 /// Milliseconds since the epoch, as the journal keeps times.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -143,5 +143,16 @@ pub(crate) fn resent(bytes: u64) {
         let _ = TALLY.try_with(|t| {
             t.resent_bytes.fetch_add(bytes, Ordering::Relaxed);
         });
+    }
+}
+
+/// The audit facts of a destination object deleted now, in a batch that
+/// started at `started_ms`.
+pub(crate) fn deleted(started_ms: i64) -> FileAudit {
+    FileAudit {
+        method: Some("delete".to_owned()),
+        started_ms: Some(started_ms),
+        ended_ms: Some(now_ms()),
+        ..FileAudit::default()
     }
 }

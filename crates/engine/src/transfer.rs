@@ -327,6 +327,7 @@ pub(crate) async fn delete_batch(shared: &Arc<Shared>, rows: Vec<FileRow>) {
         return;
     }
     let store = &shared.dst.store;
+    let started = crate::audit::now_ms();
     match store.delete_many(&keys).await {
         Ok(results) => {
             // A store that answers for fewer keys than it was given leaves
@@ -341,6 +342,8 @@ pub(crate) async fn delete_batch(shared: &Arc<Shared>, rows: Vec<FileRow>) {
                 });
                 match r {
                     Ok(()) => {
+                        let audit = crate::audit::deleted(started);
+                        shared.journal.set_file_audit(row.id, audit);
                         shared
                             .journal
                             .set_file_state(row.id, FileState::Done, None, None);
