@@ -17,6 +17,12 @@
 //! 4. a downloaded file is renamed only after it is fsynced and verified (the
 //!    destination store does that before the engine marks the file done).
 //!
+//! A file's audit facts ([`FileAudit`]: how it was carried, what was
+//! compared, its retries, start and end) are queued with the state that
+//! ends it ([`Journal::set_file_audit`]) and read back by
+//! [`Journal::audit`] for `haul jobs report`; they are never a barrier and
+//! no rule waits on them.
+//!
 //! Readers use their own connection and run beside the writer. Two processes
 //! cannot run the same job: [`Journal::lock_job`] takes an advisory lock that
 //! the kernel releases when the holder dies, even by SIGKILL.
