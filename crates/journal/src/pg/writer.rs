@@ -3,6 +3,9 @@
 //! Planned files go in with one multi-row insert per batch (`unnest` of
 //! arrays); consecutive part records too. Writes about a claimed file are
 //! fenced by owner and epoch (see the module above).
+//!
+//! Over 600 lines: one arm per journal command, each with its fence, kept
+//! beside the batching they run in, as the SQLite writer keeps its own.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
