@@ -13,6 +13,7 @@ mod msgcli;
 mod paths;
 mod promises;
 mod qiniucli;
+mod report;
 mod ride;
 mod s3cli;
 mod s3opts;

@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod chart;
 mod cleanup;
 mod config;
 mod embedded;
@@ -45,6 +46,7 @@ mod run;
 pub mod stats;
 mod svg;
 
+pub use chart::{escape, line_chart};
 pub use config::{BenchConfig, Workload};
 pub use embedded::{EMBEDDED_BUCKET, run_default, run_embedded};
 pub use error::{BenchError, Result};

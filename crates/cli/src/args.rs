@@ -217,7 +217,8 @@ pub(crate) enum Command {
     Cat(StatArgs),
     /// Resume an interrupted job (the latest unfinished one by default).
     Resume(ResumeArgs),
-    /// Inspect the journal's jobs.
+    /// Inspect the journal's jobs: list, show, forget, report (an audit
+    /// report as JSON, CSV or HTML).
     Jobs(JobsArgs),
     /// Work on jobs of a shared (postgres://) journal beside other workers.
     Worker(WorkerArgs),
@@ -566,6 +567,33 @@ pub(crate) enum JobsAction {
         /// The job id.
         job: i64,
     },
+    /// An audit report of a job from the journal: per object its source and
+    /// destination, size, method (put, multipart, part-copy, copy), the
+    /// checksum kinds compared (or "size only"), retries, bytes re-sent,
+    /// whether it was resumed, start, end and throughput.
+    Report {
+        /// The job id.
+        job: i64,
+        /// json: one document (the job and one object per file); csv: a
+        /// header and a row per file; html: one self-contained page with a
+        /// throughput-over-time chart and the slowest objects.
+        #[arg(long, value_enum, default_value = "json")]
+        format: ReportFormat,
+        /// Write the report to FILE instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `haul jobs report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// One JSON document.
+    Json,
+    /// Comma-separated values, one row per file.
+    Csv,
+    /// One self-contained HTML page.
+    Html,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use haul_engine::{Engine, TransferConfig};
 use haul_journal::{FileState, JobId};
 use serde_json::json;
 
-use crate::args::{CleanupArgs, Global, JobsAction, JobsArgs, LsArgs, StatArgs};
+use crate::args::{CleanupArgs, Global, JobsAction, JobsArgs, LsArgs, ReportFormat, StatArgs};
 use crate::error::CliError;
 use crate::location::{Location, open_bucket, open_local, reopen};
 use crate::settings::ConfigFile;
@@ -154,7 +154,7 @@ pub(crate) async fn stat(g: &Global, a: StatArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
-/// `haul jobs [list | show JOB | forget JOB]`.
+/// `haul jobs [list | show JOB | forget JOB | report JOB]`.
 pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
     let journal = open_journal(g)?;
     match a.action.unwrap_or(JobsAction::List) {
@@ -212,6 +212,25 @@ pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
                     f.dst,
                     human(f.size)
                 );
+            }
+        }
+        JobsAction::Report {
+            job,
+            format,
+            output,
+        } => {
+            let row = journal.job(JobId(job))?;
+            let files = journal.audit(JobId(job))?;
+            let report = crate::report::Report::new(&row, &files);
+            let text = match format {
+                ReportFormat::Json => report.json(),
+                ReportFormat::Csv => report.csv(),
+                ReportFormat::Html => report.html(),
+            };
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| CliError::failed(format!("writing {}: {e}", path.display())))?,
+                None => crate::output::stdout(format_args!("{text}"), false),
             }
         }
         JobsAction::Forget { job } => {

@@ -29,6 +29,7 @@ mod man;
 mod metrics;
 mod output;
 mod providers;
+mod report;
 mod serve;
 mod settings;
 mod sides;

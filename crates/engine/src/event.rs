@@ -166,6 +166,17 @@ pub struct RetryCauses {
     pub connection: u64,
 }
 
+/// The cause a retry after `e` is counted under (a name of
+/// [`RetryCauses::named`]; `connection` is the transport's own resends).
+pub(crate) fn cause_of(e: &haul_core::Error) -> &'static str {
+    match e {
+        haul_core::Error::Timeout { .. } => "timeout",
+        haul_core::Error::RateLimited { .. } => "rate-limited",
+        haul_core::Error::Integrity { .. } => "integrity",
+        _ => "transient",
+    }
+}
+
 impl RetryCauses {
     /// Each cause's name (as in [`Summary::retries_by_cause`]) and count.
     #[must_use]
@@ -291,10 +302,10 @@ impl Counters {
     /// Counts one request or part sent again because of `e`.
     pub(crate) fn count_retry(&self, e: &haul_core::Error) {
         self.retries.fetch_add(1, Ordering::Relaxed);
-        let cause = match e {
-            haul_core::Error::Timeout { .. } => &self.retries_timeout,
-            haul_core::Error::RateLimited { .. } => &self.retries_rate_limited,
-            haul_core::Error::Integrity { .. } => &self.retries_integrity,
+        let cause = match cause_of(e) {
+            "timeout" => &self.retries_timeout,
+            "rate-limited" => &self.retries_rate_limited,
+            "integrity" => &self.retries_integrity,
             _ => &self.retries_transient,
         };
         cause.fetch_add(1, Ordering::Relaxed);

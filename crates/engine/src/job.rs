@@ -310,8 +310,10 @@ impl Engine {
         let key = dst.prefix.clone();
         let src = Endpoint::new(Arc::clone(&dst.store), stream::STDIN, stream::STDIN);
         let (shared, row, _lock) = self.stream_job(src, dst, stream::STDIN, &key).await?;
-        let result = observed(&shared, stream::upload(&shared, &row, &mut reader, opts)).await;
-        stream::finish(&shared, &row, result).await
+        let tally = crate::audit::Tally::start(&shared, false);
+        let upload = stream::upload(&shared, &row, &mut reader, opts);
+        let result = crate::audit::scope(Arc::clone(&tally), upload).await;
+        stream::finish(&shared, &row, result, &tally).await
     }
 
     /// Writes the object `src.prefix` to `writer`: ranged parts fetched in
@@ -325,8 +327,10 @@ impl Engine {
         let key = src.prefix.clone();
         let dst = Endpoint::new(Arc::clone(&src.store), stream::STDIN, stream::STDIN);
         let (shared, row, _lock) = self.stream_job(src, dst, &key, stream::STDIN).await?;
-        let result = observed(&shared, stream::download(&shared, &key, &mut writer)).await;
-        stream::finish(&shared, &row, result).await
+        let tally = crate::audit::Tally::start(&shared, false);
+        let download = stream::download(&shared, &key, &mut writer);
+        let result = crate::audit::scope(Arc::clone(&tally), download).await;
+        stream::finish(&shared, &row, result, &tally).await
     }
 }
 

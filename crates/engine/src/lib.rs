@@ -40,6 +40,7 @@
 //! ```
 
 mod attrs;
+mod audit;
 mod config;
 mod context;
 mod error;

@@ -66,6 +66,7 @@ async fn reconcile(
         .counters
         .bytes_resent
         .fetch_add(again, Ordering::Relaxed);
+    crate::audit::resent(again);
     Ok(Some(done))
 }
 
@@ -125,6 +126,7 @@ pub(super) async fn multipart(
             .counters
             .bytes_resumed
             .fetch_add(resumed, Ordering::Relaxed);
+        crate::audit::resumed(resumed);
         id
     } else {
         // The object's attributes travel in the create call (also for part
@@ -197,7 +199,8 @@ pub(super) async fn multipart(
             sk.clone(),
             dk.clone(),
         );
-        tasks.spawn(crate::context::observed(shared, async move {
+        // The part reports its retries to the file's tally (and so the job's).
+        tasks.spawn(crate::audit::inherited(shared, async move {
             let _held = (permit, slot, budget);
             let pn = PartNumber::new(n)?;
             let range = ByteRange::at(offset, len);
@@ -385,6 +388,7 @@ async fn already_complete(
         .counters
         .bytes_resumed
         .fetch_add(meta.size, Ordering::Relaxed);
+    crate::audit::resumed(meta.size);
     Ok(Some(Done {
         method: if copy { "part-copy" } else { "multipart" },
         verified,

@@ -73,9 +73,15 @@ pub(crate) async fn finish(
     shared: &Arc<Shared>,
     row: &FileRow,
     result: Result<(u64, Verified), Failure>,
+    tally: &crate::audit::Tally,
 ) -> Result<Summary, EngineError> {
     let journal = &shared.journal;
     let c = &shared.counters;
+    let audit = match &result {
+        Ok((_, verified)) => tally.finish(Some("stream"), Some(&verified.by)),
+        Err(_) => tally.finish(None, None),
+    };
+    journal.set_file_audit(row.id, audit);
     match result {
         Ok((size, verified)) => {
             c.bytes_total.store(size, Ordering::Relaxed);
@@ -241,7 +247,7 @@ pub(crate) async fn upload<R: AsyncRead + Unpin + Send>(
         let (s, id, dk2, file) = (Arc::clone(shared), id.clone(), dk.clone(), row.id);
         let part_offset = offset;
         offset += part_len;
-        tasks.spawn(crate::context::observed(shared, async move {
+        tasks.spawn(crate::audit::inherited(shared, async move {
             let _held = (permit, budget);
             let pn = PartNumber::new(n)?;
             let store = &s.dst.store;

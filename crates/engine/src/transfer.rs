@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use haul_core::{Checksum, CopyOptions, Error, Key, ObjectMeta, PutOptions, PutOutcome, UploadId};
-use haul_journal::{FileRow, FileState};
+use haul_journal::{FileRow, FileState, JournalError};
 
+use crate::audit::Tally;
 use crate::context::{Operation, Shared};
 use crate::event::Event;
 use crate::verify::{Expected, Verified, verify};
@@ -21,7 +22,15 @@ use crate::context::mtime_ns;
 
 /// Transfers one planned file and records the outcome. Never panics on a
 /// store's or user's input; every failure becomes the file's error line.
-pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
+pub(crate) async fn run_file(shared: &Arc<Shared>, row: FileRow) {
+    // An earlier run started it: its upload (or part size) is journaled.
+    let resumed = row.upload_id.is_some() || row.state == FileState::Active;
+    let tally = Tally::start(shared, resumed);
+    crate::audit::scope(Arc::clone(&tally), carry(shared, row, &tally)).await;
+}
+
+/// Carries one file, its retries heard by `tally`, and records how it ended.
+async fn carry(shared: &Arc<Shared>, mut row: FileRow, tally: &Tally) {
     shared.emit(Event::FileStarted {
         src: row.src.clone(),
         dst: row.dst.clone(),
@@ -61,6 +70,16 @@ pub(crate) async fn run_file(shared: &Arc<Shared>, mut row: FileRow) {
         } else if let Err(e) = delete_source(shared, &row).await {
             result = Err(e);
         }
+    }
+    match &result {
+        Ok(done) => shared.journal.set_file_audit(
+            row.id,
+            tally.finish(Some(done.method), Some(&done.verified.by)),
+        ),
+        Err(Failure::Cancelled | Failure::Journal(JournalError::LeaseLost(_))) => {}
+        Err(_) => shared
+            .journal
+            .set_file_audit(row.id, tally.finish(None, None)),
     }
     match result {
         Ok(done) => {
@@ -308,6 +327,7 @@ pub(crate) async fn delete_batch(shared: &Arc<Shared>, rows: Vec<FileRow>) {
         return;
     }
     let store = &shared.dst.store;
+    let started = crate::audit::now_ms();
     match store.delete_many(&keys).await {
         Ok(results) => {
             // A store that answers for fewer keys than it was given leaves
@@ -322,6 +342,8 @@ pub(crate) async fn delete_batch(shared: &Arc<Shared>, rows: Vec<FileRow>) {
                 });
                 match r {
                     Ok(()) => {
+                        let audit = crate::audit::deleted(started);
+                        shared.journal.set_file_audit(row.id, audit);
                         shared
                             .journal
                             .set_file_state(row.id, FileState::Done, None, None);

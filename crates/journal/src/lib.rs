@@ -17,6 +17,12 @@
 //! 4. a downloaded file is renamed only after it is fsynced and verified (the
 //!    destination store does that before the engine marks the file done).
 //!
+//! A file's audit facts ([`FileAudit`]: how it was carried, what was
+//! compared, its retries, start and end) are queued with the state that
+//! ends it ([`Journal::set_file_audit`]) and read back by
+//! [`Journal::audit`] for `haul jobs report`; they are never a barrier and
+//! no rule waits on them.
+//!
 //! Readers use their own connection and run beside the writer. Two processes
 //! cannot run the same job: [`Journal::lock_job`] takes an advisory lock that
 //! the kernel releases when the holder dies, even by SIGKILL.
@@ -60,8 +66,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::JournalError;
 pub use lock::JobLock;
 pub use records::{
-    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow, NewFile, PartRow,
-    WorkerRow,
+    AuditRow, FileAction, FileAudit, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow,
+    NewFile, PartRow, WorkerRow,
 };
 pub use sums::{ObjectSums, object_id};
 use writer::Cmd;
@@ -295,6 +301,13 @@ impl Journal {
             checksum,
             error,
         });
+    }
+
+    /// Records how a file went (method, what was compared, retries, times)
+    /// for the audit report. Sent just before the state that ends the file,
+    /// in the same queue: not a barrier, and never delays a durability rule.
+    pub fn set_file_audit(&self, file: FileId, audit: FileAudit) {
+        self.send(Cmd::FileAudit { file, audit });
     }
 
     /// Records the multipart upload a file uses and its part size. Barrier:

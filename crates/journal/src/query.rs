@@ -3,7 +3,8 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::{
-    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, Journal, JournalError, PartRow,
+    AuditRow, FileAction, FileAudit, FileId, FileRow, FileState, JobId, JobRow, JobState, Journal,
+    JournalError, PartRow,
 };
 
 const JOB_COLS: &str = "j.id, j.spec, j.state, j.created_at, j.updated_at,
@@ -14,6 +15,9 @@ const JOB_COLS: &str = "j.id, j.spec, j.state, j.created_at, j.updated_at,
     (SELECT coalesce(sum(size), 0) FROM files f WHERE f.job = j.id AND f.action = 'copy')";
 
 const FILE_COLS: &str = "id, job, src, dst, size, mtime_ns, src_version, action, state, upload_id, part_size, checksum, error, location";
+
+/// The audit columns, read after [`FILE_COLS`] (from column 14).
+pub(crate) const AUDIT_COLS: &str = "method, verified, retries, retry_causes, resent_bytes, resumed, resumed_bytes, started_ms, ended_ms";
 
 fn bad(col: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -60,7 +64,40 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     })
 }
 
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+    Ok(AuditRow {
+        file: file_row(r)?,
+        audit: FileAudit {
+            method: r.get(14)?,
+            verified: r.get(15)?,
+            retries: n(16)?,
+            retry_causes: r.get(17)?,
+            resent_bytes: n(18)?,
+            resumed: r.get::<_, i64>(19)? != 0,
+            resumed_bytes: n(20)?,
+            started_ms: r.get(21)?,
+            ended_ms: r.get(22)?,
+        },
+    })
+}
+
 impl Journal {
+    /// Every file of a job with its audit facts, in plan order: what
+    /// `haul jobs report` shows.
+    pub fn audit(&self, job: JobId) -> Result<Vec<AuditRow>, JournalError> {
+        if let Some(p) = self.pg() {
+            return p.audit(job);
+        }
+        self.read(|c| {
+            c.prepare(&format!(
+                "SELECT {FILE_COLS}, {AUDIT_COLS} FROM files WHERE job = ?1 ORDER BY id"
+            ))?
+            .query_map([job.0], audit_row)?
+            .collect()
+        })
+    }
+
     /// Every job, newest first.
     pub fn list_jobs(&self) -> Result<Vec<JobRow>, JournalError> {
         if let Some(p) = self.pg() {

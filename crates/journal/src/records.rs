@@ -197,6 +197,42 @@ pub struct FileRow {
     pub location: Option<String>,
 }
 
+/// What the engine recorded of how a file went, when it ended: the audit
+/// report's facts. A file that never ended has the default (nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileAudit {
+    /// How it was carried: `put`, `multipart`, `part-copy` or `copy`.
+    pub method: Option<String>,
+    /// What verification compared: checksum kinds joined by `+`
+    /// (`crc32c`, `crc32c+md5`), `etag-md5`, `read-back:crc32c`, or `size`
+    /// when only sizes could be compared.
+    pub verified: Option<String>,
+    /// Requests (or parts) sent again for this file in the run that ended it.
+    pub retries: u64,
+    /// Those retries by cause, `cause=n` joined by `,` (`transient=2,timeout=1`).
+    pub retry_causes: Option<String>,
+    /// Payload bytes sent again by those retries.
+    pub resent_bytes: u64,
+    /// Whether an earlier run had started the file (its upload or parts
+    /// were found in the journal).
+    pub resumed: bool,
+    /// Bytes an earlier run had already sent and this one kept.
+    pub resumed_bytes: u64,
+    /// When the run that ended it started it, ms since the epoch.
+    pub started_ms: Option<i64>,
+    /// When it ended, ms since the epoch.
+    pub ended_ms: Option<i64>,
+}
+
+/// A file with its audit facts, as the audit report reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// The file.
+    pub file: FileRow,
+    /// How it went.
+    pub audit: FileAudit,
+}
+
 /// A part the store acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRow {

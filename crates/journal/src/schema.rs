@@ -79,6 +79,18 @@ CREATE TABLE sums (
     PRIMARY KEY (store, key, kind)
 ) WITHOUT ROWID;
 ",
+    // The audit facts of a file, written when it ends (`haul jobs report`).
+    r"
+ALTER TABLE files ADD COLUMN method TEXT;
+ALTER TABLE files ADD COLUMN verified TEXT;
+ALTER TABLE files ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN retry_causes TEXT;
+ALTER TABLE files ADD COLUMN resent_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN resumed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN resumed_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN started_ms INTEGER;
+ALTER TABLE files ADD COLUMN ended_ms INTEGER;
+",
 ];
 
 /// The schema version this build writes.

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{FileId, FileState, JobId, JobState, JournalError, NewFile, PartRow};
+use crate::{FileAudit, FileId, FileState, JobId, JobState, JournalError, NewFile, PartRow};
 
 type Reply<T> = oneshot::Sender<Result<T, JournalError>>;
 
@@ -33,6 +33,10 @@ pub(crate) enum Cmd {
         state: FileState,
         checksum: Option<String>,
         error: Option<String>,
+    },
+    FileAudit {
+        file: FileId,
+        audit: FileAudit,
     },
     StartUpload {
         file: FileId,
@@ -220,6 +224,25 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                 tx.prepare_cached("DELETE FROM parts WHERE file = ?1")?
                     .execute([file.0])?;
             }
+        }
+        Cmd::FileAudit { file, audit } => {
+            tx.prepare_cached(
+                "UPDATE files SET method = ?2, verified = ?3, retries = ?4, retry_causes = ?5,
+                 resent_bytes = ?6, resumed = ?7, resumed_bytes = ?8, started_ms = ?9,
+                 ended_ms = ?10 WHERE id = ?1",
+            )?
+            .execute(params![
+                file.0,
+                audit.method,
+                audit.verified,
+                audit.retries as i64,
+                audit.retry_causes,
+                audit.resent_bytes as i64,
+                i64::from(audit.resumed),
+                audit.resumed_bytes as i64,
+                audit.started_ms,
+                audit.ended_ms
+            ])?;
         }
         Cmd::StartUpload {
             file,

@@ -5,7 +5,7 @@
 
 use haul_core::{Checksum, ChecksumKind};
 use haul_journal::{
-    FileId, FileState, JobState, Journal, JournalError, NewFile, ObjectSums, PartRow,
+    FileAudit, FileId, FileState, JobState, Journal, JournalError, NewFile, ObjectSums, PartRow,
 };
 
 mod common;
@@ -36,6 +36,7 @@ both!(
     unknown_files_wait_for_a_requeue_and_locations_are_kept,
     many_planned_files_keep_their_order_and_parts_batch,
     checksums_are_kept_per_version_and_store,
+    audit_facts_are_kept_per_file,
 );
 
 fn part(n: u32) -> PartRow {
@@ -330,4 +331,38 @@ async fn checksums_are_kept_per_version_and_store(path: &str) {
         j.sums_of("file:///data", "a/b.bin", 10, "e1").unwrap(),
         vec![crc(2)]
     );
+}
+
+async fn audit_facts_are_kept_per_file(path: &str) {
+    let j = Journal::open(path).unwrap();
+    let job = j.create_job("{}").await.unwrap();
+    j.add_files(
+        job,
+        vec![NewFile::copy("a", "a", 30), NewFile::copy("b", "b", 5)],
+    );
+    j.flush().await.unwrap();
+    let files = j.files(job).unwrap();
+    let audit = FileAudit {
+        method: Some("multipart".into()),
+        verified: Some("crc32c+md5".into()),
+        retries: 3,
+        retry_causes: Some("transient=2,timeout=1".into()),
+        resent_bytes: 20,
+        resumed: true,
+        resumed_bytes: 10,
+        started_ms: Some(1_700_000_000_000),
+        ended_ms: Some(1_700_000_001_500),
+    };
+    j.set_file_audit(files[0].id, audit.clone());
+    j.set_file_state(files[0].id, FileState::Done, Some("crc32c:ab".into()), None);
+    j.flush().await.unwrap();
+    drop(j);
+    let j = Journal::open(path).unwrap();
+    let rows = j.audit(job).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].file.src, "a");
+    assert_eq!(rows[0].file.state, FileState::Done);
+    assert_eq!(rows[0].audit, audit);
+    // A file that never ended has nothing recorded.
+    assert_eq!(rows[1].audit, FileAudit::default());
 }

@@ -5,8 +5,10 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::Pg;
+use crate::query::AUDIT_COLS;
 use crate::{
-    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, JournalError, PartRow,
+    AuditRow, FileAction, FileAudit, FileId, FileRow, FileState, JobId, JobRow, JobState,
+    JournalError, PartRow,
 };
 
 const JOB_COLS: &str = "j.id, j.spec, j.state, j.created_at, j.updated_at,
@@ -86,6 +88,32 @@ impl Pg {
             error: self.get(r, 12)?,
             location: self.get(r, 13)?,
         })
+    }
+
+    pub(crate) fn audit(&self, job: JobId) -> Result<Vec<AuditRow>, JournalError> {
+        self.query(
+            format!("SELECT {FILE_COLS}, {AUDIT_COLS} FROM files WHERE job = $1 ORDER BY id"),
+            vec![Box::new(job.0)],
+        )?
+        .iter()
+        .map(|r| {
+            let n = |i| self.get::<i64>(r, i).map(|v| v.max(0) as u64);
+            Ok(AuditRow {
+                file: self.file_row(r)?,
+                audit: FileAudit {
+                    method: self.get(r, 14)?,
+                    verified: self.get(r, 15)?,
+                    retries: n(16)?,
+                    retry_causes: self.get(r, 17)?,
+                    resent_bytes: n(18)?,
+                    resumed: self.get::<i64>(r, 19)? != 0,
+                    resumed_bytes: n(20)?,
+                    started_ms: self.get(r, 21)?,
+                    ended_ms: self.get(r, 22)?,
+                },
+            })
+        })
+        .collect()
     }
 
     fn jobs_where(&self, cond: &str, params: Vec<Param>) -> Result<Vec<JobRow>, JournalError> {

@@ -72,6 +72,17 @@ CREATE TABLE sums (
     PRIMARY KEY (store, key, kind)
 );
 ",
+    r"
+ALTER TABLE files ADD COLUMN method TEXT;
+ALTER TABLE files ADD COLUMN verified TEXT;
+ALTER TABLE files ADD COLUMN retries BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN retry_causes TEXT;
+ALTER TABLE files ADD COLUMN resent_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN resumed BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN resumed_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN started_ms BIGINT;
+ALTER TABLE files ADD COLUMN ended_ms BIGINT;
+",
 ];
 
 /// The schema version this build writes (the SQLite journal's too).
