@@ -102,6 +102,17 @@ fn a_second_checksum_sync_reads_only_what_changed_and_still_finds_it() {
     assert_eq!(third["compared"]["bytes_read"], 1_000_000, "{third}");
     assert_eq!(third["compared"]["recorded"], N as u64, "{third}");
     assert_eq!(std::fs::read(e.object("one/t/d2/f007")).unwrap(), data);
+
+    // With the cache off nothing recorded is consulted: every file is read.
+    std::fs::write(
+        e.env.path("config.toml"),
+        "[transfer]\nchecksum_cache = false\n",
+    )
+    .unwrap();
+    let off = ok(&args, &e.run(&args));
+    assert_eq!(off["files_skipped"], N as u64 + 1, "{off}");
+    assert_eq!(off["compared"]["recorded"], 0, "{off}");
+    assert_eq!(off["compared"]["read"], N as u64 + 1, "{off}");
 }
 
 /// The real binary with both the in-process S3 server and the COS

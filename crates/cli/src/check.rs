@@ -458,16 +458,16 @@ fn report(g: &Global, key: &str, v: &Verdict) {
 /// `haul check SRC DST`.
 pub(crate) async fn check(g: &Global, args: CheckArgs) -> Result<u8, CliError> {
     let config = ConfigFile::load()?;
+    // The stores open inside the layers the settings give (retries).
+    let settings = config.transfer_config(&Knobs::default())?;
     // Without a journal there is no cache: everything is compared afresh.
     let journal = match crate::sides::open_journal(g) {
-        Ok(j) => Some(j),
+        Ok(j) => Some(j).filter(|_| settings.checksum_cache),
         Err(e) => {
             tracing::warn!(error = %e, "no checksum cache: the journal cannot be opened");
             None
         }
     };
-    // The stores open inside the layers the settings give (retries).
-    config.transfer_config(&Knobs::default())?;
     let src = Arc::new(Tree::open(
         &Location::parse(&args.src, &config)?,
         &config,

@@ -250,6 +250,9 @@ fn apply_file_knob(c: &mut TransferConfig, name: &str, v: &toml::Value) -> Resul
         "sums_ahead" => {
             c.sums_ahead = v.as_bool().ok_or("expected true or false")?;
         }
+        "checksum_cache" => {
+            c.checksum_cache = v.as_bool().ok_or("expected true or false")?;
+        }
         "allow_size_only" => {
             c.allow_size_only = v.as_bool().ok_or("expected true or false")?;
         }

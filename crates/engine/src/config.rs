@@ -132,6 +132,11 @@ pub struct TransferConfig {
     /// framing): the range is hashed in a first pass, then sent. Default
     /// on; off hashes in the one pass and sends the sums trailing.
     pub sums_ahead: bool,
+    /// Keep the checksums computed while reading and of what was written
+    /// in the journal (per store, key, size and ETag), and consult them
+    /// before reading anything to compare (`--checksum`). Default on; off
+    /// records and consults nothing.
+    pub checksum_cache: bool,
     /// Fixed or tuned concurrency. Default fixed for the library; the
     /// command line's default is `auto`.
     pub concurrency: Concurrency,
@@ -165,6 +170,7 @@ impl Default for TransferConfig {
             verify_read_back: false,
             allow_size_only: false,
             sums_ahead: true,
+            checksum_cache: true,
             concurrency: Concurrency::Fixed,
             concurrency_interval: Duration::from_secs(1),
         }

@@ -32,7 +32,7 @@ pub(crate) fn record_version(
     etag: &str,
     sums: &[Checksum],
 ) {
-    if sums.is_empty() || etag.is_empty() {
+    if sums.is_empty() || etag.is_empty() || !shared.config.checksum_cache {
         return;
     }
     let (store, key) = object_id(&at.store.to_string(), key);
@@ -59,7 +59,8 @@ impl Known {
             recorded: false,
         };
         k.add(&meta.checksums, false);
-        if let Some(etag) = meta.etag.as_deref().filter(|e| !e.is_empty()) {
+        let etag = meta.etag.as_deref().filter(|e| !e.is_empty());
+        if let Some(etag) = etag.filter(|_| shared.config.checksum_cache) {
             // An unreadable cache is no cache: the object is read instead.
             let (store, key) = object_id(&at.store.to_string(), meta.key.as_str());
             let recorded = shared
