@@ -43,6 +43,7 @@
 //! ```
 
 mod error;
+mod listing;
 mod lock;
 mod pg;
 mod query;
@@ -59,8 +60,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::JournalError;
 pub use lock::JobLock;
 pub use records::{
-    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow, NewFile, PartRow,
-    WorkerRow,
+    FileAction, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow, ListingId,
+    ListingRow, ListingState, ListingTask, NewFile, NewListing, PartRow, WorkerRow,
 };
 use writer::Cmd;
 

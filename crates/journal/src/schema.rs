@@ -63,6 +63,31 @@ CREATE TABLE workers (
     PRIMARY KEY (id, job)
 );
 ",
+    // Listing tasks: a part of a job's source listing (a prefix, optionally
+    // a key range) that a worker leases like a file and lists into the
+    // job's files, journaling its cursor (the last key planned, relative to
+    // the job's source prefix) with each batch so another worker continues
+    // a dead one's task after it. `start_after` and `end_before` are ''
+    // when unbounded.
+    r"
+CREATE TABLE listings (
+    id          INTEGER PRIMARY KEY,
+    job         INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    prefix      TEXT    NOT NULL,
+    start_after TEXT    NOT NULL DEFAULT '',
+    end_before  TEXT    NOT NULL DEFAULT '',
+    dst_prefix  TEXT    NOT NULL,
+    state       TEXT    NOT NULL,
+    owner       TEXT,
+    lease_until INTEGER,
+    epoch       INTEGER NOT NULL DEFAULT 0,
+    cursor      TEXT,
+    files       INTEGER NOT NULL DEFAULT 0,
+    error       TEXT
+);
+CREATE UNIQUE INDEX listings_range ON listings(job, prefix, start_after, end_before);
+CREATE INDEX listings_job_state ON listings(job, state, id);
+",
 ];
 
 /// The schema version this build writes.
