@@ -101,6 +101,13 @@ impl Engine {
             config: self.config.clone(),
             attrs: req.attrs.clone(),
             store_options: req.store_options.clone(),
+            listing: crate::plan::splits(&self.journal, &req).then(|| crate::ListingSpec {
+                compare: req.compare,
+                delete_extraneous: req.delete_extraneous,
+                include: req.include.clone(),
+                exclude: req.exclude.clone(),
+                shard: req.shard,
+            }),
         };
         let spec_json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
             job: JobId(0),
@@ -121,7 +128,9 @@ impl Engine {
                 return Ok(summary_of(&shared));
             }
             if req.plan_only {
-                // Planned: the workers take it from here.
+                // A split listing's first level is listed here (what is
+                // free of it now); the workers take it from here.
+                crate::plan::tasks::work(Arc::clone(&shared), false).await?;
                 shared.journal.set_job_state(shared.job, JobState::Running);
                 shared.journal.flush().await?;
                 return Ok(summary_of(&shared));
@@ -239,6 +248,7 @@ impl Engine {
             dst,
             op: spec.op,
             attrs: spec.attrs.clone(),
+            listing: spec.listing.clone(),
             counters: Counters::default(),
             events: self.events.clone(),
             cancel: cancel_rx,
@@ -268,6 +278,7 @@ impl Engine {
             config: self.config().clone(),
             attrs: crate::attrs::AttrOverrides::default(),
             store_options: std::collections::BTreeMap::new(),
+            listing: None,
         };
         let json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
             job: JobId(0),
@@ -412,6 +423,14 @@ async fn execute(
         Arc::clone(&shared),
         shared.config.concurrency_interval,
     ));
+    // A split listing is listed beside the transfers: this worker's
+    // listing tasks stream files into the journal while it claims them.
+    let lister = shared.listing.is_some().then(|| {
+        tokio::spawn(observed(
+            &shared,
+            crate::plan::tasks::work(Arc::clone(&shared), true),
+        ))
+    });
     let files = Arc::new(Semaphore::new(shared.config.files_in_flight()));
     let mut tasks = JoinSet::new();
     let mut after = FileId(0);
@@ -461,6 +480,15 @@ async fn execute(
     }
     while let Some(done) = tasks.join_next().await {
         done.map_err(|e| EngineError::Task(e.to_string()))?;
+    }
+    if let Some(lister) = lister {
+        if shared.cancelled() || aborted(&shared) {
+            lister.abort();
+        } else {
+            lister
+                .await
+                .map_err(|e| EngineError::Task(e.to_string()))??;
+        }
     }
     ticker.abort();
     tuner.abort();

@@ -26,11 +26,16 @@ impl Journal {
 
     /// The next listing task of a job to work on, or `None` when every one
     /// is listed. On a shared journal it is claimed with a lease (renewed
-    /// while held), waiting while other workers hold what is left (their
-    /// leases may expire); on SQLite it is the first one not listed yet.
-    pub async fn next_listing(&self, job: JobId) -> Result<Option<ListingTask>, JournalError> {
+    /// while held), waiting (when `wait`) while other workers hold what is
+    /// left, as their leases may expire; without `wait`, `None` when
+    /// nothing is free now. On SQLite it is the first one not listed yet.
+    pub async fn next_listing(
+        &self,
+        job: JobId,
+        wait: bool,
+    ) -> Result<Option<ListingTask>, JournalError> {
         match self.pg() {
-            Some(p) => p.next_listing(job).await,
+            Some(p) => p.next_listing(job, wait).await,
             None => self.call(|reply| Cmd::ClaimListing { job, reply }).await,
         }
     }

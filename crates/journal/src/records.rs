@@ -285,6 +285,9 @@ pub struct NewListing {
     pub end_before: String,
     /// The destination prefix the same keys land under.
     pub dst_prefix: String,
+    /// `""`: list every key of the range. Else list one level with this
+    /// delimiter: plan its objects and add each common prefix as a task.
+    pub delimiter: String,
 }
 
 impl NewListing {
@@ -295,6 +298,7 @@ impl NewListing {
             start_after: String::new(),
             end_before: String::new(),
             dst_prefix: dst_prefix.into(),
+            delimiter: String::new(),
         }
     }
 }

@@ -68,7 +68,8 @@ CREATE TABLE workers (
     // job's files, journaling its cursor (the last key planned, relative to
     // the job's source prefix) with each batch so another worker continues
     // a dead one's task after it. `start_after` and `end_before` are ''
-    // when unbounded.
+    // when unbounded; a `delimiter` lists one level (its objects planned,
+    // its common prefixes added as tasks of their own).
     r"
 CREATE TABLE listings (
     id          INTEGER PRIMARY KEY,
@@ -76,6 +77,7 @@ CREATE TABLE listings (
     prefix      TEXT    NOT NULL,
     start_after TEXT    NOT NULL DEFAULT '',
     end_before  TEXT    NOT NULL DEFAULT '',
+    delimiter   TEXT    NOT NULL DEFAULT '',
     dst_prefix  TEXT    NOT NULL,
     state       TEXT    NOT NULL,
     owner       TEXT,

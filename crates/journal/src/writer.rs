@@ -227,8 +227,9 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
         Cmd::AddFiles { job, files } => insert_files(tx, job, files)?,
         Cmd::AddListings { job, listings } => {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO listings(job, prefix, start_after, end_before, dst_prefix, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
+                "INSERT OR IGNORE INTO listings(job, prefix, start_after, end_before, dst_prefix,
+                   delimiter, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
             )?;
             for l in listings {
                 stmt.execute(params![
@@ -236,7 +237,8 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                     l.prefix,
                     l.start_after,
                     l.end_before,
-                    l.dst_prefix
+                    l.dst_prefix,
+                    l.delimiter
                 ])?;
             }
         }
@@ -246,7 +248,8 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                     "UPDATE listings SET epoch = epoch + 1 WHERE id = (
                        SELECT id FROM listings WHERE job = ?1 AND state = 'pending'
                        ORDER BY id LIMIT 1)
-                     RETURNING id, prefix, start_after, end_before, dst_prefix, cursor, epoch",
+                     RETURNING id, prefix, start_after, end_before, dst_prefix, cursor, epoch,
+                       delimiter",
                     [job.0],
                     |r| {
                         Ok(ListingTask {
@@ -257,6 +260,7 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                                 start_after: r.get(2)?,
                                 end_before: r.get(3)?,
                                 dst_prefix: r.get(4)?,
+                                delimiter: r.get(7)?,
                             },
                             cursor: r.get(5)?,
                             epoch: r.get(6)?,

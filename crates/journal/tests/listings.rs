@@ -71,7 +71,7 @@ async fn listing_tasks_are_claimed_disjointly_and_a_lost_lease_fences_batch_and_
     let b = Journal::open(&url).unwrap();
     let mut claimed = Vec::new();
     for j in [&a, &b, &a, &b] {
-        claimed.push(j.next_listing(job).await.unwrap().unwrap());
+        claimed.push(j.next_listing(job, true).await.unwrap().unwrap());
     }
     let ids: BTreeSet<_> = claimed.iter().map(|t| t.id).collect();
     assert_eq!(ids.len(), 4, "each task claimed once: {claimed:?}");
@@ -84,7 +84,7 @@ async fn listing_tasks_are_claimed_disjointly_and_a_lost_lease_fences_batch_and_
         .await
         .unwrap();
     expire(&url, &t).await;
-    let taken = b.next_listing(job).await.unwrap().unwrap();
+    let taken = b.next_listing(job, true).await.unwrap().unwrap();
     assert_eq!(taken.id, t.id);
     assert_eq!(taken.cursor.as_deref(), Some("p0/f2"));
     assert!(taken.epoch > t.epoch);
@@ -146,7 +146,7 @@ async fn listing_tasks_are_claimed_disjointly_and_a_lost_lease_fences_batch_and_
         .unwrap();
         j.finish_listing(t, None).await.unwrap();
     }
-    assert!(a.next_listing(job).await.unwrap().is_none());
+    assert!(a.next_listing(job, true).await.unwrap().is_none());
     a.set_job_state(job, JobState::Done);
     a.flush().await.unwrap();
     let job_row = a.job(job).unwrap();
@@ -185,31 +185,31 @@ async fn a_task_reopened_continues_after_its_cursor(url: &str) {
         let (j, id) = planned(url, 2).await;
         job = id;
         j.set_lease(Duration::from_millis(300));
-        first = j.next_listing(job).await.unwrap().unwrap();
+        first = j.next_listing(job, true).await.unwrap().unwrap();
         j.listed(&first, files(&first.range.prefix, 0..4), "x".into())
             .await
             .unwrap();
         if j.is_shared() {
             // Holds the other task too, so that only expiry frees them.
-            let second = j.next_listing(job).await.unwrap().unwrap();
+            let second = j.next_listing(job, true).await.unwrap().unwrap();
             assert_ne!(second.id, first.id);
         }
         // Dies here: no end, no release (on PostgreSQL the lease runs out).
     }
     let j = Journal::open(url).unwrap();
-    let again = j.next_listing(job).await.unwrap().unwrap();
+    let again = j.next_listing(job, true).await.unwrap().unwrap();
     assert_eq!((again.id, again.cursor.as_deref()), (first.id, Some("x")));
     assert_eq!(again.range, first.range);
     j.listed(&again, files(&again.range.prefix, 4..5), "y".into())
         .await
         .unwrap();
     j.finish_listing(&again, None).await.unwrap();
-    let other = j.next_listing(job).await.unwrap().unwrap();
+    let other = j.next_listing(job, true).await.unwrap().unwrap();
     assert_ne!(other.id, first.id);
     j.finish_listing(&other, Some("listing failed".into()))
         .await
         .unwrap();
-    assert!(j.next_listing(job).await.unwrap().is_none());
+    assert!(j.next_listing(job, true).await.unwrap().is_none());
     let rows = j.listings(job).unwrap();
     assert_eq!(
         rows.iter().map(|l| (l.state, l.files)).collect::<Vec<_>>(),

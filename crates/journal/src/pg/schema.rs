@@ -67,6 +67,7 @@ CREATE TABLE listings (
     prefix      TEXT    NOT NULL,
     start_after TEXT    NOT NULL DEFAULT '',
     end_before  TEXT    NOT NULL DEFAULT '',
+    delimiter   TEXT    NOT NULL DEFAULT '',
     dst_prefix  TEXT    NOT NULL,
     state       TEXT    NOT NULL,
     owner       TEXT,

@@ -53,7 +53,8 @@ async fn claim(
                      AND (lease_until IS NULL OR lease_until < {NOW_MS})
                    ORDER BY id LIMIT 1
                    FOR UPDATE SKIP LOCKED)
-                 RETURNING id, prefix, start_after, end_before, dst_prefix, cursor, epoch"
+                 RETURNING id, prefix, start_after, end_before, dst_prefix, cursor, epoch,
+                   delimiter"
             ),
             &[&job.0, &leases.owner, &leases.lease_ms()],
         )
@@ -84,6 +85,7 @@ fn task(job: JobId, r: &Row) -> Result<ListingTask, tokio_postgres::Error> {
             start_after: r.try_get(2)?,
             end_before: r.try_get(3)?,
             dst_prefix: r.try_get(4)?,
+            delimiter: r.try_get(7)?,
         },
         cursor: r.try_get(5)?,
         epoch: r.try_get(6)?,
@@ -152,6 +154,7 @@ impl Pg {
     pub(crate) async fn next_listing(
         &self,
         job: JobId,
+        wait: bool,
     ) -> Result<Option<ListingTask>, JournalError> {
         let client = Arc::clone(&self.reader);
         let leases = Arc::clone(&self.leases);
@@ -165,7 +168,7 @@ impl Pg {
                         return task(job, &r).map(Some).map_err(err);
                     }
                     let (left, next_expiry) = pending(&client, job).await.map_err(err)?;
-                    if left == 0 {
+                    if left == 0 || !wait {
                         return Ok(None);
                     }
                     // Other workers list what is left: look again when the
