@@ -220,6 +220,30 @@ impl Engine {
         Ok(JobHandle { job, cancel, task })
     }
 
+    /// Lists a shared job's listing tasks with the other workers until
+    /// none is left, transferring nothing: a worker that only plans (see
+    /// [`Engine::work`] for `src` and `dst`). The summary counts the files
+    /// it planned.
+    pub async fn list(
+        &self,
+        job: JobId,
+        src: Endpoint,
+        dst: Endpoint,
+    ) -> Result<Summary, EngineError> {
+        let spec = self.spec(job)?;
+        let src = Endpoint {
+            prefix: spec.src_prefix.clone(),
+            ..src
+        };
+        let dst = Endpoint {
+            prefix: spec.dst_prefix.clone(),
+            ..dst
+        };
+        let (shared, _cancel) = self.shared(job, &spec, src, dst);
+        observed(&shared, crate::plan::tasks::work(Arc::clone(&shared), true)).await?;
+        Ok(summary_of(&shared))
+    }
+
     pub(crate) fn shared(
         &self,
         job: JobId,
