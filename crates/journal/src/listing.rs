@@ -27,8 +27,9 @@ impl Journal {
     /// The next listing task of a job to work on, or `None` when every one
     /// is listed. On a shared journal it is claimed with a lease (renewed
     /// while held), waiting (when `wait`) while other workers hold what is
-    /// left, as their leases may expire; without `wait`, `None` when
-    /// nothing is free now. On SQLite it is the first one not listed yet.
+    /// left, as their leases may expire (what this worker holds itself is
+    /// not waited for); without `wait`, `None` when nothing is free now.
+    /// On SQLite it is the first one not listed yet.
     pub async fn next_listing(
         &self,
         job: JobId,

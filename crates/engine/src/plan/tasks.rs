@@ -8,6 +8,7 @@
 //! task taken over from a dead worker continues after the cursor.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use haul_journal::{JournalError, ListingTask, NewListing};
 
@@ -85,9 +86,38 @@ async fn settle(shared: &Shared, rules: Rules<'_>, task: &ListingTask) -> Result
     }
 }
 
-/// Lists the job's tasks one after another until none is left: when
+/// Listing tasks a worker runs at once: `$HAUL_LISTING_LANES`, else 4
+/// (a task's time is mostly round trips, to the store and the database).
+fn lanes() -> usize {
+    std::env::var("HAUL_LISTING_LANES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(4)
+}
+
+/// One lane: claims a task, lists it, and again, until none is left
+/// (`wait`: also those others hold; else only one free now).
+async fn lane(shared: &Shared, rules: Rules<'_>, wait: bool) -> Result<(), EngineError> {
+    loop {
+        let next = tokio::select! {
+            t = shared.journal.next_listing(shared.job, wait) => t?,
+            () = shared.until_cancelled() => return Ok(()),
+        };
+        let Some(task) = next else { return Ok(()) };
+        tokio::select! {
+            r = settle(shared, rules, &task) => r?,
+            () = shared.until_cancelled() => return Ok(()),
+        }
+        if !wait {
+            return Ok(());
+        }
+    }
+}
+
+/// Lists the job's tasks, a few at once, until none is left: when
 /// `wait`, also those other workers hold (their leases may run out);
-/// else only what is free now. Stops when the job is cancelled.
+/// else one that is free now. Stops when the job is cancelled.
 pub(crate) async fn work(shared: Arc<Shared>, wait: bool) -> Result<(), EngineError> {
     let Some(spec) = shared.listing.clone() else {
         return Ok(());
@@ -99,20 +129,9 @@ pub(crate) async fn work(shared: Arc<Shared>, wait: bool) -> Result<(), EngineEr
         filter: &filter,
     };
     let listing = &shared.counters.listing;
-    loop {
-        let next = tokio::select! {
-            t = shared.journal.next_listing(shared.job, wait) => t?,
-            () = shared.until_cancelled() => return Ok(()),
-        };
-        let Some(task) = next else { return Ok(()) };
-        listing.store(true, std::sync::atomic::Ordering::Relaxed);
-        tokio::select! {
-            r = settle(&shared, rules, &task) => r?,
-            () = shared.until_cancelled() => return Ok(()),
-        }
-        listing.store(false, std::sync::atomic::Ordering::Relaxed);
-        if !wait {
-            return Ok(());
-        }
-    }
+    listing.store(true, Ordering::Relaxed);
+    let n = if wait { lanes() } else { 1 };
+    let ends = futures::future::join_all((0..n).map(|_| lane(&shared, rules, wait))).await;
+    listing.store(false, Ordering::Relaxed);
+    ends.into_iter().collect()
 }

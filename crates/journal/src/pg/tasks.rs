@@ -61,16 +61,22 @@ async fn claim(
         .await
 }
 
-/// Pending tasks of `job` and the milliseconds until the first of their
-/// leases expires.
-async fn pending(client: &Client, job: JobId) -> Result<(i64, Option<i64>), tokio_postgres::Error> {
+/// Pending tasks of `job` that this worker does not hold a live lease on
+/// (its own are being listed), and the milliseconds until the first of
+/// their leases expires.
+async fn pending(
+    client: &Client,
+    leases: &Leases,
+    job: JobId,
+) -> Result<(i64, Option<i64>), tokio_postgres::Error> {
     let row = client
         .query_one(
             &format!(
                 "SELECT count(*), min(lease_until) - {NOW_MS} FROM listings
-                 WHERE job = $1 AND state = 'pending'"
+                 WHERE job = $1 AND state = 'pending'
+                   AND NOT (owner IS NOT DISTINCT FROM $2 AND lease_until >= {NOW_MS})"
             ),
-            &[&job.0],
+            &[&job.0, &leases.owner],
         )
         .await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
@@ -150,7 +156,8 @@ async fn taken(client: &Client, leases: &Leases, id: i64, epoch: i64) -> bool {
 }
 
 impl Pg {
-    /// [`crate::Journal::next_listing`] on the shared journal.
+    /// [`crate::Journal::next_listing`] on the shared journal: `None` when
+    /// every task is done or listed by this worker's other lanes.
     pub(crate) async fn next_listing(
         &self,
         job: JobId,
@@ -167,13 +174,14 @@ impl Pg {
                     if let Some(r) = claim(&client, &leases, job).await.map_err(err)? {
                         return task(job, &r).map(Some).map_err(err);
                     }
-                    let (left, next_expiry) = pending(&client, job).await.map_err(err)?;
+                    let (left, next_expiry) = pending(&client, &leases, job).await.map_err(err)?;
                     if left == 0 || !wait {
                         return Ok(None);
                     }
                     // Other workers list what is left: look again when the
-                    // first lease would expire, or sooner.
-                    let cap = (leases.lease_ms() / 4).clamp(20, 1000);
+                    // first lease would expire, or sooner (to end soon
+                    // after the last task does).
+                    let cap = (leases.lease_ms() / 4).clamp(20, 250);
                     let wait = next_expiry.unwrap_or(cap).clamp(20, cap);
                     tokio::time::sleep(Duration::from_millis(wait as u64 + 5)).await;
                 }
