@@ -196,7 +196,8 @@ impl Engine {
     /// this worker's own stores for the job's locations (see
     /// [`Engine::spec`]); the summary counts this worker's files only.
     /// A job still being planned is joined at once: its files are taken as
-    /// they are planned.
+    /// they are planned, and a job whose listing is split has this worker
+    /// list its listing tasks too, beside its transfers.
     pub fn work(&self, job: JobId, src: Endpoint, dst: Endpoint) -> Result<JobHandle, EngineError> {
         let spec = self.spec(job)?;
         if spec.src == crate::stream::STDIN || spec.dst == crate::stream::STDIN {
@@ -449,7 +450,7 @@ async fn execute(
     ));
     // A split listing is listed beside the transfers: this worker's
     // listing tasks stream files into the journal while it claims them.
-    let lister = shared.listing.is_some().then(|| {
+    let mut lister = shared.listing.is_some().then(|| {
         tokio::spawn(observed(
             &shared,
             crate::plan::tasks::work(Arc::clone(&shared), true),
@@ -462,10 +463,30 @@ async fn execute(
     let delete_batch = shared.dst.store.capabilities().batch_delete_max.max(1);
     'pages: loop {
         // A page of the plan; on a shared journal, files claimed with a lease.
-        let page = shared
-            .journal
-            .next_files(shared.job, after, shared.config.upload_queue_size, resuming)
-            .await?;
+        let next =
+            shared
+                .journal
+                .next_files(shared.job, after, shared.config.upload_queue_size, resuming);
+        let page = match lister.as_mut() {
+            None => next.await?,
+            Some(l) => {
+                // A claim waits while tasks are still to list: a lister that
+                // failed would leave it waiting for good.
+                tokio::pin!(next);
+                let ended = tokio::select! {
+                    page = &mut next => Err(page),
+                    ended = l => Ok(ended),
+                };
+                match ended {
+                    Err(page) => page?,
+                    Ok(ended) => {
+                        lister = None;
+                        ended.map_err(|e| EngineError::Task(e.to_string()))??;
+                        next.await?
+                    }
+                }
+            }
+        };
         let Some(last) = page.last() else { break };
         after = after.max(last.id);
         for row in page {
