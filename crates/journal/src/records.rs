@@ -272,17 +272,18 @@ text_enum!(
 );
 
 /// A part of a job's source listing to plan as a task of its own: every
-/// key under `prefix` strictly after `start_after` and before
-/// `end_before` (`""`: unbounded), compared with the destination under
-/// `dst_prefix`.
+/// key under `prefix` strictly after `start_after` and up to `end_at`
+/// included (`""`: unbounded), compared with the destination under
+/// `dst_prefix`. Ranges `(a, b]` and `(b, c]` split a listing exactly, as
+/// a store's `start-after` is exclusive: any key can be a boundary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewListing {
     /// The source prefix to list (a whole key prefix in the source store).
     pub prefix: String,
     /// List only keys after this one (`""`: from the start).
     pub start_after: String,
-    /// List only keys before this one (`""`: to the end).
-    pub end_before: String,
+    /// List only keys up to this one, included (`""`: to the end).
+    pub end_at: String,
     /// The destination prefix the same keys land under.
     pub dst_prefix: String,
     /// `""`: list every key of the range. Else list one level with this
@@ -296,7 +297,7 @@ impl NewListing {
         Self {
             prefix: prefix.into(),
             start_after: String::new(),
-            end_before: String::new(),
+            end_at: String::new(),
             dst_prefix: dst_prefix.into(),
             delimiter: String::new(),
         }

@@ -67,8 +67,8 @@ CREATE TABLE workers (
     // a key range) that a worker leases like a file and lists into the
     // job's files, journaling its cursor (the last key planned, relative to
     // the job's source prefix) with each batch so another worker continues
-    // a dead one's task after it. `start_after` and `end_before` are ''
-    // when unbounded; a `delimiter` lists one level (its objects planned,
+    // a dead one's task after it. Its keys are those after `start_after`
+    // and up to `end_at` included, '' when unbounded; a `delimiter` lists one level (its objects planned,
     // its common prefixes added as tasks of their own).
     r"
 CREATE TABLE listings (
@@ -76,7 +76,7 @@ CREATE TABLE listings (
     job         INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     prefix      TEXT    NOT NULL,
     start_after TEXT    NOT NULL DEFAULT '',
-    end_before  TEXT    NOT NULL DEFAULT '',
+    end_at  TEXT    NOT NULL DEFAULT '',
     delimiter   TEXT    NOT NULL DEFAULT '',
     dst_prefix  TEXT    NOT NULL,
     state       TEXT    NOT NULL,
@@ -87,7 +87,7 @@ CREATE TABLE listings (
     files       INTEGER NOT NULL DEFAULT 0,
     error       TEXT
 );
-CREATE UNIQUE INDEX listings_range ON listings(job, prefix, start_after, end_before);
+CREATE UNIQUE INDEX listings_range ON listings(job, prefix, start_after, end_at);
 CREATE INDEX listings_job_state ON listings(job, state, id);
 ",
 ];

@@ -227,7 +227,7 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
         Cmd::AddFiles { job, files } => insert_files(tx, job, files)?,
         Cmd::AddListings { job, listings } => {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO listings(job, prefix, start_after, end_before, dst_prefix,
+                "INSERT OR IGNORE INTO listings(job, prefix, start_after, end_at, dst_prefix,
                    delimiter, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
             )?;
@@ -236,7 +236,7 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                     job.0,
                     l.prefix,
                     l.start_after,
-                    l.end_before,
+                    l.end_at,
                     l.dst_prefix,
                     l.delimiter
                 ])?;
@@ -248,7 +248,7 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                     "UPDATE listings SET epoch = epoch + 1 WHERE id = (
                        SELECT id FROM listings WHERE job = ?1 AND state = 'pending'
                        ORDER BY id LIMIT 1)
-                     RETURNING id, prefix, start_after, end_before, dst_prefix, cursor, epoch,
+                     RETURNING id, prefix, start_after, end_at, dst_prefix, cursor, epoch,
                        delimiter",
                     [job.0],
                     |r| {
@@ -258,7 +258,7 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                             range: NewListing {
                                 prefix: r.get(1)?,
                                 start_after: r.get(2)?,
-                                end_before: r.get(3)?,
+                                end_at: r.get(3)?,
                                 dst_prefix: r.get(4)?,
                                 delimiter: r.get(7)?,
                             },

@@ -17,7 +17,8 @@ use crate::config::CompareMode;
 use crate::error::EngineError;
 
 /// Which part of the job's listing to plan: keys under `sub` (relative to
-/// both sides' prefixes), after `after` (relative too), before `end`.
+/// both sides' prefixes), after `after` (relative too), up to `end`
+/// included.
 #[derive(Debug, Default)]
 pub(crate) struct Part<'a> {
     /// The sub-prefix listed on both sides (`""`: the whole job).
@@ -27,7 +28,7 @@ pub(crate) struct Part<'a> {
     pub(crate) delimiter: Option<&'a str>,
     /// Continue after this key (relative to the job's prefixes).
     pub(crate) after: Option<&'a str>,
-    /// Stop before this key (relative).
+    /// Stop after this key (relative).
     pub(crate) end: Option<&'a str>,
 }
 
@@ -46,7 +47,7 @@ struct Listing {
     stream: BoxStream<'static, Result<ListEntry>>,
     /// The side's prefix: keys are compared relative to it.
     root: String,
-    /// Stop at this relative key.
+    /// The last relative key to take.
     end: Option<String>,
     /// Keep the common prefixes met (relative), for the planner.
     keep_prefixes: bool,
@@ -80,7 +81,7 @@ impl Listing {
         while let Some(entry) = self.stream.try_next().await.map_err(EngineError::Plan)? {
             let name = entry.name();
             let rel = name.strip_prefix(self.root.as_str()).unwrap_or(name);
-            if self.end.as_deref().is_some_and(|e| rel >= e) {
+            if self.end.as_deref().is_some_and(|e| rel > e) {
                 return Ok(None);
             }
             let rel = rel.to_owned();

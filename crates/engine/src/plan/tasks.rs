@@ -52,7 +52,7 @@ async fn run(shared: &Shared, rules: Rules<'_>, task: &ListingTask) -> Result<()
             Some(c) => Some(c),
             None => relative(shared, &r.start_after)?,
         },
-        end: relative(shared, &r.end_before)?,
+        end: relative(shared, &r.end_at)?,
     };
     let mut p = Planner::for_task(shared, task);
     merge(&mut p, &part, rules).await?;

@@ -55,16 +55,16 @@ pub(crate) async fn add_listings(
 ) -> Result<(), tokio_postgres::Error> {
     let prefix: Vec<&str> = listings.iter().map(|l| l.prefix.as_str()).collect();
     let after: Vec<&str> = listings.iter().map(|l| l.start_after.as_str()).collect();
-    let before: Vec<&str> = listings.iter().map(|l| l.end_before.as_str()).collect();
+    let before: Vec<&str> = listings.iter().map(|l| l.end_at.as_str()).collect();
     let dst: Vec<&str> = listings.iter().map(|l| l.dst_prefix.as_str()).collect();
     let delimiter: Vec<&str> = listings.iter().map(|l| l.delimiter.as_str()).collect();
     tx.execute(
-        "INSERT INTO listings(job, prefix, start_after, end_before, dst_prefix, delimiter, state)
+        "INSERT INTO listings(job, prefix, start_after, end_at, dst_prefix, delimiter, state)
          SELECT $1, u.prefix, u.after, u.before, u.dst, u.delimiter, 'pending'
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
               WITH ORDINALITY AS u(prefix, after, before, dst, delimiter, n)
          ORDER BY u.n
-         ON CONFLICT (job, prefix, start_after, end_before) DO NOTHING",
+         ON CONFLICT (job, prefix, start_after, end_at) DO NOTHING",
         &[&job.0, &prefix, &after, &before, &dst, &delimiter],
     )
     .await?;

@@ -66,7 +66,7 @@ CREATE TABLE listings (
     job         BIGINT  NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     prefix      TEXT    NOT NULL,
     start_after TEXT    NOT NULL DEFAULT '',
-    end_before  TEXT    NOT NULL DEFAULT '',
+    end_at  TEXT    NOT NULL DEFAULT '',
     delimiter   TEXT    NOT NULL DEFAULT '',
     dst_prefix  TEXT    NOT NULL,
     state       TEXT    NOT NULL,
@@ -77,7 +77,7 @@ CREATE TABLE listings (
     files       BIGINT  NOT NULL DEFAULT 0,
     error       TEXT
 );
-CREATE UNIQUE INDEX listings_range ON listings(job, prefix, start_after, end_before);
+CREATE UNIQUE INDEX listings_range ON listings(job, prefix, start_after, end_at);
 CREATE INDEX listings_job_state ON listings(job, state, id);
 ",
 ];

@@ -53,7 +53,7 @@ async fn claim(
                      AND (lease_until IS NULL OR lease_until < {NOW_MS})
                    ORDER BY id LIMIT 1
                    FOR UPDATE SKIP LOCKED)
-                 RETURNING id, prefix, start_after, end_before, dst_prefix, cursor, epoch,
+                 RETURNING id, prefix, start_after, end_at, dst_prefix, cursor, epoch,
                    delimiter"
             ),
             &[&job.0, &leases.owner, &leases.lease_ms()],
@@ -89,7 +89,7 @@ fn task(job: JobId, r: &Row) -> Result<ListingTask, tokio_postgres::Error> {
         range: NewListing {
             prefix: r.try_get(1)?,
             start_after: r.try_get(2)?,
-            end_before: r.try_get(3)?,
+            end_at: r.try_get(3)?,
             dst_prefix: r.try_get(4)?,
             delimiter: r.try_get(7)?,
         },
