@@ -7,6 +7,7 @@ mod coscli;
 mod crash;
 mod creds;
 mod instants;
+mod listing;
 mod man;
 mod metrics;
 mod msgcli;

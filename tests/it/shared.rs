@@ -20,7 +20,7 @@ use crate::window::Counted;
 
 /// Successful PUTs the store answered, by what they wrote: a part
 /// (upload id and number) or a whole object (its path): (times, length).
-fn puts(log: &[Answered]) -> BTreeMap<String, (u64, u64)> {
+pub(crate) fn puts(log: &[Answered]) -> BTreeMap<String, (u64, u64)> {
     let mut seen = BTreeMap::new();
     for a in log
         .iter()
@@ -98,7 +98,7 @@ fn small(i: usize) -> Vec<u8> {
 }
 
 /// Polls the journal until `f` finds what it waits for (or 60 s pass).
-fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         if let Some(v) = f() {
@@ -110,7 +110,7 @@ fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 /// The pid in a worker's name (`host-pid-nonce`).
-fn pid_of(owner: &str) -> u32 {
+pub(crate) fn pid_of(owner: &str) -> u32 {
     owner.rsplit('-').nth(1).unwrap().parse().unwrap()
 }
 
@@ -128,7 +128,7 @@ fn mid_file(j: &Journal, job: JobId, not: &[u32]) -> Option<(u32, haul::journal:
     })
 }
 
-fn signal(pid: u32, sig: &str) {
+pub(crate) fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &pid.to_string()])
         .status()
@@ -277,7 +277,9 @@ fn three_workers_one_killed_one_paused_finish_the_job_exact() {
         .unwrap();
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(text.starts_with(&format!("job {job} done")), "{text}");
-    assert_eq!(text.lines().filter(|l| l.starts_with("worker ")).count(), 3);
+    // The three, and the submitter, which listed the first level.
+    assert_eq!(text.lines().filter(|l| l.starts_with("worker ")).count(), 4);
+    assert!(text.lines().any(|l| l.starts_with("listing ")), "{text}");
     assert!(!text.contains(pg.password()));
     // Sent twice: at most what the two stopped workers had in flight.
     let resent: u64 = puts(&c.proxy.stats().answered)

@@ -190,16 +190,41 @@ pub(crate) async fn jobs(g: &Global, a: JobsArgs) -> Result<u8, CliError> {
         }
         JobsAction::Show { job } => {
             let row = journal.job(JobId(job))?;
-            outln!(
-                "job {} {} ({} files)",
-                row.id,
-                row.state.as_str(),
-                row.files_total
-            );
+            if g.json {
+                outln!(
+                    "{}",
+                    json!({"job_id": row.id.0, "state": row.state.as_str(),
+                           "files_total": row.files_total, "files_done": row.files_done,
+                           "files_skipped": row.files_skipped, "files_failed": row.files_failed,
+                           "bytes_total": row.bytes_total,
+                           "updated_at": rfc3339(row.updated_at as u64)})
+                );
+            } else {
+                outln!(
+                    "job {} {} ({} files)",
+                    row.id,
+                    row.state.as_str(),
+                    row.files_total
+                );
+            }
             crate::worker::show_workers(g, &journal, JobId(job))?;
             for f in journal.files(JobId(job))? {
                 let parts = if f.state == FileState::Active {
-                    format!(" {} parts done", journal.parts(f.id)?.len())
+                    journal.parts(f.id)?.len()
+                } else {
+                    0
+                };
+                if g.json {
+                    outln!(
+                        "{}",
+                        json!({"file": f.id.0, "state": f.state.as_str(),
+                               "action": f.action.as_str(), "src": f.src, "dst": f.dst,
+                               "size": f.size, "parts_done": parts, "error": f.error})
+                    );
+                    continue;
+                }
+                let parts = if f.state == FileState::Active {
+                    format!(" {parts} parts done")
                 } else {
                     String::new()
                 };

@@ -93,10 +93,17 @@ async fn work_on(
 
 /// `haul jobs show`'s part about a shared job: each worker with what it
 /// finished, its throughput and the leases it holds; then every lease, its
-/// holder and how long it has left. Nothing for a SQLite journal.
+/// holder and how long it has left; then the listing tasks, who lists
+/// each and how far it got. Nothing for a SQLite journal. With `--json`,
+/// one object per line (`worker`, `lease`, `listing`).
 pub(crate) fn show_workers(g: &Global, journal: &Journal, job: JobId) -> Result<(), CliError> {
     let workers = journal.workers(job)?;
     let leases = journal.leases(job)?;
+    let listings = if journal.is_shared() {
+        journal.listings(job)?
+    } else {
+        Vec::new()
+    };
     for w in &workers {
         let secs = ((w.seen_ms - w.started_ms).max(1) as f64) / 1000.0;
         let rate = w.bytes_done as f64 / secs;
@@ -137,6 +144,40 @@ pub(crate) fn show_workers(g: &Global, journal: &Journal, job: JobId) -> Result<
                 l.dst,
                 l.owner,
                 l.epoch
+            );
+        }
+    }
+    for t in &listings {
+        if g.json {
+            outln!(
+                "{}",
+                serde_json::json!({"listing": t.id.0, "prefix": t.prefix,
+                    "state": t.state.as_str(), "owner": t.owner, "epoch": t.epoch,
+                    "expires_in_ms": t.expires_in_ms, "cursor": t.cursor,
+                    "files": t.files, "error": t.error})
+            );
+        } else {
+            let held = match (&t.owner, t.expires_in_ms) {
+                (Some(o), Some(ms)) if ms >= 0 => {
+                    format!(
+                        ", held by {o} (epoch {}), {:.1}s left",
+                        t.epoch,
+                        ms as f64 / 1000.0
+                    )
+                }
+                (Some(o), _) => format!(", last held by {o} (epoch {})", t.epoch),
+                (None, _) => String::new(),
+            };
+            let err = t
+                .error
+                .as_ref()
+                .map(|e| format!(" — {e}"))
+                .unwrap_or_default();
+            outln!(
+                "listing {:?} {}: {} files{held}{err}",
+                t.prefix,
+                t.state.as_str(),
+                t.files
             );
         }
     }

@@ -194,6 +194,29 @@ pub struct JobSpec {
     /// ([`JobRequest::store_options`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub store_options: BTreeMap<String, String>,
+    /// Set when the job's listing is split into listing tasks (a shared
+    /// journal): what every worker that lists a part of it plans by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<ListingSpec>,
+}
+
+/// How each part of a job's listing is planned, journaled with a job
+/// whose listing workers share (see [`JobSpec::listing`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListingSpec {
+    /// How a destination object is judged up to date.
+    pub compare: CompareMode,
+    /// Delete destination objects the source lacks.
+    pub delete_extraneous: bool,
+    /// Only source keys (relative to the prefix) matching one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Never source keys matching one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Only the keys of this shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::Shard>,
 }
 
 /// State every task of a job shares.
@@ -206,6 +229,8 @@ pub(crate) struct Shared {
     pub(crate) dst: Endpoint,
     pub(crate) op: Operation,
     pub(crate) attrs: AttrOverrides,
+    /// How the job's listing tasks are planned, when it has them.
+    pub(crate) listing: Option<ListingSpec>,
     pub(crate) counters: Counters,
     pub(crate) budget: ByteBudget,
     /// The policy of the retries the engine owns (the `retry` module).

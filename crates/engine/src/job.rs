@@ -101,6 +101,13 @@ impl Engine {
             config: self.config.clone(),
             attrs: req.attrs.clone(),
             store_options: req.store_options.clone(),
+            listing: crate::plan::splits(&self.journal, &req).then(|| crate::ListingSpec {
+                compare: req.compare,
+                delete_extraneous: req.delete_extraneous,
+                include: req.include.clone(),
+                exclude: req.exclude.clone(),
+                shard: req.shard,
+            }),
         };
         let spec_json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
             job: JobId(0),
@@ -121,7 +128,9 @@ impl Engine {
                 return Ok(summary_of(&shared));
             }
             if req.plan_only {
-                // Planned: the workers take it from here.
+                // A split listing's first level is listed here (what is
+                // free of it now); the workers take it from here.
+                crate::plan::tasks::work(Arc::clone(&shared), false).await?;
                 shared.journal.set_job_state(shared.job, JobState::Running);
                 shared.journal.flush().await?;
                 return Ok(summary_of(&shared));
@@ -187,7 +196,8 @@ impl Engine {
     /// this worker's own stores for the job's locations (see
     /// [`Engine::spec`]); the summary counts this worker's files only.
     /// A job still being planned is joined at once: its files are taken as
-    /// they are planned.
+    /// they are planned, and a job whose listing is split has this worker
+    /// list its listing tasks too, beside its transfers.
     pub fn work(&self, job: JobId, src: Endpoint, dst: Endpoint) -> Result<JobHandle, EngineError> {
         let spec = self.spec(job)?;
         if spec.src == crate::stream::STDIN || spec.dst == crate::stream::STDIN {
@@ -209,6 +219,30 @@ impl Engine {
         let scope = Arc::clone(&shared);
         let task = tokio::spawn(observed(&scope, execute(shared, false, false)));
         Ok(JobHandle { job, cancel, task })
+    }
+
+    /// Lists a shared job's listing tasks with the other workers until
+    /// none is left, transferring nothing: a worker that only plans (see
+    /// [`Engine::work`] for `src` and `dst`). The summary counts the files
+    /// it planned.
+    pub async fn list(
+        &self,
+        job: JobId,
+        src: Endpoint,
+        dst: Endpoint,
+    ) -> Result<Summary, EngineError> {
+        let spec = self.spec(job)?;
+        let src = Endpoint {
+            prefix: spec.src_prefix.clone(),
+            ..src
+        };
+        let dst = Endpoint {
+            prefix: spec.dst_prefix.clone(),
+            ..dst
+        };
+        let (shared, _cancel) = self.shared(job, &spec, src, dst);
+        observed(&shared, crate::plan::tasks::work(Arc::clone(&shared), true)).await?;
+        Ok(summary_of(&shared))
     }
 
     pub(crate) fn shared(
@@ -239,6 +273,7 @@ impl Engine {
             dst,
             op: spec.op,
             attrs: spec.attrs.clone(),
+            listing: spec.listing.clone(),
             counters: Counters::default(),
             events: self.events.clone(),
             cancel: cancel_rx,
@@ -268,6 +303,7 @@ impl Engine {
             config: self.config().clone(),
             attrs: crate::attrs::AttrOverrides::default(),
             store_options: std::collections::BTreeMap::new(),
+            listing: None,
         };
         let json = serde_json::to_string(&spec).map_err(|e| EngineError::BadSpec {
             job: JobId(0),
@@ -416,6 +452,14 @@ async fn execute(
         Arc::clone(&shared),
         shared.config.concurrency_interval,
     ));
+    // A split listing is listed beside the transfers: this worker's
+    // listing tasks stream files into the journal while it claims them.
+    let mut lister = shared.listing.is_some().then(|| {
+        tokio::spawn(observed(
+            &shared,
+            crate::plan::tasks::work(Arc::clone(&shared), true),
+        ))
+    });
     let files = Arc::new(Semaphore::new(shared.config.files_in_flight()));
     let mut tasks = JoinSet::new();
     let mut after = FileId(0);
@@ -423,10 +467,30 @@ async fn execute(
     let delete_batch = shared.dst.store.capabilities().batch_delete_max.max(1);
     'pages: loop {
         // A page of the plan; on a shared journal, files claimed with a lease.
-        let page = shared
-            .journal
-            .next_files(shared.job, after, shared.config.upload_queue_size, resuming)
-            .await?;
+        let next =
+            shared
+                .journal
+                .next_files(shared.job, after, shared.config.upload_queue_size, resuming);
+        let page = match lister.as_mut() {
+            None => next.await?,
+            Some(l) => {
+                // A claim waits while tasks are still to list: a lister that
+                // failed would leave it waiting for good.
+                tokio::pin!(next);
+                let ended = tokio::select! {
+                    page = &mut next => Err(page),
+                    ended = l => Ok(ended),
+                };
+                match ended {
+                    Err(page) => page?,
+                    Ok(ended) => {
+                        lister = None;
+                        ended.map_err(|e| EngineError::Task(e.to_string()))??;
+                        next.await?
+                    }
+                }
+            }
+        };
         let Some(last) = page.last() else { break };
         after = after.max(last.id);
         for row in page {
@@ -465,6 +529,15 @@ async fn execute(
     }
     while let Some(done) = tasks.join_next().await {
         done.map_err(|e| EngineError::Task(e.to_string()))?;
+    }
+    if let Some(lister) = lister {
+        if shared.cancelled() || aborted(&shared) {
+            lister.abort();
+        } else {
+            lister
+                .await
+                .map_err(|e| EngineError::Task(e.to_string()))??;
+        }
     }
     ticker.abort();
     tuner.abort();

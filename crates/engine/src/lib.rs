@@ -61,7 +61,7 @@ mod verify;
 
 pub use attrs::{AttrOverrides, put_options};
 pub use config::{AUTO_MAX, CompareMode, Concurrency, OnError, TransferConfig};
-pub use context::{Endpoint, JobRequest, JobSpec, Operation};
+pub use context::{Endpoint, JobRequest, JobSpec, ListingSpec, Operation};
 pub use event::{Compared, Event, RetryCauses, Snapshot, Summary};
 pub use haul_journal::JobId;
 pub use job::{Canceller, Engine, JobHandle};

@@ -58,6 +58,10 @@ pub enum JournalError {
     /// cut off past its lease): its writes about the file are refused.
     #[error("file {0}: lease lost to another worker; its writes were refused")]
     LeaseLost(crate::FileId),
+    /// Another worker took over this listing task's lease: the batch and
+    /// the cursor this one sent were refused.
+    #[error("listing task {0}: lease lost to another worker; its writes were refused")]
+    ListingLost(crate::ListingId),
     /// The writer thread stopped (after an earlier error, reported then).
     #[error("journal writer stopped")]
     WriterGone,

@@ -49,6 +49,7 @@
 //! ```
 
 mod error;
+mod listing;
 mod lock;
 mod pg;
 mod query;
@@ -67,7 +68,7 @@ pub use error::JournalError;
 pub use lock::JobLock;
 pub use records::{
     AuditRow, FileAction, FileAudit, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow,
-    NewFile, PartRow, WorkerRow,
+    ListingId, ListingRow, ListingState, ListingTask, NewFile, NewListing, PartRow, WorkerRow,
 };
 pub use sums::{ObjectSums, object_id};
 use writer::Cmd;

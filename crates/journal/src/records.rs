@@ -284,3 +284,99 @@ pub struct LeaseRow {
     /// Milliseconds until the lease expires (negative: expired).
     pub expires_in_ms: i64,
 }
+
+/// A listing task's id (unique across jobs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListingId(pub i64);
+
+impl fmt::Display for ListingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+text_enum!(
+    /// Where a listing task stands.
+    ListingState {
+        /// Not listed to its end yet (leased or not).
+        Pending = "pending",
+        /// Listed: every file it holds is in the job.
+        Done = "done",
+        /// Its listing failed; see its error.
+        Failed = "failed",
+    }
+);
+
+/// A part of a job's source listing to plan as a task of its own: every
+/// key under `prefix` strictly after `start_after` and up to `end_at`
+/// included (`""`: unbounded), compared with the destination under
+/// `dst_prefix`. Ranges `(a, b]` and `(b, c]` split a listing exactly, as
+/// a store's `start-after` is exclusive: any key can be a boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewListing {
+    /// The source prefix to list (a whole key prefix in the source store).
+    pub prefix: String,
+    /// List only keys after this one (`""`: from the start).
+    pub start_after: String,
+    /// List only keys up to this one, included (`""`: to the end).
+    pub end_at: String,
+    /// The destination prefix the same keys land under.
+    pub dst_prefix: String,
+    /// `""`: list every key of the range. Else list one level with this
+    /// delimiter: plan its objects and add each common prefix as a task.
+    pub delimiter: String,
+}
+
+impl NewListing {
+    /// The whole of `prefix`, landing under `dst_prefix`.
+    pub fn prefix(prefix: impl Into<String>, dst_prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            start_after: String::new(),
+            end_at: String::new(),
+            dst_prefix: dst_prefix.into(),
+            delimiter: String::new(),
+        }
+    }
+}
+
+/// A listing task a worker claimed: what to list, and where its last
+/// owner got to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingTask {
+    /// Its id.
+    pub id: ListingId,
+    /// Its job.
+    pub job: JobId,
+    /// What to list.
+    pub range: NewListing,
+    /// The last key planned so far (relative to the job's source prefix),
+    /// journaled with its batch: listing continues after it.
+    pub cursor: Option<String>,
+    /// The claim's fencing epoch (writes about the task carry it).
+    pub epoch: i64,
+}
+
+/// A listing task as `haul jobs show` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingRow {
+    /// Its id.
+    pub id: ListingId,
+    /// The source prefix it lists.
+    pub prefix: String,
+    /// Where it stands.
+    pub state: ListingState,
+    /// The worker that last claimed it.
+    pub owner: Option<String>,
+    /// The fencing epoch of the last claim.
+    pub epoch: i64,
+    /// Milliseconds until its lease expires (negative: expired; `None`:
+    /// not leased).
+    pub expires_in_ms: Option<i64>,
+    /// The last key planned (relative to the job's source prefix).
+    pub cursor: Option<String>,
+    /// Files it planned so far.
+    pub files: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+}

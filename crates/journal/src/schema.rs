@@ -91,6 +91,33 @@ ALTER TABLE files ADD COLUMN resumed_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE files ADD COLUMN started_ms INTEGER;
 ALTER TABLE files ADD COLUMN ended_ms INTEGER;
 ",
+    // Listing tasks: a part of a job's source listing (a prefix, optionally
+    // a key range) that a worker leases like a file and lists into the
+    // job's files, journaling its cursor (the last key planned, relative to
+    // the job's source prefix) with each batch so another worker continues
+    // a dead one's task after it. Its keys are those after `start_after`
+    // and up to `end_at` included, '' when unbounded; a `delimiter` lists one level (its objects planned,
+    // its common prefixes added as tasks of their own).
+    r"
+CREATE TABLE listings (
+    id          INTEGER PRIMARY KEY,
+    job         INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    prefix      TEXT    NOT NULL,
+    start_after TEXT    NOT NULL DEFAULT '',
+    end_at  TEXT    NOT NULL DEFAULT '',
+    delimiter   TEXT    NOT NULL DEFAULT '',
+    dst_prefix  TEXT    NOT NULL,
+    state       TEXT    NOT NULL,
+    owner       TEXT,
+    lease_until INTEGER,
+    epoch       INTEGER NOT NULL DEFAULT 0,
+    cursor      TEXT,
+    files       INTEGER NOT NULL DEFAULT 0,
+    error       TEXT
+);
+CREATE UNIQUE INDEX listings_range ON listings(job, prefix, start_after, end_at);
+CREATE INDEX listings_job_state ON listings(job, state, id);
+",
 ];
 
 /// The schema version this build writes.

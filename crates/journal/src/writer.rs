@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{FileAudit, FileId, FileState, JobId, JobState, JournalError, NewFile, PartRow};
+use crate::{
+    FileAudit, FileId, FileState, JobId, JobState, JournalError, ListingId, ListingTask, NewFile,
+    NewListing, PartRow,
+};
 
 type Reply<T> = oneshot::Sender<Result<T, JournalError>>;
 
@@ -85,6 +88,35 @@ pub(crate) enum Cmd {
         file: FileId,
         reply: Reply<()>,
     },
+    /// Listing tasks to add (a task already there is left as it is).
+    AddListings {
+        job: JobId,
+        listings: Vec<NewListing>,
+    },
+    /// The next pending listing task of a job (SQLite: one process, no
+    /// lease; the shared journal claims on its readers' connection).
+    ClaimListing {
+        job: JobId,
+        reply: Reply<Option<ListingTask>>,
+    },
+    /// A batch of a listing task's files with the cursor after them, in
+    /// one transaction, refused whole unless the task is still held at
+    /// `epoch`.
+    Listed {
+        job: JobId,
+        task: ListingId,
+        epoch: i64,
+        files: Vec<NewFile>,
+        cursor: String,
+        reply: Reply<()>,
+    },
+    /// A listing task's end (`error`: it failed), fenced like `Listed`.
+    FinishListing {
+        task: ListingId,
+        epoch: i64,
+        error: Option<String>,
+        reply: Reply<()>,
+    },
 }
 
 pub(crate) fn unique_suffix() -> u64 {
@@ -114,6 +146,9 @@ pub(crate) fn spawn(conn: Connection, path: PathBuf) -> mpsc::UnboundedSender<Cm
 enum Pending {
     Unit(Reply<()>),
     Job(Reply<JobId>, JobId),
+    Listing(Reply<Option<ListingTask>>, Option<ListingTask>),
+    /// A listing task's write refused: its claim is no longer current.
+    Lost(Reply<()>, ListingId),
 }
 
 fn run(mut conn: Connection, path: &std::path::Path, mut rx: mpsc::UnboundedReceiver<Cmd>) {
@@ -148,6 +183,12 @@ fn run(mut conn: Connection, path: &std::path::Path, mut rx: mpsc::UnboundedRece
                 }
                 Pending::Job(r, id) => {
                     let _ = r.send(err().map_or(Ok(id), Err));
+                }
+                Pending::Listing(r, task) => {
+                    let _ = r.send(err().map_or(Ok(task), Err));
+                }
+                Pending::Lost(r, task) => {
+                    let _ = r.send(Err(err().unwrap_or(JournalError::ListingLost(task))));
                 }
             }
         }
@@ -189,24 +230,91 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
                 params![job.0, state.as_str(), now_secs()],
             )?;
         }
-        Cmd::AddFiles { job, files } => {
+        Cmd::AddFiles { job, files } => insert_files(tx, job, files)?,
+        Cmd::AddListings { job, listings } => {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO files(job, src, dst, size, mtime_ns, src_version, action, state, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT OR IGNORE INTO listings(job, prefix, start_after, end_at, dst_prefix,
+                   delimiter, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
             )?;
-            for f in files {
+            for l in listings {
                 stmt.execute(params![
                     job.0,
-                    f.src,
-                    f.dst,
-                    f.size as i64,
-                    f.mtime_ns,
-                    f.src_version,
-                    f.action.as_str(),
-                    f.state.as_str(),
-                    f.error
+                    l.prefix,
+                    l.start_after,
+                    l.end_at,
+                    l.dst_prefix,
+                    l.delimiter
                 ])?;
             }
+        }
+        Cmd::ClaimListing { job, reply } => {
+            let task = tx
+                .query_row(
+                    "UPDATE listings SET epoch = epoch + 1 WHERE id = (
+                       SELECT id FROM listings WHERE job = ?1 AND state = 'pending'
+                       ORDER BY id LIMIT 1)
+                     RETURNING id, prefix, start_after, end_at, dst_prefix, cursor, epoch,
+                       delimiter",
+                    [job.0],
+                    |r| {
+                        Ok(ListingTask {
+                            id: ListingId(r.get(0)?),
+                            job,
+                            range: NewListing {
+                                prefix: r.get(1)?,
+                                start_after: r.get(2)?,
+                                end_at: r.get(3)?,
+                                dst_prefix: r.get(4)?,
+                                delimiter: r.get(7)?,
+                            },
+                            cursor: r.get(5)?,
+                            epoch: r.get(6)?,
+                        })
+                    },
+                )
+                .optional()?;
+            pending.push(Pending::Listing(reply, task));
+        }
+        Cmd::Listed {
+            job,
+            task,
+            epoch,
+            files,
+            cursor,
+            reply,
+        } => {
+            let n = files.len() as i64;
+            let held = tx
+                .prepare_cached(
+                    "UPDATE listings SET cursor = ?3, files = files + ?4
+                     WHERE id = ?1 AND epoch = ?2 AND state = 'pending'",
+                )?
+                .execute(params![task.0, epoch, cursor, n])?;
+            if held == 1 {
+                insert_files(tx, job, files)?;
+                pending.push(Pending::Unit(reply));
+            } else {
+                pending.push(Pending::Lost(reply, task));
+            }
+        }
+        Cmd::FinishListing {
+            task,
+            epoch,
+            error,
+            reply,
+        } => {
+            let state = if error.is_some() { "failed" } else { "done" };
+            let held = tx.execute(
+                "UPDATE listings SET state = ?3, error = ?4, lease_until = NULL
+                 WHERE id = ?1 AND epoch = ?2 AND state = 'pending'",
+                params![task.0, epoch, state, error],
+            )?;
+            pending.push(if held == 1 {
+                Pending::Unit(reply)
+            } else {
+                Pending::Lost(reply, task)
+            });
         }
         Cmd::FileState {
             file,
@@ -322,6 +430,27 @@ fn apply(tx: &Transaction<'_>, cmd: Cmd, pending: &mut Vec<Pending>) -> rusqlite
             pending.push(Pending::Unit(reply));
         }
         Cmd::Sums(s) => crate::sums::apply_sqlite(tx, &s)?,
+    }
+    Ok(())
+}
+
+fn insert_files(tx: &Transaction<'_>, job: JobId, files: Vec<NewFile>) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO files(job, src, dst, size, mtime_ns, src_version, action, state, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for f in files {
+        stmt.execute(params![
+            job.0,
+            f.src,
+            f.dst,
+            f.size as i64,
+            f.mtime_ns,
+            f.src_version,
+            f.action.as_str(),
+            f.state.as_str(),
+            f.error
+        ])?;
     }
     Ok(())
 }

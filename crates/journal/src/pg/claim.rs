@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 
 use super::query::FILE_COLS;
 use super::schema::NOW_MS;
+use super::tasks::{self, register};
 use super::{Held, Leases, Pg};
 use crate::{FileId, FileRow, JobId, JournalError, LeaseRow, WorkerRow};
 
@@ -75,7 +76,8 @@ async fn left(client: &Client, leases: &Leases, job: JobId) -> Result<Left, toki
     let row = client
         .query_one(
             &format!(
-                "SELECT (SELECT state FROM jobs WHERE id = $1) = 'planning',
+                "SELECT (SELECT state FROM jobs WHERE id = $1) = 'planning'
+                          OR EXISTS (SELECT 1 FROM listings WHERE job = $1 AND state = 'pending'),
                         count(*),
                         min(lease_until) - {NOW_MS}
                  FROM files
@@ -92,30 +94,6 @@ async fn left(client: &Client, leases: &Leases, job: JobId) -> Result<Left, toki
     })
 }
 
-async fn register(
-    client: &Client,
-    leases: &Leases,
-    job: JobId,
-) -> Result<(), tokio_postgres::Error> {
-    let known = leases.jobs.lock().is_ok_and(|j| j.contains(&job.0));
-    if known {
-        return Ok(());
-    }
-    client
-        .execute(
-            &format!(
-                "INSERT INTO workers(id, job, started_at, seen_at) VALUES ($1, $2, {NOW_MS}, {NOW_MS})
-                 ON CONFLICT (id, job) DO UPDATE SET seen_at = excluded.seen_at"
-            ),
-            &[&leases.owner, &job.0],
-        )
-        .await?;
-    if let Ok(mut j) = leases.jobs.lock() {
-        j.push(job.0);
-    }
-    Ok(())
-}
-
 /// Renews this worker's leases and heartbeat a few times per lease, until
 /// the journal's runtime stops.
 pub(crate) async fn keep_leases(client: Arc<Client>, leases: Arc<Leases>) {
@@ -123,6 +101,7 @@ pub(crate) async fn keep_leases(client: Arc<Client>, leases: Arc<Leases>) {
         // Read each time: the lease may be set after the journal opened.
         let period = Duration::from_millis((leases.lease_ms() / 3).max(30) as u64);
         tokio::time::sleep(period).await;
+        tasks::renew(&client, &leases).await;
         let holding = leases.held.lock().is_ok_and(|h| !h.is_empty());
         let jobs: Vec<i64> = leases.jobs.lock().map(|j| j.clone()).unwrap_or_default();
         if holding {

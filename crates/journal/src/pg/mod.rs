@@ -15,7 +15,10 @@
 
 mod claim;
 mod query;
+mod rows;
 pub(crate) mod schema;
+mod tasks;
+mod tx;
 mod writer;
 
 use std::collections::HashMap;
@@ -30,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
 
 use crate::writer::Cmd;
-use crate::{FileId, JournalError};
+use crate::{FileId, JournalError, ListingId};
 
 /// Whether `location` names a PostgreSQL database rather than a file.
 pub(crate) fn is_url(location: &str) -> bool {
@@ -101,6 +104,8 @@ pub(crate) struct Leases {
     pub(crate) held: Mutex<HashMap<FileId, Held>>,
     /// Jobs this worker registered in (for the heartbeat).
     pub(crate) jobs: Mutex<Vec<i64>>,
+    /// Listing tasks claimed and not yet finished.
+    pub(crate) listings: Mutex<HashMap<ListingId, Held>>,
 }
 
 impl Leases {
@@ -148,6 +153,33 @@ impl Leases {
     pub(crate) fn forget(&self, file: FileId) {
         if let Ok(mut h) = self.held.lock() {
             h.remove(&file);
+        }
+    }
+
+    /// Marks a listing task's lease lost; true the first time.
+    pub(crate) fn mark_listing_lost(&self, task: ListingId) -> bool {
+        if let Ok(mut h) = self.listings.lock()
+            && let Some(l) = h.get_mut(&task)
+            && !l.lost
+        {
+            l.lost = true;
+            return true;
+        }
+        false
+    }
+
+    /// Whether a listing task's lease is known lost.
+    pub(crate) fn listing_lost(&self, task: ListingId) -> bool {
+        self.listings
+            .lock()
+            .ok()
+            .and_then(|h| h.get(&task).map(|l| l.lost))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn forget_listing(&self, task: ListingId) {
+        if let Ok(mut h) = self.listings.lock() {
+            h.remove(&task);
         }
     }
 }
@@ -241,6 +273,7 @@ impl Pg {
             lease_ms: AtomicI64::new(lease_from_env().as_millis() as i64),
             held: Mutex::new(HashMap::new()),
             jobs: Mutex::new(Vec::new()),
+            listings: Mutex::new(HashMap::new()),
         });
         let reader = Arc::new(reader);
         let (tx, rx) = mpsc::unbounded_channel();

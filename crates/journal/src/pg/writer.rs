@@ -12,67 +12,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Row, Statement, Transaction};
+use tokio_postgres::{Client, Statement};
 
 use super::Leases;
+use super::rows;
 use super::schema::NOW_MS;
+use super::tx::Tx;
 use crate::writer::{Cmd, now_secs};
-use crate::{FileId, FileState, JobId, JobState, JournalError, PartRow};
+use crate::{FileId, FileState, JobId, JobState, JournalError, ListingId, PartRow};
 
 /// Most commands folded into one transaction.
 const MAX_BATCH: usize = 8192;
-
-/// The writer's transaction with its statements prepared once per
-/// connection: a statement sent as text costs a prepare round trip each
-/// time, which would double the round trips of every batch.
-struct Tx<'a> {
-    tx: Transaction<'a>,
-    prepared: &'a Mutex<HashMap<String, Statement>>,
-}
-
-type Params<'p> = [&'p (dyn ToSql + Sync)];
-
-impl Tx<'_> {
-    async fn prepared(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
-        if let Some(s) = self.prepared.lock().ok().and_then(|m| m.get(sql).cloned()) {
-            return Ok(s);
-        }
-        let s = self.tx.prepare(sql).await?;
-        if let Ok(mut m) = self.prepared.lock() {
-            m.insert(sql.to_owned(), s.clone());
-        }
-        Ok(s)
-    }
-
-    async fn execute(&self, sql: &str, params: &Params<'_>) -> Result<u64, tokio_postgres::Error> {
-        self.tx.execute(&self.prepared(sql).await?, params).await
-    }
-
-    async fn query(
-        &self,
-        sql: &str,
-        params: &Params<'_>,
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.tx.query(&self.prepared(sql).await?, params).await
-    }
-
-    async fn query_one(
-        &self,
-        sql: &str,
-        params: &Params<'_>,
-    ) -> Result<Row, tokio_postgres::Error> {
-        self.tx.query_one(&self.prepared(sql).await?, params).await
-    }
-
-    async fn query_opt(
-        &self,
-        sql: &str,
-        params: &Params<'_>,
-    ) -> Result<Option<Row>, tokio_postgres::Error> {
-        self.tx.query_opt(&self.prepared(sql).await?, params).await
-    }
-}
 
 /// What a committed batch tells its callers and the lease map.
 #[derive(Default)]
@@ -81,6 +31,10 @@ struct Outcome {
     jobs: Vec<JobId>,
     /// Files that reached an end (no lease to keep).
     finished: Vec<FileId>,
+    /// Listing tasks whose writes were refused (taken over).
+    lost_listings: Vec<ListingId>,
+    /// Listing tasks that reached their end.
+    finished_listings: Vec<ListingId>,
 }
 
 /// Whether a failed batch may simply be committed again: PostgreSQL
@@ -123,6 +77,9 @@ pub(crate) async fn run(
                 for f in &out.finished {
                     leases.forget(*f);
                 }
+                for t in &out.finished_listings {
+                    leases.forget_listing(*t);
+                }
                 let parts = batch
                     .iter()
                     .filter(|c| matches!(c, Cmd::PartDone { .. }))
@@ -153,6 +110,11 @@ fn answer(
         .map(|o| o.jobs.clone())
         .unwrap_or_default()
         .into_iter();
+    let lost = |task: ListingId| {
+        result
+            .as_ref()
+            .is_ok_and(|o| o.lost_listings.contains(&task))
+    };
     for cmd in cmds {
         match cmd {
             Cmd::CreateJob { reply, .. } => {
@@ -167,6 +129,17 @@ fn answer(
                     None if leases.lost(file) => Err(JournalError::LeaseLost(file)),
                     None => Ok(()),
                 });
+            }
+            Cmd::Listed { reply, task, .. } | Cmd::FinishListing { reply, task, .. } => {
+                let _ = reply.send(match err() {
+                    Some(e) => Err(e),
+                    None if lost(task) => Err(JournalError::ListingLost(task)),
+                    None => Ok(()),
+                });
+            }
+            Cmd::ClaimListing { reply, .. } => {
+                // Claims run on the readers' connection, never here.
+                let _ = reply.send(err().map_or(Ok(None), Err));
             }
             Cmd::ForgetJob { reply, .. }
             | Cmd::RequeueUnknown { reply, .. }
@@ -334,39 +307,28 @@ async fn apply(
             out.jobs.push(JobId(row.try_get(0)?));
         }
         Cmd::JobState { job, state } => job_state(tx, leases, *job, *state).await?,
-        Cmd::AddFiles { job, files } => {
-            let n = files.len();
-            let mut src = Vec::with_capacity(n);
-            let mut dst = Vec::with_capacity(n);
-            let mut size = Vec::with_capacity(n);
-            let mut mtime = Vec::with_capacity(n);
-            let mut version = Vec::with_capacity(n);
-            let mut action = Vec::with_capacity(n);
-            let mut state = Vec::with_capacity(n);
-            let mut error = Vec::with_capacity(n);
-            for f in files {
-                src.push(f.src.as_str());
-                dst.push(f.dst.as_str());
-                size.push(f.size as i64);
-                mtime.push(f.mtime_ns);
-                version.push(f.src_version.as_deref());
-                action.push(f.action.as_str());
-                state.push(f.state.as_str());
-                error.push(f.error.as_deref());
+        Cmd::AddFiles { job, files } => rows::insert_files(tx, *job, files).await?,
+        Cmd::AddListings { job, listings } => rows::add_listings(tx, *job, listings).await?,
+        Cmd::Listed {
+            job,
+            task,
+            epoch,
+            files,
+            cursor,
+            ..
+        } => {
+            if !rows::listed(tx, leases, (*job, *task, *epoch), files, cursor).await? {
+                out.lost_listings.push(*task);
             }
-            // WITH ORDINALITY keeps the plan's order in the ids.
-            tx.execute(
-                "INSERT INTO files(job, src, dst, size, mtime_ns, src_version, action, state, error)
-                 SELECT $1, u.src, u.dst, u.size, u.mtime, u.version, u.action, u.state, u.error
-                 FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
-                             $7::text[], $8::text[], $9::text[])
-                      WITH ORDINALITY AS u(src, dst, size, mtime, version, action, state, error, n)
-                 ORDER BY u.n",
-                &[
-                    &job.0, &src, &dst, &size, &mtime, &version, &action, &state, &error,
-                ],
-            )
-            .await?;
+        }
+        Cmd::FinishListing {
+            task, epoch, error, ..
+        } => {
+            if rows::finish(tx, leases, *task, *epoch, error.as_deref()).await? {
+                out.finished_listings.push(*task);
+            } else {
+                out.lost_listings.push(*task);
+            }
         }
         Cmd::FileState {
             file,
@@ -554,7 +516,8 @@ async fn apply(
                 }
             }
         }
-        Cmd::Barrier { .. } => {}
+        // Claims run on the readers' connection, never here.
+        Cmd::Barrier { .. } | Cmd::ClaimListing { .. } => {}
         Cmd::Sums(s) => {
             let size = s.size as i64;
             tx.execute(crate::sums::PG_DELETE, &[&s.store, &s.key, &size, &s.etag])
@@ -596,8 +559,12 @@ async fn job_state(
                 "UPDATE jobs SET updated_at = $2, state = CASE
                    WHEN EXISTS (SELECT 1 FROM files WHERE job = $1 AND state IN ('pending', 'active'))
                      THEN 'running'
+                   WHEN EXISTS (SELECT 1 FROM listings WHERE job = $1 AND state = 'pending')
+                     THEN 'running'
                    WHEN EXISTS (SELECT 1 FROM files WHERE job = $1
                                 AND state IN ('failed', 'refused', 'unknown'))
+                     THEN 'failed'
+                   WHEN EXISTS (SELECT 1 FROM listings WHERE job = $1 AND state = 'failed')
                      THEN 'failed'
                    ELSE 'done' END
                  WHERE id = $1",
@@ -612,7 +579,16 @@ async fn job_state(
                 &[&job.0, &leases.owner],
             )
             .await?;
+            tx.execute(
+                "UPDATE listings SET lease_until = NULL
+                 WHERE job = $1 AND owner = $2 AND state = 'pending'",
+                &[&job.0, &leases.owner],
+            )
+            .await?;
             if let Ok(mut h) = leases.held.lock() {
+                h.clear();
+            }
+            if let Ok(mut h) = leases.listings.lock() {
                 h.clear();
             }
             tx.execute(
@@ -620,6 +596,9 @@ async fn job_state(
                     "UPDATE jobs SET updated_at = $2, state = CASE
                        WHEN EXISTS (SELECT 1 FROM files WHERE job = $1 AND owner <> $3
                                     AND lease_until > {NOW_MS}) THEN 'running'
+                       WHEN EXISTS (SELECT 1 FROM listings WHERE job = $1 AND owner <> $3
+                                    AND state = 'pending' AND lease_until > {NOW_MS})
+                         THEN 'running'
                        ELSE 'interrupted' END
                      WHERE id = $1"
                 ),
