@@ -83,7 +83,7 @@ fn four_shards_copy_every_file_exactly_once() {
 const PART: u64 = 5 * 1024 * 1024;
 const FILE_PARALLEL: u64 = 2;
 const CHUNK_PARALLEL: u64 = 2;
-const BIG: u64 = 4 * PART + 4321;
+const BIG: u64 = 40 * PART + 4321;
 const BIGS: usize = 6;
 const SMALLS: usize = 1994;
 
@@ -141,6 +141,9 @@ fn stderr_of(dir: &Path, pid: u32) -> String {
     std::fs::read_to_string(dir.join(format!("worker-{pid}.err"))).unwrap_or_default()
 }
 
+/// 2,000 files, six of them 200 MiB multipart uploads, on one PostgreSQL
+/// job: three workers, one killed with SIGKILL mid-file, one stopped past
+/// its lease and resumed (its late writes refused).
 #[test]
 #[ignore = "needs postgres"]
 fn three_workers_one_killed_one_paused_finish_the_job_exact() {
@@ -165,7 +168,7 @@ fn three_workers_one_killed_one_paused_finish_the_job_exact() {
         &FILE_PARALLEL.to_string(),
         // Slow enough that a worker is caught mid-file.
         "--bwlimit",
-        "8MB",
+        "24MB",
     ]
     .map(str::to_owned);
     let plan = c
@@ -307,7 +310,7 @@ fn a_worker_interrupted_gives_its_leases_back_and_another_continues_its_upload()
         "--chunk-parallel-limit",
         "1",
         "--bwlimit",
-        "8MB",
+        "24MB",
     ];
     let plan = c
         .cmd()
