@@ -368,3 +368,67 @@ fn a_worker_interrupted_gives_its_leases_back_and_another_continues_its_upload()
     assert!(std::fs::read(c.e.object("one/int/big.bin")).unwrap() == big(9));
     assert_eq!(j.job(job).unwrap().state, JobState::Done);
 }
+
+/// The shared journal over TLS, as a managed database is reached: a small
+/// `cp -r` journals through `sslmode=verify-full` with the server's CA as
+/// `sslrootcert`; the same copy trusting another CA is refused, naming the
+/// certificate problem and not the password.
+#[test]
+#[ignore = "needs postgres"]
+fn a_copy_journals_over_verified_tls() {
+    let pg = PgServer::start_tls().unwrap();
+    let base = pg.create_db("haul").unwrap();
+    let ca = pg.ca_file().unwrap();
+    let url = format!("{base}?sslmode=verify-full&sslrootcert={}", s(ca));
+    let c = Counted::new();
+    let src = c.e.env.path("src");
+    for i in 0..5 {
+        write(
+            &src.join(format!("d{}/f{i}.txt", i % 2)),
+            format!("tls {i}").as_bytes(),
+        );
+    }
+    let out = c
+        .cmd()
+        .args(["cp", "-r", s(&src), "s3://one/tls/", "--json"])
+        .args(["--journal", &url])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(summary(&stdout)["files_done"], 5, "{stdout}");
+    for i in 0..5 {
+        assert_eq!(
+            std::fs::read(c.e.object(&format!("one/tls/d{}/f{i}.txt", i % 2))).unwrap(),
+            format!("tls {i}").as_bytes()
+        );
+    }
+    assert!(!stdout.contains(pg.password()) && !stderr.contains(pg.password()));
+    let j = Journal::open(&url).unwrap();
+    let jobs = j.list_jobs().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Done);
+    let files = j.files(jobs[0].id).unwrap();
+    assert_eq!(files.len(), 5);
+    assert!(files.iter().all(|f| f.state == FileState::Done));
+
+    let wrong = pg.unrelated_ca_file().unwrap();
+    let out = c
+        .cmd()
+        .args(["cp", "-r", s(&src), "s3://one/tls2/"])
+        .args(["--journal"])
+        .arg(format!(
+            "{base}?sslmode=verify-full&sslrootcert={}",
+            s(&wrong)
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+    assert!(!stderr.contains(pg.password()), "{stderr}");
+    assert!(!c.e.object("one/tls2").exists());
+}

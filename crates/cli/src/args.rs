@@ -46,7 +46,9 @@ pub(crate) struct Global {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
     /// The journal: a SQLite file, or a postgres:// URL shared by workers
-    /// (default: $HAUL_JOURNAL, else $XDG_DATA_HOME/haul/journal.db).
+    /// (default: $HAUL_JOURNAL, else $XDG_DATA_HOME/haul/journal.db). TLS
+    /// as libpq's ?sslmode=disable|prefer|require|verify-ca|verify-full, with
+    /// &sslrootcert=FILE for the CAs to trust; verify-full is the safe one.
     #[arg(long, global = true, value_name = "PATH|URL")]
     pub(crate) journal: Option<PathBuf>,
     /// Longest wait for a connection, for an answer to begin and for a body

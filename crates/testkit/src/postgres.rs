@@ -3,6 +3,10 @@
 //! removed when dropped. PostgreSQL refuses to run as root, so under root
 //! the server runs as `nobody`. Tests that use it are
 //! `#[ignore = "needs postgres"]`.
+//!
+//! [`PgServer::start_tls`] starts one with `ssl = on`: a CA and a server
+//! certificate for `localhost` and `127.0.0.1` are generated for it, the
+//! CA's PEM left for clients to trust ([`PgServer::ca_file`]).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,7 @@ pub struct PgServer {
     dir: tempfile::TempDir,
     port: u16,
     as_nobody: bool,
+    ca: Option<PathBuf>,
 }
 
 fn is_root() -> bool {
@@ -71,6 +76,18 @@ impl PgServer {
     /// starts it on a free loopback port, its socket in the data directory;
     /// returns once it accepts connections.
     pub fn start() -> std::io::Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// Like [`PgServer::start`], with `ssl = on`: a fresh CA signs a server
+    /// certificate for `localhost` and `127.0.0.1`; the server's key is
+    /// mode 0600 and owned by the user the server runs as. Clients may
+    /// connect with TLS or without (the cluster's `host` rules allow both).
+    pub fn start_tls() -> std::io::Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> std::io::Result<Self> {
         let bin = Self::bin_dir().ok_or_else(|| {
             std::io::Error::other("no initdb/pg_ctl (apt-get install postgresql)")
         })?;
@@ -85,11 +102,27 @@ impl PgServer {
             chown_nobody(&pwfile)?;
         }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let ssl_opts = if tls {
+            let files = tls::write_server_files(dir.path())?;
+            if as_nobody {
+                chown_nobody(&files.cert)?;
+                chown_nobody(&files.key)?;
+            }
+            format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                files.cert.display(),
+                files.key.display()
+            )
+        } else {
+            String::new()
+        };
+        let ca = tls.then(|| dir.path().join(tls::CA_FILE));
         let me = Self {
             bin,
             dir,
             port,
             as_nobody,
+            ca,
         };
         let data_s = data.display().to_string();
         let pw_s = format!("--pwfile={}", pwfile.display());
@@ -109,7 +142,7 @@ impl PgServer {
         )?)?;
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {data_s} -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{ssl_opts}"
         );
         let log = me.dir.path().join("pg.log").display().to_string();
         check(&me.run(
@@ -155,10 +188,106 @@ impl PgServer {
         Ok(self.url_for(db))
     }
 
+    /// The PEM file of the CA that signed the server's certificate, for
+    /// `sslrootcert=`; `None` unless started with [`PgServer::start_tls`].
+    #[must_use]
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_deref()
+    }
+
+    /// Writes the PEM certificate of another, freshly generated CA, one
+    /// that signed nothing this server holds, and returns its path: a root
+    /// that must not verify this server.
+    pub fn unrelated_ca_file(&self) -> std::io::Result<PathBuf> {
+        tls::write_unrelated_ca(self.dir.path())
+    }
+
     /// The data directory (its `pg.log` sits beside it).
     #[must_use]
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// The test certificates, generated with rcgen.
+mod tls {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose,
+    };
+
+    /// The CA's certificate, beside the data directory.
+    pub(super) const CA_FILE: &str = "ca.pem";
+
+    /// The server's certificate and key files.
+    pub(super) struct ServerFiles {
+        pub(super) cert: PathBuf,
+        pub(super) key: PathBuf,
+    }
+
+    fn err(e: &rcgen::Error) -> std::io::Error {
+        std::io::Error::other(format!("generating a test certificate: {e}"))
+    }
+
+    fn ca_params(name: &str) -> Result<CertificateParams, rcgen::Error> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        Ok(params)
+    }
+
+    /// A CA (its PEM in `dir/ca.pem`) and a server certificate for
+    /// `localhost` and `127.0.0.1` it signed, with the server's key mode
+    /// 0600.
+    pub(super) fn write_server_files(dir: &Path) -> std::io::Result<ServerFiles> {
+        let ca_key = KeyPair::generate().map_err(|e| err(&e))?;
+        let ca = ca_params("haul test CA")
+            .map_err(|e| err(&e))?
+            .self_signed(&ca_key)
+            .map_err(|e| err(&e))?;
+        let issuer = Issuer::new(ca_params("haul test CA").map_err(|e| err(&e))?, ca_key);
+        let key = KeyPair::generate().map_err(|e| err(&e))?;
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .map_err(|e| err(&e))?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let cert = params.signed_by(&key, &issuer).map_err(|e| err(&e))?;
+        std::fs::write(dir.join(CA_FILE), ca.pem())?;
+        let files = ServerFiles {
+            cert: dir.join("server.crt"),
+            key: dir.join("server.key"),
+        };
+        std::fs::write(&files.cert, cert.pem())?;
+        std::fs::write(&files.key, key.serialize_pem())?;
+        // PostgreSQL refuses a key others can read.
+        std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o600))?;
+        Ok(files)
+    }
+
+    /// Another CA's certificate, in a new file under `dir`.
+    pub(super) fn write_unrelated_ca(dir: &Path) -> std::io::Result<PathBuf> {
+        let key = KeyPair::generate().map_err(|e| err(&e))?;
+        let ca = ca_params("haul unrelated CA")
+            .map_err(|e| err(&e))?
+            .self_signed(&key)
+            .map_err(|e| err(&e))?;
+        let path = tempfile::Builder::new()
+            .prefix("unrelated-ca-")
+            .suffix(".pem")
+            .tempfile_in(dir)?
+            .into_temp_path()
+            .keep()
+            .map_err(|e| e.error)?;
+        std::fs::write(&path, ca.pem())?;
+        Ok(path)
     }
 }
 

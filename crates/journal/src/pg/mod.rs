@@ -18,6 +18,7 @@ mod query;
 mod rows;
 pub(crate) mod schema;
 mod tasks;
+mod tls;
 mod tx;
 mod writer;
 
@@ -30,7 +31,8 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::writer::Cmd;
 use crate::{FileId, JournalError, ListingId};
@@ -220,8 +222,11 @@ pub(crate) struct Pg {
     writer_done: Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
-async fn open(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
+async fn open(
+    config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(tls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "journal connection closed");
@@ -235,7 +240,16 @@ impl Pg {
     /// lease keeper. Returns the writer's channel.
     pub(crate) fn connect(url: &str) -> Result<(Self, mpsc::UnboundedSender<Cmd>), JournalError> {
         let shown = PathBuf::from(redact(url));
-        let config: tokio_postgres::Config = url.parse().map_err(|e| sql(&shown, &e))?;
+        let refused = |cause: String| JournalError::Sql {
+            path: shown.clone(),
+            cause,
+        };
+        // sslmode and sslrootcert are ours: the driver knows only some of
+        // their values.
+        let (driver_url, tls) = tls::split(url).map_err(refused)?;
+        let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e| sql(&shown, &e))?;
+        config.ssl_mode(tls.mode.driver());
+        let connector = tls.connector().map_err(refused)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -243,9 +257,9 @@ impl Pg {
             .build()
             .map_err(|e| JournalError::io(&shown, e))?;
         let opened = futures::executor::block_on(rt.spawn(async move {
-            let mut w = open(&config).await?;
+            let mut w = open(&config, connector.clone()).await?;
             let m = schema::migrate(&mut w).await?;
-            let r = open(&config).await?;
+            let r = open(&config, connector).await?;
             Ok::<_, tokio_postgres::Error>((w, r, m))
         }));
         let (writer_client, reader, migrated) = match opened {
@@ -253,7 +267,14 @@ impl Pg {
             Ok(Err(e)) => {
                 // Dropping a runtime inside another's tasks panics.
                 rt.shutdown_background();
-                return Err(sql(&shown, &e));
+                return Err(match sql(&shown, &e) {
+                    // A failed handshake says which TLS was asked for.
+                    JournalError::Sql { path, cause } if tls_failed(&e) => JournalError::Sql {
+                        path,
+                        cause: format!("{cause} ({})", tls.explain(&cause)),
+                    },
+                    other => other,
+                });
             }
             Err(_) => {
                 rt.shutdown_background();
@@ -342,6 +363,12 @@ impl Drop for Pg {
             rt.shutdown_background();
         }
     }
+}
+
+/// Whether a connection failed in (or for want of) its TLS handshake.
+fn tls_failed(e: &tokio_postgres::Error) -> bool {
+    // The driver's kinds are private; its message for them is public.
+    e.to_string().contains("TLS")
 }
 
 /// A database error as the journal reports it: the redacted URL and what
