@@ -17,10 +17,9 @@ use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt as _};
 use haul_core::{
-    Checksum, ChecksumKind, GetOptions, ListEntry, ListOptions, MultiHasher, ObjectMeta,
-    ObjectStore,
+    Checksum, ChecksumKind, ListEntry, ListOptions, ObjectMeta, ObjectStore, ObjectStoreExt as _,
 };
-use haul_journal::{Journal, ObjectSums, object_id};
+use haul_journal::{Journal, ObjectSums};
 use serde_json::json;
 
 use crate::args::{CheckArgs, Global, Knobs};
@@ -96,8 +95,7 @@ impl Tree {
         let (Some(j), Some(etag)) = (&self.journal, &m.etag) else {
             return Vec::new();
         };
-        let (store, key) = object_id(&self.name, m.key.as_str());
-        j.sums_of(&store, &key, m.size, etag)
+        j.sums_of(&self.name, m.key.as_str(), m.size, etag)
             .unwrap_or_default()
             .into_iter()
             .collect()
@@ -108,10 +106,9 @@ impl Tree {
         let (Some(j), Some(etag)) = (&self.journal, &m.etag) else {
             return;
         };
-        let (store, key) = object_id(&self.name, m.key.as_str());
         j.record_sums(ObjectSums {
-            store,
-            key,
+            store: self.name.clone(),
+            key: m.key.as_str().to_owned(),
             size: m.size,
             etag: etag.clone(),
             sums,
@@ -165,21 +162,15 @@ impl Tree {
 
     /// Reads `m` once and computes `want`'s kind of digest.
     async fn compute(&self, m: &ObjectMeta, want: &Digest) -> haul_core::Result<(Digest, u64)> {
-        let got = self.store.get(&m.key, GetOptions::default()).await?;
-        let (read_meta, mut body) = (got.meta, got.body);
-        let mut h = MultiHasher::new(&[want.kind()]);
-        while let Some(chunk) = body.next().await {
-            h.update(&chunk?);
+        let got = self.store.hash_object(&m.key, &[want.kind()]).await?;
+        let sum =
+            got.sums.into_iter().next().ok_or_else(|| {
+                haul_core::Error::transient(m.key.as_str(), "no checksum computed")
+            })?;
+        if got.read == got.meta.size {
+            self.record(&got.meta, vec![sum.clone()]);
         }
-        let read = h.len();
-        let sum = h
-            .finish()
-            .pop()
-            .ok_or_else(|| haul_core::Error::transient(m.key.as_str(), "no checksum computed"))?;
-        if read == read_meta.size {
-            self.record(&read_meta, vec![sum.clone()]);
-        }
-        Ok((sum, read))
+        Ok((sum, got.read))
     }
 }
 

@@ -71,6 +71,6 @@ pub use meta::{Attributes, Capabilities, CompletedPart, ObjectMeta, PartNumber, 
 pub use payload::{Payload, PayloadStream, StreamSums};
 pub use range::ByteRange;
 pub use store::{
-    CopyOptions, GetOptions, GetResponse, ListEntry, ListOptions, ListStream, ObjectStore,
-    ObjectStoreExt, PutOptions, PutOutcome, Unusable, unlistable,
+    CopyOptions, GetOptions, GetResponse, HashedObject, ListEntry, ListOptions, ListStream,
+    ObjectStore, ObjectStoreExt, PutOptions, PutOutcome, Unusable, unlistable,
 };

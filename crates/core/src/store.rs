@@ -8,8 +8,8 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::{
-    ByteRange, Capabilities, Checksum, CompletedPart, Key, ObjectMeta, PartNumber, Payload,
-    PayloadStream, Result, UploadId,
+    ByteRange, Capabilities, Checksum, ChecksumKind, CompletedPart, Key, MultiHasher, ObjectMeta,
+    PartNumber, Payload, PayloadStream, Result, UploadId,
 };
 
 /// Options for [`ObjectStore::get`].
@@ -425,6 +425,22 @@ pub trait ObjectStoreExt: ObjectStore {
         self.put(key, bytes.into(), PutOptions::default()).await
     }
 
+    /// Reads a whole object once, hashing it as `kinds` on the way; the
+    /// memory it holds is one body chunk.
+    async fn hash_object(&self, key: &Key, kinds: &[ChecksumKind]) -> Result<HashedObject> {
+        let got = self.get(key, GetOptions::default()).await?;
+        let mut body = got.body;
+        let mut h = MultiHasher::new(kinds);
+        while let Some(chunk) = body.next().await {
+            h.update(&chunk?);
+        }
+        Ok(HashedObject {
+            read: h.len(),
+            sums: h.finish(),
+            meta: got.meta,
+        })
+    }
+
     /// Every object under `prefix`, recursively.
     async fn list_all(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.list_objects(prefix).try_collect().await
@@ -446,3 +462,14 @@ pub trait ObjectStoreExt: ObjectStore {
 }
 
 impl<T: ObjectStore + ?Sized> ObjectStoreExt for T {}
+
+/// What [`ObjectStoreExt::hash_object`] read.
+#[derive(Debug, Clone)]
+pub struct HashedObject {
+    /// The checksums of the bytes read, in [`ChecksumKind`] order.
+    pub sums: Vec<Checksum>,
+    /// The metadata of the version read (from the `get` answer).
+    pub meta: ObjectMeta,
+    /// Bytes read.
+    pub read: u64,
+}

@@ -9,9 +9,10 @@
 
 use std::sync::atomic::Ordering;
 
-use futures::StreamExt as _;
-use haul_core::{Checksum, ChecksumKind, GetOptions, MultiHasher, ObjectMeta, ObjectStore, Result};
-use haul_journal::{ObjectSums, object_id};
+use haul_core::{
+    Checksum, ChecksumKind, HashedObject, ObjectMeta, ObjectStore, ObjectStoreExt as _, Result,
+};
+use haul_journal::ObjectSums;
 
 use crate::context::{Endpoint, Shared};
 
@@ -35,10 +36,9 @@ pub(crate) fn record_version(
     if sums.is_empty() || etag.is_empty() || !shared.config.checksum_cache {
         return;
     }
-    let (store, key) = object_id(&at.store.to_string(), key);
     shared.journal.record_sums(ObjectSums {
-        store,
-        key,
+        store: at.store.to_string(),
+        key: key.to_owned(),
         size,
         etag: etag.to_owned(),
         sums: sums.to_vec(),
@@ -62,10 +62,9 @@ impl Known {
         let etag = meta.etag.as_deref().filter(|e| !e.is_empty());
         if let Some(etag) = etag.filter(|_| shared.config.checksum_cache) {
             // An unreadable cache is no cache: the object is read instead.
-            let (store, key) = object_id(&at.store.to_string(), meta.key.as_str());
             let recorded = shared
                 .journal
-                .sums_of(&store, &key, meta.size, etag)
+                .sums_of(&at.store.to_string(), meta.key.as_str(), meta.size, etag)
                 .unwrap_or_default();
             k.add(&recorded, true);
         }
@@ -125,7 +124,7 @@ pub(crate) async fn same_content(
     let mut read = 0;
     // What was read is recorded of the version read, with what else is
     // known of it when that is the version listed.
-    let mut took = |k: &mut Known, at: &Endpoint, listed: &ObjectMeta, h: Hashed| {
+    let mut took = |k: &mut Known, at: &Endpoint, listed: &ObjectMeta, h: HashedObject| {
         read += h.read;
         if h.meta.etag == listed.etag && h.meta.size == listed.size {
             k.add(&h.sums, false);
@@ -169,36 +168,19 @@ fn settled(shared: &Shared, s: &Known, d: &Known) {
     }
 }
 
-/// What reading an object gave: its checksums, the version they are of,
-/// and the bytes read.
-struct Hashed {
-    sums: Vec<Checksum>,
-    meta: ObjectMeta,
-    read: u64,
-}
-
-/// Reads `meta` once, hashing it as `kinds`.
+/// Reads `meta` once, hashing it as `kinds`; a body shorter than the
+/// object it describes is an error.
 async fn hash(
     store: &dyn ObjectStore,
     meta: &ObjectMeta,
     kinds: &[ChecksumKind],
-) -> Result<Hashed> {
-    let got = store.get(&meta.key, GetOptions::default()).await?;
-    let mut body = got.body;
-    let mut h = MultiHasher::new(kinds);
-    while let Some(chunk) = body.next().await {
-        h.update(&chunk?);
-    }
-    let read = h.len();
-    if read != got.meta.size {
+) -> Result<HashedObject> {
+    let got = store.hash_object(&meta.key, kinds).await?;
+    if got.read != got.meta.size {
         return Err(haul_core::Error::transient(
             meta.key.as_str(),
-            format!("read {read} of {} bytes", got.meta.size),
+            format!("read {} of {} bytes", got.read, got.meta.size),
         ));
     }
-    Ok(Hashed {
-        sums: h.finish(),
-        meta: got.meta,
-        read,
-    })
+    Ok(got)
 }

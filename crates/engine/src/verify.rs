@@ -213,14 +213,11 @@ pub(crate) fn judge(key: &Key, expected: &Expected, reported: Reported<'_>) -> R
 
 /// Reads the object `key` back from the destination and returns its CRC32C.
 async fn read_back_crc(shared: &crate::context::Shared, key: &Key) -> Result<Checksum> {
-    use futures::StreamExt as _;
+    use haul_core::ObjectStoreExt as _;
     let dst = &shared.dst.store;
-    let mut body = dst.get(key, haul_core::GetOptions::default()).await?.body;
-    let mut h = haul_core::MultiHasher::new(&[ChecksumKind::Crc32c]);
-    while let Some(chunk) = body.next().await {
-        h.update(&chunk?);
-    }
-    h.finish()
+    dst.hash_object(key, &[ChecksumKind::Crc32c])
+        .await?
+        .sums
         .pop()
         .ok_or_else(|| Error::transient(key.as_str(), "no checksum computed"))
 }

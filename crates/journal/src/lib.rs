@@ -70,7 +70,7 @@ pub use records::{
     AuditRow, FileAction, FileAudit, FileId, FileRow, FileState, JobId, JobRow, JobState, LeaseRow,
     ListingId, ListingRow, ListingState, ListingTask, NewFile, NewListing, PartRow, WorkerRow,
 };
-pub use sums::{ObjectSums, object_id};
+pub use sums::ObjectSums;
 use writer::Cmd;
 
 pub use pg::redact as redact_url;

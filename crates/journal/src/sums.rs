@@ -16,8 +16,9 @@ use crate::{Journal, JournalError};
 /// The checksums of one version of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectSums {
-    /// The store's name (`file:///data`, `s3://bucket`): records of two
-    /// stores never mix.
+    /// The store's name (its `Display`: `file:///data`, `s3://bucket`):
+    /// records of two stores never mix, and a local file is kept by its
+    /// whole path whichever directory above it the store was opened at.
     pub store: String,
     /// The object's key in that store.
     pub key: String,
@@ -33,8 +34,7 @@ pub struct ObjectSums {
 /// `Display`) is kept under. A local directory's files are kept by their
 /// whole path under `file://`, so a file has one record whichever
 /// directory above it a job or a check started from.
-#[must_use]
-pub fn object_id(store: &str, key: &str) -> (String, String) {
+fn object_id(store: &str, key: &str) -> (String, String) {
     match store.strip_prefix("file://") {
         Some(root) => (
             "file://".to_owned(),
@@ -55,15 +55,17 @@ impl Journal {
     /// Records the checksums of one version of an object, replacing what
     /// was recorded of other versions of it. Written with the next batch;
     /// not a barrier.
-    pub fn record_sums(&self, sums: ObjectSums) {
+    pub fn record_sums(&self, mut sums: ObjectSums) {
         if sums.sums.is_empty() || sums.etag.is_empty() {
             return;
         }
+        (sums.store, sums.key) = object_id(&sums.store, &sums.key);
         let _ = self.tx.send(Cmd::Sums(sums));
     }
 
-    /// The checksums recorded of `key` in `store` at exactly this size and
-    /// ETag; empty when none were (or the object changed since).
+    /// The checksums recorded of `key` in the store named `store` at exactly
+    /// this size and ETag; empty when none were (or the object changed
+    /// since).
     ///
     /// # Errors
     /// When the journal cannot be read.
@@ -74,6 +76,8 @@ impl Journal {
         size: u64,
         etag: &str,
     ) -> Result<Vec<Checksum>, JournalError> {
+        let (store, key) = object_id(store, key);
+        let (store, key) = (store.as_str(), key.as_str());
         let rows: Vec<(String, String)> = if let Some(p) = self.pg() {
             p.query(
                 "SELECT kind, value FROM sums WHERE store = $1 AND key = $2 AND size = $3 AND etag = $4"
