@@ -105,16 +105,7 @@ pub(crate) async fn keep_leases(client: Arc<Client>, leases: Arc<Leases>) {
         let holding = leases.held.lock().is_ok_and(|h| !h.is_empty());
         let jobs: Vec<i64> = leases.jobs.lock().map(|j| j.clone()).unwrap_or_default();
         if holding {
-            let held: Vec<(i64, i64)> = leases
-                .held
-                .lock()
-                .map(|h| {
-                    h.iter()
-                        .filter(|(_, l)| !l.lost)
-                        .map(|(f, l)| (f.0, l.epoch))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let held = super::live(&leases.held, |f| f.0);
             let (ids, epochs): (Vec<i64>, Vec<i64>) = held.iter().copied().unzip();
             let renewed = client
                 .query(

@@ -95,6 +95,22 @@ pub(crate) struct Held {
     pub(crate) lost: bool,
 }
 
+/// The (id, epoch) of the leases in `held` not found lost: what a renewal
+/// sends, for files and listing tasks alike.
+pub(crate) fn live<K: Copy>(
+    held: &Mutex<HashMap<K, Held>>,
+    id: impl Fn(K) -> i64,
+) -> Vec<(i64, i64)> {
+    held.lock()
+        .map(|h| {
+            h.iter()
+                .filter(|(_, l)| !l.lost)
+                .map(|(k, l)| (id(*k), l.epoch))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// This worker's identity and the leases it holds.
 #[derive(Debug)]
 pub(crate) struct Leases {

@@ -101,16 +101,7 @@ fn task(job: JobId, r: &Row) -> Result<ListingTask, tokio_postgres::Error> {
 /// Renews the leases of the listing tasks this worker holds; those it
 /// finds taken over are marked lost (their lister stops).
 pub(crate) async fn renew(client: &Client, leases: &Leases) {
-    let held: Vec<(i64, i64)> = leases
-        .listings
-        .lock()
-        .map(|h| {
-            h.iter()
-                .filter(|(_, l)| !l.lost)
-                .map(|(t, l)| (t.0, l.epoch))
-                .collect()
-        })
-        .unwrap_or_default();
+    let held = super::live(&leases.listings, |t| t.0);
     if held.is_empty() {
         return;
     }
