@@ -263,7 +263,7 @@ impl Engine {
             retry: config.retry_policy(),
             slots: (config.concurrency == crate::config::Concurrency::Auto).then(|| {
                 crate::limit::Slots::new(
-                    config.chunk_parallel_limit,
+                    crate::config::AUTO_START,
                     crate::config::AUTO_MAX,
                     config.concurrency_interval / 2,
                 )
@@ -279,6 +279,7 @@ impl Engine {
             cancel: cancel_rx,
             started: Instant::now(),
             failures: std::sync::Mutex::new(Vec::new()),
+            planned: std::sync::Mutex::new(None),
         });
         (shared, canceller)
     }

@@ -43,6 +43,7 @@ mod attrs;
 mod audit;
 mod config;
 mod context;
+mod early;
 mod error;
 mod event;
 mod failure;
@@ -60,7 +61,7 @@ mod tune;
 mod verify;
 
 pub use attrs::{AttrOverrides, put_options};
-pub use config::{AUTO_MAX, CompareMode, Concurrency, OnError, TransferConfig};
+pub use config::{AUTO_MAX, AUTO_START, CompareMode, Concurrency, OnError, TransferConfig};
 pub use context::{Endpoint, JobRequest, JobSpec, ListingSpec, Operation};
 pub use event::{Compared, Event, RetryCauses, Snapshot, Summary};
 pub use haul_journal::JobId;

@@ -120,6 +120,11 @@ pub(super) async fn multipart(
             }
         }
     }
+    let limit = cfg.parts_per_file(copy);
+    let streamed = !copy && cap.streamed_parts;
+    let kinds = Arc::new(kinds(shared, cap));
+    let meta = Arc::new(meta.clone());
+    let mut early = crate::early::Early::default();
     let id = if let Some(id) = upload {
         let resumed: u64 = done.values().map(|p| p.len).sum();
         shared
@@ -133,8 +138,14 @@ pub(super) async fn multipart(
         // copies, whose parts carry none); parts follow one uniform size.
         let opts = PutOptions {
             part_size_hint: Some(part_size),
-            ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
+            ..crate::attrs::put_options(&meta, dk.as_str(), &shared.attrs)
         };
+        // The first wave's sums are read while the store creates the upload.
+        if streamed && crate::parts::sums_ahead(shared) {
+            let wave = shared.slots.as_ref().map_or(limit, crate::limit::Slots::limit);
+            let first = u32::try_from(count.min(wave as u64)).unwrap_or(u32::MAX);
+            early = crate::early::Early::start(shared, &meta, &kinds, part_size, first);
+        }
         let id = dst.create_multipart(dk, opts.clone()).await?;
         haul_core::crash_point("multipart-created");
         // Rule 1: the upload id is durable before the first part is sent.
@@ -147,11 +158,7 @@ pub(super) async fn multipart(
         row.part_size = Some(part_size);
         id
     };
-    let limit = cfg.parts_per_file(copy);
-    let streamed = !copy && cap.streamed_parts;
     let parts = Arc::new(Semaphore::new(limit));
-    let kinds = Arc::new(kinds(shared, cap));
-    let meta = Arc::new(meta.clone());
     let mut tasks: JoinSet<Result<PartRow, Error>> = JoinSet::new();
     let mut first_err: Option<Failure> = None;
     for n in 1..=count as u32 {
@@ -191,6 +198,7 @@ pub(super) async fn multipart(
             Some(shared.budget.acquire(len).await)
         };
         let file = row.id;
+        let first_pass = std::sync::Mutex::new(early.take(n));
         let (s, m, k, id, sk, dk) = (
             Arc::clone(shared),
             Arc::clone(&meta),
@@ -213,7 +221,13 @@ pub(super) async fn multipart(
                     (part, Vec::new())
                 } else if streamed {
                     crate::retry::rereading(&s, &patience, len, || async {
-                        let body = open_to_send(&s, &m, Some(range), len, &k).await?;
+                        // The first attempt's first pass may have run already.
+                        let pass = first_pass.lock().ok().and_then(|mut p| p.take());
+                        let known = match pass {
+                            Some(pass) => Some(pass.sums(dk.as_str()).await?),
+                            None => None,
+                        };
+                        let body = open_to_send(&s, &m, Some(range), len, &k, known).await?;
                         let sums = body.sums();
                         let part = store.upload_part_stream(&dk, &id, pn, body).await?;
                         let sums = sums.get().map(<[Checksum]>::to_vec).ok_or_else(|| {

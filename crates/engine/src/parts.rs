@@ -90,7 +90,7 @@ pub(crate) async fn read(
 
 /// The checksums of `range` of the source, its bytes read and dropped:
 /// the first pass of a body sent with its sums ahead.
-async fn hash_range(
+pub(crate) async fn hash_range(
     shared: &Shared,
     meta: &ObjectMeta,
     range: Option<ByteRange>,
@@ -112,26 +112,38 @@ async fn hash_range(
         .await
 }
 
+/// Whether bodies are hashed in a first pass and sent with their sums
+/// ahead: the source reads a range twice cheaply
+/// ([`Capabilities::rereadable`]), the destination takes sums ahead of a
+/// body ([`Capabilities::sums_ahead`]) and the settings allow it.
+pub(crate) fn sums_ahead(shared: &Shared) -> bool {
+    shared.config.sums_ahead
+        && shared.src.store.capabilities().rereadable
+        && shared.dst.store.capabilities().sums_ahead
+}
+
 /// Opens `range` of the source to be sent as it is read. When the source
 /// reads a range twice cheaply ([`Capabilities::rereadable`]) and the
 /// destination sends sums ahead of a body ([`Capabilities::sums_ahead`]),
 /// the range is hashed in a first pass and the body carries its sums from
 /// the start (no framing for the server to decode, nothing held in
-/// memory); otherwise it is hashed as it goes.
+/// memory); otherwise it is hashed as it goes. `known` are the range's
+/// sums when its first pass already ran ([`crate::early`]).
 pub(crate) async fn open_to_send(
     shared: &Shared,
     meta: &ObjectMeta,
     range: Option<ByteRange>,
     len: u64,
     kinds: &[ChecksumKind],
+    known: Option<Vec<Checksum>>,
 ) -> Result<PayloadStream, Error> {
-    let ahead = shared.config.sums_ahead
-        && shared.src.store.capabilities().rereadable
-        && shared.dst.store.capabilities().sums_ahead;
-    if !ahead {
+    if !sums_ahead(shared) {
         return open(shared, meta, range, len, kinds).await;
     }
-    let sums = hash_range(shared, meta, range, len, kinds).await?;
+    let sums = match known {
+        Some(sums) => sums,
+        None => hash_range(shared, meta, range, len, kinds).await?,
+    };
     Ok(open(shared, meta, range, len, kinds)
         .await?
         .with_known_sums(sums))

@@ -146,7 +146,10 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
     let (src, dst) = (&shared.src.store, &shared.dst.store);
     let sk = Key::new(row.src.as_str())?;
     let dk = Key::new(row.dst.as_str())?;
-    let meta = src.head(&sk).await?;
+    let meta = match shared.take_planned(&sk) {
+        Some(meta) => meta,
+        None => src.head(&sk).await?,
+    };
     let changed = meta.size != row.size
         || (row.mtime_ns.is_some() && mtime_ns(&meta) != row.mtime_ns)
         || (row.src_version.is_some() && meta.etag != row.src_version);
@@ -286,7 +289,7 @@ async fn streamed_put(shared: &Shared, meta: &ObjectMeta, dk: &Key) -> Result<Do
     let patience = Arc::new(crate::retry::Patience::default());
     let sent = with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
         let (outcome, sums) = crate::retry::rereading(shared, &patience, size, || async {
-            let body = open_to_send(shared, meta, None, size, &kinds).await?;
+            let body = open_to_send(shared, meta, None, size, &kinds, None).await?;
             let sums = body.sums();
             let opts = crate::attrs::put_options(meta, dk.as_str(), &shared.attrs);
             let outcome = dst.put_stream(dk, body, opts).await?;

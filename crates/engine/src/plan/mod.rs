@@ -91,6 +91,9 @@ async fn plan_inner(shared: &Shared, req: &JobRequest, filter: &Filter) -> Resul
         let state = if skip {
             FileState::Skipped
         } else {
+            if let Ok(mut planned) = shared.planned.lock() {
+                *planned = Some(meta.clone());
+            }
             FileState::Pending
         };
         p.push("", row(&meta, dk.to_string(), FileAction::Copy, state))

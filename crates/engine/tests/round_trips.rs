@@ -1,0 +1,163 @@
+//! Round trips the engine does not make: over a long link each is idle
+//! time before the first byte moves. Proved by the order of the calls the
+//! stores see, not by timing.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use haul_core::{Capabilities, Key, ObjectStore, ObjectStoreExt};
+use haul_engine::{Endpoint, Engine, JobRequest, TransferConfig};
+use haul_journal::Journal;
+use haul_layers::{Op, Recorder, Timed, Timing};
+use haul_testkit::{Fault, FaultRule, FaultStore, MemoryStore};
+
+const KIB: u64 = 1024;
+
+/// The calls of both stores, in the order they ended: `(source?, op)`.
+#[derive(Default)]
+struct Calls(Mutex<Vec<(bool, Op)>>);
+
+/// Records one store's calls into the shared [`Calls`].
+struct Side(Arc<Calls>, bool);
+
+impl Recorder for Side {
+    fn record(&self, timed: Timed) {
+        if let Ok(mut calls) = self.0.0.lock() {
+            calls.push((self.1, timed.op));
+        }
+    }
+}
+
+fn data(len: u64) -> Bytes {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(29) ^ (i >> 11) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// A source that reads a range twice cheaply (a local file's kind) and a
+/// destination that takes sums ahead of streamed parts (S3's kind), whose
+/// `create_multipart` takes a while to answer; both timed into one log.
+async fn stores(
+    size: u64,
+) -> (
+    Arc<Calls>,
+    Arc<dyn ObjectStore>,
+    Arc<MemoryStore>,
+    Arc<dyn ObjectStore>,
+) {
+    let src = Arc::new(MemoryStore::with_capabilities(Capabilities {
+        rereadable: true,
+        ..MemoryStore::default_capabilities()
+    }));
+    src.put_bytes(&Key::new("big").unwrap(), data(size))
+        .await
+        .unwrap();
+    let mem = Arc::new(MemoryStore::with_capabilities(Capabilities {
+        streamed_parts: true,
+        sums_ahead: true,
+        min_part_size_bytes: 64 * KIB,
+        ..MemoryStore::default_capabilities()
+    }));
+    let slow_create =
+        FaultStore::new(Arc::clone(&mem) as Arc<dyn ObjectStore>, 1).with_rules(vec![
+            FaultRule::always(
+                haul_testkit::Op::CreateMultipart,
+                Fault::Delay(Duration::from_millis(300)),
+            ),
+        ]);
+    let calls = Arc::new(Calls::default());
+    let src = Arc::new(Timing::new(src, Arc::new(Side(Arc::clone(&calls), true))));
+    let dst = Arc::new(Timing::new(
+        Arc::new(slow_create),
+        Arc::new(Side(Arc::clone(&calls), false)),
+    ));
+    (calls, src, mem, dst)
+}
+
+fn config() -> TransferConfig {
+    TransferConfig {
+        chunk_size: 64 * KIB,
+        slice_size: 64 * KIB,
+        chunk_parallel_limit: 4,
+        ..TransferConfig::default()
+    }
+}
+
+// One thread: the passes spawned before the create are polled while it
+// waits, so the order below does not depend on how busy the machine is.
+#[tokio::test(flavor = "current_thread")]
+async fn the_first_wave_is_hashed_while_the_upload_is_created_and_the_object_headed_once() {
+    let size = 10 * 64 * KIB + 5;
+    let (calls, src, mem, dst) = stores(size).await;
+    let engine = Engine::new(Arc::new(Journal::open_ephemeral().unwrap()), config());
+    let req = JobRequest {
+        single: true,
+        ..JobRequest::copy(
+            Endpoint::new(src, "big", "mem:src"),
+            Endpoint::new(dst, "copy", "mem:dst"),
+        )
+    };
+    let summary = engine.start(req).await.unwrap().join().await.unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+    assert_eq!(
+        mem.get_bytes(&Key::new("copy").unwrap()).await.unwrap(),
+        data(size),
+        "the copy is exact"
+    );
+    let calls = calls.0.lock().unwrap().clone();
+    let created = calls
+        .iter()
+        .position(|&c| c == (false, Op::CreateMultipart))
+        .expect("a multipart upload was created");
+    let early = calls[..created]
+        .iter()
+        .filter(|&&c| c == (true, Op::Get))
+        .count();
+    // The first wave is the part limit: 4 first passes read before the
+    // create answered, none of the 11 parts sent before it.
+    assert_eq!(early, 4, "first passes before the create: {calls:?}");
+    assert!(
+        !calls[..created].contains(&(false, Op::UploadPart)),
+        "{calls:?}"
+    );
+    let heads = calls.iter().filter(|&&c| c == (true, Op::Head)).count();
+    assert_eq!(
+        heads, 1,
+        "the transfer takes the planner's metadata: {calls:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn without_sums_ahead_nothing_is_read_before_the_upload_exists() {
+    let size = 10 * 64 * KIB;
+    let (calls, src, mem, dst) = stores(size).await;
+    let config = TransferConfig {
+        sums_ahead: false,
+        ..config()
+    };
+    let engine = Engine::new(Arc::new(Journal::open_ephemeral().unwrap()), config);
+    let req = JobRequest {
+        single: true,
+        ..JobRequest::copy(
+            Endpoint::new(src, "big", "mem:src"),
+            Endpoint::new(dst, "copy", "mem:dst"),
+        )
+    };
+    let summary = engine.start(req).await.unwrap().join().await.unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+    assert_eq!(
+        mem.get_bytes(&Key::new("copy").unwrap()).await.unwrap(),
+        data(size)
+    );
+    let calls = calls.0.lock().unwrap().clone();
+    let created = calls
+        .iter()
+        .position(|&c| c == (false, Op::CreateMultipart))
+        .expect("a multipart upload was created");
+    assert!(
+        !calls[..created].contains(&(true, Op::Get)),
+        "read before the upload existed: {calls:?}"
+    );
+}
