@@ -85,13 +85,11 @@ fn config() -> TransferConfig {
     }
 }
 
-// One thread: the passes spawned before the create are polled while it
-// waits, so the order below does not depend on how busy the machine is.
-#[tokio::test(flavor = "current_thread")]
-async fn the_first_wave_is_hashed_while_the_upload_is_created_and_the_object_headed_once() {
-    let size = 10 * 64 * KIB + 5;
+/// Copies the object `big` of `size` bytes with `config` and checks the
+/// copy; returns the calls the stores saw.
+async fn copy_big(size: u64, config: TransferConfig) -> Vec<(bool, Op)> {
     let (calls, src, mem, dst) = stores(size).await;
-    let engine = Engine::new(Arc::new(Journal::open_ephemeral().unwrap()), config());
+    let engine = Engine::new(Arc::new(Journal::open_ephemeral().unwrap()), config);
     let req = JobRequest {
         single: true,
         ..JobRequest::copy(
@@ -106,7 +104,14 @@ async fn the_first_wave_is_hashed_while_the_upload_is_created_and_the_object_hea
         data(size),
         "the copy is exact"
     );
-    let calls = calls.0.lock().unwrap().clone();
+    calls.0.lock().unwrap().clone()
+}
+
+// One thread: the passes spawned before the create are polled while it
+// waits, so the order below does not depend on how busy the machine is.
+#[tokio::test(flavor = "current_thread")]
+async fn the_first_wave_is_hashed_while_the_upload_is_created_and_the_object_headed_once() {
+    let calls = copy_big(10 * 64 * KIB + 5, config()).await;
     let created = calls
         .iter()
         .position(|&c| c == (false, Op::CreateMultipart))
@@ -131,27 +136,11 @@ async fn the_first_wave_is_hashed_while_the_upload_is_created_and_the_object_hea
 
 #[tokio::test(flavor = "current_thread")]
 async fn without_sums_ahead_nothing_is_read_before_the_upload_exists() {
-    let size = 10 * 64 * KIB;
-    let (calls, src, mem, dst) = stores(size).await;
     let config = TransferConfig {
         sums_ahead: false,
         ..config()
     };
-    let engine = Engine::new(Arc::new(Journal::open_ephemeral().unwrap()), config);
-    let req = JobRequest {
-        single: true,
-        ..JobRequest::copy(
-            Endpoint::new(src, "big", "mem:src"),
-            Endpoint::new(dst, "copy", "mem:dst"),
-        )
-    };
-    let summary = engine.start(req).await.unwrap().join().await.unwrap();
-    assert!(summary.is_success(), "{summary:?}");
-    assert_eq!(
-        mem.get_bytes(&Key::new("copy").unwrap()).await.unwrap(),
-        data(size)
-    );
-    let calls = calls.0.lock().unwrap().clone();
+    let calls = copy_big(10 * 64 * KIB, config).await;
     let created = calls
         .iter()
         .position(|&c| c == (false, Op::CreateMultipart))
