@@ -9,7 +9,8 @@
 //! during the create: over a long link the create is a round trip of idle
 //! time (200 ms at 200 ms RTT) and hashing the first 32 parts of 16 MiB
 //! takes about as long on two cores. [`Early::start`] spawns those passes;
-//! each part takes its own ([`Early::take`]) and waits only for it.
+//! the driver waits for part `n`'s ([`Early::take`]) before the part takes
+//! its slot, so a part never holds a slot while it waits for a pass.
 //!
 //! A pass holds no more than a read buffer, and no more of them run than
 //! the parts that would run at once: the file's part limit, and (when the

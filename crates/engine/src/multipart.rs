@@ -142,7 +142,10 @@ pub(super) async fn multipart(
         };
         // The first wave's sums are read while the store creates the upload.
         if streamed && crate::parts::sums_ahead(shared) {
-            let wave = shared.slots.as_ref().map_or(limit, crate::limit::Slots::limit);
+            let wave = shared
+                .slots
+                .as_ref()
+                .map_or(limit, crate::limit::Slots::limit);
             let first = u32::try_from(count.min(wave as u64)).unwrap_or(u32::MAX);
             early = crate::early::Early::start(shared, &meta, &kinds, part_size, first);
         }
@@ -187,6 +190,13 @@ pub(super) async fn multipart(
             first_err.get_or_insert(e.into());
             break;
         }
+        // A first pass run during the create is awaited before the part
+        // takes a slot (the pass holds one while it reads); one that
+        // failed leaves the part to hash its range itself, and to report.
+        let known = match early.take(n) {
+            Some(pass) => pass.sums(dk.as_str()).await.ok(),
+            None => None,
+        };
         // A slot of the job's tuned concurrency first, then the part's share
         // of the byte budget, both before reading a byte.
         let slot = crate::tune::take(shared).await;
@@ -198,7 +208,7 @@ pub(super) async fn multipart(
             Some(shared.budget.acquire(len).await)
         };
         let file = row.id;
-        let first_pass = std::sync::Mutex::new(early.take(n));
+        let known = std::sync::Mutex::new(known);
         let (s, m, k, id, sk, dk) = (
             Arc::clone(shared),
             Arc::clone(&meta),
@@ -222,11 +232,7 @@ pub(super) async fn multipart(
                 } else if streamed {
                     crate::retry::rereading(&s, &patience, len, || async {
                         // The first attempt's first pass may have run already.
-                        let pass = first_pass.lock().ok().and_then(|mut p| p.take());
-                        let known = match pass {
-                            Some(pass) => Some(pass.sums(dk.as_str()).await?),
-                            None => None,
-                        };
+                        let known = known.lock().ok().and_then(|mut k| k.take());
                         let body = open_to_send(&s, &m, Some(range), len, &k, known).await?;
                         let sums = body.sums();
                         let part = store.upload_part_stream(&dk, &id, pn, body).await?;

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use haul_core::{Capabilities, Key, ObjectStore, ObjectStoreExt};
-use haul_engine::{Endpoint, Engine, JobRequest, TransferConfig};
+use haul_engine::{Concurrency, Endpoint, Engine, JobRequest, TransferConfig};
 use haul_journal::Journal;
 use haul_layers::{Op, Recorder, Timed, Timing};
 use haul_testkit::{Fault, FaultRule, FaultStore, MemoryStore};
 
 const KIB: u64 = 1024;
+
+/// How long the destination takes to create an upload where the order
+/// around the create is looked at.
+const SLOW_CREATE: Duration = Duration::from_millis(300);
 
 /// The calls of both stores, in the order they ended: `(source?, op)`.
 #[derive(Default)]
@@ -38,9 +42,10 @@ fn data(len: u64) -> Bytes {
 
 /// A source that reads a range twice cheaply (a local file's kind) and a
 /// destination that takes sums ahead of streamed parts (S3's kind), whose
-/// `create_multipart` takes a while to answer; both timed into one log.
+/// `create_multipart` takes `create` to answer; both timed into one log.
 async fn stores(
     size: u64,
+    create: Duration,
 ) -> (
     Arc<Calls>,
     Arc<dyn ObjectStore>,
@@ -60,13 +65,18 @@ async fn stores(
         min_part_size_bytes: 64 * KIB,
         ..MemoryStore::default_capabilities()
     }));
+    // No rule at all for an upload created at once: a delay of zero
+    // would still let other tasks run.
+    let rules = if create.is_zero() {
+        Vec::new()
+    } else {
+        vec![FaultRule::always(
+            haul_testkit::Op::CreateMultipart,
+            Fault::Delay(create),
+        )]
+    };
     let slow_create =
-        FaultStore::new(Arc::clone(&mem) as Arc<dyn ObjectStore>, 1).with_rules(vec![
-            FaultRule::always(
-                haul_testkit::Op::CreateMultipart,
-                Fault::Delay(Duration::from_millis(300)),
-            ),
-        ]);
+        FaultStore::new(Arc::clone(&mem) as Arc<dyn ObjectStore>, 1).with_rules(rules);
     let calls = Arc::new(Calls::default());
     let src = Arc::new(Timing::new(src, Arc::new(Side(Arc::clone(&calls), true))));
     let dst = Arc::new(Timing::new(
@@ -87,8 +97,8 @@ fn config() -> TransferConfig {
 
 /// Copies the object `big` of `size` bytes with `config` and checks the
 /// copy; returns the calls the stores saw.
-async fn copy_big(size: u64, config: TransferConfig) -> Vec<(bool, Op)> {
-    let (calls, src, mem, dst) = stores(size).await;
+async fn copy_big(size: u64, create: Duration, config: TransferConfig) -> Vec<(bool, Op)> {
+    let (calls, src, mem, dst) = stores(size, create).await;
     let engine = Engine::new(Arc::new(Journal::open_ephemeral().unwrap()), config);
     let req = JobRequest {
         single: true,
@@ -111,7 +121,7 @@ async fn copy_big(size: u64, config: TransferConfig) -> Vec<(bool, Op)> {
 // waits, so the order below does not depend on how busy the machine is.
 #[tokio::test(flavor = "current_thread")]
 async fn the_first_wave_is_hashed_while_the_upload_is_created_and_the_object_headed_once() {
-    let calls = copy_big(10 * 64 * KIB + 5, config()).await;
+    let calls = copy_big(10 * 64 * KIB + 5, SLOW_CREATE, config()).await;
     let created = calls
         .iter()
         .position(|&c| c == (false, Op::CreateMultipart))
@@ -140,7 +150,7 @@ async fn without_sums_ahead_nothing_is_read_before_the_upload_exists() {
         sums_ahead: false,
         ..config()
     };
-    let calls = copy_big(10 * 64 * KIB, config).await;
+    let calls = copy_big(10 * 64 * KIB, SLOW_CREATE, config).await;
     let created = calls
         .iter()
         .position(|&c| c == (false, Op::CreateMultipart))
@@ -149,4 +159,21 @@ async fn without_sums_ahead_nothing_is_read_before_the_upload_exists() {
         !calls[..created].contains(&(true, Op::Get)),
         "read before the upload existed: {calls:?}"
     );
+}
+
+// A tuned job (32 slots) with more parts than slots and an upload created
+// at once: the first passes hold slots while they read and the parts take
+// them after, so every part goes and the copy is exact.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tuned_upload_whose_create_answers_at_once_still_runs_its_passes() {
+    let config = TransferConfig {
+        concurrency: Concurrency::Auto,
+        ..config()
+    };
+    let calls = copy_big(40 * 64 * KIB + 7, Duration::ZERO, config).await;
+    let parts = calls
+        .iter()
+        .filter(|&&c| c == (false, Op::UploadPart))
+        .count();
+    assert_eq!(parts, 41, "{calls:?}");
 }
