@@ -86,8 +86,14 @@ fn serve(
     Ok((child, vars))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As the `haul` binary does, before any thread starts (run with
+    // `GLIBC_TUNABLES=glibc.malloc.arena_max=8` to see glibc's defaults).
+    haul::alloc::tune();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mib: u64 = std::env::args().nth(1).map_or(Ok(1024), |a| a.parse())?;
     let Some(mode) = std::env::args().nth(2) else {
         println!(

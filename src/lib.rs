@@ -3,6 +3,7 @@
 //!
 //! This facade re-exports the workspace's crates.
 
+pub use haul_alloc as alloc;
 pub use haul_core as core;
 pub use haul_engine as engine;
 pub use haul_http as http;
