@@ -82,36 +82,52 @@ pub(crate) fn read_full_at(file: &File, pos: u64, len: usize) -> io::Result<Byte
     Ok(buf.freeze())
 }
 
-/// `get`: opens and checks on a blocking thread, then streams the range in
-/// [`GET_CHUNK`]-sized positional reads, each on a blocking thread.
+/// `get`: opens, checks and reads the first chunk on one blocking thread,
+/// then streams the rest of the range in [`GET_CHUNK`]-sized positional
+/// reads, each on a blocking thread. A small file is so read in one trip to
+/// the blocking pool, not two.
 pub(crate) async fn get(root: Arc<Root>, key: &Key, opts: GetOptions) -> Result<GetResponse> {
     let k = key.clone();
-    let (file, meta) = blocking(key.as_str(), move || root.open_object(&k)).await?;
-    check_if_match(key, &meta, opts.if_match.as_deref())?;
-    let size = meta.len();
-    let range = match opts.range {
-        None => 0..size,
-        Some(r) => r.resolve(size).ok_or_else(|| {
-            Error::invalid(
-                key.as_str(),
-                format!("range {r:?} is not satisfiable for a {size}-byte object"),
-            )
-        })?,
-    };
+    let (file, meta, range, first) = blocking(key.as_str(), move || {
+        let (file, meta) = root.open_object(&k)?;
+        check_if_match(&k, &meta, opts.if_match.as_deref())?;
+        let size = meta.len();
+        let range = match opts.range {
+            None => 0..size,
+            Some(r) => r.resolve(size).ok_or_else(|| {
+                Error::invalid(
+                    k.as_str(),
+                    format!("range {r:?} is not satisfiable for a {size}-byte object"),
+                )
+            })?,
+        };
+        let want = (range.end - range.start).min(GET_CHUNK as u64) as usize;
+        let first = if want == 0 {
+            Bytes::new()
+        } else {
+            read_full_at(&file, range.start, want).map_err(|e| io_err(k.as_str(), e))?
+        };
+        Ok((file, meta, range, first))
+    })
+    .await?;
     let file = Arc::new(file);
     let name: Arc<str> = key.as_str().into();
-    let state = (file, range.start, range.end, name);
-    let body = futures::stream::try_unfold(state, |(file, pos, end, name)| async move {
+    let state = (file, range.start, range.end, name, Some(first));
+    let body = futures::stream::try_unfold(state, |(file, pos, end, name, first)| async move {
         if pos >= end {
             return Ok(None);
         }
-        let want = (end - pos).min(GET_CHUNK as u64) as usize;
-        let f = Arc::clone(&file);
-        let n = Arc::clone(&name);
-        let chunk = blocking(&name, move || {
-            read_full_at(&f, pos, want).map_err(|e| io_err(&n, e))
-        })
-        .await?;
+        let chunk = if let Some(chunk) = first {
+            chunk
+        } else {
+            let want = (end - pos).min(GET_CHUNK as u64) as usize;
+            let f = Arc::clone(&file);
+            let n = Arc::clone(&name);
+            blocking(&name, move || {
+                read_full_at(&f, pos, want).map_err(|e| io_err(&n, e))
+            })
+            .await?
+        };
         if chunk.is_empty() {
             return Err(Error::transient(
                 &*name,
@@ -119,7 +135,7 @@ pub(crate) async fn get(root: Arc<Root>, key: &Key, opts: GetOptions) -> Result<
             ));
         }
         let next = pos + chunk.len() as u64;
-        Ok(Some((chunk, (file, next, end, name))))
+        Ok(Some((chunk, (file, next, end, name, None))))
     })
     .boxed();
     Ok(GetResponse {
