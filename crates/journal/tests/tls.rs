@@ -133,6 +133,21 @@ async fn verify_full_with_another_ca_fails_naming_the_certificate_problem() {
 
 #[tokio::test]
 #[ignore = "needs postgres"]
+async fn verify_ca_with_another_ca_fails_too() {
+    let (server, url) = tls_server();
+    let wrong = server.unrelated_ca_file().unwrap();
+    let url = with(
+        &url,
+        &format!("sslmode=verify-ca&sslrootcert={}", path_param(&wrong)),
+    );
+    let err = Journal::open(&url).unwrap_err().to_string();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(err.contains("sslmode=verify-ca"), "{err}");
+    assert!(!err.contains(server.password()), "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs postgres"]
 async fn verify_full_checks_the_host_name_and_verify_ca_does_not() {
     let (server, url) = tls_server();
     let ca = path_param(server.ca_file().unwrap());

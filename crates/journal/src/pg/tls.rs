@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{WebPkiServerVerifier, verify_server_cert_signed_by_trust_anchor};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
@@ -204,27 +204,28 @@ impl Tls {
             .map_err(|e| format!("TLS setup: {e}"))?;
         // With `disable` the connector is never used: the driver does not
         // start TLS.
+        let algorithms = provider.signature_verification_algorithms;
         let config = if self.mode == Mode::Disable || !self.verifies() {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+                .with_custom_certificate_verifier(Arc::new(Lenient {
+                    roots: None,
+                    algorithms,
+                }))
                 .with_no_client_auth()
         } else {
             let roots = Arc::new(self.load_roots()?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(
-                Arc::clone(&roots),
-                Arc::clone(&provider),
-            )
-            .build()
-            .map_err(|e| format!("TLS setup: {e}"))?;
             if self.mode == Mode::VerifyFull {
+                let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .map_err(|e| format!("TLS setup: {e}"))?;
                 builder.with_webpki_verifier(webpki).with_no_client_auth()
             } else {
                 builder
                     .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(ChainOnly {
-                        roots,
-                        algorithms: provider.signature_verification_algorithms,
+                    .with_custom_certificate_verifier(Arc::new(Lenient {
+                        roots: Some(roots),
+                        algorithms,
                     }))
                     .with_no_client_auth()
             }
@@ -261,69 +262,24 @@ impl Tls {
     }
 }
 
-/// libpq's `sslmode=require` (and `prefer`) when no root certificate is
-/// given: the connection is encrypted, but any certificate the server
-/// presents is accepted, so it protects against eavesdropping and not
-/// against an impostor in the middle. The handshake's signatures are still
-/// checked against the presented certificate. Used for those two modes
-/// only; `verify-ca` and `verify-full` never come here.
+/// The modes webpki's own verifier does not fit, which never compare the
+/// host name:
+/// - without `roots`, libpq's `sslmode=require` (and `prefer`) when no root
+///   certificate is given: the connection is encrypted, but any
+///   certificate the server presents is accepted, so it protects against
+///   eavesdropping and not against an impostor in the middle;
+/// - with `roots`, `sslmode=verify-ca` (or `prefer`/`require` with
+///   `sslrootcert`): the chain must lead to one of the roots.
+///
+/// Either way the handshake's signatures are checked against the presented
+/// certificate. `verify-full` never comes here.
 #[derive(Debug)]
-struct Unverified(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `sslmode=verify-ca` (or `prefer`/`require` with `sslrootcert`): the
-/// chain must lead to one of the roots; the host name is not compared.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
+struct Lenient {
+    roots: Option<Arc<RootCertStore>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -332,14 +288,16 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.algorithms.all,
-        )?;
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 
