@@ -35,13 +35,13 @@ mod glibc {
     /// it is kept: 16 MiB, a default part.
     const THRESHOLD: i32 = 16 << 20;
 
-    /// Whether the user set glibc's allocator through its environment.
-    fn user_set(names: &[&str]) -> bool {
-        names.iter().any(|n| std::env::var_os(n).is_some())
+    /// Whether the user set glibc's allocator through the variable `name`.
+    fn user_set(name: &str) -> bool {
+        std::env::var_os(name).is_some()
     }
 
     pub(super) fn tune() {
-        if user_set(&["GLIBC_TUNABLES"]) {
+        if user_set("GLIBC_TUNABLES") {
             return;
         }
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
@@ -52,7 +52,7 @@ mod glibc {
             (libc::M_MMAP_THRESHOLD, THRESHOLD, "MALLOC_MMAP_THRESHOLD_"),
         ];
         for (param, value, env) in settings {
-            if !user_set(&[env]) {
+            if !user_set(env) {
                 // SAFETY: `mallopt` only sets the allocator's parameters; it
                 // is called before `main` starts any thread, with values in
                 // the ranges glibc documents (a count, and byte sizes under

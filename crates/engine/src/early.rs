@@ -29,11 +29,10 @@ use crate::context::Shared;
 pub(crate) struct EarlySums(JoinHandle<Result<Vec<Checksum>, Error>>);
 
 impl EarlySums {
-    /// The part's checksums, once its pass ends (`key` names the object
-    /// if the pass's task failed).
-    pub(crate) async fn sums(mut self, key: &str) -> Result<Vec<Checksum>, Error> {
-        let joined = (&mut self.0).await;
-        joined.map_err(|e| Error::transient(key, format!("hashing a part ahead: {e}")))?
+    /// The part's checksums, once its pass ends; `None` when it failed
+    /// (the part then hashes its range itself, and reports what fails).
+    pub(crate) async fn sums(mut self) -> Option<Vec<Checksum>> {
+        (&mut self.0).await.ok()?.ok()
     }
 }
 

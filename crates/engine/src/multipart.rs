@@ -194,7 +194,7 @@ pub(super) async fn multipart(
         // takes a slot (the pass holds one while it reads); one that
         // failed leaves the part to hash its range itself, and to report.
         let known = match early.take(n) {
-            Some(pass) => pass.sums(dk.as_str()).await.ok(),
+            Some(pass) => pass.sums().await,
             None => None,
         };
         // A slot of the job's tuned concurrency first, then the part's share
