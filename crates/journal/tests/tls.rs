@@ -112,16 +112,23 @@ async fn prefer_is_the_default_and_encrypts_when_the_server_can() {
     assert_eq!(encrypted(&server, "pref").await, [true, true]);
 }
 
-#[tokio::test]
-#[ignore = "needs postgres"]
-async fn verify_full_with_another_ca_fails_naming_the_certificate_problem() {
+/// Opens a journal on a TLS server with `sslmode=MODE` and another CA as
+/// the root: the server, that CA's file and the error.
+fn with_another_ca(mode: &str) -> (PgServer, std::path::PathBuf, String) {
     let (server, url) = tls_server();
     let wrong = server.unrelated_ca_file().unwrap();
     let url = with(
         &url,
-        &format!("sslmode=verify-full&sslrootcert={}", path_param(&wrong)),
+        &format!("sslmode={mode}&sslrootcert={}", path_param(&wrong)),
     );
     let err = Journal::open(&url).unwrap_err().to_string();
+    (server, wrong, err)
+}
+
+#[tokio::test]
+#[ignore = "needs postgres"]
+async fn verify_full_with_another_ca_fails_naming_the_certificate_problem() {
+    let (server, wrong, err) = with_another_ca("verify-full");
     eprintln!("{err}");
     assert!(err.contains("invalid peer certificate"), "{err}");
     assert!(err.contains("UnknownIssuer"), "{err}");
@@ -134,13 +141,7 @@ async fn verify_full_with_another_ca_fails_naming_the_certificate_problem() {
 #[tokio::test]
 #[ignore = "needs postgres"]
 async fn verify_ca_with_another_ca_fails_too() {
-    let (server, url) = tls_server();
-    let wrong = server.unrelated_ca_file().unwrap();
-    let url = with(
-        &url,
-        &format!("sslmode=verify-ca&sslrootcert={}", path_param(&wrong)),
-    );
-    let err = Journal::open(&url).unwrap_err().to_string();
+    let (server, _, err) = with_another_ca("verify-ca");
     assert!(err.contains("UnknownIssuer"), "{err}");
     assert!(err.contains("sslmode=verify-ca"), "{err}");
     assert!(!err.contains(server.password()), "{err}");
