@@ -263,6 +263,12 @@ pub struct Capabilities {
     /// goes as a plain body of known length with its checksums as headers,
     /// rather than framed with the checksums trailing (S3's aws-chunked).
     pub sums_ahead: bool,
+    /// Whether a `get` of a whole object reports in its
+    /// [`GetResponse::meta`](crate::GetResponse::meta) all that `head`
+    /// would (size, `ETag`, checksums, attributes). The engine may then
+    /// read a small object without heading it first: one request (or one
+    /// trip to a blocking thread) where it took two.
+    pub whole_get_meta: bool,
 }
 
 impl Default for Capabilities {
@@ -295,6 +301,7 @@ impl Default for Capabilities {
             empty_objects: true,
             rereadable: false,
             sums_ahead: false,
+            whole_get_meta: false,
         }
     }
 }

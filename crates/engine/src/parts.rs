@@ -173,19 +173,31 @@ pub(crate) async fn open(
     kinds: &[ChecksumKind],
 ) -> Result<PayloadStream, Error> {
     let source = source(shared, meta, range).await?;
-    // Bytes counted as they flow: the tuned concurrency's measure.
+    Ok(counted(shared, meta, len, kinds, source))
+}
+
+/// `source` (`len` bytes of `meta`'s object) as a body hashed with `kinds`
+/// while it is read, its bytes counted as they flow: the tuned
+/// concurrency's measure.
+pub(crate) fn counted(
+    shared: &Shared,
+    meta: &ObjectMeta,
+    len: u64,
+    kinds: &[ChecksumKind],
+    source: BoxStream<'static, Result<Bytes, Error>>,
+) -> PayloadStream {
     let counted = Arc::clone(&shared.counters.bytes_moved);
     let moved = futures::StreamExt::inspect(source, move |chunk| {
         if let Ok(c) = chunk {
             counted.fetch_add(c.len() as u64, Ordering::Relaxed);
         }
     });
-    Ok(PayloadStream::new(
+    PayloadStream::new(
         meta.key.as_str(),
         len,
         kinds,
         futures::StreamExt::boxed(moved),
-    ))
+    )
 }
 
 /// Runs `attempt` up to `1 + chunk_retry_times` times while its error is

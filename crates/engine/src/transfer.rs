@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use haul_core::{Checksum, CopyOptions, Error, Key, ObjectMeta, PutOptions, PutOutcome, UploadId};
+use haul_core::{
+    Checksum, ChecksumKind, CopyOptions, Error, GetOptions, Key, ObjectMeta, PayloadStream,
+    PutOptions, PutOutcome, UploadId,
+};
 use haul_journal::{FileRow, FileState, JournalError};
 
 use crate::audit::Tally;
@@ -15,7 +18,7 @@ use crate::verify::{Expected, Verified, verify};
 
 use crate::failure::{Done, Failure, decimal, fail, fail_file, record_failure};
 use crate::multipart::multipart;
-use crate::parts::{open_to_send, read, whole_kinds, with_part_retries};
+use crate::parts::{counted, open_to_send, read, whole_kinds, with_part_retries};
 
 /// Why a file did not finish.
 use crate::context::mtime_ns;
@@ -148,12 +151,13 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
     let dk = Key::new(row.dst.as_str())?;
     let meta = match shared.take_planned(&sk) {
         Some(meta) => meta,
+        None if reads_first(shared, row) => match put_read_first(shared, row, &sk, &dk).await? {
+            First::Sent(done) => return Ok(done),
+            First::Changed(meta) => meta,
+        },
         None => src.head(&sk).await?,
     };
-    let changed = meta.size != row.size
-        || (row.mtime_ns.is_some() && mtime_ns(&meta) != row.mtime_ns)
-        || (row.src_version.is_some() && meta.etag != row.src_version);
-    if changed {
+    if changed(row, &meta) {
         tracing::info!(key = %sk, "source changed since it was planned: starting the file over");
         row.size = meta.size;
         row.mtime_ns = mtime_ns(&meta);
@@ -217,45 +221,132 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
             )
             .into());
         }
-        return single_put(shared, &meta, &sk, &dk).await;
+        return single_put(shared, &meta, &dk).await;
     }
     multipart(shared, row, &meta, &sk, &dk, false).await
 }
 
-async fn single_put(
+/// Whether the source is no longer what was planned of it.
+fn changed(row: &FileRow, meta: &ObjectMeta) -> bool {
+    meta.size != row.size
+        || (row.mtime_ns.is_some() && mtime_ns(meta) != row.mtime_ns)
+        || (row.src_version.is_some() && meta.etag != row.src_version)
+}
+
+/// Whether `row` is a small file bound for one put from a source whose
+/// whole `get` reports what `head` would
+/// ([`Capabilities::whole_get_meta`]): it is read without a `head` first.
+///
+/// [`Capabilities::whole_get_meta`]: haul_core::Capabilities::whole_get_meta
+fn reads_first(shared: &Shared, row: &FileRow) -> bool {
+    let cfg = &shared.config;
+    let most = cfg
+        .chunk_size
+        .min(cfg.slice_size)
+        .min(shared.dst.store.capabilities().max_single_put_bytes);
+    row.upload_id.is_none()
+        && !shared.same_store()
+        && shared.src.store.capabilities().whole_get_meta
+        && row.size <= most
+}
+
+/// What reading a small file first came to.
+enum First {
+    /// It was sent and verified.
+    Sent(Done),
+    /// It is no longer what was planned: its metadata, for the route a
+    /// changed file takes.
+    Changed(ObjectMeta),
+}
+
+/// Reads a small file and sends it in one put, its metadata the read's:
+/// one request to the source (or one trip to a blocking thread) where a
+/// `head` and a `get` took two. Its slot and memory are taken before the
+/// read, for its planned size.
+async fn put_read_first(
     shared: &Shared,
-    meta: &ObjectMeta,
-    _sk: &Key,
+    row: &FileRow,
+    sk: &Key,
     dk: &Key,
-) -> Result<Done, Failure> {
-    let size = meta.size;
+) -> Result<First, Failure> {
+    let _slot = crate::tune::take(shared).await;
+    let _permit = shared.budget.acquire(row.size).await;
+    let got = shared.src.store.get(sk, GetOptions::default()).await?;
+    if changed(row, &got.meta) {
+        return Ok(First::Changed(got.meta));
+    }
+    let meta = got.meta;
+    let kinds = whole_kinds(shared, &meta, shared.dst.store.capabilities());
+    let body = counted(shared, &meta, meta.size, &kinds, got.body);
+    let done = send_whole(shared, &meta, dk, &kinds, Some(body)).await?;
+    Ok(First::Sent(done))
+}
+
+async fn single_put(shared: &Shared, meta: &ObjectMeta, dk: &Key) -> Result<Done, Failure> {
     let dst = &shared.dst.store;
-    if size > shared.config.chunk_size && dst.capabilities().streamed_puts {
+    if meta.size > shared.config.chunk_size && dst.capabilities().streamed_puts {
         return streamed_put(shared, meta, dk).await;
     }
     let kinds = whole_kinds(shared, meta, dst.capabilities());
     let _slot = crate::tune::take(shared).await;
-    let _permit = shared.budget.acquire(size).await;
+    let _permit = shared.budget.acquire(meta.size).await;
+    send_whole(shared, meta, dk, &kinds, None).await
+}
+
+/// Sends the whole object in one put, gathered and hashed with `kinds`,
+/// retrying as a part would; the first attempt sends `first` when the
+/// source was already opened, later ones read it again.
+async fn send_whole(
+    shared: &Shared,
+    meta: &ObjectMeta,
+    dk: &Key,
+    kinds: &[ChecksumKind],
+    mut first: Option<PayloadStream>,
+) -> Result<Done, Failure> {
+    let size = meta.size;
+    let dst = &shared.dst.store;
     let resend = dst.capabilities().idempotent_put;
     let patience = Arc::new(crate::retry::Patience::default());
-    let sent = with_part_retries(shared, dk.as_str(), size, resend, &patience, || async {
-        let (payload, sums) = read(shared, meta, None, size, &kinds).await?;
-        let opts = PutOptions {
-            checksums: sums.clone(),
-            ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
-        };
-        let outcome = dst.put(dk, payload, opts).await?;
-        let expected = Expected {
-            checksums: sums.clone(),
-            etag: None,
-            size,
-        };
-        // A mismatch here is retried like a corrupted part.
-        let verified = verify(shared, dk, meta, &expected, &outcome).await?;
-        Ok((outcome, verified))
+    let sent = with_part_retries(shared, dk.as_str(), size, resend, &patience, || {
+        let opened = first.take();
+        async move {
+            let (payload, sums) = match opened {
+                Some(body) => {
+                    let payload = body.collect().await?;
+                    let sums = payload.checksums().to_vec();
+                    (payload, sums)
+                }
+                None => read(shared, meta, None, size, kinds).await?,
+            };
+            let opts = PutOptions {
+                checksums: sums.clone(),
+                ..crate::attrs::put_options(meta, dk.as_str(), &shared.attrs)
+            };
+            let outcome = dst.put(dk, payload, opts).await?;
+            checked(shared, dk, meta, sums, outcome).await
+        }
     });
     let (outcome, verified) = sent.await?;
     Ok(put_done(shared, size, verified, outcome))
+}
+
+/// Verifies what a single put stored against the `sums` of what was sent.
+/// A mismatch is an integrity error, which the put's retries send again
+/// like a corrupted part.
+async fn checked(
+    shared: &Shared,
+    dk: &Key,
+    meta: &ObjectMeta,
+    sums: Vec<Checksum>,
+    outcome: PutOutcome,
+) -> Result<(PutOutcome, Verified), Error> {
+    let expected = Expected {
+        checksums: sums,
+        etag: None,
+        size: meta.size,
+    };
+    let verified = verify(shared, dk, meta, &expected, &outcome).await?;
+    Ok((outcome, verified))
 }
 
 /// Counts a verified single put and says how it went.
@@ -300,14 +391,7 @@ async fn streamed_put(shared: &Shared, meta: &ObjectMeta, dk: &Key) -> Result<Do
             Ok((outcome, sums))
         })
         .await?;
-        let expected = Expected {
-            checksums: sums,
-            etag: None,
-            size,
-        };
-        // A mismatch here is retried like a corrupted part.
-        let verified = verify(shared, dk, meta, &expected, &outcome).await?;
-        Ok((outcome, verified))
+        checked(shared, dk, meta, sums, outcome).await
     });
     let (outcome, verified) = sent.await?;
     Ok(put_done(shared, size, verified, outcome))

@@ -177,3 +177,103 @@ async fn a_tuned_upload_whose_create_answers_at_once_still_runs_its_passes() {
         .count();
     assert_eq!(parts, 41, "{calls:?}");
 }
+
+/// Eight small objects in a source whose whole `get` reports what `head`
+/// would (or not), and a destination; the source's calls logged.
+async fn small_files(whole_get_meta: bool) -> (Arc<Calls>, Arc<MemoryStore>, Arc<dyn ObjectStore>) {
+    let mem = Arc::new(MemoryStore::with_capabilities(Capabilities {
+        whole_get_meta,
+        ..MemoryStore::default_capabilities()
+    }));
+    for i in 0..8u64 {
+        mem.put_bytes(&Key::new(format!("f{i}")).unwrap(), data(1000 + i))
+            .await
+            .unwrap();
+    }
+    let calls = Arc::new(Calls::default());
+    let src = Arc::new(Timing::new(
+        Arc::clone(&mem) as Arc<dyn ObjectStore>,
+        Arc::new(Side(Arc::clone(&calls), true)),
+    ));
+    (calls, mem, src)
+}
+
+fn count(calls: &Arc<Calls>, op: Op) -> usize {
+    let calls = calls.0.lock().unwrap();
+    calls.iter().filter(|&&c| c == (true, op)).count()
+}
+
+async fn same_bytes(src: &MemoryStore, dst: &MemoryStore) {
+    for i in 0..8u64 {
+        let k = Key::new(format!("f{i}")).unwrap();
+        assert_eq!(
+            dst.get_bytes(&k).await.unwrap(),
+            src.get_bytes(&k).await.unwrap(),
+            "{k}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_small_file_is_read_without_a_head_where_the_get_says_as_much() {
+    for whole_get_meta in [true, false] {
+        let (calls, mem, src) = small_files(whole_get_meta).await;
+        let dst = Arc::new(MemoryStore::new());
+        let engine = Engine::new(Arc::new(Journal::open_ephemeral().unwrap()), config());
+        let req = JobRequest::copy(
+            Endpoint::new(src, "", "mem:src"),
+            Endpoint::new(Arc::clone(&dst) as Arc<dyn ObjectStore>, "", "mem:dst"),
+        );
+        let summary = engine.start(req).await.unwrap().join().await.unwrap();
+        assert!(summary.is_success(), "{summary:?}");
+        same_bytes(&mem, &dst).await;
+        let heads = if whole_get_meta { 0 } else { 8 };
+        assert_eq!(
+            count(&calls, Op::Head),
+            heads,
+            "whole_get_meta: {whole_get_meta}"
+        );
+        assert_eq!(
+            count(&calls, Op::Get),
+            8,
+            "whole_get_meta: {whole_get_meta}"
+        );
+    }
+}
+
+// Planned, then rewritten (another size) before it is sent: the read
+// shows the change, and the file goes as it is now, not as planned.
+#[tokio::test]
+async fn a_small_file_rewritten_after_planning_is_sent_as_it_is_now() {
+    let (calls, mem, src) = small_files(true).await;
+    let dst = Arc::new(MemoryStore::new());
+    let dst_ep = || Endpoint::new(Arc::clone(&dst) as Arc<dyn ObjectStore>, "", "mem:dst");
+    let journal = Arc::new(Journal::open_ephemeral().unwrap());
+    let engine = Engine::new(Arc::clone(&journal), config());
+    let req = JobRequest {
+        plan_only: true,
+        ..JobRequest::copy(Endpoint::new(Arc::clone(&src), "", "mem:src"), dst_ep())
+    };
+    let handle = engine.start(req).await.unwrap();
+    let job = handle.job_id();
+    handle.join().await.unwrap();
+    mem.put_bytes(&Key::new("f3").unwrap(), data(2000))
+        .await
+        .unwrap();
+    let summary = engine
+        .resume(job, Endpoint::new(src, "", "mem:src"), dst_ep())
+        .unwrap()
+        .join()
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+    same_bytes(&mem, &dst).await;
+    assert_eq!(
+        dst.get_bytes(&Key::new("f3").unwrap()).await.unwrap().len(),
+        2000
+    );
+    // The rewritten file is read a second time, by the route a changed
+    // file takes; nothing is headed.
+    assert_eq!(count(&calls, Op::Get), 9);
+    assert_eq!(count(&calls, Op::Head), 0);
+}

@@ -302,6 +302,8 @@ impl LocalStore {
             streamed_puts: true,
             // A range read twice comes from the page cache the second time.
             rereadable: true,
+            // `get` takes its metadata from the opened file, as `head` does.
+            whole_get_meta: true,
             ..Capabilities::default()
         }
     }

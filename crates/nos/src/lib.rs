@@ -85,6 +85,7 @@ fn capabilities() -> Capabilities {
         empty_objects: false,
         rereadable: false,
         sums_ahead: false,
+        whole_get_meta: false,
     }
 }
 

@@ -89,6 +89,7 @@ fn capabilities() -> Capabilities {
         empty_objects: true,
         rereadable: false,
         sums_ahead: false,
+        whole_get_meta: false,
     }
 }
 
