@@ -18,6 +18,12 @@ type Reply<T> = oneshot::Sender<Result<T, JournalError>>;
 /// Most commands folded into one transaction.
 const MAX_BATCH: usize = 8192;
 
+/// How long the writer waits, after a record nobody waits on, for more to
+/// commit with it. A commit is a few writes and two locks of the file, and
+/// files that finish together each send two or three records; a barrier
+/// arriving meanwhile waits at most this long.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+
 pub(crate) enum Cmd {
     CreateJob {
         spec: String,
@@ -119,6 +125,34 @@ pub(crate) enum Cmd {
     },
 }
 
+impl Cmd {
+    /// Whether a caller waits on the command's answer.
+    fn awaited(&self) -> bool {
+        match self {
+            Cmd::CreateJob { .. }
+            | Cmd::StartUpload { .. }
+            | Cmd::ForgetJob { .. }
+            | Cmd::RequeueUnknown { .. }
+            | Cmd::Barrier { .. }
+            | Cmd::FlushFile { .. }
+            | Cmd::ClaimListing { .. }
+            | Cmd::Listed { .. }
+            | Cmd::FinishListing { .. } => true,
+            Cmd::JobState { .. }
+            | Cmd::AddFiles { .. }
+            | Cmd::FileState { .. }
+            | Cmd::FileAudit { .. }
+            | Cmd::PartSize { .. }
+            | Cmd::ResetFile { .. }
+            | Cmd::PartDone { .. }
+            | Cmd::ForgetParts { .. }
+            | Cmd::Location { .. }
+            | Cmd::Sums(_)
+            | Cmd::AddListings { .. } => false,
+        }
+    }
+}
+
 pub(crate) fn unique_suffix() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     let t = SystemTime::now()
@@ -154,6 +188,11 @@ enum Pending {
 fn run(mut conn: Connection, path: &std::path::Path, mut rx: mpsc::UnboundedReceiver<Cmd>) {
     let mut batch = Vec::with_capacity(64);
     while let Some(first) = rx.blocking_recv() {
+        if !first.awaited() {
+            // Nobody waits on it: let the records of the files finishing
+            // alongside it join its transaction.
+            std::thread::sleep(GATHER);
+        }
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
