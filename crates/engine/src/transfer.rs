@@ -226,11 +226,29 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
     multipart(shared, row, &meta, &sk, &dk, false).await
 }
 
-/// Whether the source is no longer what was planned of it.
+/// Whether the source is no longer what was planned of it: another size,
+/// or another `ETag` where both have one; otherwise another modification
+/// time, to the second where either is whole seconds. An S3 listing gives
+/// milliseconds where its HEAD and GET give seconds, so comparing their
+/// times exactly took every object for changed, and a resumed upload
+/// from it started over.
 fn changed(row: &FileRow, meta: &ObjectMeta) -> bool {
-    meta.size != row.size
-        || (row.mtime_ns.is_some() && mtime_ns(meta) != row.mtime_ns)
-        || (row.src_version.is_some() && meta.etag != row.src_version)
+    const SECOND: i64 = 1_000_000_000;
+    if meta.size != row.size {
+        return true;
+    }
+    match (&row.src_version, &meta.etag) {
+        (Some(planned), Some(now)) => return planned != now,
+        (Some(_), None) => return true,
+        (None, _) => {}
+    }
+    match (row.mtime_ns, mtime_ns(meta)) {
+        (Some(a), Some(b)) if a % SECOND == 0 || b % SECOND == 0 => {
+            a.div_euclid(SECOND) != b.div_euclid(SECOND)
+        }
+        (Some(a), b) => Some(a) != b,
+        (None, _) => false,
+    }
 }
 
 /// Whether `row` is a small file bound for one put from a source whose

@@ -86,9 +86,16 @@ impl<D: Dialect> Core<D> {
         Ok(call)
     }
 
-    /// GetObject.
+    /// GetObject. A whole object's carries what a HEAD does (its
+    /// checksums, where the spec asks for them), so its metadata is
+    /// HEAD's.
     pub async fn get(&self, key: &Key, opts: GetOptions) -> Result<GetResponse> {
-        let call = Self::get_call(key, &opts)?;
+        let mut call = Self::get_call(key, &opts)?;
+        if opts.range.is_none() {
+            for (name, value) in D::SPEC.head_headers {
+                call = call.header(*name, *value);
+            }
+        }
         let resp = self.send(call, &self.ctx(key.as_str())).await?;
         let h = resp.headers();
         let (range, size) = answered_range(key.as_str(), resp.status(), h)?;

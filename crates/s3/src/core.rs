@@ -94,6 +94,9 @@ pub(crate) fn capabilities(cfg: &S3Config) -> Capabilities {
         // A body whose CRC32C is known ahead goes plain, the sum a header:
         // no framing for the server to decode.
         sums_ahead: cfg.stream_parts && !cfg.signed_payload,
+        // A whole GET asks for the checksums as HEAD does (`head_headers`)
+        // and reads the same headers.
+        whole_get_meta: true,
         ..haul_s3_dialect::base_capabilities(cfg.max_object_size_bytes)
     }
 }

@@ -270,3 +270,41 @@ async fn part_copy_cancelled_midway_resumes_through_faults() {
     assert_ok("part copy resumed", &s, &rig.proxy);
     check_objects(&*rig.direct(), "dst/q/", &files).await;
 }
+
+// Small objects are each read by one GET and no HEAD, and none is taken
+// for changed since it was listed (a listing gives its times in
+// milliseconds, a GET in whole seconds), which would read it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_objects_from_s3_are_read_once_without_a_head() {
+    let rig = Rig::with_stall(&["down"], 18, E2E_STALL);
+    let files: Vec<_> = files()
+        .into_iter()
+        .filter(|(_, body)| body.len() < 1 << 20)
+        .collect();
+    put_files(&*rig.direct(), "down/s/", &files).await;
+    rig.proxy.reset_stats();
+    let dst = rig.local_dir("dst");
+    let req = JobRequest::copy(ep(rig.faulty(), "down/s/"), ep(local(&dst), ""));
+    let (s, _) = run(transfer_config(), req).await;
+    assert_ok("small downloads", &s, &rig.proxy);
+    check_dir(&dst, &files);
+    let stats = rig.proxy.stats();
+    assert_eq!(stats.requests_of("HEAD"), 0, "{stats}");
+    // One listing page, one GET per object.
+    assert_eq!(stats.requests_of("GET"), files.len() as u64 + 1, "{stats}");
+}
+
+// A download from S3 cancelled midway keeps the parts already on disk
+// when it is resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_cancelled_midway_resumes_through_faults() {
+    let rig = Rig::with_stall(&["down"], 17, E2E_STALL);
+    let files = files();
+    put_files(&*rig.direct(), "down/r/", &files).await;
+    let dst = rig.local_dir("dst");
+    let s3 = rig.faulty();
+    let make = || JobRequest::copy(ep(Arc::clone(&s3), "down/r/"), ep(local(&dst), ""));
+    let s = cancel_then_resume(&rig, "down", make).await;
+    assert_ok("download resumed", &s, &rig.proxy);
+    check_dir(&dst, &files);
+}
