@@ -136,6 +136,33 @@ fn cp_recursive_both_ways_and_json_summary_has_every_field() {
 }
 
 #[test]
+fn a_worker_thread_count_that_cannot_be_used_is_a_usage_error() {
+    let e = Env::new();
+    write(&e.path("src/f"), b"x");
+    for bad in ["", "0", "two"] {
+        let out = e
+            .cmd()
+            .args(["cp", s(&e.path("src/f")), s(&e.path("out/f")), "-q"])
+            .env("TOKIO_WORKER_THREADS", bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line, no panic: {err}");
+        assert!(err.contains("TOKIO_WORKER_THREADS"), "{err}");
+        assert!(!e.path("out/f").exists(), "nothing done");
+    }
+    let out = e
+        .cmd()
+        .args(["cp", s(&e.path("src/f")), s(&e.path("out/f")), "-q"])
+        .env("TOKIO_WORKER_THREADS", "1")
+        .output()
+        .unwrap();
+    succeeded(&["cp"], &out);
+    assert_eq!(std::fs::read(e.path("out/f")).unwrap(), b"x");
+}
+
+#[test]
 fn cp_single_file_into_a_directory_keeps_its_name() {
     let e = Env::new();
     let src = tree(&e);

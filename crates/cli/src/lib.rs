@@ -92,6 +92,13 @@ pub fn main() -> ExitCode {
         haul_http::set_request_timeout(t);
     }
     providers::set_s3_flags(cli.global.s3.clone());
+    // The runtime panics on a thread count it cannot use.
+    if let Ok(text) = std::env::var("TOKIO_WORKER_THREADS")
+        && !text.trim().parse::<usize>().is_ok_and(|n| n > 0)
+    {
+        eprintln!("error: TOKIO_WORKER_THREADS={text:?}: not a number of threads above 0");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
