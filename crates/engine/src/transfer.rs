@@ -229,9 +229,9 @@ async fn copy_file(shared: &Arc<Shared>, row: &mut FileRow) -> Result<Done, Fail
 /// Whether the source is no longer what was planned of it: another size,
 /// or another `ETag` where both have one; otherwise another modification
 /// time, to the second where either is whole seconds. An S3 listing gives
-/// milliseconds where its HEAD and GET give seconds, so comparing their
-/// times exactly took every object for changed, and a resumed upload
-/// from it started over.
+/// milliseconds where its HEAD and GET give seconds: compared exactly,
+/// every object was taken for changed (logged so, its journal row written
+/// again) and, read first, every small one was read twice.
 fn changed(row: &FileRow, meta: &ObjectMeta) -> bool {
     const SECOND: i64 = 1_000_000_000;
     if meta.size != row.size {
