@@ -18,10 +18,10 @@ type Reply<T> = oneshot::Sender<Result<T, JournalError>>;
 /// Most commands folded into one transaction.
 const MAX_BATCH: usize = 8192;
 
-/// How long the writer waits, after a record nobody waits on, for more to
+/// How long the writer waits, after a record of a file's end, for more to
 /// commit with it. A commit is a few writes and two locks of the file, and
-/// files that finish together each send two or three records; a barrier
-/// arriving meanwhile waits at most this long.
+/// each file that ends sends two or three records; anything arriving
+/// meanwhile waits at most this long.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
 pub(crate) enum Cmd {
@@ -126,30 +126,16 @@ pub(crate) enum Cmd {
 }
 
 impl Cmd {
-    /// Whether a caller waits on the command's answer.
-    fn awaited(&self) -> bool {
-        match self {
-            Cmd::CreateJob { .. }
-            | Cmd::StartUpload { .. }
-            | Cmd::ForgetJob { .. }
-            | Cmd::RequeueUnknown { .. }
-            | Cmd::Barrier { .. }
-            | Cmd::FlushFile { .. }
-            | Cmd::ClaimListing { .. }
-            | Cmd::Listed { .. }
-            | Cmd::FinishListing { .. } => true,
-            Cmd::JobState { .. }
-            | Cmd::AddFiles { .. }
-            | Cmd::FileState { .. }
-            | Cmd::FileAudit { .. }
-            | Cmd::PartSize { .. }
-            | Cmd::ResetFile { .. }
-            | Cmd::PartDone { .. }
-            | Cmd::ForgetParts { .. }
-            | Cmd::Location { .. }
-            | Cmd::Sums(_)
-            | Cmd::AddListings { .. } => false,
-        }
+    /// Whether the writer waits for more before committing this command:
+    /// the records a file leaves when it ends, which files finishing
+    /// together then commit in one transaction. A part, an upload, a plan
+    /// and anything a caller waits on commit at once: a part is durable
+    /// as soon as it is journaled, so a crash loses as little as it did.
+    fn gathers(&self) -> bool {
+        matches!(
+            self,
+            Cmd::FileState { .. } | Cmd::FileAudit { .. } | Cmd::Location { .. } | Cmd::Sums(_)
+        )
     }
 }
 
@@ -188,9 +174,9 @@ enum Pending {
 fn run(mut conn: Connection, path: &std::path::Path, mut rx: mpsc::UnboundedReceiver<Cmd>) {
     let mut batch = Vec::with_capacity(64);
     while let Some(first) = rx.blocking_recv() {
-        if !first.awaited() {
-            // Nobody waits on it: let the records of the files finishing
-            // alongside it join its transaction.
+        if first.gathers() {
+            // Let the records of the files finishing alongside it join
+            // its transaction.
             std::thread::sleep(GATHER);
         }
         batch.push(first);
