@@ -82,6 +82,13 @@ pub(crate) fn read_full_at(file: &File, pos: u64, len: usize) -> io::Result<Byte
     Ok(buf.freeze())
 }
 
+/// The next chunk of `pos..end`: at most [`GET_CHUNK`] bytes, fewer only
+/// at end of file (none for an empty range).
+fn read_chunk(file: &File, pos: u64, end: u64, name: &str) -> Result<Bytes> {
+    let want = (end - pos).min(GET_CHUNK as u64) as usize;
+    read_full_at(file, pos, want).map_err(|e| io_err(name, e))
+}
+
 /// `get`: opens, checks and reads the first chunk on one blocking thread,
 /// then streams the rest of the range in [`GET_CHUNK`]-sized positional
 /// reads, each on a blocking thread. A small file is so read in one trip to
@@ -101,12 +108,7 @@ pub(crate) async fn get(root: Arc<Root>, key: &Key, opts: GetOptions) -> Result<
                 )
             })?,
         };
-        let want = (range.end - range.start).min(GET_CHUNK as u64) as usize;
-        let first = if want == 0 {
-            Bytes::new()
-        } else {
-            read_full_at(&file, range.start, want).map_err(|e| io_err(k.as_str(), e))?
-        };
+        let first = read_chunk(&file, range.start, range.end, k.as_str())?;
         Ok((file, meta, range, first))
     })
     .await?;
@@ -120,13 +122,9 @@ pub(crate) async fn get(root: Arc<Root>, key: &Key, opts: GetOptions) -> Result<
         let chunk = if let Some(chunk) = first {
             chunk
         } else {
-            let want = (end - pos).min(GET_CHUNK as u64) as usize;
             let f = Arc::clone(&file);
             let n = Arc::clone(&name);
-            blocking(&name, move || {
-                read_full_at(&f, pos, want).map_err(|e| io_err(&n, e))
-            })
-            .await?
+            blocking(&name, move || read_chunk(&f, pos, end, &n)).await?
         };
         if chunk.is_empty() {
             return Err(Error::transient(
