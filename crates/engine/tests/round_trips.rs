@@ -40,6 +40,11 @@ fn data(len: u64) -> Bytes {
         .into()
 }
 
+/// How many of `calls` are `call`.
+fn count(calls: &[(bool, Op)], call: (bool, Op)) -> usize {
+    calls.iter().filter(|&&c| c == call).count()
+}
+
 /// A source that reads a range twice cheaply (a local file's kind) and a
 /// destination that takes sums ahead of streamed parts (S3's kind), whose
 /// `create_multipart` takes `create` to answer; both timed into one log.
@@ -126,10 +131,7 @@ async fn the_first_wave_is_hashed_while_the_upload_is_created_and_the_object_hea
         .iter()
         .position(|&c| c == (false, Op::CreateMultipart))
         .expect("a multipart upload was created");
-    let early = calls[..created]
-        .iter()
-        .filter(|&&c| c == (true, Op::Get))
-        .count();
+    let early = count(&calls[..created], (true, Op::Get));
     // The first wave is the part limit: 4 first passes read before the
     // create answered, none of the 11 parts sent before it.
     assert_eq!(early, 4, "first passes before the create: {calls:?}");
@@ -137,7 +139,7 @@ async fn the_first_wave_is_hashed_while_the_upload_is_created_and_the_object_hea
         !calls[..created].contains(&(false, Op::UploadPart)),
         "{calls:?}"
     );
-    let heads = calls.iter().filter(|&&c| c == (true, Op::Head)).count();
+    let heads = count(&calls, (true, Op::Head));
     assert_eq!(
         heads, 1,
         "the transfer takes the planner's metadata: {calls:?}"
@@ -171,10 +173,7 @@ async fn a_tuned_upload_whose_create_answers_at_once_still_runs_its_passes() {
         ..config()
     };
     let calls = copy_big(40 * 64 * KIB + 7, Duration::ZERO, config).await;
-    let parts = calls
-        .iter()
-        .filter(|&&c| c == (false, Op::UploadPart))
-        .count();
+    let parts = count(&calls, (false, Op::UploadPart));
     assert_eq!(parts, 41, "{calls:?}");
 }
 
@@ -198,9 +197,9 @@ async fn small_files(whole_get_meta: bool) -> (Arc<Calls>, Arc<MemoryStore>, Arc
     (calls, mem, src)
 }
 
-fn count(calls: &Arc<Calls>, op: Op) -> usize {
-    let calls = calls.0.lock().unwrap();
-    calls.iter().filter(|&&c| c == (true, op)).count()
+/// The source's calls of `op` so far.
+fn source_calls(calls: &Arc<Calls>, op: Op) -> usize {
+    count(&calls.0.lock().unwrap(), (true, op))
 }
 
 async fn same_bytes(src: &MemoryStore, dst: &MemoryStore) {
@@ -229,12 +228,12 @@ async fn a_small_file_is_read_without_a_head_where_the_get_says_as_much() {
         same_bytes(&mem, &dst).await;
         let heads = if whole_get_meta { 0 } else { 8 };
         assert_eq!(
-            count(&calls, Op::Head),
+            source_calls(&calls, Op::Head),
             heads,
             "whole_get_meta: {whole_get_meta}"
         );
         assert_eq!(
-            count(&calls, Op::Get),
+            source_calls(&calls, Op::Get),
             8,
             "whole_get_meta: {whole_get_meta}"
         );
@@ -274,6 +273,6 @@ async fn a_small_file_rewritten_after_planning_is_sent_as_it_is_now() {
     );
     // The rewritten file is read a second time, by the route a changed
     // file takes; nothing is headed.
-    assert_eq!(count(&calls, Op::Get), 9);
-    assert_eq!(count(&calls, Op::Head), 0);
+    assert_eq!(source_calls(&calls, Op::Get), 9);
+    assert_eq!(source_calls(&calls, Op::Head), 0);
 }
